@@ -1,0 +1,66 @@
+"""Writes to the audit log. Callers run inside their own transaction, so the event
+commits or rolls back together with the change it records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from audit.models import ActorType, AuditEvent
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who caused a change: a user, an API key, the broker or the system itself."""
+
+    type: str = ActorType.SYSTEM
+    name: str = "system"
+
+    @classmethod
+    def system(cls, name: str = "system") -> "Actor":
+        return cls(ActorType.SYSTEM, name)
+
+    @classmethod
+    def broker(cls, name: str) -> "Actor":
+        return cls(ActorType.BROKER, name)
+
+    @classmethod
+    def api_key(cls, name: str) -> "Actor":
+        return cls(ActorType.API_KEY, name)
+
+    @classmethod
+    def user(cls, username: str) -> "Actor":
+        return cls(ActorType.USER, username)
+
+
+SYSTEM = Actor.system()
+
+
+def audit_record(
+    *,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: Any,
+    account: str = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str = "",
+) -> AuditEvent:
+    """Append one audit event. Precondition: called inside the transaction of the change."""
+    return AuditEvent.objects.create(
+        actor_type=actor.type,
+        actor=actor.name,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        account=account,
+        before=before,
+        after=after,
+        reason=reason,
+    )
+
+
+def audit_record_many(events: list[AuditEvent]) -> None:
+    """Append several prepared events in one statement (same transaction rule)."""
+    AuditEvent.objects.bulk_create(events)

@@ -1,0 +1,176 @@
+"""The contract every broker adapter honours (../shared/PLAN.md 6.1).
+
+An adapter is one class in ``brokers/adapters/<name>.py`` registered by name
+(:mod:`brokers.registry`). It returns the typed objects below, never raw dicts,
+and reports failures as exceptions:
+
+* :class:`trading.errors.BrokerError` - the broker answered and refused (its
+  own message is kept verbatim in ``message``);
+* :class:`trading.errors.BrokerTimeout` - no answer in time: the call may or
+  may not have taken effect, so the caller must reconcile, never retry blindly.
+
+Every request carries ``client_ref`` (our order id) and the broker reports it
+back on its orders, so reconciliation can find an order whose answer was lost.
+Adapters that cannot carry a reference declare ``capabilities.client_ref`` False
+and are matched on (symbol, side, price, quantity, time) instead.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class BrokerOrderStatus(StrEnum):
+    OPEN = "OPEN"  # accepted, resting, nothing filled
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELLED = "CANCELLED"  # possibly after partial fills
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"  # day order not filled by the close
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    market_orders: bool = True
+    modify: bool = False  # native modify; otherwise cancel-and-replace
+    history: bool = True
+    client_ref: bool = True
+
+
+@dataclass(frozen=True)
+class BrokerBalance:
+    cash: Decimal
+    available: Decimal
+    frozen: Decimal
+    market_value: Decimal
+    total_assets: Decimal
+
+
+@dataclass(frozen=True)
+class BrokerPosition:
+    symbol: str
+    quantity: int
+    sellable_quantity: int
+    avg_cost: Decimal
+    last_price: Decimal | None
+    market_value: Decimal
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    client_ref: str
+    symbol: str
+    side: str  # BUY | SELL
+    order_type: str  # LIMIT | MARKET
+    quantity: int
+    price: Decimal | None = None
+    protection_price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class OrderAck:
+    broker_order_id: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class BrokerOrder:
+    broker_order_id: str
+    client_ref: str
+    symbol: str
+    side: str
+    order_type: str
+    price: Decimal | None
+    quantity: int
+    filled_quantity: int
+    avg_fill_price: Decimal | None
+    status: BrokerOrderStatus
+    message: str
+    created_at: datetime
+    trading_day: date
+
+
+@dataclass(frozen=True)
+class BrokerTrade:
+    broker_trade_id: str
+    broker_order_id: str
+    symbol: str
+    side: str
+    price: Decimal
+    quantity: int
+    amount: Decimal
+    filled_at: datetime
+    trading_day: date
+    commission: Decimal = Decimal("0")
+    stamp_duty: Decimal = Decimal("0")
+    transfer_fee: Decimal = Decimal("0")
+    other_fees: Decimal = Decimal("0")
+
+    @property
+    def fees(self) -> Decimal:
+        return self.commission + self.stamp_duty + self.transfer_fee + self.other_fees
+
+
+class BrokerInterface(abc.ABC):
+    """One connection to one account at one broker.
+
+    ``settings`` is the account's decrypted broker settings (credentials,
+    endpoints). Methods may block on the network; callers run them in workers,
+    never inside a database transaction.
+    """
+
+    kind: ClassVar[str]
+    label: ClassVar[str] = ""
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(self, account_name: str, settings: dict[str, Any] | None = None) -> None:
+        self.account_name = account_name
+        self.settings: dict[str, Any] = dict(settings or {})
+
+    @abc.abstractmethod
+    def login(self) -> None:
+        """Open the session (log in with the configured credentials). Idempotent."""
+
+    @abc.abstractmethod
+    def get_balance(self) -> BrokerBalance:
+        """The account's cash as the broker sees it."""
+
+    @abc.abstractmethod
+    def get_positions(self) -> list[BrokerPosition]:
+        """Holdings as the broker sees them."""
+
+    @abc.abstractmethod
+    def place_order(self, request: OrderRequest) -> OrderAck:
+        """Send a new order. Raises BrokerError when refused, BrokerTimeout when unanswered."""
+
+    @abc.abstractmethod
+    def cancel_order(self, broker_order_id: str) -> None:
+        """Ask the broker to cancel. The outcome is seen later in ``query_orders``."""
+
+    @abc.abstractmethod
+    def query_orders(self) -> list[BrokerOrder]:
+        """Today's orders of the account."""
+
+    @abc.abstractmethod
+    def query_trades(self) -> list[BrokerTrade]:
+        """Today's trades (fills) of the account."""
+
+    def history_orders(self, start: date, end: date) -> list[BrokerOrder]:
+        """Orders of past trading days, both ends included."""
+        raise NotImplementedError(f"{self.kind} does not provide order history")
+
+
+@dataclass
+class BrokerSnapshot:
+    """What one poll of an account read from its broker."""
+
+    orders: list[BrokerOrder] = field(default_factory=list)
+    trades: list[BrokerTrade] = field(default_factory=list)
+
+    def trades_of(self, broker_order_id: str) -> list[BrokerTrade]:
+        return [t for t in self.trades if t.broker_order_id == broker_order_id]

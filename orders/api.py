@@ -1,0 +1,112 @@
+"""The orders endpoints of API.md: thin, one service or selector per endpoint."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja import Router
+
+from orders import selectors, services
+from orders.schemas import BatchIn, BatchOut, ErrorOut, FillOut, OrderIn, OrderModifyIn, OrderOut
+from trading.auth import ApiClient
+from trading.errors import Forbidden, InvalidOrder
+
+router = Router(tags=["orders"])
+
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+def _client(request: HttpRequest) -> ApiClient:
+    return request.auth  # type: ignore[attr-defined,no-any-return]
+
+
+def _input(payload: OrderIn) -> services.OrderInput:
+    return services.OrderInput(**payload.dict())
+
+
+@router.post("/orders", response={200: OrderOut, 201: OrderOut, **ERRORS})
+def order_create(request: HttpRequest, payload: OrderIn):
+    client = _client(request)
+    client.require_account(payload.account, trade=True)
+    result = services.order_submit(_input(payload), actor=client.actor)
+    return (201 if result.created else 200), selectors.order_as_json(result.order)
+
+
+@router.post("/orders/batch", response={200: BatchOut, **ERRORS})
+def order_create_batch(request: HttpRequest, payload: BatchIn):
+    client = _client(request)
+    if not client.can_trade:
+        raise Forbidden("只读API密钥不能交易 (this key is read-only)")
+    if len(payload.orders) > settings.ORDERS_MAX_BATCH:
+        raise InvalidOrder.single(
+            "orders", "max_items",
+            f"批量委托最多{settings.ORDERS_MAX_BATCH}笔 (at most {settings.ORDERS_MAX_BATCH} orders per batch; got {len(payload.orders)})",
+        )
+    items: list[services.OrderInput] = []
+    problems = []
+    for index, raw in enumerate(payload.orders):
+        try:
+            items.append(_input(OrderIn(**raw)))
+        except Exception as exc:  # pydantic.ValidationError: report per item, below
+            problems.append((index, exc))
+            items.append(None)  # type: ignore[arg-type]
+    valid = [(i, item) for i, item in enumerate(items) if item is not None]
+    results = services.order_submit_batch([item for _, item in valid], actor=client.actor, allowed=client.may_use)
+    answers: list[dict] = [{}] * len(items)
+    for (index, _), result in zip(valid, results, strict=True):
+        answers[index] = {
+            "index": index,
+            "status_code": result.status_code,
+            "order": selectors.order_as_json(result.order) if result.order else None,
+            "detail": result.error,
+        }
+    for index, exc in problems:
+        errors = getattr(exc, "errors", lambda: [{"msg": str(exc)}])()
+        answers[index] = {
+            "index": index,
+            "status_code": 422,
+            "order": None,
+            "detail": [{"loc": ["body", "orders", index, *e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors],
+        }
+    return 200, {"results": answers}
+
+
+@router.get("/orders", response={200: list[OrderOut], **ERRORS})
+def order_list(request: HttpRequest, account: str | None = None, status: str | None = None, symbol: str | None = None,
+               strategy: str | None = None, limit: int = 100, offset: int = 0):
+    client = _client(request)
+    if account:
+        client.require_account(account)
+    limit = max(1, min(limit, 1000))
+    orders = selectors.order_list(accounts=client.accounts, account=account, status=status, symbol=symbol,
+                                  strategy=strategy, limit=limit, offset=max(offset, 0))
+    return 200, [selectors.order_as_json(o) for o in orders]
+
+
+@router.get("/orders/{order_id}", response={200: OrderOut, **ERRORS})
+def order_get(request: HttpRequest, order_id: int):
+    return 200, selectors.order_as_json(selectors.order_visible(order_id=order_id, accounts=_client(request).accounts))
+
+
+@router.post("/orders/{order_id}/cancel", response={202: OrderOut, **ERRORS})
+def order_cancel(request: HttpRequest, order_id: int):
+    client = _client(request)
+    order = selectors.order_visible(order_id=order_id, accounts=client.accounts)
+    client.require_account(order.account.name, trade=True)
+    order = services.order_cancel(order_id=order.pk, actor=client.actor, reason="API撤单")
+    return 202, selectors.order_as_json(selectors.order_visible(order_id=order.pk, accounts=client.accounts))
+
+
+@router.patch("/orders/{order_id}", response={200: OrderOut, **ERRORS})
+def order_modify(request: HttpRequest, order_id: int, payload: OrderModifyIn):
+    client = _client(request)
+    order = selectors.order_visible(order_id=order_id, accounts=client.accounts)
+    client.require_account(order.account.name, trade=True)
+    replacement = services.order_modify(order_id=order.pk, actor=client.actor, price=payload.price, quantity=payload.quantity)
+    return 200, selectors.order_as_json(selectors.order_visible(order_id=replacement.pk, accounts=client.accounts))
+
+
+@router.get("/orders/{order_id}/fills", response={200: list[FillOut], **ERRORS})
+def order_fills(request: HttpRequest, order_id: int):
+    order = selectors.order_visible(order_id=order_id, accounts=_client(request).accounts)
+    return 200, [selectors.fill_as_json(f, order) for f in order.fills.order_by("id")]

@@ -1,0 +1,151 @@
+"""Orders, their fills and the outbox that carries them to the broker."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Q
+
+from trading.market_rules import OrderType, Side
+from trading.models import MONEY, PRICE, Account, Instrument
+
+
+class OrderStatus(models.TextChoices):
+    NEW = "NEW", "新建"
+    PENDING_APPROVAL = "PENDING_APPROVAL", "待审批"
+    SUBMITTING = "SUBMITTING", "报送中"
+    SUBMITTED = "SUBMITTED", "已报"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED", "部分成交"
+    FILLED = "FILLED", "全部成交"
+    CANCEL_REQUESTED = "CANCEL_REQUESTED", "撤单中"
+    CANCELLED = "CANCELLED", "已撤"
+    REJECTED = "REJECTED", "已拒绝"
+    EXPIRED = "EXPIRED", "已过期"
+    UNKNOWN = "UNKNOWN", "状态未知"
+
+
+TERMINAL_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+# Orders that rest at the broker and can still fill.
+WORKING_STATUSES = frozenset({OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED, OrderStatus.CANCEL_REQUESTED})
+
+
+class OrderSource(models.TextChoices):
+    API = "api", "API"
+    ADMIN = "admin", "后台"
+    SYSTEM = "system", "系统"
+
+
+class Order(models.Model):
+    """One order of one account. Its status only changes through orders.state_machine."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="orders")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="orders")
+    client_order_id = models.CharField("客户端委托号", max_length=64)
+    strategy = models.CharField("策略", max_length=64, blank=True, db_index=True)
+    side = models.CharField("方向", max_length=4, choices=Side.choices)
+    order_type = models.CharField("类型", max_length=8, choices=OrderType.choices)
+    price = models.DecimalField("价格", null=True, blank=True, **PRICE)
+    protection_price = models.DecimalField("保护价", null=True, blank=True, **PRICE)
+    quantity = models.BigIntegerField("数量")
+    filled_quantity = models.BigIntegerField("成交数量", default=0)
+    filled_amount = models.DecimalField("成交金额", default=Decimal("0"), **MONEY)
+    fees_paid = models.DecimalField("已付费用", default=Decimal("0"), **MONEY)
+    commission_charged = models.DecimalField("已收佣金", default=Decimal("0"), **MONEY)
+    frozen_amount = models.DecimalField("冻结资金", default=Decimal("0"), **MONEY)
+    frozen_quantity = models.BigIntegerField("冻结股份", default=0)
+    status = models.CharField("状态", max_length=20, choices=OrderStatus.choices, default=OrderStatus.NEW, db_index=True)
+    status_reason = models.CharField("状态说明", max_length=500, blank=True)
+    broker_order_id = models.CharField("券商委托号", max_length=64, blank=True, db_index=True)
+    risk_verdicts = models.JSONField("风控结果", default=list, blank=True)
+    replaces = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by")
+    source = models.CharField(max_length=8, choices=OrderSource.choices, default=OrderSource.API)
+    submitted_by = models.CharField("提交者", max_length=128, blank=True)
+    trading_day = models.DateField("交易日", db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "委托"
+        verbose_name_plural = "委托"
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "client_order_id"], name="order_client_order_id_unique"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_quantity_positive"),
+            models.CheckConstraint(condition=Q(filled_quantity__lte=models.F("quantity")), name="order_not_overfilled"),
+        ]
+        indexes = [models.Index(fields=["account", "status"], name="order_account_status_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.side} {self.quantity} {self.instrument.symbol} {self.status}"
+
+    @property
+    def symbol(self) -> str:
+        return self.instrument.symbol
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def remaining_quantity(self) -> int:
+        return self.quantity - self.filled_quantity
+
+    @property
+    def avg_fill_price(self) -> Decimal | None:
+        if not self.filled_quantity:
+            return None
+        return (self.filled_amount / self.filled_quantity).quantize(Decimal("0.0001"))
+
+
+class Fill(models.Model):
+    """One execution reported by the broker for an order."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fills")
+    broker_trade_id = models.CharField("成交编号", max_length=64)
+    quantity = models.BigIntegerField("成交数量")
+    price = models.DecimalField("成交价", **PRICE)
+    amount = models.DecimalField("成交金额", **MONEY)
+    commission = models.DecimalField("佣金", default=Decimal("0"), **MONEY)
+    stamp_duty = models.DecimalField("印花税", default=Decimal("0"), **MONEY)
+    transfer_fee = models.DecimalField("过户费", default=Decimal("0"), **MONEY)
+    other_fees = models.DecimalField("其他费用", default=Decimal("0"), **MONEY)
+    fees = models.DecimalField("费用合计", default=Decimal("0"), **MONEY)
+    filled_at = models.DateTimeField("成交时间")
+    trading_day = models.DateField("交易日", db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "成交"
+        verbose_name_plural = "成交"
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "broker_trade_id"], name="fill_broker_trade_unique"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="fill_quantity_positive"),
+        ]
+
+
+class OutboxKind(models.TextChoices):
+    SUBMIT = "submit", "报单"
+    CANCEL = "cancel", "撤单"
+
+
+class OutboxEntry(models.Model):
+    """A broker call to make, written in the same transaction as the order change.
+
+    The on-commit hook enqueues it; the sweep re-enqueues what was written but
+    not dispatched, so nothing is lost between the database and the queue.
+    """
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="outbox")
+    kind = models.CharField(max_length=8, choices=OutboxKind.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = "待发送"
+        verbose_name_plural = "待发送"
+        indexes = [models.Index(fields=["done_at", "created_at"], name="outbox_pending_idx")]

@@ -1,0 +1,91 @@
+"""Input and output schemas of the orders API (API.md, "Orders")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ninja import Field, Schema
+
+
+class OrderIn(Schema):
+    account: str = Field(..., max_length=64, description="账户名")
+    symbol: str = Field(..., max_length=16, description="600000.SH, sh600000 or 600000")
+    side: str = Field(..., description="BUY or SELL")
+    order_type: str = Field("LIMIT", description="LIMIT or MARKET")
+    price: str | int | float | None = Field(None, description="decimal string, required for LIMIT")
+    quantity: int = Field(..., description="shares")
+    client_order_id: str | None = Field(None, max_length=64, description="idempotency key, unique per account")
+    strategy: str = Field("", max_length=64)
+    protection_price: str | int | float | None = Field(None, description="market orders: worst acceptable price")
+
+
+class OrderModifyIn(Schema):
+    price: str | int | float | None = None
+    quantity: int | None = None
+
+
+class BatchIn(Schema):
+    orders: list[dict[str, Any]]
+
+
+class VerdictOut(Schema):
+    rule: str
+    passed: bool
+    action: str
+    message: str = ""
+
+
+class OrderOut(Schema):
+    id: int
+    client_order_id: str
+    account: str
+    symbol: str
+    side: str
+    order_type: str
+    price: str | None
+    quantity: int
+    filled_quantity: int
+    avg_fill_price: str | None
+    status: str
+    status_reason: str
+    broker_order_id: str
+    risk: list[VerdictOut]
+    strategy: str
+    replaces: int | None
+    fees: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class BatchItemOut(Schema):
+    index: int
+    status_code: int
+    order: OrderOut | None = None
+    detail: Any = None
+
+
+class BatchOut(Schema):
+    results: list[BatchItemOut]
+
+
+class FillOut(Schema):
+    id: int
+    order_id: int
+    broker_trade_id: str
+    symbol: str
+    side: str
+    quantity: int
+    price: str
+    amount: str
+    commission: str
+    stamp_duty: str
+    transfer_fee: str
+    other_fees: str
+    fees: str
+    filled_at: datetime
+    trading_day: str
+
+
+class ErrorOut(Schema):
+    detail: Any

@@ -1,0 +1,953 @@
+"""OrderManager: every write on orders, one transaction per use case.
+
+Intake (``order_submit``): validate the input and the market rules, lock the
+account, run risk control, write the order, its freeze, its audit events and
+its outbox row in one transaction; after commit the outbox row is enqueued.
+Workers then call ``order_send_to_broker``, ``order_cancel_at_broker`` and
+``account_poll``; fills reach positions and cash through ``order_sync``.
+
+Lock order everywhere: account, then position, then order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from audit.services import Actor, audit_record
+from brokers.interface import BrokerOrder, BrokerOrderStatus, BrokerTrade, OrderRequest
+from brokers.registry import broker_for
+from orders.models import (
+    TERMINAL_STATUSES,
+    WORKING_STATUSES,
+    Fill,
+    Order,
+    OrderSource,
+    OrderStatus,
+    OutboxEntry,
+    OutboxKind,
+)
+from orders.state_machine import OrderEvent, order_apply_event
+from risk.controller import Decision, risk_check_order
+from trading import calendar, market_rules
+from trading.errors import BrokerError, BrokerTimeout, Conflict, FieldProblem, Forbidden, InvalidOrder, NotFound
+from trading.market_rules import MarketRuleViolation, OrderType, Side
+from trading.models import Account, CashEntryKind, Instrument, Position, Quote, SessionMode, TradingState
+from trading.services import (
+    LedgerPost,
+    account_lock,
+    cash_post,
+    ledger_flush,
+    position_apply_fill,
+    position_for_update,
+    position_freeze,
+    position_unfreeze,
+)
+
+log = logging.getLogger(__name__)
+ZERO = Decimal("0")
+
+
+# --------------------------------------------------------------------------- input
+
+
+@dataclass
+class OrderInput:
+    """An order as a strategy or an operator sends it, before validation."""
+
+    account: str
+    symbol: str
+    side: str
+    order_type: str
+    quantity: Any
+    price: Any = None
+    client_order_id: str | None = None
+    strategy: str = ""
+    protection_price: Any = None
+
+
+@dataclass
+class CheckedOrder:
+    """An order whose fields and market rules were checked; ready to be admitted."""
+
+    account: Account
+    instrument: Instrument
+    side: str
+    order_type: str
+    quantity: int
+    price: Decimal | None
+    protection_price: Decimal | None
+    client_order_id: str
+    strategy: str
+    trading_day: date
+    quote: Quote | None = None
+    problems: list[FieldProblem] = field(default_factory=list)
+
+
+def _decimal(value: Any, field_name: str, problems: list[FieldProblem]) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        result = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        problems.append(FieldProblem(field_name, "decimal", f"{field_name} 须为十进制数字字符串 (must be a decimal string; got {value!r})"))
+        return None
+    if not result.is_finite():
+        problems.append(FieldProblem(field_name, "decimal", f"{field_name} 须为有限数值 (must be finite; got {value!r})"))
+        return None
+    return result
+
+
+def now() -> datetime:
+    """The clock of the order path (tests may replace it)."""
+    return timezone.now()
+
+
+def account_trading_day(account: Account, at: datetime) -> date:
+    """The trading day an order placed at ``at`` belongs to for this account."""
+    if account.session_mode == SessionMode.ALWAYS:
+        return at.astimezone(calendar.SHANGHAI).date()
+    day = calendar.trading_day_of(at)
+    return day if calendar.is_trading_day(day) else calendar.next_trading_day(day)
+
+
+_INSTRUMENTS: dict[tuple[str, str], tuple[float, Instrument]] = {}
+
+
+def instrument_lookup(symbol: str) -> Instrument:
+    """The active instrument for any accepted spelling of ``symbol``; 422 if unknown.
+
+    Reference data changes rarely, so rows are cached in-process for a minute.
+    """
+    try:
+        code, exchange = market_rules.normalize_symbol(symbol)
+    except MarketRuleViolation as exc:
+        raise InvalidOrder.single("symbol", exc.rule, exc.message) from None
+    key = (exchange, code)
+    import time
+
+    cached = _INSTRUMENTS.get(key)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    instrument = Instrument.objects.filter(exchange=exchange, code=code, is_active=True).first()
+    if instrument is None:
+        raise InvalidOrder.single(
+            "symbol", "unknown_symbol", f"证券代码不存在 (unknown symbol {market_rules.format_symbol(code, exchange)})"
+        )
+    _INSTRUMENTS[key] = (time.monotonic() + 60.0, instrument)
+    return instrument
+
+
+def _check_fields(data: OrderInput, problems: list[FieldProblem]) -> tuple[str, str, int, Decimal | None, Decimal | None]:
+    side = str(data.side or "").upper()
+    if side not in Side.values:
+        problems.append(FieldProblem("side", "choice", f"side 须为 BUY 或 SELL (side must be BUY or SELL; got {data.side!r})"))
+    order_type = str(data.order_type or "").upper()
+    if order_type not in OrderType.values:
+        problems.append(
+            FieldProblem("order_type", "choice", f"order_type 须为 LIMIT 或 MARKET (order_type must be LIMIT or MARKET; got {data.order_type!r})")
+        )
+    quantity = 0
+    if isinstance(data.quantity, bool) or not isinstance(data.quantity, int):
+        problems.append(FieldProblem("quantity", "integer", f"数量须为整数股 (quantity must be a whole number of shares; got {data.quantity!r})"))
+    elif data.quantity <= 0:
+        problems.append(FieldProblem("quantity", "positive", f"数量须大于0 (quantity must be positive; got {data.quantity})"))
+    else:
+        quantity = data.quantity
+    price = _decimal(data.price, "price", problems)
+    protection_price = _decimal(data.protection_price, "protection_price", problems)
+    if price is not None and price <= 0:
+        problems.append(FieldProblem("price", "positive", f"价格须大于0 (price must be positive; got {price})"))
+    if order_type == OrderType.LIMIT and data.price in (None, ""):
+        problems.append(FieldProblem("price", "required", "限价委托须填写价格 (price is required for a LIMIT order)"))
+    if data.client_order_id is not None and not (0 < len(str(data.client_order_id)) <= 64):
+        problems.append(FieldProblem("client_order_id", "length", "client_order_id 长度须为1-64 (client_order_id must be 1-64 characters)"))
+    if len(data.strategy or "") > 64:
+        problems.append(FieldProblem("strategy", "length", "strategy 最长64字符 (strategy must be at most 64 characters)"))
+    return side, order_type, quantity, price, protection_price
+
+
+def order_check(data: OrderInput, *, account: Account, at: datetime | None = None) -> CheckedOrder:
+    """Check an order's fields and the market rules that need no lock; raises InvalidOrder
+    naming every invalid field. Checks that depend on the account's holdings run at admission."""
+    problems: list[FieldProblem] = []
+    side, order_type, quantity, price, protection_price = _check_fields(data, problems)
+    instrument: Instrument | None = None
+    try:
+        instrument = instrument_lookup(data.symbol)
+    except InvalidOrder as exc:
+        problems.extend(exc.problems)
+    if problems or instrument is None:
+        raise InvalidOrder(problems)
+    at = at or now()
+    trading_day = account_trading_day(account, at)
+    if account.session_mode == SessionMode.REAL:
+        phase = calendar.session_phase(at)
+        if not calendar.accepts_new_orders(phase):
+            raise InvalidOrder.single("symbol", "session_closed", f"非交易时段, 账户拒绝盘外委托 (outside trading session: {phase.label})")
+        if order_type == OrderType.MARKET and not calendar.accepts_market_orders(phase):
+            raise InvalidOrder.single("order_type", "market_order_not_allowed", "市价委托仅限连续竞价时段 (market orders only in continuous trading)")
+    quote = Quote.objects.filter(instrument=instrument).first()
+    prev_close = quote.prev_close if quote else None
+    try:
+        market_rules.check_price(instrument, side, order_type, price, prev_close, trading_day)
+    except MarketRuleViolation as exc:
+        problems.append(FieldProblem(exc.field, exc.rule, exc.message))
+    if problems:
+        raise InvalidOrder(problems)
+    return CheckedOrder(
+        account=account,
+        instrument=instrument,
+        side=side,
+        order_type=order_type,
+        quantity=quantity,
+        price=price,
+        protection_price=protection_price,
+        client_order_id=str(data.client_order_id) if data.client_order_id else "",
+        strategy=data.strategy or "",
+        trading_day=trading_day,
+        quote=quote,
+    )
+
+
+# --------------------------------------------------------------------------- intake
+
+
+@dataclass
+class SubmitResult:
+    order: Order
+    created: bool
+
+
+def _existing(account: Account, client_order_id: str) -> Order | None:
+    if not client_order_id:
+        return None
+    return Order.objects.select_related("account", "instrument").filter(account=account, client_order_id=client_order_id).first()
+
+
+def _buy_freeze_amount(order: Order, quote: Quote | None) -> Decimal:
+    price = order.price
+    if order.order_type == OrderType.MARKET:
+        price = order.protection_price
+        if price is None and quote and quote.prev_close:
+            limits = market_rules.limit_prices(order.instrument, quote.prev_close, order.trading_day)
+            price = limits[1] if limits else None
+        if price is None:
+            raise InvalidOrder.single(
+                "protection_price",
+                "required",
+                "无涨跌停价可参考, 市价买入须填写保护价 (a market buy needs a protection_price when no limit-up price is known)",
+            )
+    assert price is not None
+    return market_rules.estimate_buy_freeze(order.account.fees, order.instrument, price, order.quantity, order.trading_day)
+
+
+def _st_bought_today(order: Order) -> int:
+    from django.db.models import Sum
+
+    total = (
+        Order.objects.filter(account=order.account, instrument=order.instrument, side=Side.BUY, trading_day=order.trading_day)
+        .exclude(status__in=[OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.EXPIRED])
+        .exclude(pk=order.pk)
+        .aggregate(q=Sum("quantity"))["q"]
+    )
+    return int(total or 0)
+
+
+def _admit(order: Order, *, actor: Actor, quote: Quote | None, posts: list[LedgerPost]) -> None:
+    """Holdings checks, risk control, freeze and outbox for a saved NEW order.
+
+    Precondition: the caller holds the account lock. Raises InvalidOrder for a
+    rule the exchange would refuse (sellable quantity, cash, lots of a sell).
+    """
+    account = order.account
+    position: Position | None = None
+    if order.side == Side.SELL:
+        position = position_for_update(account, order.instrument)
+        try:
+            market_rules.check_quantity(order.instrument, order.side, order.order_type, order.quantity, position.quantity, order.trading_day)
+        except MarketRuleViolation as exc:
+            raise InvalidOrder.single(exc.field, exc.rule, exc.message) from None
+        position_freeze(position, order.quantity, today=order.trading_day)
+        order.frozen_quantity = order.quantity
+    else:
+        try:
+            market_rules.check_quantity(order.instrument, order.side, order.order_type, order.quantity, 0, order.trading_day)
+        except MarketRuleViolation as exc:
+            raise InvalidOrder.single(exc.field, exc.rule, exc.message) from None
+        if order.instrument.is_st:
+            limit = market_rules.st_max_daily_buy(order.trading_day)
+            bought = _st_bought_today(order)
+            if bought + order.quantity > limit:
+                raise InvalidOrder.single(
+                    "quantity",
+                    "st_daily_buy_limit",
+                    f"ST股票单日买入不得超过{limit}股 (ST stocks: at most {limit} shares a day per account; {bought} already ordered today)",
+                )
+        freeze = _buy_freeze_amount(order, quote)
+        if freeze > account.available:
+            raise InvalidOrder.single(
+                "quantity",
+                "available_cash",
+                f"可用资金不足 (order needs {freeze} CNY incl. estimated fees; available {account.available})",
+            )
+        cash_post(account, kind=CashEntryKind.FREEZE, amount=freeze, actor=actor, order=order, memo="委托冻结", defer=posts)
+        order.frozen_amount = freeze
+
+    outcome = risk_check_order(order)
+    order.risk_verdicts = [v.as_json() for v in outcome.verdicts]
+    decision = outcome.decision
+    if decision == Decision.REJECT:
+        _release_freezes(order, actor=actor, posts=posts, position=position, memo="风控拒绝解冻")
+        order_apply_event(order, OrderEvent.RISK_REJECTED, actor=actor, reason=outcome.reason,
+                          update_fields=["risk_verdicts", "frozen_amount", "frozen_quantity"])
+        return
+    if decision == Decision.REVIEW:
+        order_apply_event(order, OrderEvent.RISK_HELD, actor=actor, reason=outcome.reason,
+                          update_fields=["risk_verdicts", "frozen_amount", "frozen_quantity"])
+        return
+    order.save(update_fields=["risk_verdicts", "frozen_amount", "frozen_quantity"])
+    _outbox_add(order, OutboxKind.SUBMIT)
+
+
+def _outbox_add(order: Order, kind: str) -> None:
+    entry = OutboxEntry.objects.create(order=order, kind=kind)
+    transaction.on_commit(lambda: _enqueue(entry.pk, order.pk, kind))
+
+
+def _enqueue(entry_id: int, order_id: int, kind: str) -> None:
+    from orders import tasks
+
+    task = tasks.submit_order if kind == OutboxKind.SUBMIT else tasks.cancel_order
+    try:
+        task.delay(order_id)
+    except Exception:  # the queue is down: the sweep re-enqueues from the outbox
+        log.exception("could not enqueue %s of order %s; the outbox sweep will retry", kind, order_id)
+
+
+def _order_snapshot(order: Order) -> dict[str, Any]:
+    return {
+        "client_order_id": order.client_order_id,
+        "symbol": order.instrument.symbol,
+        "side": order.side,
+        "order_type": order.order_type,
+        "price": str(order.price) if order.price is not None else None,
+        "quantity": order.quantity,
+        "strategy": order.strategy,
+        "replaces": order.replaces_id,
+    }
+
+
+def _new_order(checked: CheckedOrder, *, actor: Actor, source: str, replaces: Order | None = None) -> Order:
+    order = Order(
+        account=checked.account,
+        instrument=checked.instrument,
+        client_order_id=checked.client_order_id,
+        strategy=checked.strategy,
+        side=checked.side,
+        order_type=checked.order_type,
+        price=checked.price,
+        protection_price=checked.protection_price,
+        quantity=checked.quantity,
+        trading_day=checked.trading_day,
+        source=source,
+        submitted_by=actor.name,
+        replaces=replaces,
+    )
+    order.save()
+    if not order.client_order_id:
+        order.client_order_id = f"auto-{order.pk}"
+        order.save(update_fields=["client_order_id"])
+    return order
+
+
+def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.API, account: Account | None = None) -> SubmitResult:
+    """Accept one order: the one use case behind POST /orders, admin entry and batches.
+
+    Idempotent on (account, client_order_id): a repeat returns the first order
+    and creates nothing. Raises InvalidOrder (422) for bad input or a broken
+    market rule; an order refused by risk control is created as REJECTED.
+    """
+    account = account or account_by_name(data.account)
+    if account.status != Account.Status.ACTIVE:
+        raise Forbidden(f"账户已停用 (account {account.name} is disabled)")
+    if data.client_order_id:
+        existing = _existing(account, str(data.client_order_id))
+        if existing is not None:
+            return SubmitResult(existing, False)
+    checked = order_check(data, account=account)
+    try:
+        with transaction.atomic():
+            locked = account_lock(account.pk)
+            checked.account = locked
+            if checked.client_order_id:
+                existing = _existing(locked, checked.client_order_id)
+                if existing is not None:
+                    return SubmitResult(existing, False)
+            order = _new_order(checked, actor=actor, source=source)
+            posts: list[LedgerPost] = []
+            audit_record(
+                actor=actor,
+                action="order.created",
+                object_type="order",
+                object_id=order.pk,
+                account=locked.name,
+                after=_order_snapshot(order),
+            )
+            _admit(order, actor=actor, quote=checked.quote, posts=posts)
+            ledger_flush(locked, posts)
+    except IntegrityError:
+        # A concurrent request with the same client_order_id won the race.
+        existing = _existing(account, checked.client_order_id)
+        if existing is None:
+            raise
+        return SubmitResult(existing, False)
+    _broadcast(order)
+    return SubmitResult(order, True)
+
+
+@dataclass
+class BatchItemResult:
+    index: int
+    status_code: int
+    order: Order | None = None
+    error: Any = None
+
+
+def order_submit_batch(items: list[OrderInput], *, actor: Actor, allowed: Callable[[str], bool]) -> list[BatchItemResult]:
+    """Submit several orders, each in its own transaction: one bad item does not sink the others."""
+    if len(items) > settings.ORDERS_MAX_BATCH:
+        raise InvalidOrder.single(
+            "orders", "max_items", f"批量委托最多{settings.ORDERS_MAX_BATCH}笔 (at most {settings.ORDERS_MAX_BATCH} orders per batch; got {len(items)})"
+        )
+    results: list[BatchItemResult] = []
+    for index, item in enumerate(items):
+        try:
+            if not allowed(item.account):
+                raise Forbidden(f"API密钥无权使用账户 {item.account} (this key may not use account {item.account})")
+            result = order_submit(item, actor=actor)
+            results.append(BatchItemResult(index, 201 if result.created else 200, order=result.order))
+        except InvalidOrder as exc:
+            results.append(BatchItemResult(index, exc.status_code, error=exc.detail()))
+        except (NotFound, Forbidden, Conflict) as exc:
+            results.append(BatchItemResult(index, exc.status_code, error=exc.detail()))
+    return results
+
+
+def account_by_name(name: str) -> Account:
+    account = Account.objects.filter(name=name).first()
+    if account is None:
+        raise NotFound(f"账户不存在 (unknown account {name!r})")
+    return account
+
+
+# --------------------------------------------------------------------------- freezes
+
+
+def _release_freezes(order: Order, *, actor: Actor, posts: list[LedgerPost], position: Position | None = None, memo: str = "委托结束解冻") -> None:
+    """Give back what ``order`` still holds (cash of a buy, shares of a sell). Caller holds the account lock."""
+    if order.frozen_amount > 0:
+        cash_post(order.account, kind=CashEntryKind.UNFREEZE, amount=-order.frozen_amount, actor=actor, order=order, memo=memo, defer=posts)
+        order.frozen_amount = ZERO
+    if order.frozen_quantity > 0:
+        position = position or position_for_update(order.account, order.instrument)
+        position_unfreeze(position, order.frozen_quantity)
+        order.frozen_quantity = 0
+
+
+def _lock_order(order_id: int) -> tuple[Account, Order]:
+    """Lock the order's account, then the order (the fixed lock order)."""
+    account_id = Order.objects.filter(pk=order_id).values_list("account_id", flat=True).first()
+    if account_id is None:
+        raise NotFound(f"委托不存在 (order {order_id} not found)")
+    account = account_lock(account_id)
+    order = Order.objects.select_for_update().select_related("instrument").get(pk=order_id)
+    order.account = account
+    return account, order
+
+
+# --------------------------------------------------------------------------- cancel and modify
+
+
+def order_cancel(*, order_id: int, actor: Actor, reason: str = "") -> Order:
+    """Cancel an order. Before it reached the broker it ends at once; a working order moves
+    to CANCEL_REQUESTED and the broker is asked. Terminal orders answer 409."""
+    with transaction.atomic():
+        account, order = _lock_order(order_id)
+        if order.is_terminal:
+            raise Conflict(f"委托已是终态 {order.status}, 不能撤单 (order {order.pk} is already {order.status})")
+        if order.status == OrderStatus.CANCEL_REQUESTED:
+            return order
+        if order.status in (OrderStatus.SUBMITTING, OrderStatus.UNKNOWN):
+            raise Conflict(f"委托正在报送券商, 请稍后再撤 (order {order.pk} is {order.status}; retry the cancel shortly)")
+        posts: list[LedgerPost] = []
+        if order.status in (OrderStatus.NEW, OrderStatus.PENDING_APPROVAL):
+            _release_freezes(order, actor=actor, posts=posts, memo="撤单解冻")
+            order_apply_event(order, OrderEvent.CANCELLED, actor=actor, reason=reason or "撤单",
+                              update_fields=["frozen_amount", "frozen_quantity"])
+            OutboxEntry.objects.filter(order=order, done_at__isnull=True).update(done_at=now())
+            ledger_flush(account, posts)
+            _on_terminal(order, actor=actor)
+        else:
+            order_apply_event(order, OrderEvent.CANCEL_REQUESTED, actor=actor, reason=reason or "撤单申请")
+            _outbox_add(order, OutboxKind.CANCEL)
+    _broadcast(order)
+    return order
+
+
+def order_modify(*, order_id: int, actor: Actor, price: Any = None, quantity: Any = None) -> Order:
+    """Modify price and/or quantity as cancel-and-replace; returns the replacement.
+
+    ``quantity`` is the new total of the order: the replacement asks for it
+    minus what the original has filled by the time its cancel is confirmed.
+    The replacement is admitted (holdings, risk, freeze) and sent only then.
+    """
+    if price is None and quantity is None:
+        raise InvalidOrder.single("price", "required", "须指定新价格或新数量 (give price and/or quantity)")
+    original = Order.objects.select_related("account", "instrument").filter(pk=order_id).first()
+    if original is None:
+        raise NotFound(f"委托不存在 (order {order_id} not found)")
+    if original.is_terminal or original.status in (OrderStatus.CANCEL_REQUESTED, OrderStatus.SUBMITTING, OrderStatus.UNKNOWN):
+        raise Conflict(f"委托状态为 {original.status}, 不能改单 (order {original.pk} is {original.status} and cannot be modified)")
+    new_quantity = original.quantity if quantity is None else quantity
+    data = OrderInput(
+        account=original.account.name,
+        symbol=original.instrument.symbol,
+        side=original.side,
+        order_type=original.order_type,
+        quantity=new_quantity,
+        price=original.price if price is None else price,
+        strategy=original.strategy,
+        protection_price=original.protection_price,
+    )
+    checked = order_check(data, account=original.account)
+    with transaction.atomic():
+        account, original = _lock_order(order_id)
+        if original.is_terminal or original.status in (OrderStatus.CANCEL_REQUESTED, OrderStatus.SUBMITTING, OrderStatus.UNKNOWN):
+            raise Conflict(f"委托状态为 {original.status}, 不能改单 (order {original.pk} is {original.status} and cannot be modified)")
+        if checked.quantity <= original.filled_quantity:
+            raise InvalidOrder.single(
+                "quantity", "above_filled", f"新数量须大于已成交数量 {original.filled_quantity} (new quantity must exceed the filled {original.filled_quantity})"
+            )
+        checked.account = account
+        generation = Order.objects.filter(account=account, client_order_id__startswith=f"{original.client_order_id}~").count() + 1
+        checked.client_order_id = f"{original.client_order_id}~{generation}"[:64]
+        replacement = _new_order(checked, actor=actor, source=original.source, replaces=original)
+        replacement.status_reason = "等待原委托撤单确认 (waiting for the original order's cancel)"
+        replacement.save(update_fields=["status_reason"])
+        audit_record(actor=actor, action="order.created", object_type="order", object_id=replacement.pk,
+                     account=account.name, after=_order_snapshot(replacement), reason=f"改单替换 #{original.pk}")
+    order_cancel(order_id=original.pk, actor=actor, reason=f"改单: 由 #{replacement.pk} 替换")
+    replacement.refresh_from_db()
+    return replacement
+
+
+def _on_terminal(order: Order, *, actor: Actor) -> None:
+    """After an order ends: admit a replacement that was waiting for it. Caller holds the account lock."""
+    replacement = Order.objects.select_for_update().select_related("instrument").filter(replaces=order, status=OrderStatus.NEW).first()
+    if replacement is None or replacement.outbox.exists():
+        return
+    replacement.account = order.account
+    remaining = replacement.quantity - order.filled_quantity
+    if remaining <= 0:
+        order_apply_event(replacement, OrderEvent.CANCELLED, actor=actor, reason="原委托已全部成交, 替换单取消 (the original filled completely)")
+        return
+    if remaining != replacement.quantity:
+        replacement.quantity = remaining
+        replacement.save(update_fields=["quantity"])
+    posts: list[LedgerPost] = []
+    try:
+        with transaction.atomic():
+            _admit(replacement, actor=actor, quote=Quote.objects.filter(instrument=replacement.instrument).first(), posts=posts)
+            ledger_flush(order.account, posts)
+    except InvalidOrder as exc:
+        order_apply_event(replacement, OrderEvent.RISK_REJECTED, actor=actor, reason=exc.message)
+    else:
+        if replacement.status == OrderStatus.NEW:
+            replacement.status_reason = ""
+            replacement.save(update_fields=["status_reason"])
+
+
+# --------------------------------------------------------------------------- broker side
+
+
+def _outbox_done(order_id: int, kind: str) -> None:
+    OutboxEntry.objects.filter(order_id=order_id, kind=kind, done_at__isnull=True).update(done_at=now())
+
+
+def _stale(order: Order) -> bool:
+    return order.updated_at < now() - timedelta(seconds=settings.ORDERS_SUBMITTING_STALE_SECONDS)
+
+
+def order_send_to_broker(*, order_id: int) -> Order | None:
+    """Worker: send a NEW order to its broker exactly once.
+
+    The move to SUBMITTING commits before the broker call, so a worker that
+    dies mid-call leaves a trace; a SUBMITTING order is only re-sent after
+    reconciliation shows the broker does not have it.
+    """
+    with transaction.atomic():
+        order = Order.objects.select_for_update().select_related("account", "instrument").filter(pk=order_id).first()
+        if order is None:
+            return None
+        if order.status == OrderStatus.SUBMITTING:
+            if not _stale(order):
+                return order  # another worker is on it right now
+            resend = True
+        elif order.status == OrderStatus.NEW:
+            order.submitted_at = now()
+            order_apply_event(order, OrderEvent.SUBMIT_STARTED, actor=Actor.system("worker"), update_fields=["submitted_at"])
+            resend = False
+        else:
+            _outbox_done(order.pk, OutboxKind.SUBMIT)
+            return order
+    broker = broker_for(order.account)
+    if resend:
+        found = _find_at_broker(broker, order)
+        if found is not None:
+            return order_sync(order_id=order.pk, broker_order=found, trades=_trades_of(broker, found))
+    return _place(broker, order)
+
+
+def _find_at_broker(broker: Any, order: Order) -> BrokerOrder | None:
+    for candidate in broker.query_orders():
+        if candidate.client_ref == str(order.pk) or (order.broker_order_id and candidate.broker_order_id == order.broker_order_id):
+            return candidate
+    return None
+
+
+def _trades_of(broker: Any, broker_order: BrokerOrder) -> list[BrokerTrade]:
+    return [t for t in broker.query_trades() if t.broker_order_id == broker_order.broker_order_id]
+
+
+def _place(broker: Any, order: Order) -> Order:
+    """Place a SUBMITTING order and record the broker's answer."""
+    request = OrderRequest(
+        client_ref=str(order.pk),
+        symbol=order.instrument.symbol,
+        side=order.side,
+        order_type=order.order_type,
+        quantity=order.quantity,
+        price=order.price,
+        protection_price=order.protection_price,
+    )
+    broker_actor = Actor.broker(order.account.broker_kind)
+    try:
+        ack = broker.place_order(request)
+    except BrokerTimeout as exc:
+        with transaction.atomic():
+            _, locked = _lock_order(order.pk)
+            if locked.status == OrderStatus.SUBMITTING:
+                order_apply_event(locked, OrderEvent.BROKER_TIMED_OUT, actor=broker_actor, reason=exc.message)
+            _outbox_done(locked.pk, OutboxKind.SUBMIT)
+        _broadcast(locked)
+        return locked
+    except BrokerError as exc:
+        with transaction.atomic():
+            account, locked = _lock_order(order.pk)
+            if locked.status == OrderStatus.SUBMITTING:
+                posts: list[LedgerPost] = []
+                _release_freezes(locked, actor=broker_actor, posts=posts, memo="券商拒单解冻")
+                order_apply_event(locked, OrderEvent.BROKER_REJECTED, actor=broker_actor, reason=exc.message,
+                                  update_fields=["frozen_amount", "frozen_quantity"])
+                ledger_flush(account, posts)
+                _on_terminal(locked, actor=broker_actor)
+            _outbox_done(locked.pk, OutboxKind.SUBMIT)
+        _broadcast(locked)
+        return locked
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().select_related("account", "instrument").get(pk=order.pk)
+        if locked.status == OrderStatus.SUBMITTING:
+            locked.broker_order_id = ack.broker_order_id
+            order_apply_event(locked, OrderEvent.BROKER_ACCEPTED, actor=broker_actor, reason=ack.message,
+                              extra={"broker_order_id": ack.broker_order_id}, update_fields=["broker_order_id"])
+        _outbox_done(locked.pk, OutboxKind.SUBMIT)
+    _broadcast(locked)
+    # Pick up fills the broker made at once (the paper broker matches on arrival).
+    account_poll(account_id=locked.account_id)
+    locked.refresh_from_db()
+    return locked
+
+
+def order_cancel_at_broker(*, order_id: int) -> Order | None:
+    """Worker: ask the broker to cancel a CANCEL_REQUESTED order, then read back its state."""
+    order = Order.objects.select_related("account", "instrument").filter(pk=order_id).first()
+    if order is None:
+        return None
+    if order.status != OrderStatus.CANCEL_REQUESTED:
+        _outbox_done(order.pk, OutboxKind.CANCEL)
+        return order
+    broker = broker_for(order.account)
+    try:
+        broker.cancel_order(order.broker_order_id)
+    except BrokerTimeout:
+        return order  # the sweep asks again; the poll sees the outcome either way
+    except BrokerError as exc:
+        # Usually "already filled/cancelled": the poll below records the truth.
+        audit_record(actor=Actor.broker(order.account.broker_kind), action="order.cancel_refused", object_type="order",
+                     object_id=order.pk, account=order.account.name, reason=exc.message)
+    _outbox_done(order.pk, OutboxKind.CANCEL)
+    account_poll(account_id=order.account_id)
+    order.refresh_from_db()
+    return order
+
+
+_RECONCILED = {
+    BrokerOrderStatus.OPEN: OrderEvent.RECONCILED_OPEN,
+    BrokerOrderStatus.PARTIALLY_FILLED: OrderEvent.RECONCILED_PARTIALLY_FILLED,
+    BrokerOrderStatus.FILLED: OrderEvent.RECONCILED_FILLED,
+    BrokerOrderStatus.CANCELLED: OrderEvent.RECONCILED_CANCELLED,
+    BrokerOrderStatus.REJECTED: OrderEvent.RECONCILED_REJECTED,
+    BrokerOrderStatus.EXPIRED: OrderEvent.RECONCILED_CANCELLED,
+}
+
+
+def _target_event(order: Order, broker_order: BrokerOrder, new_fills: int) -> OrderEvent | None:
+    status = broker_order.status
+    if order.status in (OrderStatus.UNKNOWN, OrderStatus.SUBMITTING):
+        if order.status == OrderStatus.SUBMITTING:
+            return OrderEvent.BROKER_ACCEPTED
+        if order.filled_quantity >= order.quantity:
+            return OrderEvent.RECONCILED_FILLED
+        if status == BrokerOrderStatus.OPEN and order.filled_quantity:
+            return OrderEvent.RECONCILED_PARTIALLY_FILLED
+        return _RECONCILED[status]
+    if order.filled_quantity >= order.quantity:
+        return OrderEvent.FILLED
+    if status == BrokerOrderStatus.CANCELLED:
+        return OrderEvent.CANCELLED
+    if status == BrokerOrderStatus.EXPIRED:
+        return OrderEvent.EXPIRED
+    if status == BrokerOrderStatus.REJECTED:
+        return OrderEvent.BROKER_REJECTED
+    if new_fills:
+        return OrderEvent.PARTIALLY_FILLED
+    return None
+
+
+def order_sync(*, order_id: int, broker_order: BrokerOrder, trades: list[BrokerTrade]) -> Order:
+    """Bring one order in line with the broker's record of it: new fills update the
+    position and cash, and the status follows the broker's. Idempotent."""
+    with transaction.atomic():
+        account, order = _lock_order(order_id)
+        if order.is_terminal:
+            return order
+        broker_actor = Actor.broker(account.broker_kind)
+        known = set(order.fills.values_list("broker_trade_id", flat=True))
+        posts: list[LedgerPost] = []
+        new_fills = 0
+        position: Position | None = None
+        for trade in sorted(trades, key=lambda t: (t.filled_at, t.broker_trade_id)):
+            if trade.broker_trade_id in known:
+                continue
+            if trade.quantity > order.remaining_quantity:
+                log.error("broker trade %s overfills order %s; ignored", trade.broker_trade_id, order.pk)
+                continue
+            position = position or position_for_update(account, order.instrument)
+            _apply_fill(account, order, position, trade, actor=broker_actor, posts=posts)
+            new_fills += 1
+        if not order.broker_order_id:
+            order.broker_order_id = broker_order.broker_order_id
+        event = _target_event(order, broker_order, new_fills)
+        fields = ["filled_quantity", "filled_amount", "fees_paid", "commission_charged", "frozen_amount", "frozen_quantity", "broker_order_id"]
+        if event is not None:
+            order_apply_event(order, event, actor=broker_actor, reason=broker_order.message, update_fields=fields,
+                              extra={"filled_quantity": order.filled_quantity})
+            if event == OrderEvent.BROKER_ACCEPTED and order.status == OrderStatus.SUBMITTED:
+                second = _target_event(order, broker_order, new_fills)
+                if second is not None:
+                    order_apply_event(order, second, actor=broker_actor, reason=broker_order.message, update_fields=fields)
+        elif new_fills:
+            order.save(update_fields=[*fields, "updated_at"])
+        if order.is_terminal:
+            _release_freezes(order, actor=broker_actor, posts=posts, position=position)
+            order.save(update_fields=["frozen_amount", "frozen_quantity"])
+            _outbox_done(order.pk, OutboxKind.SUBMIT)
+            _outbox_done(order.pk, OutboxKind.CANCEL)
+        ledger_flush(account, posts)
+        if order.is_terminal:
+            _on_terminal(order, actor=broker_actor)
+    _broadcast(order)
+    return order
+
+
+def _apply_fill(account: Account, order: Order, position: Position, trade: BrokerTrade, *, actor: Actor, posts: list[LedgerPost]) -> Fill:
+    """Record one broker trade: the fill row, the order's totals, position and cash. Caller holds the locks."""
+    fees = trade.fees
+    fill = Fill.objects.create(
+        order=order,
+        broker_trade_id=trade.broker_trade_id,
+        quantity=trade.quantity,
+        price=trade.price,
+        amount=trade.amount,
+        commission=trade.commission,
+        stamp_duty=trade.stamp_duty,
+        transfer_fee=trade.transfer_fee,
+        other_fees=trade.other_fees,
+        fees=fees,
+        filled_at=trade.filled_at,
+        trading_day=trade.trading_day,
+    )
+    remaining_before = order.remaining_quantity
+    order.filled_quantity += trade.quantity
+    order.filled_amount += trade.amount
+    order.fees_paid += fees
+    order.commission_charged += trade.commission
+    if order.side == Side.BUY:
+        release = order.frozen_amount if order.remaining_quantity == 0 else (order.frozen_amount * trade.quantity / remaining_before).quantize(Decimal("0.01"))
+        if release:
+            cash_post(account, kind=CashEntryKind.UNFREEZE, amount=-release, actor=actor, order=order, fill=fill, memo="成交解冻", defer=posts)
+            order.frozen_amount -= release
+        cash_post(account, kind=CashEntryKind.FILL, amount=-trade.amount, actor=actor, order=order, fill=fill, memo=f"买入 {order.instrument.symbol}", defer=posts)
+    else:
+        order.frozen_quantity = max(order.frozen_quantity - trade.quantity, 0)
+        cash_post(account, kind=CashEntryKind.FILL, amount=trade.amount, actor=actor, order=order, fill=fill, memo=f"卖出 {order.instrument.symbol}", defer=posts)
+    if fees:
+        cash_post(account, kind=CashEntryKind.FEE, amount=-fees, actor=actor, order=order, fill=fill, memo="交易费用", defer=posts)
+    position_apply_fill(position, side=order.side, quantity=trade.quantity, amount=trade.amount, fees=fees,
+                        trading_day=trade.trading_day, t0=market_rules.is_t0(order.instrument))
+    audit_record(actor=actor, action="order.filled", object_type="order", object_id=order.pk, account=account.name,
+                 after={"fill": fill.pk, "broker_trade_id": trade.broker_trade_id, "quantity": trade.quantity,
+                        "price": str(trade.price), "fees": str(fees)})
+    return fill
+
+
+def account_poll(*, account_id: int) -> int:
+    """Worker: read the broker's orders and trades for one account and sync every order
+    that is working, UNKNOWN or stuck SUBMITTING. Returns how many orders changed."""
+    account = Account.objects.filter(pk=account_id).first()
+    if account is None:
+        return 0
+    open_orders = list(
+        Order.objects.filter(account=account, status__in=[*WORKING_STATUSES, OrderStatus.UNKNOWN, OrderStatus.SUBMITTING]).select_related("instrument")
+    )
+    if not open_orders:
+        return 0
+    broker = broker_for(account)
+    broker_orders = broker.query_orders()
+    trades = broker.query_trades()
+    by_id = {o.broker_order_id: o for o in broker_orders}
+    by_ref = {o.client_ref: o for o in broker_orders if o.client_ref}
+    trades_by_order: dict[str, list[BrokerTrade]] = {}
+    for trade in trades:
+        trades_by_order.setdefault(trade.broker_order_id, []).append(trade)
+    changed = 0
+    for order in open_orders:
+        found = by_id.get(order.broker_order_id) if order.broker_order_id else None
+        found = found or by_ref.get(str(order.pk))
+        if order.status == OrderStatus.SUBMITTING and not _stale(order):
+            continue  # its worker is still waiting for the broker's answer
+        if found is None:
+            if order.status in (OrderStatus.UNKNOWN, OrderStatus.SUBMITTING) and _stale(order):
+                _resend_missing(broker, order)
+                changed += 1
+            continue
+        order_trades = trades_by_order.get(found.broker_order_id, [])
+        if order.status in WORKING_STATUSES and found.filled_quantity == order.filled_quantity and _same_status(order, found):
+            continue
+        order_sync(order_id=order.pk, broker_order=found, trades=order_trades)
+        changed += 1
+    return changed
+
+
+def _same_status(order: Order, broker_order: BrokerOrder) -> bool:
+    if broker_order.status in (BrokerOrderStatus.OPEN, BrokerOrderStatus.PARTIALLY_FILLED):
+        return True  # resting at the broker, nothing new
+    return False
+
+
+def _resend_missing(broker: Any, order: Order) -> None:
+    """The broker has no record of an order whose answer was lost: send it again."""
+    with transaction.atomic():
+        _, locked = _lock_order(order.pk)
+        if locked.status == OrderStatus.UNKNOWN:
+            order_apply_event(locked, OrderEvent.RECONCILED_MISSING, actor=Actor.system("reconciliation"),
+                              reason="券商无此委托, 重新报送 (not found at the broker; sending again)")
+        elif locked.status != OrderStatus.SUBMITTING:
+            return
+    _place(broker, locked)
+
+
+def outbox_sweep() -> int:
+    """Re-enqueue outbox entries written but not done within the grace period."""
+    from orders import tasks
+
+    cutoff = now() - timedelta(seconds=settings.ORDERS_OUTBOX_GRACE_SECONDS)
+    pending = list(
+        OutboxEntry.objects.filter(done_at__isnull=True, created_at__lt=cutoff)
+        .exclude(dispatched_at__gt=cutoff)
+        .values_list("pk", "order_id", "kind")[:1000]
+    )
+    for entry_id, order_id, kind in pending:
+        OutboxEntry.objects.filter(pk=entry_id).update(dispatched_at=now(), attempts=F("attempts") + 1)
+        task = tasks.submit_order if kind == OutboxKind.SUBMIT else tasks.cancel_order
+        task.delay(order_id)
+    return len(pending)
+
+
+def orders_expire_day(*, at: datetime | None = None) -> int:
+    """Expire orders that never reached the broker and whose trading day is over.
+
+    Orders resting at the broker expire when the broker says so (account_poll).
+    """
+    at = at or now()
+    expired = 0
+    for order_id, account_id in Order.objects.filter(status__in=[OrderStatus.NEW, OrderStatus.PENDING_APPROVAL]).values_list("pk", "account_id"):
+        account = Account.objects.get(pk=account_id)
+        if Order.objects.get(pk=order_id).trading_day >= account_trading_day(account, at):
+            continue
+        with transaction.atomic():
+            account, order = _lock_order(order_id)
+            if order.status not in (OrderStatus.NEW, OrderStatus.PENDING_APPROVAL):
+                continue
+            posts: list[LedgerPost] = []
+            _release_freezes(order, actor=Actor.system("expiry"), posts=posts, memo="过期解冻")
+            order_apply_event(order, OrderEvent.EXPIRED, actor=Actor.system("expiry"), reason="交易日结束未报 (trading day over)",
+                              update_fields=["frozen_amount", "frozen_quantity"])
+            OutboxEntry.objects.filter(order=order, done_at__isnull=True).update(done_at=now())
+            ledger_flush(account, posts)
+        expired += 1
+    return expired
+
+
+def accounts_poll_all() -> int:
+    """Poll every account that has orders at or on the way to the broker."""
+    ids = (
+        Order.objects.filter(status__in=[*WORKING_STATUSES, OrderStatus.UNKNOWN, OrderStatus.SUBMITTING])
+        .values_list("account_id", flat=True)
+        .distinct()
+    )
+    return sum(account_poll(account_id=pk) for pk in set(ids))
+
+
+def _broadcast(order: Order) -> None:
+    """Live updates go out after commit (monitoring issue); a hook point for now."""
+    return None
+
+
+__all__ = [
+    "OrderInput",
+    "order_submit",
+    "order_submit_batch",
+    "order_cancel",
+    "order_modify",
+    "order_send_to_broker",
+    "order_cancel_at_broker",
+    "order_sync",
+    "account_poll",
+    "accounts_poll_all",
+    "outbox_sweep",
+    "orders_expire_day",
+    "TERMINAL_STATUSES",
+    "TradingState",
+]

@@ -1,0 +1,135 @@
+"""The order lifecycle as one (status, event) -> status table.
+
+Every status change goes through :func:`order_apply_event`: it checks the
+transition against the table, changes the order and writes the audit event,
+inside the caller's transaction. An illegal transition raises; nothing is ever
+silently overwritten. Events from UNKNOWN are all RECONCILED_*: only
+reconciliation against the broker's own records may move an order out of it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from audit.services import Actor, audit_record
+from orders.models import Order, OrderStatus
+from trading.errors import IllegalTransition
+
+S = OrderStatus
+
+
+class OrderEvent(StrEnum):
+    RISK_PASSED = "RISK_PASSED"
+    RISK_HELD = "RISK_HELD"
+    RISK_REJECTED = "RISK_REJECTED"
+    APPROVED = "APPROVED"
+    OPERATOR_REJECTED = "OPERATOR_REJECTED"
+    SUBMIT_STARTED = "SUBMIT_STARTED"
+    BROKER_ACCEPTED = "BROKER_ACCEPTED"
+    BROKER_REJECTED = "BROKER_REJECTED"
+    BROKER_TIMED_OUT = "BROKER_TIMED_OUT"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCEL_REQUESTED = "CANCEL_REQUESTED"
+    CANCEL_REJECTED = "CANCEL_REJECTED"
+    CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"
+    RECONCILED_OPEN = "RECONCILED_OPEN"
+    RECONCILED_PARTIALLY_FILLED = "RECONCILED_PARTIALLY_FILLED"
+    RECONCILED_FILLED = "RECONCILED_FILLED"
+    RECONCILED_CANCELLED = "RECONCILED_CANCELLED"
+    RECONCILED_REJECTED = "RECONCILED_REJECTED"
+    RECONCILED_MISSING = "RECONCILED_MISSING"
+
+
+E = OrderEvent
+
+TRANSITIONS: dict[tuple[str, str], str] = {
+    # pre-trade
+    (S.NEW, E.RISK_PASSED): S.NEW,
+    (S.NEW, E.RISK_HELD): S.PENDING_APPROVAL,
+    (S.NEW, E.RISK_REJECTED): S.REJECTED,
+    (S.NEW, E.CANCELLED): S.CANCELLED,
+    (S.NEW, E.EXPIRED): S.EXPIRED,
+    (S.PENDING_APPROVAL, E.APPROVED): S.NEW,
+    (S.PENDING_APPROVAL, E.RISK_REJECTED): S.REJECTED,
+    (S.PENDING_APPROVAL, E.OPERATOR_REJECTED): S.REJECTED,
+    (S.PENDING_APPROVAL, E.CANCELLED): S.CANCELLED,
+    (S.PENDING_APPROVAL, E.EXPIRED): S.EXPIRED,
+    # submission
+    (S.NEW, E.SUBMIT_STARTED): S.SUBMITTING,
+    (S.SUBMITTING, E.BROKER_ACCEPTED): S.SUBMITTED,
+    (S.SUBMITTING, E.BROKER_REJECTED): S.REJECTED,
+    (S.SUBMITTING, E.BROKER_TIMED_OUT): S.UNKNOWN,
+    # at the broker
+    (S.SUBMITTED, E.PARTIALLY_FILLED): S.PARTIALLY_FILLED,
+    (S.SUBMITTED, E.FILLED): S.FILLED,
+    (S.SUBMITTED, E.CANCEL_REQUESTED): S.CANCEL_REQUESTED,
+    (S.SUBMITTED, E.CANCELLED): S.CANCELLED,
+    (S.SUBMITTED, E.EXPIRED): S.EXPIRED,
+    (S.SUBMITTED, E.BROKER_REJECTED): S.REJECTED,
+    (S.PARTIALLY_FILLED, E.PARTIALLY_FILLED): S.PARTIALLY_FILLED,
+    (S.PARTIALLY_FILLED, E.FILLED): S.FILLED,
+    (S.PARTIALLY_FILLED, E.CANCEL_REQUESTED): S.CANCEL_REQUESTED,
+    (S.PARTIALLY_FILLED, E.CANCELLED): S.CANCELLED,
+    (S.PARTIALLY_FILLED, E.EXPIRED): S.EXPIRED,
+    (S.CANCEL_REQUESTED, E.PARTIALLY_FILLED): S.CANCEL_REQUESTED,
+    (S.CANCEL_REQUESTED, E.FILLED): S.FILLED,
+    (S.CANCEL_REQUESTED, E.CANCELLED): S.CANCELLED,
+    (S.CANCEL_REQUESTED, E.EXPIRED): S.EXPIRED,
+    (S.CANCEL_REQUESTED, E.CANCEL_REJECTED): S.SUBMITTED,
+    # the broker's answer was lost: only reconciliation leaves UNKNOWN
+    (S.UNKNOWN, E.RECONCILED_OPEN): S.SUBMITTED,
+    (S.UNKNOWN, E.RECONCILED_PARTIALLY_FILLED): S.PARTIALLY_FILLED,
+    (S.UNKNOWN, E.RECONCILED_FILLED): S.FILLED,
+    (S.UNKNOWN, E.RECONCILED_CANCELLED): S.CANCELLED,
+    (S.UNKNOWN, E.RECONCILED_REJECTED): S.REJECTED,
+    (S.UNKNOWN, E.RECONCILED_MISSING): S.SUBMITTING,
+}
+
+
+def next_status(status: str, event: str) -> str:
+    """The status that ``event`` leads to from ``status``; raises IllegalTransition."""
+    try:
+        return TRANSITIONS[(status, event)]
+    except KeyError:
+        raise IllegalTransition(
+            f"委托状态 {status} 不允许事件 {event} (illegal order transition {status} --{event}-->)"
+        ) from None
+
+
+def order_apply_event(
+    order: Order,
+    event: OrderEvent,
+    *,
+    actor: Actor,
+    reason: str = "",
+    extra: dict[str, Any] | None = None,
+    update_fields: list[str] | None = None,
+) -> Order:
+    """Move ``order`` along ``event`` and record it.
+
+    Preconditions: the caller holds the order's row lock (``select_for_update``)
+    inside a transaction, and has set any other changed fields listed in
+    ``update_fields``, which are saved together with the status.
+    """
+    before = order.status
+    after = next_status(before, event)
+    order.status = after
+    if reason:
+        order.status_reason = reason[:500]
+    if order.pk is not None:
+        fields = {"status", "status_reason", "updated_at", *(update_fields or [])}
+        order.save(update_fields=sorted(fields))
+    audit_record(
+        actor=actor,
+        action="order.status_changed",
+        object_type="order",
+        object_id=order.pk,
+        account=order.account.name,
+        before={"status": before},
+        after={"status": after, "event": str(event), **(extra or {})},
+        reason=reason,
+    )
+    return order

@@ -1,0 +1,61 @@
+"""Accounts endpoints of API.md."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.http import HttpRequest
+from ninja import Router, Schema
+
+from orders.schemas import ErrorOut, FillOut
+from orders.selectors import fill_list_of_day
+from orders.services import account_by_name, account_trading_day, now
+from trading import selectors
+from trading.auth import ApiClient
+
+router = Router(tags=["accounts"])
+ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+
+
+class BalanceOut(Schema):
+    account: str
+    cash: str
+    available: str
+    frozen: str
+    market_value: str
+    total_assets: str
+
+
+class PositionOut(Schema):
+    symbol: str
+    name: str
+    quantity: int
+    sellable_quantity: int
+    frozen_quantity: int
+    avg_cost: str | None
+    last_price: str | None
+    market_value: str
+    unrealized_pnl: str
+
+
+def _account(request: HttpRequest, name: str):
+    client: ApiClient = request.auth  # type: ignore[attr-defined]
+    client.require_account(name)
+    return account_by_name(name)
+
+
+@router.get("/accounts/{name}/balance", response={200: BalanceOut, **ERRORS})
+def account_balance(request: HttpRequest, name: str):
+    return 200, selectors.account_balance(account=_account(request, name), at=now())
+
+
+@router.get("/accounts/{name}/positions", response={200: list[PositionOut], **ERRORS})
+def account_positions(request: HttpRequest, name: str):
+    return 200, selectors.account_positions(account=_account(request, name), at=now())
+
+
+@router.get("/accounts/{name}/trades", response={200: list[FillOut], **ERRORS})
+def account_trades(request: HttpRequest, name: str, date: date | None = None):  # noqa: A002 - API.md names it so
+    account = _account(request, name)
+    day = date or account_trading_day(account, now())
+    return 200, fill_list_of_day(account_name=account.name, day=day)

@@ -1,0 +1,85 @@
+"""One project exception with a stable code, rendered once as {"detail": ...}."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One invalid input field and the rule it breaks."""
+
+    field: str
+    rule: str
+    message: str
+
+    def as_detail(self) -> dict[str, object]:
+        return {"loc": ["body", self.field], "field": self.field, "rule": self.rule, "msg": self.message}
+
+
+class TradingError(Exception):
+    """Base of every error the back office reports to a user."""
+
+    status_code = 400
+    code = "trading_error"
+
+    def __init__(self, message: str = "", *, code: str | None = None) -> None:
+        super().__init__(message or self.code)
+        self.message = message or self.code
+        if code:
+            self.code = code
+
+    def detail(self) -> object:
+        return self.message
+
+
+class InvalidOrder(TradingError):
+    """Input that is malformed or breaks a market rule (422)."""
+
+    status_code = 422
+    code = "invalid_order"
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+    @classmethod
+    def single(cls, field: str, rule: str, message: str) -> "InvalidOrder":
+        return cls([FieldProblem(field, rule, message)])
+
+    def detail(self) -> object:
+        return [p.as_detail() for p in self.problems]
+
+
+class NotFound(TradingError):
+    status_code = 404
+    code = "not_found"
+
+
+class Forbidden(TradingError):
+    status_code = 403
+    code = "forbidden"
+
+
+class Conflict(TradingError):
+    status_code = 409
+    code = "conflict"
+
+
+class IllegalTransition(Conflict):
+    """An order state change that the transition table does not allow."""
+
+    code = "illegal_transition"
+
+
+class BrokerError(TradingError):
+    """The broker refused or failed a call; the message is the broker's own."""
+
+    status_code = 502
+    code = "broker_error"
+
+
+class BrokerTimeout(BrokerError):
+    """The broker did not answer in time: the call may or may not have taken effect."""
+
+    code = "broker_timeout"

@@ -1,0 +1,77 @@
+"""Reads of accounts, positions and quotes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from trading.models import Account, Position, Quote
+
+ZERO = Decimal("0")
+
+
+def position_last_price(position: Position) -> Decimal | None:
+    quote: Quote | None = getattr(position.instrument, "quote", None)
+    if quote is None:
+        return None
+    return quote.last or quote.prev_close
+
+
+def account_positions(*, account: Account, at: datetime) -> list[dict[str, Any]]:
+    """Positions with market value and unrealized P&L at the latest quote."""
+    from orders.services import account_trading_day
+
+    today = account_trading_day(account, at)
+    rows = []
+    positions = (
+        Position.objects.filter(account=account, quantity__gt=0)
+        .select_related("instrument", "instrument__quote")
+        .order_by("instrument__exchange", "instrument__code")
+    )
+    for position in positions:
+        last = position_last_price(position)
+        market_value = (last * position.quantity).quantize(Decimal("0.01")) if last is not None else ZERO
+        rows.append(
+            {
+                "symbol": position.instrument.symbol,
+                "name": position.instrument.name,
+                "quantity": position.quantity,
+                "sellable_quantity": position.sellable_quantity(today),
+                "frozen_quantity": position.frozen_quantity,
+                "avg_cost": str(position.avg_cost) if position.avg_cost is not None else None,
+                "last_price": str(last) if last is not None else None,
+                "market_value": str(market_value),
+                "unrealized_pnl": str((market_value - position.cost_amount).quantize(Decimal("0.01"))),
+            }
+        )
+    return rows
+
+
+def account_balance(*, account: Account, at: datetime) -> dict[str, str]:
+    market_value = sum((Decimal(p["market_value"]) for p in account_positions(account=account, at=at)), ZERO)
+    return {
+        "account": account.name,
+        "cash": str(account.cash),
+        "available": str(account.available),
+        "frozen": str(account.frozen),
+        "market_value": str(market_value),
+        "total_assets": str(account.cash + market_value),
+    }
+
+
+def quote_as_json(quote: Quote) -> dict[str, Any]:
+    def text(value: Decimal | None) -> str | None:
+        return None if value is None else str(value.normalize()) if value == value.to_integral() else format(value.normalize(), "f")
+
+    return {
+        "symbol": quote.instrument.symbol,
+        "name": quote.instrument.name,
+        "last": text(quote.last),
+        "prev_close": text(quote.prev_close),
+        "bid": text(quote.bid),
+        "ask": text(quote.ask),
+        "bid_volume": quote.bid_volume,
+        "ask_volume": quote.ask_volume,
+        "updated_at": quote.updated_at,
+    }

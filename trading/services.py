@@ -1,0 +1,227 @@
+"""Writes to the core domain: accounts, the cash ledger and positions.
+
+Money moves only through :func:`cash_post`, which appends a ledger row, keeps
+the account's cached ``cash``/``frozen`` equal to the ledger sums and writes an
+audit event, all in the caller's transaction. Callers that change an account's
+money hold the account row lock (``account_lock``), always before any order
+lock, so concurrent writers queue instead of deadlocking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+
+from audit.models import AuditEvent
+from audit.services import SYSTEM, Actor, audit_record
+from trading.errors import Conflict, InvalidOrder
+from trading.market_rules import FeeSchedule, Side, format_symbol
+from trading.models import Account, CashEntryKind, CashLedgerEntry, Instrument, Position, SessionMode
+
+ZERO = Decimal("0")
+CENT = Decimal("0.01")
+
+
+def account_lock(account_id: int) -> Account:
+    """Lock and return the account row (SELECT ... FOR UPDATE). Take it before any order lock."""
+    return Account.objects.select_for_update().get(pk=account_id)
+
+
+@dataclass
+class LedgerPost:
+    """A ledger row and its audit event, built but not yet inserted."""
+
+    entry: CashLedgerEntry
+    audit: AuditEvent
+
+
+def cash_post(
+    account: Account,
+    *,
+    kind: str,
+    amount: Decimal,
+    actor: Actor = SYSTEM,
+    order: Any = None,
+    fill: Any = None,
+    memo: str = "",
+    defer: list[LedgerPost] | None = None,
+) -> CashLedgerEntry:
+    """Apply one signed change of cash (DEPOSIT/WITHDRAW/FILL/FEE) or of frozen cash
+    (FREEZE/UNFREEZE) to ``account`` and record it.
+
+    Precondition: the caller holds the account lock. With ``defer`` the rows are
+    collected for one bulk insert by the caller (the account row is still saved
+    by the caller, see :func:`ledger_flush`).
+    """
+    amount = Decimal(amount).quantize(CENT)
+    if kind in (CashEntryKind.FREEZE, CashEntryKind.UNFREEZE):
+        account.frozen += amount
+    else:
+        account.cash += amount
+    if account.frozen < ZERO:
+        raise Conflict(f"冻结资金不能为负 (frozen cash of {account.name} would go negative)")
+    entry = CashLedgerEntry(
+        account=account,
+        kind=kind,
+        amount=amount,
+        cash_after=account.cash,
+        frozen_after=account.frozen,
+        order=order,
+        fill=fill,
+        memo=memo[:255],
+    )
+    event = AuditEvent(
+        actor_type=actor.type,
+        actor=actor.name,
+        action=f"cash.{kind.lower()}",
+        object_type="account",
+        object_id=str(account.pk),
+        account=account.name,
+        before=None,
+        after={
+            "amount": str(amount),
+            "cash": str(account.cash),
+            "frozen": str(account.frozen),
+            "order": getattr(order, "pk", None),
+        },
+        reason=memo,
+    )
+    if defer is not None:
+        defer.append(LedgerPost(entry, event))
+        return entry
+    entry.save()
+    event.save()
+    account.save(update_fields=["cash", "frozen"])
+    return entry
+
+
+def ledger_flush(account: Account, posts: list[LedgerPost]) -> None:
+    """Insert deferred ledger rows and their audit events, and save the account totals."""
+    if not posts:
+        return
+    CashLedgerEntry.objects.bulk_create([p.entry for p in posts])
+    AuditEvent.objects.bulk_create([p.audit for p in posts])
+    account.save(update_fields=["cash", "frozen"])
+
+
+def ledger_totals(account: Account) -> tuple[Decimal, Decimal]:
+    """Cash and frozen cash recomputed from the ledger (the truth the caches must equal)."""
+    from django.db.models import Case, DecimalField, Sum, When
+
+    from trading.models import CASH_KINDS, FROZEN_KINDS
+
+    sums = CashLedgerEntry.objects.filter(account=account).aggregate(
+        cash=Sum(Case(When(kind__in=CASH_KINDS, then="amount"), default=ZERO, output_field=DecimalField())),
+        frozen=Sum(Case(When(kind__in=FROZEN_KINDS, then="amount"), default=ZERO, output_field=DecimalField())),
+    )
+    return (sums["cash"] or ZERO), (sums["frozen"] or ZERO)
+
+
+@transaction.atomic
+def account_create(
+    *,
+    name: str,
+    broker_kind: str = "paper",
+    cash: Decimal = ZERO,
+    fee_schedule: FeeSchedule | None = None,
+    session_mode: str = SessionMode.ALWAYS,
+    broker_settings: dict[str, Any] | None = None,
+    display_name: str = "",
+    actor: Actor = SYSTEM,
+) -> Account:
+    """Open an account with its starting cash as a DEPOSIT ledger row."""
+    from brokers.registry import adapter_class
+
+    if Account.objects.filter(name=name).exists():
+        raise Conflict(f"账户 {name} 已存在 (account {name!r} already exists)")
+    adapter = adapter_class(broker_kind)  # raises for an unknown kind
+    if cash < ZERO:
+        raise InvalidOrder.single("cash", "non_negative", f"初始资金不能为负 (cash must be >= 0; got {cash})")
+    account = Account.objects.create(
+        name=name,
+        display_name=display_name or name,
+        broker_kind=broker_kind,
+        broker_settings=broker_settings or {},
+        fee_schedule=(fee_schedule or FeeSchedule()).to_dict(),
+        session_mode=session_mode,
+    )
+    audit_record(
+        actor=actor,
+        action="account.created",
+        object_type="account",
+        object_id=account.pk,
+        account=account.name,
+        after={"broker_kind": broker_kind, "session_mode": session_mode, "fee_schedule": account.fee_schedule},
+    )
+    if cash:
+        cash_post(account, kind=CashEntryKind.DEPOSIT, amount=cash, actor=actor, memo="初始资金")
+    open_hook = getattr(adapter, "open_account", None)
+    if open_hook is not None:
+        open_hook(account.name, cash)
+    return account
+
+
+def position_for_update(account: Account, instrument: Instrument) -> Position:
+    """The account's position row in ``instrument``, locked, created empty if absent.
+
+    Precondition: the caller holds the account lock (so creation cannot race).
+    """
+    position = Position.objects.select_for_update().filter(account=account, instrument=instrument).first()
+    if position is None:
+        position = Position.objects.create(account=account, instrument=instrument)
+    return position
+
+
+def position_freeze(position: Position, quantity: int, *, today: date) -> None:
+    """Hold ``quantity`` sellable shares for an open sell. Caller holds the account lock."""
+    sellable = position.sellable_quantity(today)
+    if quantity > sellable:
+        raise InvalidOrder.single(
+            "quantity",
+            "sellable_quantity",
+            f"可卖数量不足 (only {sellable} shares of {format_symbol(position.instrument.code, position.instrument.exchange)} "
+            f"are sellable today (T+1 and open sells excluded); got {quantity})",
+        )
+    position.frozen_quantity += quantity
+    position.save(update_fields=["frozen_quantity", "updated_at"])
+
+
+def position_unfreeze(position: Position, quantity: int) -> None:
+    position.frozen_quantity = max(position.frozen_quantity - quantity, 0)
+    position.save(update_fields=["frozen_quantity", "updated_at"])
+
+
+def position_apply_fill(
+    position: Position, *, side: str, quantity: int, amount: Decimal, fees: Decimal, trading_day: date, t0: bool
+) -> Decimal:
+    """Update a position for one fill; returns the realized P&L of a sell (fees included).
+
+    A buy adds unsettled shares (T+1) unless the instrument is T+0; a sell takes
+    the shares out of the frozen quantity its order held.
+    """
+    realized = ZERO
+    if side == Side.BUY:
+        if position.unsettled_day != trading_day:
+            position.unsettled_day = trading_day
+            position.unsettled_quantity = 0
+        if not t0:
+            position.unsettled_quantity += quantity
+        position.quantity += quantity
+        position.cost_amount += amount + fees
+    else:
+        if quantity > position.quantity:
+            raise Conflict(f"卖出数量超过持仓 (sell fill of {quantity} exceeds position {position.quantity})")
+        cost_out = (position.cost_amount * quantity / position.quantity).quantize(CENT) if position.quantity else ZERO
+        realized = amount - fees - cost_out
+        position.quantity -= quantity
+        position.frozen_quantity = max(position.frozen_quantity - quantity, 0)
+        position.cost_amount -= cost_out
+        position.realized_pnl += realized
+        if position.quantity == 0:
+            position.cost_amount = ZERO
+    position.save()
+    return realized

@@ -1,0 +1,82 @@
+"""URLs: the admin, the strategies' REST API under /api/v1/ and health."""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import path
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, ValidationError
+
+from trading.auth import ApiKeyAuth
+from trading.errors import TradingError
+
+log = logging.getLogger("trading.api")
+
+api = NinjaAPI(
+    title="A股交易后台 API",
+    version="1.0.0",
+    description="Orders, accounts, risk checks and paper-market data for strategies. See API.md.",
+    auth=ApiKeyAuth(),
+    urls_namespace="api-v1",
+)
+
+
+@api.exception_handler(TradingError)
+def trading_error(request: HttpRequest, exc: TradingError) -> HttpResponse:
+    return api.create_response(request, {"detail": exc.detail(), "code": exc.code}, status=exc.status_code)
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    detail = []
+    for error in exc.errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        field = ".".join(loc[1:]) if len(loc) > 1 else ".".join(loc)
+        detail.append({"loc": loc, "field": field, "rule": error.get("type", "invalid"), "msg": error.get("msg", "")})
+    return api.create_response(request, {"detail": detail, "code": "invalid_input"}, status=422)
+
+
+@api.exception_handler(AuthenticationError)
+def auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return api.create_response(
+        request, {"detail": "缺少或无效的API密钥 (missing or invalid API key)", "code": "unauthorized"}, status=401
+    )
+
+
+@api.exception_handler(Exception)
+def unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return api.create_response(request, {"detail": "服务器内部错误 (internal error)", "code": "internal_error"}, status=500)
+
+
+def _mount() -> None:
+    from brokers.api import router as market_router
+    from orders.api import router as orders_router
+    from risk.api import router as risk_router
+    from trading.api import router as accounts_router
+
+    api.add_router("", orders_router)
+    api.add_router("", accounts_router)
+    api.add_router("", risk_router)
+    api.add_router("", market_router)
+
+
+_mount()
+
+
+def health(request: HttpRequest) -> JsonResponse:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    path("healthz", health),
+]
