@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.http import HttpRequest
+from ninja.responses import Status
 from ninja import Field, Router, Schema
 
 from orders.schemas import ErrorOut
@@ -58,7 +59,7 @@ def quotes_publish(request: HttpRequest, payload: QuotesIn):
     accounts = sorted(result.accounts_with_fills)
     if accounts:
         transaction.on_commit(lambda: _poll(accounts))
-    return 200, {"accepted": len(result.quotes), "accounts_with_fills": accounts}
+    return Status(200, {"accepted": len(result.quotes), "accounts_with_fills": accounts})
 
 
 def _poll(accounts: list[str]) -> None:
@@ -80,4 +81,4 @@ def quotes_list(request: HttpRequest, symbols: str = ""):
         for code, exchange in keys:
             condition |= Q(instrument__code=code, instrument__exchange=exchange)
         quotes = quotes.filter(condition)
-    return 200, [quote_as_json(q) for q in quotes.order_by("instrument__exchange", "instrument__code")[:1000]]
+    return Status(200, [quote_as_json(q) for q in quotes.order_by("instrument__exchange", "instrument__code")[:1000]])

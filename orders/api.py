@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpRequest
+from ninja.responses import Status
 from ninja import Router
 
 from orders import selectors, services
@@ -29,7 +30,7 @@ def order_create(request: HttpRequest, payload: OrderIn):
     client = _client(request)
     client.require_account(payload.account, trade=True)
     result = services.order_submit(_input(payload), actor=client.actor)
-    return (201 if result.created else 200), selectors.order_as_json(result.order)
+    return Status((201 if result.created else 200), selectors.order_as_json(result.order))
 
 
 @router.post("/orders/batch", response={200: BatchOut, **ERRORS})
@@ -68,7 +69,7 @@ def order_create_batch(request: HttpRequest, payload: BatchIn):
             "order": None,
             "detail": [{"loc": ["body", "orders", index, *e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors],
         }
-    return 200, {"results": answers}
+    return Status(200, {"results": answers})
 
 
 @router.get("/orders", response={200: list[OrderOut], **ERRORS})
@@ -80,12 +81,12 @@ def order_list(request: HttpRequest, account: str | None = None, status: str | N
     limit = max(1, min(limit, 1000))
     orders = selectors.order_list(accounts=client.accounts, account=account, status=status, symbol=symbol,
                                   strategy=strategy, limit=limit, offset=max(offset, 0))
-    return 200, [selectors.order_as_json(o) for o in orders]
+    return Status(200, [selectors.order_as_json(o) for o in orders])
 
 
 @router.get("/orders/{order_id}", response={200: OrderOut, **ERRORS})
 def order_get(request: HttpRequest, order_id: int):
-    return 200, selectors.order_as_json(selectors.order_visible(order_id=order_id, accounts=_client(request).accounts))
+    return Status(200, selectors.order_as_json(selectors.order_visible(order_id=order_id, accounts=_client(request).accounts)))
 
 
 @router.post("/orders/{order_id}/cancel", response={202: OrderOut, **ERRORS})
@@ -94,7 +95,7 @@ def order_cancel(request: HttpRequest, order_id: int):
     order = selectors.order_visible(order_id=order_id, accounts=client.accounts)
     client.require_account(order.account.name, trade=True)
     order = services.order_cancel(order_id=order.pk, actor=client.actor, reason="API撤单")
-    return 202, selectors.order_as_json(selectors.order_visible(order_id=order.pk, accounts=client.accounts))
+    return Status(202, selectors.order_as_json(selectors.order_visible(order_id=order.pk, accounts=client.accounts)))
 
 
 @router.patch("/orders/{order_id}", response={200: OrderOut, **ERRORS})
@@ -103,10 +104,10 @@ def order_modify(request: HttpRequest, order_id: int, payload: OrderModifyIn):
     order = selectors.order_visible(order_id=order_id, accounts=client.accounts)
     client.require_account(order.account.name, trade=True)
     replacement = services.order_modify(order_id=order.pk, actor=client.actor, price=payload.price, quantity=payload.quantity)
-    return 200, selectors.order_as_json(selectors.order_visible(order_id=replacement.pk, accounts=client.accounts))
+    return Status(200, selectors.order_as_json(selectors.order_visible(order_id=replacement.pk, accounts=client.accounts)))
 
 
 @router.get("/orders/{order_id}/fills", response={200: list[FillOut], **ERRORS})
 def order_fills(request: HttpRequest, order_id: int):
     order = selectors.order_visible(order_id=order_id, accounts=_client(request).accounts)
-    return 200, [selectors.fill_as_json(f, order) for f in order.fills.order_by("id")]
+    return Status(200, [selectors.fill_as_json(f, order) for f in order.fills.order_by("id")])

@@ -97,6 +97,10 @@ class CheckedOrder:
 def _decimal(value: Any, field_name: str, problems: list[FieldProblem]) -> Decimal | None:
     if value is None or value == "":
         return None
+    if isinstance(value, float):
+        # A binary float cannot carry a price exactly: API.md sends prices as decimal strings.
+        problems.append(FieldProblem(field_name, "decimal", f"{field_name} 须为十进制字符串如 \"10.50\" (must be a decimal string such as \"10.50\", not a JSON number; got {value!r})"))
+        return None
     try:
         result = Decimal(str(value))
     except (InvalidOperation, ValueError):
@@ -412,8 +416,16 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
         if existing is None:
             raise
         return SubmitResult(existing, False)
+    if _tasks_run_inline():
+        order.refresh_from_db()  # the in-process worker already moved it on
     _broadcast(order)
     return SubmitResult(order, True)
+
+
+def _tasks_run_inline() -> bool:
+    from trading.celery import app
+
+    return bool(app.conf.task_always_eager)
 
 
 @dataclass
@@ -603,6 +615,7 @@ def order_send_to_broker(*, order_id: int) -> Order | None:
         if order.status == OrderStatus.SUBMITTING:
             if not _stale(order):
                 return order  # another worker is on it right now
+            order.save(update_fields=["updated_at"])  # claim it: others now see it fresh
             resend = True
         elif order.status == OrderStatus.NEW:
             order.submitted_at = now()
@@ -870,11 +883,13 @@ def _resend_missing(broker: Any, order: Order) -> None:
     """The broker has no record of an order whose answer was lost: send it again."""
     with transaction.atomic():
         _, locked = _lock_order(order.pk)
+        if locked.status not in (OrderStatus.UNKNOWN, OrderStatus.SUBMITTING) or not _stale(locked):
+            return  # somebody else resolved or claimed it meanwhile
         if locked.status == OrderStatus.UNKNOWN:
             order_apply_event(locked, OrderEvent.RECONCILED_MISSING, actor=Actor.system("reconciliation"),
                               reason="券商无此委托, 重新报送 (not found at the broker; sending again)")
-        elif locked.status != OrderStatus.SUBMITTING:
-            return
+        else:
+            locked.save(update_fields=["updated_at"])  # claim it: others now see it fresh
     _place(broker, locked)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
+from ninja.responses import Status
 from ninja import Router, Schema
 
 from orders.schemas import ErrorOut, OrderIn, VerdictOut
@@ -25,8 +26,8 @@ def risk_check(request: HttpRequest, payload: OrderIn):
     client: ApiClient = request.auth  # type: ignore[attr-defined]
     client.require_account(payload.account)
     outcome = services.risk_dry_run(OrderInput(**payload.dict()))
-    return 200, {
+    return Status(200, {
         "decision": str(outcome.decision),
         "passed": outcome.decision == "PASS",
         "verdicts": [v.as_json() for v in outcome.verdicts],
-    }
+    })

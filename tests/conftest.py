@@ -43,3 +43,66 @@ def require_redis() -> str:
             pytest.fail(f"Redis at {url} is not reachable: {exc}")
         pytest.skip(f"Redis not reachable: {exc}")
     return url
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches() -> None:
+    """Process-level caches (instruments, API keys) must not leak rows across tests."""
+    from orders import services
+    from trading import auth
+
+    services._INSTRUMENTS.clear()
+    auth._cache.clear()
+    auth._last_used_written.clear()
+
+
+@pytest.fixture(autouse=True)
+def _tasks_in_process(request: pytest.FixtureRequest):
+    """Run Celery tasks in-process unless a test starts real workers (marked `slow`)."""
+    from trading.celery import app
+
+    if request.node.get_closest_marker("slow"):
+        yield
+        return
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def api(transactional_db):
+    """An HTTP client for the REST API with a trading key for account `acc1`."""
+    from django.test import Client
+
+    from tests import factories
+
+    factories.account("acc1")
+    key = factories.api_key("key1", accounts=["acc1"])
+    return ApiClient(Client(), key)
+
+
+class ApiClient:
+    """Thin JSON helper over Django's test client."""
+
+    def __init__(self, client, key: str) -> None:
+        self.client = client
+        self.key = key
+
+    def _headers(self, key: str | None) -> dict[str, str]:
+        key = self.key if key is None else key
+        return {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
+
+    def get(self, path: str, key: str | None = None, **params):
+        return self.client.get(f"/api/v1{path}", params, **self._headers(key))
+
+    def post(self, path: str, body=None, key: str | None = None, raw: str | None = None):
+        import json
+
+        data = raw if raw is not None else json.dumps(body if body is not None else {})
+        return self.client.post(f"/api/v1{path}", data, content_type="application/json", **self._headers(key))
+
+    def patch(self, path: str, body, key: str | None = None):
+        import json
+
+        return self.client.patch(f"/api/v1{path}", json.dumps(body), content_type="application/json", **self._headers(key))

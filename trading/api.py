@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from django.http import HttpRequest
+from ninja.responses import Status
 from ninja import Router, Schema
 
 from orders.schemas import ErrorOut, FillOut
@@ -46,16 +47,16 @@ def _account(request: HttpRequest, name: str):
 
 @router.get("/accounts/{name}/balance", response={200: BalanceOut, **ERRORS})
 def account_balance(request: HttpRequest, name: str):
-    return 200, selectors.account_balance(account=_account(request, name), at=now())
+    return Status(200, selectors.account_balance(account=_account(request, name), at=now()))
 
 
 @router.get("/accounts/{name}/positions", response={200: list[PositionOut], **ERRORS})
 def account_positions(request: HttpRequest, name: str):
-    return 200, selectors.account_positions(account=_account(request, name), at=now())
+    return Status(200, selectors.account_positions(account=_account(request, name), at=now()))
 
 
 @router.get("/accounts/{name}/trades", response={200: list[FillOut], **ERRORS})
 def account_trades(request: HttpRequest, name: str, date: date | None = None):  # noqa: A002 - API.md names it so
     account = _account(request, name)
     day = date or account_trading_day(account, now())
-    return 200, fill_list_of_day(account_name=account.name, day=day)
+    return Status(200, fill_list_of_day(account_name=account.name, day=day))

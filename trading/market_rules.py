@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
 from pathlib import Path
@@ -999,7 +999,7 @@ class ReferenceInstrument:
     limit_pct: Decimal | None = None
     industry: str = ""
     total_shares: int | None = None
-    prev_close: Decimal | None = field(default=None)
+    prev_close: Decimal | None = None
 
     @property
     def symbol(self) -> str:

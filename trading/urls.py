@@ -34,7 +34,10 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
     detail = []
     for error in exc.errors:
         loc = [str(part) for part in error.get("loc", ())]
-        field = ".".join(loc[1:]) if len(loc) > 1 else ".".join(loc)
+        # ninja reports ["body", "payload", "quantity"]: the field is what follows.
+        names = loc[2:] if loc[:2] == ["body", "payload"] else loc[1:]
+        loc = [loc[0], *names] if loc else loc
+        field = ".".join(names)
         detail.append({"loc": loc, "field": field, "rule": error.get("type", "invalid"), "msg": error.get("msg", "")})
     return api.create_response(request, {"detail": detail, "code": "invalid_input"}, status=422)
 

@@ -1,0 +1,219 @@
+"""The paper broker's own books (brokers/adapters/paper.py).
+
+Like a real broker, the paper broker keeps its own accounts, positions, orders
+and trades and never reads the back office's Order/Position tables:
+reconciliation compares the two sets of records. Accounts are linked by name
+only (``account_name`` = ``trading.Account.name``), as a broker knows a
+"资金账号", not our primary keys.
+
+Locking (PostgreSQL; SQLite serialises writers anyway): every change to one
+account's cash, positions and orders happens under its ``PaperAccount`` row
+lock. Rows are always locked in this order: ``trading.Quote`` (sorted by
+instrument id) -> ``PaperAccount`` (sorted by name) -> ``PaperOrder`` ->
+``PaperSequence``, so placement, cancels, expiry and the matcher queue
+instead of deadlocking.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import Q
+
+from brokers.interface import BrokerOrderStatus
+from trading.market_rules import OrderType, Side
+from trading.models import MONEY, PRICE
+
+ZERO = Decimal("0")
+
+STATUS_LABELS = {
+    BrokerOrderStatus.OPEN: "已报",
+    BrokerOrderStatus.PARTIALLY_FILLED: "部分成交",
+    BrokerOrderStatus.FILLED: "全部成交",
+    BrokerOrderStatus.CANCELLED: "已撤",
+    BrokerOrderStatus.REJECTED: "废单",
+    BrokerOrderStatus.EXPIRED: "已过期",
+}
+STATUS_CHOICES = [(status.value, STATUS_LABELS[status]) for status in BrokerOrderStatus]
+OPEN_STATUSES = (BrokerOrderStatus.OPEN.value, BrokerOrderStatus.PARTIALLY_FILLED.value)
+
+
+class PaperAccount(models.Model):
+    """A cash account at the paper broker. ``frozen`` is held by open buy orders."""
+
+    account_name = models.CharField("资金账号", max_length=64, unique=True)
+    cash = models.DecimalField("资金余额", default=ZERO, **MONEY)
+    frozen = models.DecimalField("冻结资金", default=ZERO, **MONEY)
+    created_at = models.DateTimeField("开户时间", auto_now_add=True)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+
+    class Meta:
+        verbose_name = "模拟资金账户"
+        verbose_name_plural = "模拟资金账户"
+        ordering = ["account_name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(frozen__gte=0), name="paperaccount_frozen_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.account_name
+
+    @property
+    def available(self) -> Decimal:
+        return self.cash - self.frozen
+
+
+class PaperPosition(models.Model):
+    """Shares of one symbol held at the paper broker.
+
+    ``bought_today`` counts shares bought on ``bought_day`` (T+1: not sellable
+    that day unless the instrument is T+0); ``frozen_quantity`` is held by open
+    sell orders.
+    """
+
+    account_name = models.CharField("资金账号", max_length=64)
+    symbol = models.CharField("证券代码", max_length=16)
+    quantity = models.BigIntegerField("持仓", default=0)
+    frozen_quantity = models.BigIntegerField("冻结", default=0)
+    bought_today = models.BigIntegerField("今日买入", default=0)
+    bought_day = models.DateField("买入日", null=True, blank=True)
+    cost_amount = models.DecimalField("持仓成本", default=ZERO, **MONEY)
+    updated_at = models.DateTimeField("更新时间", auto_now=True)
+
+    class Meta:
+        verbose_name = "模拟持仓"
+        verbose_name_plural = "模拟持仓"
+        ordering = ["account_name", "symbol"]
+        constraints = [
+            models.UniqueConstraint(fields=["account_name", "symbol"], name="paperposition_account_symbol_unique"),
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="paperposition_quantity_non_negative"),
+            models.CheckConstraint(condition=Q(frozen_quantity__gte=0), name="paperposition_frozen_non_negative"),
+            models.CheckConstraint(
+                condition=Q(frozen_quantity__lte=models.F("quantity")), name="paperposition_frozen_within_quantity"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_name} {self.symbol} {self.quantity}"
+
+
+class PaperOrder(models.Model):
+    """One order at the paper broker (委托), including refused ones (废单, status REJECTED).
+
+    ``frozen_amount`` is the cash a buy still holds; a sell holds its unfilled
+    quantity in the position's ``frozen_quantity``. ``cage_held``: a limit
+    order outside the price cage that the broker holds without matching
+    (broker setting ``cage_mode: hold``) until a quote puts it inside.
+    """
+
+    broker_order_id = models.CharField("委托编号", max_length=32, unique=True)
+    account_name = models.CharField("资金账号", max_length=64)
+    client_ref = models.CharField("客户端委托号", max_length=64, blank=True)
+    symbol = models.CharField("证券代码", max_length=32)
+    side = models.CharField("方向", max_length=4, choices=Side.choices)
+    order_type = models.CharField("类型", max_length=8, choices=OrderType.choices)
+    price = models.DecimalField("委托价", null=True, blank=True, **PRICE)
+    protection_price = models.DecimalField("保护价", null=True, blank=True, **PRICE)
+    quantity = models.BigIntegerField("委托数量")
+    filled_quantity = models.BigIntegerField("成交数量", default=0)
+    filled_amount = models.DecimalField("成交金额", default=ZERO, **MONEY)
+    commission_charged = models.DecimalField("已收佣金", default=ZERO, **MONEY)
+    frozen_amount = models.DecimalField("冻结资金", default=ZERO, **MONEY)
+    cage_held = models.BooleanField("笼子外暂存", default=False)
+    status = models.CharField("状态", max_length=20, choices=STATUS_CHOICES, default=BrokerOrderStatus.OPEN.value)
+    message = models.CharField("说明", max_length=255, blank=True)
+    trading_day = models.DateField("交易日")
+    created_at = models.DateTimeField("委托时间")
+    updated_at = models.DateTimeField("更新时间")
+
+    class Meta:
+        verbose_name = "模拟委托"
+        verbose_name_plural = "模拟委托"
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=0), name="paperorder_quantity_non_negative"),
+            models.CheckConstraint(condition=Q(filled_quantity__gte=0), name="paperorder_filled_non_negative"),
+            models.CheckConstraint(
+                condition=Q(filled_quantity__lte=models.F("quantity")), name="paperorder_not_overfilled"
+            ),
+            models.CheckConstraint(condition=Q(frozen_amount__gte=0), name="paperorder_frozen_non_negative"),
+        ]
+        indexes = [
+            # The matcher: resting orders of the symbols a quote publish touches.
+            models.Index(fields=["symbol", "status"], name="paperorder_symbol_status_idx"),
+            # query_orders / expiry / history of one account.
+            models.Index(fields=["account_name", "status"], name="paperorder_account_status_idx"),
+            models.Index(fields=["account_name", "trading_day"], name="paperorder_account_day_idx"),
+            models.Index(fields=["account_name", "updated_at"], name="paperorder_account_updated_idx"),
+            # Reconciliation after a lost answer finds the order by our reference.
+            models.Index(fields=["account_name", "client_ref"], name="paperorder_account_ref_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.broker_order_id} {self.side} {self.quantity} {self.symbol} {self.status}"
+
+    @property
+    def remaining_quantity(self) -> int:
+        return self.quantity - self.filled_quantity
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def avg_fill_price(self) -> Decimal | None:
+        if not self.filled_quantity:
+            return None
+        return (self.filled_amount / self.filled_quantity).quantize(Decimal("0.0001"))
+
+
+class PaperTrade(models.Model):
+    """One execution (成交) of a paper order, with its fees."""
+
+    broker_trade_id = models.CharField("成交编号", max_length=32, unique=True)
+    order = models.ForeignKey(PaperOrder, on_delete=models.PROTECT, related_name="trades", verbose_name="委托")
+    price = models.DecimalField("成交价", **PRICE)
+    quantity = models.BigIntegerField("成交数量")
+    amount = models.DecimalField("成交金额", **MONEY)
+    commission = models.DecimalField("佣金", default=ZERO, **MONEY)
+    stamp_duty = models.DecimalField("印花税", default=ZERO, **MONEY)
+    transfer_fee = models.DecimalField("过户费", default=ZERO, **MONEY)
+    other_fees = models.DecimalField("其他费用", default=ZERO, **MONEY)
+    filled_at = models.DateTimeField("成交时间")
+    trading_day = models.DateField("交易日", db_index=True)
+
+    class Meta:
+        verbose_name = "模拟成交"
+        verbose_name_plural = "模拟成交"
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="papertrade_quantity_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.broker_trade_id} {self.quantity}@{self.price}"
+
+    @property
+    def fees(self) -> Decimal:
+        return self.commission + self.stamp_duty + self.transfer_fee + self.other_fees
+
+
+class PaperSequence(models.Model):
+    """Per-day counter for order and trade numbers (``P-20261123-000017``).
+
+    Incremented under its row lock, so concurrent workers never hand out the
+    same number; taken last in the lock order (after the account).
+    """
+
+    kind = models.CharField(max_length=8)  # "order" | "trade"
+    day = models.DateField()
+    last = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "模拟编号序列"
+        verbose_name_plural = "模拟编号序列"
+        constraints = [models.UniqueConstraint(fields=["kind", "day"], name="papersequence_kind_day_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.day}: {self.last}"

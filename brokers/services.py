@@ -1,0 +1,195 @@
+"""Writes of the simulated market and of the paper broker's books.
+
+``quotes_publish`` is the only writer of ``trading.Quote``: it stores the
+published top of book and runs the paper broker's matcher for the resting
+orders of those symbols, all in one transaction (lock order: quotes sorted by
+instrument id, then paper accounts sorted by name; see ``brokers.models``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import transaction
+
+from brokers.adapters import paper
+from brokers.models import PaperAccount, PaperOrder, PaperPosition, PaperTrade
+from trading import calendar
+from trading import market_rules as rules
+from trading.errors import InvalidOrder
+from trading.models import Instrument, Quote
+
+ZERO = Decimal("0")
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class QuoteIn:
+    """One published quote. Plain dicts with the same keys are accepted too."""
+
+    symbol: str
+    last: Decimal | None = None
+    prev_close: Decimal | None = None
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    bid_volume: int | None = None
+    ask_volume: int | None = None
+
+
+@dataclass
+class PublishResult:
+    """The stored quotes (one per input, in input order) and the accounts whose
+    paper orders traded or changed status, so the caller can poll them."""
+
+    quotes: list[Quote] = field(default_factory=list)
+    accounts_with_fills: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _ParsedQuote:
+    instrument: Instrument
+    last: Decimal | None
+    prev_close: Decimal | None
+    bid: Decimal | None
+    ask: Decimal | None
+    bid_volume: int
+    ask_volume: int
+
+
+def _value(quote: Any, name: str) -> Any:
+    if isinstance(quote, Mapping):
+        return quote.get(name)
+    return getattr(quote, name, None)
+
+
+def _price(index: int, name: str, raw: Any, tick: Decimal) -> Decimal | None:
+    loc = f"quotes[{index}].{name}"
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, (float, bool)):
+        raise InvalidOrder.single(loc, "decimal", f"价格须为十进制字符串 ({name} must be a decimal string, not {raw!r})")
+    try:
+        price = raw if isinstance(raw, Decimal) else Decimal(str(raw))
+    except (InvalidOperation, ValueError):
+        raise InvalidOrder.single(loc, "decimal", f"价格格式错误 ({name} is not a number: {raw!r})") from None
+    if not price.is_finite() or price < 0:
+        raise InvalidOrder.single(loc, "non_negative", f"价格不能为负 ({name} must be >= 0; got {raw})")
+    if price == 0:
+        return None  # an empty side / no price
+    if price % tick:
+        raise InvalidOrder.single(
+            loc, "tick_size", f"价格须为{tick}的整数倍 ({name} must be a multiple of {tick}; got {price})"
+        )
+    return price
+
+
+def _volume(index: int, name: str, raw: Any) -> int:
+    loc = f"quotes[{index}].{name}"
+    if raw is None or raw == "":
+        return 0
+    if isinstance(raw, (bool, float)):
+        raise InvalidOrder.single(loc, "integer", f"数量须为整数 ({name} must be an integer; got {raw!r})")
+    try:
+        volume = int(raw)
+    except (TypeError, ValueError):
+        raise InvalidOrder.single(loc, "integer", f"数量须为整数 ({name} must be an integer; got {raw!r})") from None
+    if volume < 0:
+        raise InvalidOrder.single(loc, "non_negative", f"数量不能为负 ({name} must be >= 0; got {volume})")
+    return volume
+
+
+def _parse(index: int, quote: Any) -> _ParsedQuote:
+    symbol = _value(quote, "symbol")
+    loc = f"quotes[{index}].symbol"
+    if not symbol or not isinstance(symbol, str):
+        raise InvalidOrder.single(loc, "required", "证券代码必填 (symbol is required)")
+    try:
+        code, exchange = rules.normalize_symbol(symbol)
+    except rules.MarketRuleViolation as violation:
+        raise InvalidOrder.single(loc, violation.rule, violation.message) from None
+    instrument = Instrument.objects.filter(exchange=exchange, code=code).first()
+    if instrument is None:
+        raise InvalidOrder.single(
+            loc, "unknown_symbol", f"证券代码不存在 (unknown symbol {rules.format_symbol(code, exchange)})"
+        )
+    tick = rules.tick_size(rules.board_of(instrument))
+    parsed = _ParsedQuote(
+        instrument=instrument,
+        last=_price(index, "last", _value(quote, "last"), tick),
+        prev_close=_price(index, "prev_close", _value(quote, "prev_close"), tick),
+        bid=_price(index, "bid", _value(quote, "bid"), tick),
+        ask=_price(index, "ask", _value(quote, "ask"), tick),
+        bid_volume=_volume(index, "bid_volume", _value(quote, "bid_volume")),
+        ask_volume=_volume(index, "ask_volume", _value(quote, "ask_volume")),
+    )
+    if parsed.bid is not None and parsed.ask is not None and parsed.bid >= parsed.ask:
+        raise InvalidOrder.single(
+            f"quotes[{index}].bid",
+            "crossed",
+            f"买一价须低于卖一价 (bid {parsed.bid} must be below ask {parsed.ask})",
+        )
+    return parsed
+
+
+def quotes_publish(quotes: Sequence[QuoteIn | Mapping[str, Any]]) -> PublishResult:
+    """Publish quotes to the simulated market and match the paper broker's resting orders.
+
+    Each quote is a snapshot of the top of book: ``bid``/``ask`` and their
+    volumes replace the previous ones (absent = that side is empty, which
+    seals a limit up or down); ``last`` and ``prev_close`` keep their previous
+    value when absent (``prev_close`` sets the day's price-limit band). Prices
+    are decimals (strings or Decimal, never floats) on the instrument's tick;
+    0 means absent. The whole call is one transaction; any invalid quote
+    raises ``InvalidOrder`` naming ``quotes[i].<field>`` and nothing is stored.
+    """
+    parsed = [_parse(index, quote) for index, quote in enumerate(quotes)]
+    at = paper.now()
+    day = calendar.trading_day_of(at)
+    instruments = {item.instrument.pk: item.instrument for item in parsed}
+    result = PublishResult()
+    with transaction.atomic():
+        # Lock order: quotes by instrument id, then accounts (RestingBook.lock).
+        locked: dict[int, Quote] = {}
+        for pk in sorted(instruments):
+            quote = paper.lock_quote(instruments[pk], create=True)
+            assert quote is not None  # noqa: S101 - created when absent
+            locked[pk] = quote
+        book = paper.RestingBook.lock({inst.symbol for inst in instruments.values()}, at)
+        for item in parsed:
+            quote = locked[item.instrument.pk]
+            if item.last is not None:
+                quote.last = item.last
+            if item.prev_close is not None:
+                quote.prev_close = item.prev_close
+            quote.bid, quote.bid_volume = item.bid, item.bid_volume
+            quote.ask, quote.ask_volume = item.ask, item.ask_volume
+            quote.trading_day = day
+            quote.save()
+            book.match(item.instrument, quote)
+            result.quotes.append(quote)
+        result.accounts_with_fills = set(book.changed_accounts)
+    return result
+
+
+@transaction.atomic
+def paper_reset_account(*, account_name: str, cash: Decimal) -> PaperAccount:
+    """Wipe the paper broker's books of one account and start again with ``cash`` (tests, demos).
+
+    Deletes its orders, trades and positions; creates the account when absent.
+    Does not touch the back office's own records.
+    """
+    cash = Decimal(cash).quantize(CENT)
+    if cash < ZERO:
+        raise InvalidOrder.single("cash", "non_negative", f"初始资金不能为负 (cash must be >= 0; got {cash})")
+    account, _ = PaperAccount.objects.get_or_create(account_name=account_name, defaults={"cash": cash})
+    account = PaperAccount.objects.select_for_update().get(pk=account.pk)
+    PaperTrade.objects.filter(order__account_name=account_name).delete()
+    PaperOrder.objects.filter(account_name=account_name).delete()
+    PaperPosition.objects.filter(account_name=account_name).delete()
+    account.cash = cash
+    account.frozen = ZERO
+    account.save(update_fields=["cash", "frozen", "updated_at"])
+    return account

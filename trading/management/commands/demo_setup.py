@@ -1,0 +1,40 @@
+"""Prepare the demo: an admin user, the paper account `demo` and a fresh API key."""
+
+import secrets
+from decimal import Decimal
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from trading.auth import api_key_create
+from trading.models import Account, ApiKey
+from trading.services import account_create
+
+CREDENTIALS = Path(settings.BASE_DIR) / "var" / "demo_credentials.txt"
+
+
+class Command(BaseCommand):
+    help = "Create (once) the demo admin and paper account `demo`, and issue new demo API keys."
+
+    def handle(self, *args, **options):
+        User = get_user_model()
+        CREDENTIALS.parent.mkdir(parents=True, exist_ok=True)
+        password = CREDENTIALS.read_text().strip() if CREDENTIALS.exists() else secrets.token_urlsafe(12)
+        admin = User.objects.filter(username="admin").first()
+        if admin is None:
+            User.objects.create_superuser("admin", "admin@example.invalid", password)
+            CREDENTIALS.write_text(password)
+        if not Account.objects.filter(name="demo").exists():
+            account_create(name="demo", broker_kind="paper", cash=Decimal("1000000"), display_name="演示模拟账户")
+        # Keys are shown once: each run revokes the previous demo keys and prints new ones.
+        ApiKey.objects.filter(name__in=["demo-strategy", "demo-market"]).delete()
+        _, strategy_key = api_key_create(name="demo-strategy", accounts=["demo"])
+        _, market_key = api_key_create(name="demo-market", accounts=["demo"], can_trade=False, market_data=True)
+        (CREDENTIALS.parent / "demo_api_key.txt").write_text(strategy_key + "\n")
+        self.stdout.write("admin user:      admin")
+        self.stdout.write(f"admin password:  {password if CREDENTIALS.exists() else '(set before; unchanged)'}")
+        self.stdout.write("paper account:   demo (1,000,000 CNY)")
+        self.stdout.write(f"strategy key:    {strategy_key}")
+        self.stdout.write(f"market-data key: {market_key}")

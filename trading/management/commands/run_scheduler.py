@@ -1,0 +1,35 @@
+"""The periodic jobs without Celery beat (embedded mode): poll, sweep, expire."""
+
+import logging
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from orders import services
+
+log = logging.getLogger(__name__)
+
+
+class Command(BaseCommand):
+    help = "Run the periodic order jobs in this process (used by `make run` when REDIS_URL is unset)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--once", action="store_true", help="run each job once and exit")
+
+    def handle(self, *args, **options):
+        jobs = [(services.accounts_poll_all, 2.0), (services.outbox_sweep, 5.0), (services.orders_expire_day, 60.0)]
+        due = {job: 0.0 for job, _ in jobs}
+        self.stdout.write(f"scheduler: {', '.join(j.__name__ for j, _ in jobs)} ({settings.DATABASES['default']['ENGINE']})")
+        while True:
+            now = time.monotonic()
+            for job, every in jobs:
+                if due[job] <= now:
+                    try:
+                        job()
+                    except Exception:  # keep the loop alive; the failure is logged
+                        log.exception("periodic job %s failed", job.__name__)
+                    due[job] = now + every
+            if options["once"]:
+                return
+            time.sleep(0.5)
