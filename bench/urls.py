@@ -3,8 +3,8 @@
 
 from django.http import HttpRequest
 from django.urls import path
-from ninja.responses import Status
 from ninja import NinjaAPI, Schema
+from ninja.responses import Status
 
 from audit.models import AuditEvent
 from trading.auth import ApiKeyAuth

@@ -38,7 +38,15 @@ class PaperAccountAdmin(ReadOnlyAdmin):
 
 @admin.register(PaperPosition)
 class PaperPositionAdmin(ReadOnlyAdmin):
-    list_display = ["account_name", "symbol", "quantity", "frozen_quantity", "bought_today", "bought_day", "cost_amount"]
+    list_display = [
+        "account_name",
+        "symbol",
+        "quantity",
+        "frozen_quantity",
+        "bought_today",
+        "bought_day",
+        "cost_amount",
+    ]
     list_filter = ["account_name"]
     search_fields = ["account_name", "symbol"]
 

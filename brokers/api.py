@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.http import HttpRequest
-from ninja.responses import Status
 from ninja import Field, Router, Schema
+from ninja.responses import Status
 
 from orders.schemas import ErrorOut
 from trading.auth import ApiClient

@@ -23,7 +23,7 @@ from django.db.models import Q
 
 from brokers.interface import BrokerOrderStatus
 from trading.market_rules import OrderType, Side
-from trading.models import MONEY, PRICE
+from trading.models import money_field, price_field
 
 ZERO = Decimal("0")
 
@@ -43,8 +43,8 @@ class PaperAccount(models.Model):
     """A cash account at the paper broker. ``frozen`` is held by open buy orders."""
 
     account_name = models.CharField("资金账号", max_length=64, unique=True)
-    cash = models.DecimalField("资金余额", default=ZERO, **MONEY)
-    frozen = models.DecimalField("冻结资金", default=ZERO, **MONEY)
+    cash = money_field("资金余额", default=ZERO)
+    frozen = money_field("冻结资金", default=ZERO)
     created_at = models.DateTimeField("开户时间", auto_now_add=True)
     updated_at = models.DateTimeField("更新时间", auto_now=True)
 
@@ -78,7 +78,7 @@ class PaperPosition(models.Model):
     frozen_quantity = models.BigIntegerField("冻结", default=0)
     bought_today = models.BigIntegerField("今日买入", default=0)
     bought_day = models.DateField("买入日", null=True, blank=True)
-    cost_amount = models.DecimalField("持仓成本", default=ZERO, **MONEY)
+    cost_amount = money_field("持仓成本", default=ZERO)
     updated_at = models.DateTimeField("更新时间", auto_now=True)
 
     class Meta:
@@ -113,13 +113,13 @@ class PaperOrder(models.Model):
     symbol = models.CharField("证券代码", max_length=32)
     side = models.CharField("方向", max_length=4, choices=Side.choices)
     order_type = models.CharField("类型", max_length=8, choices=OrderType.choices)
-    price = models.DecimalField("委托价", null=True, blank=True, **PRICE)
-    protection_price = models.DecimalField("保护价", null=True, blank=True, **PRICE)
+    price = price_field("委托价", null=True, blank=True)
+    protection_price = price_field("保护价", null=True, blank=True)
     quantity = models.BigIntegerField("委托数量")
     filled_quantity = models.BigIntegerField("成交数量", default=0)
-    filled_amount = models.DecimalField("成交金额", default=ZERO, **MONEY)
-    commission_charged = models.DecimalField("已收佣金", default=ZERO, **MONEY)
-    frozen_amount = models.DecimalField("冻结资金", default=ZERO, **MONEY)
+    filled_amount = money_field("成交金额", default=ZERO)
+    commission_charged = money_field("已收佣金", default=ZERO)
+    frozen_amount = money_field("冻结资金", default=ZERO)
     cage_held = models.BooleanField("笼子外暂存", default=False)
     status = models.CharField("状态", max_length=20, choices=STATUS_CHOICES, default=BrokerOrderStatus.OPEN.value)
     message = models.CharField("说明", max_length=255, blank=True)
@@ -173,13 +173,13 @@ class PaperTrade(models.Model):
 
     broker_trade_id = models.CharField("成交编号", max_length=32, unique=True)
     order = models.ForeignKey(PaperOrder, on_delete=models.PROTECT, related_name="trades", verbose_name="委托")
-    price = models.DecimalField("成交价", **PRICE)
+    price = price_field("成交价")
     quantity = models.BigIntegerField("成交数量")
-    amount = models.DecimalField("成交金额", **MONEY)
-    commission = models.DecimalField("佣金", default=ZERO, **MONEY)
-    stamp_duty = models.DecimalField("印花税", default=ZERO, **MONEY)
-    transfer_fee = models.DecimalField("过户费", default=ZERO, **MONEY)
-    other_fees = models.DecimalField("其他费用", default=ZERO, **MONEY)
+    amount = money_field("成交金额")
+    commission = money_field("佣金", default=ZERO)
+    stamp_duty = money_field("印花税", default=ZERO)
+    transfer_fee = money_field("过户费", default=ZERO)
+    other_fees = money_field("其他费用", default=ZERO)
     filled_at = models.DateTimeField("成交时间")
     trading_day = models.DateField("交易日", db_index=True)
 

@@ -70,7 +70,9 @@ def _price(index: int, name: str, raw: Any, tick: Decimal) -> Decimal | None:
     if raw is None or raw == "":
         return None
     if isinstance(raw, (float, bool)):
-        raise InvalidOrder.single(loc, "decimal", f"价格须为十进制字符串 ({name} must be a decimal string, not {raw!r})")
+        raise InvalidOrder.single(
+            loc, "decimal", f"价格须为十进制字符串 ({name} must be a decimal string, not {raw!r})"
+        )
     try:
         price = raw if isinstance(raw, Decimal) else Decimal(str(raw))
     except (InvalidOperation, ValueError):

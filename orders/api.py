@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pydantic
 from django.conf import settings
 from django.http import HttpRequest
-from ninja.responses import Status
 from ninja import Router
+from ninja.responses import Status
 
 from orders import selectors, services
 from orders.schemas import BatchIn, BatchOut, ErrorOut, FillOut, OrderIn, OrderModifyIn, OrderOut
@@ -44,12 +45,12 @@ def order_create_batch(request: HttpRequest, payload: BatchIn):
             f"批量委托最多{settings.ORDERS_MAX_BATCH}笔 (at most {settings.ORDERS_MAX_BATCH} orders per batch; got {len(payload.orders)})",
         )
     items: list[services.OrderInput] = []
-    problems = []
+    problems: list[tuple[int, list[dict]]] = []
     for index, raw in enumerate(payload.orders):
         try:
             items.append(_input(OrderIn(**raw)))
-        except Exception as exc:  # pydantic.ValidationError: report per item, below
-            problems.append((index, exc))
+        except pydantic.ValidationError as exc:  # reported per item, below
+            problems.append((index, [dict(e) for e in exc.errors()]))
             items.append(None)  # type: ignore[arg-type]
     valid = [(i, item) for i, item in enumerate(items) if item is not None]
     results = services.order_submit_batch([item for _, item in valid], actor=client.actor, allowed=client.may_use)
@@ -61,8 +62,7 @@ def order_create_batch(request: HttpRequest, payload: BatchIn):
             "order": selectors.order_as_json(result.order) if result.order else None,
             "detail": result.error,
         }
-    for index, exc in problems:
-        errors = getattr(exc, "errors", lambda: [{"msg": str(exc)}])()
+    for index, errors in problems:
         answers[index] = {
             "index": index,
             "status_code": 422,

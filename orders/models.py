@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 
 from trading.market_rules import OrderType, Side
-from trading.models import MONEY, PRICE, Account, Instrument
+from trading.models import Account, Instrument, money_field, price_field
 
 
 class OrderStatus(models.TextChoices):
@@ -45,14 +45,14 @@ class Order(models.Model):
     strategy = models.CharField("策略", max_length=64, blank=True, db_index=True)
     side = models.CharField("方向", max_length=4, choices=Side.choices)
     order_type = models.CharField("类型", max_length=8, choices=OrderType.choices)
-    price = models.DecimalField("价格", null=True, blank=True, **PRICE)
-    protection_price = models.DecimalField("保护价", null=True, blank=True, **PRICE)
+    price = price_field("价格", null=True, blank=True)
+    protection_price = price_field("保护价", null=True, blank=True)
     quantity = models.BigIntegerField("数量")
     filled_quantity = models.BigIntegerField("成交数量", default=0)
-    filled_amount = models.DecimalField("成交金额", default=Decimal("0"), **MONEY)
-    fees_paid = models.DecimalField("已付费用", default=Decimal("0"), **MONEY)
-    commission_charged = models.DecimalField("已收佣金", default=Decimal("0"), **MONEY)
-    frozen_amount = models.DecimalField("冻结资金", default=Decimal("0"), **MONEY)
+    filled_amount = money_field("成交金额", default=Decimal("0"))
+    fees_paid = money_field("已付费用", default=Decimal("0"))
+    commission_charged = money_field("已收佣金", default=Decimal("0"))
+    frozen_amount = money_field("冻结资金", default=Decimal("0"))
     frozen_quantity = models.BigIntegerField("冻结股份", default=0)
     status = models.CharField("状态", max_length=20, choices=OrderStatus.choices, default=OrderStatus.NEW, db_index=True)
     status_reason = models.CharField("状态说明", max_length=500, blank=True)
@@ -105,13 +105,13 @@ class Fill(models.Model):
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fills")
     broker_trade_id = models.CharField("成交编号", max_length=64)
     quantity = models.BigIntegerField("成交数量")
-    price = models.DecimalField("成交价", **PRICE)
-    amount = models.DecimalField("成交金额", **MONEY)
-    commission = models.DecimalField("佣金", default=Decimal("0"), **MONEY)
-    stamp_duty = models.DecimalField("印花税", default=Decimal("0"), **MONEY)
-    transfer_fee = models.DecimalField("过户费", default=Decimal("0"), **MONEY)
-    other_fees = models.DecimalField("其他费用", default=Decimal("0"), **MONEY)
-    fees = models.DecimalField("费用合计", default=Decimal("0"), **MONEY)
+    price = price_field("成交价")
+    amount = money_field("成交金额")
+    commission = money_field("佣金", default=Decimal("0"))
+    stamp_duty = money_field("印花税", default=Decimal("0"))
+    transfer_fee = money_field("过户费", default=Decimal("0"))
+    other_fees = money_field("其他费用", default=Decimal("0"))
+    fees = money_field("费用合计", default=Decimal("0"))
     filled_at = models.DateTimeField("成交时间")
     trading_day = models.DateField("交易日", db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -124,6 +124,9 @@ class Fill(models.Model):
             models.UniqueConstraint(fields=["order", "broker_trade_id"], name="fill_broker_trade_unique"),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="fill_quantity_positive"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.broker_trade_id} {self.quantity}@{self.price}"
 
 
 class OutboxKind(models.TextChoices):
@@ -149,3 +152,6 @@ class OutboxEntry(models.Model):
         verbose_name = "待发送"
         verbose_name_plural = "待发送"
         indexes = [models.Index(fields=["done_at", "created_at"], name="outbox_pending_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} order #{self.order_id}"

@@ -23,7 +23,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from audit.models import AuditEvent
 from audit.services import Actor, audit_record
 from brokers.interface import BrokerOrder, BrokerOrderStatus, BrokerTrade, OrderRequest
 from brokers.registry import broker_for

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja.responses import Status
 from ninja import Router, Schema
+from ninja.responses import Status
 
 from orders.schemas import ErrorOut, OrderIn, VerdictOut
 from risk import services

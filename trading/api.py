@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 from django.http import HttpRequest
-from ninja.responses import Status
 from ninja import Router, Schema
+from ninja.responses import Status
 
 from orders.schemas import ErrorOut, FillOut
 from orders.selectors import fill_list_of_day

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
@@ -12,8 +13,15 @@ from simple_history.models import HistoricalRecords
 from trading.crypto import EncryptedJSONField
 from trading.market_rules import Board, Exchange, FeeSchedule, format_symbol
 
-MONEY = {"max_digits": 20, "decimal_places": 2}
-PRICE = {"max_digits": 16, "decimal_places": 4}
+
+def money_field(verbose_name: str = "", **options: Any) -> models.DecimalField:
+    """Money in CNY: 2 decimal places, set once here."""
+    return models.DecimalField(verbose_name or None, max_digits=20, decimal_places=2, **options)
+
+
+def price_field(verbose_name: str = "", **options: Any) -> models.DecimalField:
+    """A price: 4 decimal places hold both stock (0.01) and fund (0.001) ticks."""
+    return models.DecimalField(verbose_name or None, max_digits=16, decimal_places=4, **options)
 
 
 class TradingState(models.TextChoices):
@@ -45,8 +53,8 @@ class Account(models.Model):
     trading_state_reason = models.CharField("交易状态原因", max_length=255, blank=True)
     control_group = models.CharField("实控组", max_length=64, blank=True)
     is_high_frequency = models.BooleanField("已报备高频", default=False)
-    cash = models.DecimalField("资金余额", default=Decimal("0"), **MONEY)
-    frozen = models.DecimalField("冻结资金", default=Decimal("0"), **MONEY)
+    cash = money_field("资金余额", default=Decimal("0"))
+    frozen = money_field("冻结资金", default=Decimal("0"))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -103,10 +111,10 @@ class Quote(models.Model):
     """The latest quote of one instrument in the simulated (paper) market."""
 
     instrument = models.OneToOneField(Instrument, on_delete=models.CASCADE, related_name="quote")
-    last = models.DecimalField(null=True, blank=True, **PRICE)
-    prev_close = models.DecimalField(null=True, blank=True, **PRICE)
-    bid = models.DecimalField(null=True, blank=True, **PRICE)
-    ask = models.DecimalField(null=True, blank=True, **PRICE)
+    last = price_field(null=True, blank=True)
+    prev_close = price_field(null=True, blank=True)
+    bid = price_field(null=True, blank=True)
+    ask = price_field(null=True, blank=True)
     bid_volume = models.BigIntegerField(default=0)
     ask_volume = models.BigIntegerField(default=0)
     trading_day = models.DateField(null=True, blank=True)
@@ -115,6 +123,9 @@ class Quote(models.Model):
     class Meta:
         verbose_name = "行情"
         verbose_name_plural = "行情"
+
+    def __str__(self) -> str:
+        return f"{self.instrument_id} last {self.last}"
 
 
 class Position(models.Model):
@@ -130,8 +141,8 @@ class Position(models.Model):
     frozen_quantity = models.BigIntegerField("冻结", default=0)
     unsettled_quantity = models.BigIntegerField("今日买入", default=0)
     unsettled_day = models.DateField(null=True, blank=True)
-    cost_amount = models.DecimalField("持仓成本", default=Decimal("0"), **MONEY)
-    realized_pnl = models.DecimalField("已实现盈亏", default=Decimal("0"), **MONEY)
+    cost_amount = money_field("持仓成本", default=Decimal("0"))
+    realized_pnl = money_field("已实现盈亏", default=Decimal("0"))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -176,9 +187,9 @@ class CashLedgerEntry(models.Model):
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="ledger")
     kind = models.CharField(max_length=10, choices=CashEntryKind.choices)
-    amount = models.DecimalField(**MONEY)  # signed: what it adds to cash (or to frozen)
-    cash_after = models.DecimalField(**MONEY)
-    frozen_after = models.DecimalField(**MONEY)
+    amount = money_field()  # signed: what it adds to cash (or to frozen)
+    cash_after = money_field()
+    frozen_after = money_field()
     order = models.ForeignKey("orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger")
     fill = models.ForeignKey("orders.Fill", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger")
     memo = models.CharField(max_length=255, blank=True)
@@ -188,6 +199,9 @@ class CashLedgerEntry(models.Model):
         verbose_name = "资金流水"
         verbose_name_plural = "资金流水"
         ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount}"
 
 
 class ApiKey(models.Model):

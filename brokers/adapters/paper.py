@@ -400,16 +400,20 @@ def _outside_cage(order: PaperOrder, inst: Instrument, quote: Quote | None, conf
         (quote.bid, quote.ask, quote.last, quote.prev_close) if quote is not None else (None, None, None, None)
     )
     try:
-        rules.check_cage(
-            inst, order.side, order.price, bid, ask, last, prev_close, order.trading_day, config.cage
-        )
+        rules.check_cage(inst, order.side, order.price, bid, ask, last, prev_close, order.trading_day, config.cage)
     except rules.MarketRuleViolation:
         return True
     return False
 
 
 def _fill(
-    order: PaperOrder, paper: PaperAccount, inst: Instrument, price: Decimal, quantity: int, config: PaperConfig, at: datetime
+    order: PaperOrder,
+    paper: PaperAccount,
+    inst: Instrument,
+    price: Decimal,
+    quantity: int,
+    config: PaperConfig,
+    at: datetime,
 ) -> PaperTrade:
     """Book one execution: trade row with fees, order totals, cash and position.
 
@@ -1026,9 +1030,7 @@ class PaperBroker(BrokerInterface):
         start_of_day = datetime.combine(session.trading_day, datetime.min.time(), tzinfo=calendar.SHANGHAI)
         orders = (
             PaperOrder.objects.filter(account_name=self.account_name)
-            .filter(
-                Q(trading_day=session.trading_day) | Q(status__in=OPEN_STATUSES) | Q(updated_at__gte=start_of_day)
-            )
+            .filter(Q(trading_day=session.trading_day) | Q(status__in=OPEN_STATUSES) | Q(updated_at__gte=start_of_day))
             .order_by("id")
         )
         return [_to_broker_order(order) for order in orders]
