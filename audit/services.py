@@ -36,6 +36,31 @@ class Actor:
 SYSTEM = Actor.system()
 
 
+def audit_event(
+    *,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: Any,
+    account: str = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str = "",
+) -> AuditEvent:
+    """An audit event built but not inserted, for callers that insert several at once."""
+    return AuditEvent(
+        actor_type=actor.type,
+        actor=actor.name,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        account=account,
+        before=before,
+        after=after,
+        reason=reason,
+    )
+
+
 def audit_record(
     *,
     actor: Actor,
@@ -48,17 +73,10 @@ def audit_record(
     reason: str = "",
 ) -> AuditEvent:
     """Append one audit event. Precondition: called inside the transaction of the change."""
-    return AuditEvent.objects.create(
-        actor_type=actor.type,
-        actor=actor.name,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        account=account,
-        before=before,
-        after=after,
-        reason=reason,
-    )
+    event = audit_event(actor=actor, action=action, object_type=object_type, object_id=object_id, account=account,
+                        before=before, after=after, reason=reason)
+    event.save()
+    return event
 
 
 def audit_record_many(events: list[AuditEvent]) -> None:

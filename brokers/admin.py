@@ -55,7 +55,7 @@ class PaperTradeInline(admin.TabularInline):
     model = PaperTrade
     extra = 0
     can_delete = False
-    fields = ["broker_trade_id", "price", "quantity", "amount", "commission", "stamp_duty", "transfer_fee", "filled_at"]
+    fields = ("broker_trade_id", "price", "quantity", "amount", "commission", "stamp_duty", "transfer_fee", "filled_at")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:

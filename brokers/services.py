@@ -157,7 +157,7 @@ def quotes_publish(quotes: Sequence[QuoteIn | Mapping[str, Any]]) -> PublishResu
         locked: dict[int, Quote] = {}
         for pk in sorted(instruments):
             quote = paper.lock_quote(instruments[pk], create=True)
-            assert quote is not None  # noqa: S101 - created when absent
+            assert quote is not None  # created when absent
             locked[pk] = quote
         book = paper.RestingBook.lock({inst.symbol for inst in instruments.values()}, at)
         for item in parsed:

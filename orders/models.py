@@ -39,7 +39,8 @@ class OrderSource(models.TextChoices):
 class Order(models.Model):
     """One order of one account. Its status only changes through orders.state_machine."""
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="orders")
+    # No index of its own: (account, client_order_id) and (account, status) lead with it.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="orders", db_index=False)
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="orders")
     client_order_id = models.CharField("客户端委托号", max_length=64)
     strategy = models.CharField("策略", max_length=64, blank=True, db_index=True)

@@ -12,6 +12,7 @@ Lock order everywhere: account, then position, then order.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -23,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from audit.services import Actor, audit_record
+from audit.services import Actor, audit_event, audit_record
 from brokers.interface import BrokerOrder, BrokerOrderStatus, BrokerTrade, OrderRequest
 from brokers.registry import broker_for
 from orders.models import (
@@ -36,7 +37,7 @@ from orders.models import (
     OutboxEntry,
     OutboxKind,
 )
-from orders.state_machine import OrderEvent, order_apply_event
+from orders.state_machine import OrderEvent, next_status, order_apply_event, status_event
 from risk.controller import Decision, risk_check_order
 from trading import calendar, market_rules
 from trading.errors import BrokerError, BrokerTimeout, Conflict, FieldProblem, Forbidden, InvalidOrder, NotFound
@@ -235,7 +236,9 @@ class SubmitResult:
 def _existing(account: Account, client_order_id: str) -> Order | None:
     if not client_order_id:
         return None
-    return Order.objects.select_related("account", "instrument").filter(account=account, client_order_id=client_order_id).first()
+    # No ORDER BY: `.first()` would sort by id and let the planner walk the whole pk index.
+    found = Order.objects.select_related("account", "instrument").filter(account=account, client_order_id=client_order_id).order_by()[:1]
+    return next(iter(found), None)
 
 
 def _buy_freeze_amount(order: Order, quote: Quote | None) -> Decimal:
@@ -267,27 +270,46 @@ def _st_bought_today(order: Order) -> int:
     return int(total or 0)
 
 
-def _admit(order: Order, *, actor: Actor, quote: Quote | None, posts: list[LedgerPost]) -> None:
-    """Holdings checks, risk control, freeze and outbox for a saved NEW order.
+@dataclass
+class Admission:
+    """What admitting a NEW order decided: the risk event (None = passes) and what to freeze."""
+
+    event: OrderEvent | None
+    reason: str
+    verdicts: list[dict[str, Any]]
+    freeze_amount: Decimal = ZERO
+    freeze_quantity: int = 0
+    position: Position | None = None
+
+
+def _admission(order: Order, *, quote: Quote | None) -> Admission:
+    """Holdings checks and risk control for a NEW order; writes nothing.
 
     Precondition: the caller holds the account lock. Raises InvalidOrder for a
     rule the exchange would refuse (sellable quantity, cash, lots of a sell).
     """
     account = order.account
     position: Position | None = None
+    freeze_amount, freeze_quantity = ZERO, 0
+    held = 0
     if order.side == Side.SELL:
         position = position_for_update(account, order.instrument)
-        try:
-            market_rules.check_quantity(order.instrument, order.side, order.order_type, order.quantity, position.quantity, order.trading_day)
-        except MarketRuleViolation as exc:
-            raise InvalidOrder.single(exc.field, exc.rule, exc.message) from None
-        position_freeze(position, order.quantity, today=order.trading_day)
-        order.frozen_quantity = order.quantity
+        held = position.quantity
+    try:
+        market_rules.check_quantity(order.instrument, order.side, order.order_type, order.quantity, held, order.trading_day)
+    except MarketRuleViolation as exc:
+        raise InvalidOrder.single(exc.field, exc.rule, exc.message) from None
+    if position is not None:
+        sellable = position.sellable_quantity(order.trading_day)
+        if order.quantity > sellable:
+            raise InvalidOrder.single(
+                "quantity",
+                "sellable_quantity",
+                f"可卖数量不足 (only {sellable} shares of {order.instrument.symbol} are sellable today "
+                f"(T+1 and open sells excluded); got {order.quantity})",
+            )
+        freeze_quantity = order.quantity
     else:
-        try:
-            market_rules.check_quantity(order.instrument, order.side, order.order_type, order.quantity, 0, order.trading_day)
-        except MarketRuleViolation as exc:
-            raise InvalidOrder.single(exc.field, exc.rule, exc.message) from None
         if order.instrument.is_st:
             limit = market_rules.st_max_daily_buy(order.trading_day)
             bought = _st_bought_today(order)
@@ -297,30 +319,42 @@ def _admit(order: Order, *, actor: Actor, quote: Quote | None, posts: list[Ledge
                     "st_daily_buy_limit",
                     f"ST股票单日买入不得超过{limit}股 (ST stocks: at most {limit} shares a day per account; {bought} already ordered today)",
                 )
-        freeze = _buy_freeze_amount(order, quote)
-        if freeze > account.available:
+        freeze_amount = _buy_freeze_amount(order, quote)
+        if freeze_amount > account.available:
             raise InvalidOrder.single(
                 "quantity",
                 "available_cash",
-                f"可用资金不足 (order needs {freeze} CNY incl. estimated fees; available {account.available})",
+                f"可用资金不足 (order needs {freeze_amount} CNY incl. estimated fees; available {account.available})",
             )
-        cash_post(account, kind=CashEntryKind.FREEZE, amount=freeze, actor=actor, order=order, memo="委托冻结", defer=posts)
-        order.frozen_amount = freeze
-
     outcome = risk_check_order(order)
-    order.risk_verdicts = [v.as_json() for v in outcome.verdicts]
-    decision = outcome.decision
-    if decision == Decision.REJECT:
-        _release_freezes(order, actor=actor, posts=posts, position=position, memo="风控拒绝解冻")
-        order_apply_event(order, OrderEvent.RISK_REJECTED, actor=actor, reason=outcome.reason,
-                          update_fields=["risk_verdicts", "frozen_amount", "frozen_quantity"])
-        return
-    if decision == Decision.REVIEW:
-        order_apply_event(order, OrderEvent.RISK_HELD, actor=actor, reason=outcome.reason,
-                          update_fields=["risk_verdicts", "frozen_amount", "frozen_quantity"])
-        return
-    order.save(update_fields=["risk_verdicts", "frozen_amount", "frozen_quantity"])
-    _outbox_add(order, OutboxKind.SUBMIT)
+    event = {Decision.PASS: None, Decision.REVIEW: OrderEvent.RISK_HELD, Decision.REJECT: OrderEvent.RISK_REJECTED}[outcome.decision]
+    return Admission(event, outcome.reason, [v.as_json() for v in outcome.verdicts], freeze_amount, freeze_quantity, position)
+
+
+def _freeze(order: Order, admission: Admission, *, actor: Actor, posts: list[LedgerPost]) -> None:
+    """Hold the cash of a buy or the shares of a sell for an admitted (saved) order;
+    sets the order's frozen fields, which the caller saves."""
+    if admission.freeze_amount:
+        cash_post(order.account, kind=CashEntryKind.FREEZE, amount=admission.freeze_amount, actor=actor, order=order,
+                  memo="委托冻结", defer=posts)
+    if admission.freeze_quantity and admission.position is not None:
+        position_freeze(admission.position, admission.freeze_quantity, today=order.trading_day)
+    order.frozen_amount = admission.freeze_amount
+    order.frozen_quantity = admission.freeze_quantity
+
+
+def _admit_saved(order: Order, *, actor: Actor, quote: Quote | None, posts: list[LedgerPost]) -> None:
+    """Admit an order that is already saved (a replacement whose original has ended)."""
+    admission = _admission(order, quote=quote)
+    order.risk_verdicts = admission.verdicts
+    if admission.event != OrderEvent.RISK_REJECTED:
+        _freeze(order, admission, actor=actor, posts=posts)
+    fields = ["risk_verdicts", "frozen_amount", "frozen_quantity"]
+    if admission.event is not None:
+        order_apply_event(order, admission.event, actor=actor, reason=admission.reason, update_fields=fields)
+    else:
+        order.save(update_fields=fields)
+        _outbox_add(order, OutboxKind.SUBMIT)
 
 
 def _outbox_add(order: Order, kind: str) -> None:
@@ -351,11 +385,11 @@ def _order_snapshot(order: Order) -> dict[str, Any]:
     }
 
 
-def _new_order(checked: CheckedOrder, *, actor: Actor, source: str, replaces: Order | None = None) -> Order:
-    order = Order(
+def _build_order(checked: CheckedOrder, *, actor: Actor, source: str, replaces: Order | None = None) -> Order:
+    return Order(
         account=checked.account,
         instrument=checked.instrument,
-        client_order_id=checked.client_order_id,
+        client_order_id=checked.client_order_id or f"auto-{uuid.uuid4().hex[:20]}",
         strategy=checked.strategy,
         side=checked.side,
         order_type=checked.order_type,
@@ -367,51 +401,71 @@ def _new_order(checked: CheckedOrder, *, actor: Actor, source: str, replaces: Or
         submitted_by=actor.name,
         replaces=replaces,
     )
-    order.save()
-    if not order.client_order_id:
-        order.client_order_id = f"auto-{order.pk}"
-        order.save(update_fields=["client_order_id"])
-    return order
 
 
-def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.API, account: Account | None = None) -> SubmitResult:
+def _created_event(order: Order, actor: Actor, reason: str = "") -> AuditEvent:
+    return audit_event(actor=actor, action="order.created", object_type="order", object_id=order.pk,
+                       account=order.account.name, after=_order_snapshot(order), reason=reason)
+
+
+_ACCOUNT_IDS: dict[str, int] = {}
+
+
+def account_id_by_name(name: str) -> int:
+    """The id of account ``name`` (names never change, so the answer is cached); 404 if unknown."""
+    account_id = _ACCOUNT_IDS.get(name)
+    if account_id is None:
+        account_id = Account.objects.filter(name=name).values_list("pk", flat=True).first()
+        if account_id is None:
+            raise NotFound(f"账户不存在 (unknown account {name!r})")
+        _ACCOUNT_IDS[name] = account_id
+    return account_id
+
+
+def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.API) -> SubmitResult:
     """Accept one order: the one use case behind POST /orders, admin entry and batches.
 
-    Idempotent on (account, client_order_id): a repeat returns the first order
-    and creates nothing. Raises InvalidOrder (422) for bad input or a broken
-    market rule; an order refused by risk control is created as REJECTED.
+    One transaction: lock the account, return the existing order for a repeated
+    (account, client_order_id), check fields and market rules, run holdings
+    checks and risk control, then insert the order, its freeze, its audit events
+    and its outbox row. Raises InvalidOrder (422) for bad input or a broken
+    market rule, with nothing written; an order refused by risk control is
+    created as REJECTED with its verdicts.
     """
-    account = account or account_by_name(data.account)
-    if account.status != Account.Status.ACTIVE:
-        raise Forbidden(f"账户已停用 (account {account.name} is disabled)")
-    if data.client_order_id:
-        existing = _existing(account, str(data.client_order_id))
-        if existing is not None:
-            return SubmitResult(existing, False)
-    checked = order_check(data, account=account)
+    account_id = account_id_by_name(data.account)
+    client_order_id = str(data.client_order_id) if data.client_order_id else ""
     try:
         with transaction.atomic():
-            locked = account_lock(account.pk)
-            checked.account = locked
-            if checked.client_order_id:
-                existing = _existing(locked, checked.client_order_id)
-                if existing is not None:
-                    return SubmitResult(existing, False)
-            order = _new_order(checked, actor=actor, source=source)
+            account = account_lock(account_id)
+            if account.status != Account.Status.ACTIVE:
+                raise Forbidden(f"账户已停用 (account {account.name} is disabled)")
+            existing = _existing(account, client_order_id)
+            if existing is not None:
+                return SubmitResult(existing, False)
+            checked = order_check(data, account=account)
+            order = _build_order(checked, actor=actor, source=source)
+            admission = _admission(order, quote=checked.quote)
+            order.risk_verdicts = admission.verdicts
+            audits: list[AuditEvent] = []
+            freezes = admission.event != OrderEvent.RISK_REJECTED
+            if freezes:
+                order.frozen_amount, order.frozen_quantity = admission.freeze_amount, admission.freeze_quantity
+            if admission.event is not None:
+                order.status = next_status(order.status, admission.event)
+                order.status_reason = admission.reason[:500]
+            order.save()  # the one INSERT, with its final status and freezes
+            audits.append(_created_event(order, actor))
+            if admission.event is not None:
+                audits.append(status_event(order, OrderStatus.NEW, admission.event, actor=actor, reason=admission.reason))
             posts: list[LedgerPost] = []
-            audit_record(
-                actor=actor,
-                action="order.created",
-                object_type="order",
-                object_id=order.pk,
-                account=locked.name,
-                after=_order_snapshot(order),
-            )
-            _admit(order, actor=actor, quote=checked.quote, posts=posts)
-            ledger_flush(locked, posts)
+            if freezes:
+                _freeze(order, admission, actor=actor, posts=posts)
+            if admission.event is None:
+                _outbox_add(order, OutboxKind.SUBMIT)
+            ledger_flush(account, posts, audits)
     except IntegrityError:
         # A concurrent request with the same client_order_id won the race.
-        existing = _existing(account, checked.client_order_id)
+        existing = _existing(Account(pk=account_id), client_order_id)
         if existing is None:
             raise
         return SubmitResult(existing, False)
@@ -553,11 +607,10 @@ def order_modify(*, order_id: int, actor: Actor, price: Any = None, quantity: An
         checked.account = account
         generation = Order.objects.filter(account=account, client_order_id__startswith=f"{original.client_order_id}~").count() + 1
         checked.client_order_id = f"{original.client_order_id}~{generation}"[:64]
-        replacement = _new_order(checked, actor=actor, source=original.source, replaces=original)
+        replacement = _build_order(checked, actor=actor, source=original.source, replaces=original)
         replacement.status_reason = "等待原委托撤单确认 (waiting for the original order's cancel)"
-        replacement.save(update_fields=["status_reason"])
-        audit_record(actor=actor, action="order.created", object_type="order", object_id=replacement.pk,
-                     account=account.name, after=_order_snapshot(replacement), reason=f"改单替换 #{original.pk}")
+        replacement.save()
+        _created_event(replacement, actor, reason=f"改单替换 #{original.pk}").save()
     order_cancel(order_id=original.pk, actor=actor, reason=f"改单: 由 #{replacement.pk} 替换")
     replacement.refresh_from_db()
     return replacement
@@ -579,7 +632,7 @@ def _on_terminal(order: Order, *, actor: Actor) -> None:
     posts: list[LedgerPost] = []
     try:
         with transaction.atomic():
-            _admit(replacement, actor=actor, quote=Quote.objects.filter(instrument=replacement.instrument).first(), posts=posts)
+            _admit_saved(replacement, actor=actor, quote=Quote.objects.filter(instrument=replacement.instrument).first(), posts=posts)
             ledger_flush(order.account, posts)
     except InvalidOrder as exc:
         order_apply_event(replacement, OrderEvent.RISK_REJECTED, actor=actor, reason=exc.message)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from audit.services import Actor, audit_record
+from audit.models import AuditEvent
+from audit.services import Actor, audit_event
 from orders.models import Order, OrderStatus
 from trading.errors import IllegalTransition
 
@@ -122,14 +123,20 @@ def order_apply_event(
     if order.pk is not None:
         fields = {"status", "status_reason", "updated_at", *(update_fields or [])}
         order.save(update_fields=sorted(fields))
-    audit_record(
+    status_event(order, before, event, actor=actor, reason=reason, extra=extra).save()
+    return order
+
+
+def status_event(order: Order, before: str, event: OrderEvent, *, actor: Actor, reason: str = "",
+                 extra: dict[str, Any] | None = None) -> AuditEvent:
+    """The audit event of one status change of ``order`` (built, not inserted)."""
+    return audit_event(
         actor=actor,
         action="order.status_changed",
         object_type="order",
         object_id=order.pk,
         account=order.account.name,
         before={"status": before},
-        after={"status": after, "event": str(event), **(extra or {})},
+        after={"status": order.status, "event": str(event), **(extra or {})},
         reason=reason,
     )
-    return order

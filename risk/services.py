@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
-
 from risk.controller import RiskOutcome, risk_check_order
 
 
@@ -15,16 +13,12 @@ def risk_dry_run(data: Any) -> RiskOutcome:
     The order is built and checked against the market rules as at intake, then
     the transaction is rolled back, so no row survives.
     """
-    from orders.services import _new_order, account_by_name, order_check
+    from orders.services import _build_order, account_by_name, order_check
 
     account = account_by_name(data.account)
     checked = order_check(data, account=account)
-    outcome = RiskOutcome()
-    with transaction.atomic():
-        order = _new_order(checked, actor=_dry_run_actor(), source="api")
-        outcome = risk_check_order(order, dry_run=True)
-        transaction.set_rollback(True)
-    return outcome
+    order = _build_order(checked, actor=_dry_run_actor(), source="api")
+    return risk_check_order(order, dry_run=True)
 
 
 def _dry_run_actor():

@@ -52,6 +52,7 @@ def _fresh_process_caches() -> None:
     from trading import auth
 
     services._INSTRUMENTS.clear()
+    services._ACCOUNT_IDS.clear()
     auth._cache.clear()
     auth._last_used_written.clear()
 

@@ -17,7 +17,7 @@ from typing import Any
 from django.db import transaction
 
 from audit.models import AuditEvent
-from audit.services import SYSTEM, Actor, audit_record
+from audit.services import SYSTEM, Actor, audit_event, audit_record
 from trading.errors import Conflict, InvalidOrder
 from trading.market_rules import FeeSchedule, Side, format_symbol
 from trading.models import Account, CashEntryKind, CashLedgerEntry, Instrument, Position, SessionMode
@@ -74,14 +74,12 @@ def cash_post(
         fill=fill,
         memo=memo[:255],
     )
-    event = AuditEvent(
-        actor_type=actor.type,
-        actor=actor.name,
+    event = audit_event(
+        actor=actor,
         action=f"cash.{kind.lower()}",
         object_type="account",
-        object_id=str(account.pk),
+        object_id=account.pk,
         account=account.name,
-        before=None,
         after={
             "amount": str(amount),
             "cash": str(account.cash),
@@ -99,13 +97,16 @@ def cash_post(
     return entry
 
 
-def ledger_flush(account: Account, posts: list[LedgerPost]) -> None:
-    """Insert deferred ledger rows and their audit events, and save the account totals."""
-    if not posts:
-        return
-    CashLedgerEntry.objects.bulk_create([p.entry for p in posts])
-    AuditEvent.objects.bulk_create([p.audit for p in posts])
-    account.save(update_fields=["cash", "frozen"])
+def ledger_flush(account: Account, posts: list[LedgerPost], audits: list[AuditEvent] | None = None) -> None:
+    """Insert deferred ledger rows, their audit events and any other prepared ``audits``
+    (one statement each), and save the account totals if money moved."""
+    if posts:
+        CashLedgerEntry.objects.bulk_create([p.entry for p in posts])
+    events = [*(audits or []), *(p.audit for p in posts)]
+    if events:
+        AuditEvent.objects.bulk_create(events)
+    if posts:
+        account.save(update_fields=["cash", "frozen"])
 
 
 def ledger_totals(account: Account) -> tuple[Decimal, Decimal]:

@@ -717,6 +717,8 @@ def _validate(
         price = None
     else:
         price, protection = given_price, None
+        if price is None:  # check_price requires a limit price; kept for the type checker
+            raise _Refused(MSG_BAD_PRICE)
         if session.phase == calendar.Phase.CONTINUOUS:
             try:
                 rules.check_cage(
@@ -742,7 +744,7 @@ def _validate(
             raise _Refused(MSG_NO_SHARES)
     else:
         freeze_price = protection if is_market else price
-        assert freeze_price is not None  # noqa: S101 - set above for buys
+        assert freeze_price is not None  # set above for buys
         frozen_amount = rules.estimate_buy_freeze(config.fees, inst, freeze_price, quantity, day)
         if frozen_amount > paper.available:
             raise _Refused(MSG_NO_CASH)
@@ -972,7 +974,7 @@ class PaperBroker(BrokerInterface):
                     created_at=at,
                     updated_at=at,
                 )
-                assert inst is not None  # noqa: S101 - accepted orders have an instrument
+                assert inst is not None  # accepted orders have an instrument
                 if order.side == rules.Side.BUY:
                     paper.frozen += accepted.frozen_amount
                     _save_paper(paper)

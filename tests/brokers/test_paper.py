@@ -333,6 +333,18 @@ def test_unknown_and_suspended_instruments(clock: Clock, instruments: dict[str, 
     assert refused(broker, limit("000002.SZ", "BUY", 100, "10.00")) == "该证券暂停交易"
 
 
+def test_st_stock_daily_buy_limit_per_account(clock: Clock, instruments: dict[str, Instrument]) -> None:
+    Instrument.objects.create(exchange="SH", code="600100", name="ST测试", board="MAIN", is_st=True)
+    broker = open_account(cash="3000000")
+    publish("600100.SH", prev_close="5.00", last="5.00", bid="4.99", ask="5.00", bid_volume=1000, ask_volume=1000)
+    assert refused(broker, limit("600100.SH", "BUY", 500100, "4.90")) == "风险警示股票当日买入数量超过上限"
+    big = broker.place_order(limit("600100.SH", "BUY", 499000, "4.90", ref="big"))
+    broker.place_order(limit("600100.SH", "BUY", 1000, "5.00", ref="filled"))
+    assert refused(broker, limit("600100.SH", "BUY", 100, "4.90", ref="over")) == "风险警示股票当日买入数量超过上限"
+    broker.cancel_order(big.broker_order_id)  # its unfilled shares no longer count
+    broker.place_order(limit("600100.SH", "BUY", 100, "4.90", ref="fits"))
+
+
 def test_price_cage_reject_by_default(clock: Clock, instruments: dict[str, Instrument]) -> None:
     broker = open_account()
     # Buy reference = ask 10.00: bound max(10.20, 10.00 + 10 ticks) = 10.20.
@@ -740,7 +752,7 @@ def _run_threads(targets: list[Any]) -> list[BaseException]:
         try:
             barrier.wait()
             target()
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:  # reported by the test
             errors.append(exc)
         finally:
             connection.close()
@@ -825,3 +837,25 @@ def test_concurrent_placing_cancelling_and_publishing_do_not_deadlock(
     assert _run_threads([trader(b) for b in brokers] + [publisher, publisher]) == []
     assert PaperOrder.objects.count() == 32
     _assert_books_consistent()
+
+
+# ---------------------------------------------------------------------------
+# Admin
+# ---------------------------------------------------------------------------
+
+
+def test_admin_is_read_only(admin_client: Any, clock: Clock, instruments: dict[str, Instrument]) -> None:
+    broker = open_account()
+    publish("000001.SZ", bid="9.99", ask="10.00", bid_volume=5000, ask_volume=5000)
+    ack = broker.place_order(limit("000001.SZ", "BUY", 100, "10.00"))
+    order = order_of(ack.broker_order_id)
+    for model in ("paperorder", "papertrade", "paperaccount", "paperposition"):
+        assert admin_client.get(f"/admin/brokers/{model}/").status_code == 200
+        assert admin_client.get(f"/admin/brokers/{model}/add/").status_code == 403
+    page = admin_client.get(f"/admin/brokers/paperorder/{order.pk}/change/")
+    assert page.status_code == 200
+    assert ack.broker_order_id in page.content.decode()
+    response = admin_client.post(f"/admin/brokers/paperorder/{order.pk}/change/", {"status": "CANCELLED"})
+    assert response.status_code == 403
+    assert order_of(ack.broker_order_id).status == BrokerOrderStatus.FILLED
+    assert admin_client.get(f"/admin/brokers/paperorder/{order.pk}/delete/").status_code == 403
