@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from audit.services import Actor, audit_event, audit_record
 from brokers.interface import BrokerOrder, BrokerOrderStatus, BrokerTrade, OrderRequest
 from brokers.registry import broker_for
