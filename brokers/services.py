@@ -21,6 +21,7 @@ from trading import calendar
 from trading import market_rules as rules
 from trading.errors import InvalidOrder
 from trading.models import Instrument, Quote
+from trading.selectors import quote_cache_clear
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -173,6 +174,7 @@ def quotes_publish(quotes: Sequence[QuoteIn | Mapping[str, Any]]) -> PublishResu
             book.match(item.instrument, quote)
             result.quotes.append(quote)
         result.accounts_with_fills = set(book.changed_accounts)
+        transaction.on_commit(quote_cache_clear)
     return result
 
 

@@ -55,7 +55,7 @@ class Order(models.Model):
     commission_charged = money_field("已收佣金", default=Decimal("0"))
     frozen_amount = money_field("冻结资金", default=Decimal("0"))
     frozen_quantity = models.BigIntegerField("冻结股份", default=0)
-    status = models.CharField("状态", max_length=20, choices=OrderStatus.choices, default=OrderStatus.NEW, db_index=True)
+    status = models.CharField("状态", max_length=20, choices=OrderStatus.choices, default=OrderStatus.NEW)
     status_reason = models.CharField("状态说明", max_length=500, blank=True)
     broker_order_id = models.CharField("券商委托号", max_length=64, blank=True, db_index=True)
     risk_verdicts = models.JSONField("风控结果", default=list, blank=True)
@@ -66,6 +66,11 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    # The order row is its own outbox: a NEW order that passed risk control is
+    # "to submit", a CANCEL_REQUESTED one "to cancel", written in the same
+    # transaction as the change. The sweep re-enqueues those not picked up in
+    # time and stamps this field, so a backlog is not re-enqueued every sweep.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "委托"
@@ -76,7 +81,10 @@ class Order(models.Model):
             models.CheckConstraint(condition=Q(quantity__gt=0), name="order_quantity_positive"),
             models.CheckConstraint(condition=Q(filled_quantity__lte=models.F("quantity")), name="order_not_overfilled"),
         ]
-        indexes = [models.Index(fields=["account", "status"], name="order_account_status_idx")]
+        indexes = [
+            models.Index(fields=["account", "status"], name="order_account_status_idx"),
+            models.Index(fields=["status", "updated_at"], name="order_status_updated_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.side} {self.quantity} {self.instrument.symbol} {self.status}"
@@ -128,31 +136,3 @@ class Fill(models.Model):
 
     def __str__(self) -> str:
         return f"{self.broker_trade_id} {self.quantity}@{self.price}"
-
-
-class OutboxKind(models.TextChoices):
-    SUBMIT = "submit", "报单"
-    CANCEL = "cancel", "撤单"
-
-
-class OutboxEntry(models.Model):
-    """A broker call to make, written in the same transaction as the order change.
-
-    The on-commit hook enqueues it; the sweep re-enqueues what was written but
-    not dispatched, so nothing is lost between the database and the queue.
-    """
-
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="outbox")
-    kind = models.CharField(max_length=8, choices=OutboxKind.choices)
-    created_at = models.DateTimeField(auto_now_add=True)
-    dispatched_at = models.DateTimeField(null=True, blank=True)
-    done_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.IntegerField(default=0)
-
-    class Meta:
-        verbose_name = "待发送"
-        verbose_name_plural = "待发送"
-        indexes = [models.Index(fields=["done_at", "created_at"], name="outbox_pending_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.kind} order #{self.order_id}"

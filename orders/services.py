@@ -1,8 +1,9 @@
 """OrderManager: every write on orders, one transaction per use case.
 
-Intake (``order_submit``): validate the input and the market rules, lock the
-account, run risk control, write the order, its freeze, its audit events and
-its outbox row in one transaction; after commit the outbox row is enqueued.
+Intake (``order_submit``): lock the account, validate the input and the market
+rules, run risk control, and write the order, its freeze and its audit events
+in one transaction. The order row is its own outbox (NEW = to submit): after
+commit the submission is enqueued, and a sweep re-enqueues what was missed.
 Workers then call ``order_send_to_broker``, ``order_cancel_at_broker`` and
 ``account_poll``; fills reach positions and cash through ``order_sync``.
 
@@ -21,7 +22,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AuditEvent
@@ -35,8 +36,6 @@ from orders.models import (
     Order,
     OrderSource,
     OrderStatus,
-    OutboxEntry,
-    OutboxKind,
 )
 from orders.state_machine import OrderEvent, next_status, order_apply_event, status_event
 from risk.controller import Decision, risk_check_order
@@ -44,6 +43,7 @@ from trading import calendar, market_rules
 from trading.errors import BrokerError, BrokerTimeout, Conflict, FieldProblem, Forbidden, InvalidOrder, NotFound
 from trading.market_rules import MarketRuleViolation, OrderType, Side
 from trading.models import Account, CashEntryKind, Instrument, Position, Quote, SessionMode, TradingState
+from trading.selectors import quote_latest
 from trading.services import (
     LedgerPost,
     account_lock,
@@ -202,7 +202,7 @@ def order_check(data: OrderInput, *, account: Account, at: datetime | None = Non
             raise InvalidOrder.single("symbol", "session_closed", f"非交易时段, 账户拒绝盘外委托 (outside trading session: {phase.label})")
         if order_type == OrderType.MARKET and not calendar.accepts_market_orders(phase):
             raise InvalidOrder.single("order_type", "market_order_not_allowed", "市价委托仅限连续竞价时段 (market orders only in continuous trading)")
-    quote = Quote.objects.filter(instrument=instrument).first()
+    quote = quote_latest(instrument.pk)
     prev_close = quote.prev_close if quote else None
     try:
         market_rules.check_price(instrument, side, order_type, price, prev_close, trading_day)
@@ -237,9 +237,13 @@ class SubmitResult:
 def _existing(account: Account, client_order_id: str) -> Order | None:
     if not client_order_id:
         return None
-    # No ORDER BY: `.first()` would sort by id and let the planner walk the whole pk index.
-    found = Order.objects.select_related("account", "instrument").filter(account=account, client_order_id=client_order_id).order_by()[:1]
-    return next(iter(found), None)
+    # A bare lookup on the unique (account, client_order_id) index; no ORDER BY
+    # (`.first()` sorts by id) and no joins, so it stays cheap to plan and run.
+    order_id = Order.objects.filter(account_id=account.pk, client_order_id=client_order_id).order_by().values_list("pk", flat=True)[:1]
+    found = list(order_id)
+    if not found:
+        return None
+    return Order.objects.select_related("account", "instrument").get(pk=found[0])
 
 
 def _buy_freeze_amount(order: Order, quote: Quote | None) -> Decimal:
@@ -355,21 +359,29 @@ def _admit_saved(order: Order, *, actor: Actor, quote: Quote | None, posts: list
         order_apply_event(order, admission.event, actor=actor, reason=admission.reason, update_fields=fields)
     else:
         order.save(update_fields=fields)
-        _outbox_add(order, OutboxKind.SUBMIT)
+        _dispatch_on_commit(order, SUBMIT)
 
 
-def _outbox_add(order: Order, kind: str) -> None:
-    entry = OutboxEntry.objects.create(order=order, kind=kind)
-    transaction.on_commit(lambda: _enqueue(entry.pk, order.pk, kind))
+SUBMIT, CANCEL = "submit", "cancel"
 
 
-def _enqueue(entry_id: int, order_id: int, kind: str) -> None:
+def _dispatch_on_commit(order: Order, kind: str) -> None:
+    """Enqueue the broker call for ``order`` once the transaction commits.
+
+    The committed status (NEW, CANCEL_REQUESTED) is the durable record that the
+    call is owed; if enqueuing fails or the message is lost, the sweep sends it.
+    """
+    order_id = order.pk
+    transaction.on_commit(lambda: _enqueue(order_id, kind))
+
+
+def _enqueue(order_id: int, kind: str) -> None:
     from orders import tasks
 
-    task = tasks.submit_order if kind == OutboxKind.SUBMIT else tasks.cancel_order
+    task = tasks.submit_order if kind == SUBMIT else tasks.cancel_order
     try:
         task.delay(order_id)
-    except Exception:  # the queue is down: the sweep re-enqueues from the outbox
+    except Exception:  # the queue is down: the sweep re-enqueues from the order rows
         log.exception("could not enqueue %s of order %s; the outbox sweep will retry", kind, order_id)
 
 
@@ -429,7 +441,7 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
     One transaction: lock the account, return the existing order for a repeated
     (account, client_order_id), check fields and market rules, run holdings
     checks and risk control, then insert the order, its freeze, its audit events
-    and its outbox row. Raises InvalidOrder (422) for bad input or a broken
+    (the order row, NEW, is the outbox). Raises InvalidOrder (422) for bad input or a broken
     market rule, with nothing written; an order refused by risk control is
     created as REJECTED with its verdicts.
     """
@@ -462,7 +474,7 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
             if freezes:
                 _freeze(order, admission, actor=actor, posts=posts)
             if admission.event is None:
-                _outbox_add(order, OutboxKind.SUBMIT)
+                _dispatch_on_commit(order, SUBMIT)
             ledger_flush(account, posts, audits)
     except IntegrityError:
         # A concurrent request with the same client_order_id won the race.
@@ -561,12 +573,11 @@ def order_cancel(*, order_id: int, actor: Actor, reason: str = "") -> Order:
             _release_freezes(order, actor=actor, posts=posts, memo="撤单解冻")
             order_apply_event(order, OrderEvent.CANCELLED, actor=actor, reason=reason or "撤单",
                               update_fields=["frozen_amount", "frozen_quantity"])
-            OutboxEntry.objects.filter(order=order, done_at__isnull=True).update(done_at=now())
             ledger_flush(account, posts)
             _on_terminal(order, actor=actor)
         else:
             order_apply_event(order, OrderEvent.CANCEL_REQUESTED, actor=actor, reason=reason or "撤单申请")
-            _outbox_add(order, OutboxKind.CANCEL)
+            _dispatch_on_commit(order, CANCEL)
     _broadcast(order)
     return order
 
@@ -620,7 +631,7 @@ def order_modify(*, order_id: int, actor: Actor, price: Any = None, quantity: An
 def _on_terminal(order: Order, *, actor: Actor) -> None:
     """After an order ends: admit a replacement that was waiting for it. Caller holds the account lock."""
     replacement = Order.objects.select_for_update().select_related("instrument").filter(replaces=order, status=OrderStatus.NEW).first()
-    if replacement is None or replacement.outbox.exists():
+    if replacement is None:  # an order ends once, so this runs once per original
         return
     replacement.account = order.account
     remaining = replacement.quantity - order.filled_quantity
@@ -633,7 +644,7 @@ def _on_terminal(order: Order, *, actor: Actor) -> None:
     posts: list[LedgerPost] = []
     try:
         with transaction.atomic():
-            _admit_saved(replacement, actor=actor, quote=Quote.objects.filter(instrument=replacement.instrument).first(), posts=posts)
+            _admit_saved(replacement, actor=actor, quote=quote_latest(replacement.instrument_id), posts=posts)
             ledger_flush(order.account, posts)
     except InvalidOrder as exc:
         order_apply_event(replacement, OrderEvent.RISK_REJECTED, actor=actor, reason=exc.message)
@@ -644,10 +655,6 @@ def _on_terminal(order: Order, *, actor: Actor) -> None:
 
 
 # --------------------------------------------------------------------------- broker side
-
-
-def _outbox_done(order_id: int, kind: str) -> None:
-    OutboxEntry.objects.filter(order_id=order_id, kind=kind, done_at__isnull=True).update(done_at=now())
 
 
 def _stale(order: Order) -> bool:
@@ -675,7 +682,6 @@ def order_send_to_broker(*, order_id: int) -> Order | None:
             order_apply_event(order, OrderEvent.SUBMIT_STARTED, actor=Actor.system("worker"), update_fields=["submitted_at"])
             resend = False
         else:
-            _outbox_done(order.pk, OutboxKind.SUBMIT)
             return order
     broker = broker_for(order.account)
     if resend:
@@ -715,7 +721,6 @@ def _place(broker: Any, order: Order) -> Order:
             _, locked = _lock_order(order.pk)
             if locked.status == OrderStatus.SUBMITTING:
                 order_apply_event(locked, OrderEvent.BROKER_TIMED_OUT, actor=broker_actor, reason=exc.message)
-            _outbox_done(locked.pk, OutboxKind.SUBMIT)
         _broadcast(locked)
         return locked
     except BrokerError as exc:
@@ -728,7 +733,6 @@ def _place(broker: Any, order: Order) -> Order:
                                   update_fields=["frozen_amount", "frozen_quantity"])
                 ledger_flush(account, posts)
                 _on_terminal(locked, actor=broker_actor)
-            _outbox_done(locked.pk, OutboxKind.SUBMIT)
         _broadcast(locked)
         return locked
     with transaction.atomic():
@@ -737,7 +741,6 @@ def _place(broker: Any, order: Order) -> Order:
             locked.broker_order_id = ack.broker_order_id
             order_apply_event(locked, OrderEvent.BROKER_ACCEPTED, actor=broker_actor, reason=ack.message,
                               extra={"broker_order_id": ack.broker_order_id}, update_fields=["broker_order_id"])
-        _outbox_done(locked.pk, OutboxKind.SUBMIT)
     _broadcast(locked)
     # Pick up fills the broker made at once (the paper broker matches on arrival).
     account_poll(account_id=locked.account_id)
@@ -751,7 +754,6 @@ def order_cancel_at_broker(*, order_id: int) -> Order | None:
     if order is None:
         return None
     if order.status != OrderStatus.CANCEL_REQUESTED:
-        _outbox_done(order.pk, OutboxKind.CANCEL)
         return order
     broker = broker_for(order.account)
     try:
@@ -762,7 +764,6 @@ def order_cancel_at_broker(*, order_id: int) -> Order | None:
         # Usually "already filled/cancelled": the poll below records the truth.
         audit_record(actor=Actor.broker(order.account.broker_kind), action="order.cancel_refused", object_type="order",
                      object_id=order.pk, account=order.account.name, reason=exc.message)
-    _outbox_done(order.pk, OutboxKind.CANCEL)
     account_poll(account_id=order.account_id)
     order.refresh_from_db()
     return order
@@ -838,8 +839,6 @@ def order_sync(*, order_id: int, broker_order: BrokerOrder, trades: list[BrokerT
         if order.is_terminal:
             _release_freezes(order, actor=broker_actor, posts=posts, position=position)
             order.save(update_fields=["frozen_amount", "frozen_quantity"])
-            _outbox_done(order.pk, OutboxKind.SUBMIT)
-            _outbox_done(order.pk, OutboxKind.CANCEL)
         ledger_flush(account, posts)
         if order.is_terminal:
             _on_terminal(order, actor=broker_actor)
@@ -947,20 +946,28 @@ def _resend_missing(broker: Any, order: Order) -> None:
 
 
 def outbox_sweep() -> int:
-    """Re-enqueue outbox entries written but not done within the grace period."""
+    """Re-enqueue broker calls that are owed but were not picked up within the grace period:
+    NEW orders that passed risk control (to submit) and CANCEL_REQUESTED ones (to cancel).
+    Returns how many were enqueued."""
     from orders import tasks
 
     cutoff = now() - timedelta(seconds=settings.ORDERS_OUTBOX_GRACE_SECONDS)
-    pending = list(
-        OutboxEntry.objects.filter(done_at__isnull=True, created_at__lt=cutoff)
-        .exclude(dispatched_at__gt=cutoff)
-        .values_list("pk", "order_id", "kind")[:1000]
+    not_recent = Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=cutoff)
+    waiting_for_original = Q(replaces__isnull=False) & ~Q(replaces__status__in=TERMINAL_STATUSES)
+    to_submit = list(
+        Order.objects.filter(not_recent, status=OrderStatus.NEW, updated_at__lt=cutoff)
+        .exclude(waiting_for_original)
+        .values_list("pk", flat=True)[:1000]
     )
-    for entry_id, order_id, kind in pending:
-        OutboxEntry.objects.filter(pk=entry_id).update(dispatched_at=now(), attempts=F("attempts") + 1)
-        task = tasks.submit_order if kind == OutboxKind.SUBMIT else tasks.cancel_order
-        task.delay(order_id)
-    return len(pending)
+    to_cancel = list(
+        Order.objects.filter(not_recent, status=OrderStatus.CANCEL_REQUESTED, updated_at__lt=cutoff).values_list("pk", flat=True)[:1000]
+    )
+    Order.objects.filter(pk__in=to_submit + to_cancel).update(dispatched_at=now())
+    for order_id in to_submit:
+        tasks.submit_order.delay(order_id)
+    for order_id in to_cancel:
+        tasks.cancel_order.delay(order_id)
+    return len(to_submit) + len(to_cancel)
 
 
 def orders_expire_day(*, at: datetime | None = None) -> int:
@@ -982,7 +989,6 @@ def orders_expire_day(*, at: datetime | None = None) -> int:
             _release_freezes(order, actor=Actor.system("expiry"), posts=posts, memo="过期解冻")
             order_apply_event(order, OrderEvent.EXPIRED, actor=Actor.system("expiry"), reason="交易日结束未报 (trading day over)",
                               update_fields=["frozen_amount", "frozen_quantity"])
-            OutboxEntry.objects.filter(order=order, done_at__isnull=True).update(done_at=now())
             ledger_flush(account, posts)
         expired += 1
     return expired

@@ -50,9 +50,11 @@ def _fresh_process_caches() -> None:
     """Process-level caches (instruments, API keys) must not leak rows across tests."""
     from orders import services
     from trading import auth
+    from trading.selectors import quote_cache_clear
 
     services._INSTRUMENTS.clear()
     services._ACCOUNT_IDS.clear()
+    quote_cache_clear()
     auth._cache.clear()
     auth._last_used_written.clear()
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from trading.market_rules import load_reference_instruments
 from trading.models import Account, Instrument, Quote
+from trading.selectors import quote_cache_clear
 from trading.services import account_create
 
 _REFERENCE = {r.symbol: r for r in load_reference_instruments()}
@@ -45,6 +46,7 @@ def quote(symbol: str = "600000.SH", *, last: str | None = None, prev_close: str
         "ask_volume": ask_volume,
     }
     obj, _ = Quote.objects.update_or_create(instrument=inst, defaults=values)
+    quote_cache_clear()
     return obj
 
 

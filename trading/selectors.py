@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -9,6 +10,28 @@ from typing import Any
 from trading.models import Account, Position, Quote
 
 ZERO = Decimal("0")
+
+# Intake reads the latest quote for the price band of every order. Quotes of one
+# instrument change at most a few times a second and the band only moves with
+# prev_close, so a short-lived per-process copy saves a query per order; a quote
+# published in this process clears it at once.
+QUOTE_TTL_SECONDS = 1.0
+_quotes: dict[int, tuple[float, Quote | None]] = {}
+
+
+def quote_latest(instrument_id: int) -> Quote | None:
+    """The latest quote of an instrument (at most QUOTE_TTL_SECONDS old), or None."""
+    now = time.monotonic()
+    cached = _quotes.get(instrument_id)
+    if cached and cached[0] > now:
+        return cached[1]
+    quote = Quote.objects.filter(instrument_id=instrument_id).order_by().first()
+    _quotes[instrument_id] = (now + QUOTE_TTL_SECONDS, quote)
+    return quote
+
+
+def quote_cache_clear() -> None:
+    _quotes.clear()
 
 
 def position_last_price(position: Position) -> Decimal | None:

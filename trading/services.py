@@ -28,7 +28,8 @@ CENT = Decimal("0.01")
 
 def account_lock(account_id: int) -> Account:
     """Lock and return the account row (SELECT ... FOR UPDATE). Take it before any order lock."""
-    return Account.objects.select_for_update().get(pk=account_id)
+    # Broker credentials are not needed under the lock: skip decrypting them.
+    return Account.objects.select_for_update().defer("broker_settings").get(pk=account_id)
 
 
 @dataclass
