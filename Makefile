@@ -20,6 +20,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 run: venv
 	mkdir -p var
+	$(PY) manage.py ensure_database
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_instruments
 	$(PY) manage.py demo_setup

@@ -4,29 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from django.db.models import QuerySet
 
 from orders.models import Fill, Order
 from trading.errors import NotFound
-
-
-def money(value: Decimal | None) -> str | None:
-    """A decimal as the API writes it: a string, never a float."""
-    if value is None:
-        return None
-    return str(value)
-
-
-def price_text(value: Decimal | None) -> str | None:
-    if value is None:
-        return None
-    # Prices are stored with 4 places; show at least 2 and no trailing noise.
-    text = f"{value:.4f}".rstrip("0")
-    whole, _, frac = text.partition(".")
-    return f"{whole}.{frac.ljust(2, '0')}"
+from trading.selectors import money, price_text
 
 
 def order_visible(*, order_id: int, accounts: Iterable[str]) -> Order:

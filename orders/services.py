@@ -57,6 +57,7 @@ from trading.services import (
 
 log = logging.getLogger(__name__)
 ZERO = Decimal("0")
+MAX_PRICE = Decimal("1000000")  # far above any A-share price; keeps values inside the columns
 
 
 # --------------------------------------------------------------------------- input
@@ -171,8 +172,11 @@ def _check_fields(data: OrderInput, problems: list[FieldProblem]) -> tuple[str, 
         quantity = data.quantity
     price = _decimal(data.price, "price", problems)
     protection_price = _decimal(data.protection_price, "protection_price", problems)
-    if price is not None and price <= 0:
-        problems.append(FieldProblem("price", "positive", f"价格须大于0 (price must be positive; got {price})"))
+    for name, value in (("price", price), ("protection_price", protection_price)):
+        if value is not None and value <= 0:
+            problems.append(FieldProblem(name, "positive", f"{name} 须大于0 ({name} must be positive; got {value})"))
+        elif value is not None and value >= MAX_PRICE:
+            problems.append(FieldProblem(name, "max_price", f"{name} 超出范围 ({name} must be below {MAX_PRICE}; got {value})"))
     if order_type == OrderType.LIMIT and data.price in (None, ""):
         problems.append(FieldProblem("price", "required", "限价委托须填写价格 (price is required for a LIMIT order)"))
     if data.client_order_id is not None and not (0 < len(str(data.client_order_id)) <= 64):
@@ -578,6 +582,8 @@ def order_cancel(*, order_id: int, actor: Actor, reason: str = "") -> Order:
         else:
             order_apply_event(order, OrderEvent.CANCEL_REQUESTED, actor=actor, reason=reason or "撤单申请")
             _dispatch_on_commit(order, CANCEL)
+    if _tasks_run_inline():
+        order.refresh_from_db()  # the in-process worker already asked the broker
     _broadcast(order)
     return order
 
@@ -1009,7 +1015,39 @@ def _broadcast(order: Order) -> None:
     return None
 
 
+class OrderManager:
+    """The plan's OrderManager (PLAN.md 6.2) as one facade over the services above,
+    for scripts that prefer an object: every method is one service call."""
+
+    def __init__(self, actor: Actor) -> None:
+        self.actor = actor
+
+    def submit_order(self, data: OrderInput) -> Order:
+        return order_submit(data, actor=self.actor).order
+
+    def submit_batch(self, items: list[OrderInput]) -> list[BatchItemResult]:
+        return order_submit_batch(items, actor=self.actor, allowed=lambda _: True)
+
+    def cancel_order(self, order_id: int, reason: str = "") -> Order:
+        return order_cancel(order_id=order_id, actor=self.actor, reason=reason)
+
+    def modify_order(self, order_id: int, *, price: Any = None, quantity: Any = None) -> Order:
+        return order_modify(order_id=order_id, actor=self.actor, price=price, quantity=quantity)
+
+    def get_order_status(self, order_id: int) -> str:
+        status = Order.objects.filter(pk=order_id).values_list("status", flat=True).first()
+        if status is None:
+            raise NotFound(f"委托不存在 (order {order_id} not found)")
+        return status
+
+    def get_pending_orders(self, account: str) -> list[Order]:
+        from orders.selectors import order_open_list
+
+        return list(order_open_list(account_id=account_id_by_name(account)))
+
+
 __all__ = [
+    "OrderManager",
     "OrderInput",
     "order_submit",
     "order_submit_batch",

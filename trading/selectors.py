@@ -34,6 +34,22 @@ def quote_cache_clear() -> None:
     _quotes.clear()
 
 
+def money(value: Decimal | None) -> str | None:
+    """A money amount as the API writes it: a decimal string, never a float."""
+    if value is None:
+        return None
+    return str(value)
+
+
+def price_text(value: Decimal | None) -> str | None:
+    """A price as the API writes it: at least 2 decimals, no trailing noise ("10.50", "3.456")."""
+    if value is None:
+        return None
+    text = f"{value:.4f}".rstrip("0")
+    whole, _, frac = text.partition(".")
+    return f"{whole}.{frac.ljust(2, '0')}"
+
+
 def position_last_price(position: Position) -> Decimal | None:
     quote: Quote | None = getattr(position.instrument, "quote", None)
     if quote is None:
@@ -63,7 +79,7 @@ def account_positions(*, account: Account, at: datetime) -> list[dict[str, Any]]
                 "sellable_quantity": position.sellable_quantity(today),
                 "frozen_quantity": position.frozen_quantity,
                 "avg_cost": str(position.avg_cost) if position.avg_cost is not None else None,
-                "last_price": str(last) if last is not None else None,
+                "last_price": price_text(last),
                 "market_value": str(market_value),
                 "unrealized_pnl": str((market_value - position.cost_amount).quantize(Decimal("0.01"))),
             }
@@ -84,16 +100,13 @@ def account_balance(*, account: Account, at: datetime) -> dict[str, str]:
 
 
 def quote_as_json(quote: Quote) -> dict[str, Any]:
-    def text(value: Decimal | None) -> str | None:
-        return None if value is None else str(value.normalize()) if value == value.to_integral() else format(value.normalize(), "f")
-
     return {
         "symbol": quote.instrument.symbol,
         "name": quote.instrument.name,
-        "last": text(quote.last),
-        "prev_close": text(quote.prev_close),
-        "bid": text(quote.bid),
-        "ask": text(quote.ask),
+        "last": price_text(quote.last),
+        "prev_close": price_text(quote.prev_close),
+        "bid": price_text(quote.bid),
+        "ask": price_text(quote.ask),
         "bid_volume": quote.bid_volume,
         "ask_volume": quote.ask_volume,
         "updated_at": quote.updated_at,

@@ -1,0 +1,57 @@
+"""Nothing is lost between the database and the queue: what was written but not
+enqueued is sent by the sweep, once."""
+
+from __future__ import annotations
+
+import pytest
+
+from brokers.models import PaperOrder
+from orders import services, tasks
+from orders.models import Order
+from tests import factories
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def setup(api):
+    factories.instrument("600000.SH")
+    factories.quote("600000.SH", prev_close="10.05", bid="10.00", ask="10.01")
+    return api
+
+
+def test_an_order_whose_enqueue_failed_is_sent_by_the_sweep_exactly_once(setup, monkeypatch, settings) -> None:
+    def queue_down(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(tasks.submit_order, "delay", queue_down)
+    response = setup.post("/orders", {"account": "acc1", "symbol": "600000.SH", "side": "BUY", "order_type": "LIMIT",
+                                      "price": "10.05", "quantity": 100, "client_order_id": "lost-enqueue"})
+    assert response.status_code == 201 and response.json()["status"] == "NEW"
+    monkeypatch.undo()
+    settings.ORDERS_OUTBOX_GRACE_SECONDS = 0
+    assert services.outbox_sweep() == 1
+    order = Order.objects.get(client_order_id="lost-enqueue")
+    assert order.status == "FILLED"
+    assert services.outbox_sweep() == 0  # nothing owed any more
+    assert PaperOrder.objects.filter(client_ref=str(order.pk)).count() == 1
+
+
+def test_sweep_leaves_recent_orders_and_waiting_replacements_alone(setup, monkeypatch, settings) -> None:
+    monkeypatch.setattr(tasks.submit_order, "delay", lambda *a, **k: None)  # a queue that never delivers
+    setup.post("/orders", {"account": "acc1", "symbol": "600000.SH", "side": "BUY", "order_type": "LIMIT",
+                           "price": "9.90", "quantity": 100, "client_order_id": "recent"})
+    settings.ORDERS_OUTBOX_GRACE_SECONDS = 60
+    assert services.outbox_sweep() == 0
+
+
+def test_order_manager_facade(setup) -> None:
+    from audit.services import Actor
+
+    manager = services.OrderManager(Actor.system("script"))
+    order = manager.submit_order(services.OrderInput(account="acc1", symbol="600000.SH", side="BUY", order_type="LIMIT",
+                                                     price="9.90", quantity=100, client_order_id="m-1"))
+    assert manager.get_order_status(order.pk) == "SUBMITTED"
+    assert [o.pk for o in manager.get_pending_orders("acc1")] == [order.pk]
+    assert manager.cancel_order(order.pk).status == "CANCELLED"
+    assert manager.get_pending_orders("acc1") == []
