@@ -781,7 +781,7 @@ _RECONCILED = {
     BrokerOrderStatus.FILLED: OrderEvent.RECONCILED_FILLED,
     BrokerOrderStatus.CANCELLED: OrderEvent.RECONCILED_CANCELLED,
     BrokerOrderStatus.REJECTED: OrderEvent.RECONCILED_REJECTED,
-    BrokerOrderStatus.EXPIRED: OrderEvent.RECONCILED_CANCELLED,
+    BrokerOrderStatus.EXPIRED: OrderEvent.RECONCILED_EXPIRED,
 }
 
 
@@ -789,7 +789,9 @@ def _target_event(order: Order, broker_order: BrokerOrder, new_fills: int) -> Or
     status = broker_order.status
     if order.status in (OrderStatus.UNKNOWN, OrderStatus.SUBMITTING):
         if order.status == OrderStatus.SUBMITTING:
-            return OrderEvent.BROKER_ACCEPTED
+            # The broker has it although its answer never reached us: record the
+            # answer it gave (then, via order_sync, what happened since).
+            return OrderEvent.BROKER_REJECTED if status == BrokerOrderStatus.REJECTED else OrderEvent.BROKER_ACCEPTED
         if order.filled_quantity >= order.quantity:
             return OrderEvent.RECONCILED_FILLED
         if status == BrokerOrderStatus.OPEN and order.filled_quantity:
@@ -922,6 +924,8 @@ def account_poll(*, account_id: int) -> int:
             if order.status in (OrderStatus.UNKNOWN, OrderStatus.SUBMITTING) and _stale(order):
                 _resend_missing(broker, order)
                 changed += 1
+            elif order.status in WORKING_STATUSES:
+                log.warning("order %s (%s) is working here but unknown to broker %s", order.pk, order.broker_order_id, account.broker_kind)
             continue
         order_trades = trades_by_order.get(found.broker_order_id, [])
         if order.status in WORKING_STATUSES and found.filled_quantity == order.filled_quantity and _same_status(order, found):
