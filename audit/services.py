@@ -61,24 +61,11 @@ def audit_event(
     )
 
 
-def audit_record(
-    *,
-    actor: Actor,
-    action: str,
-    object_type: str,
-    object_id: Any,
-    account: str = "",
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-    reason: str = "",
-) -> AuditEvent:
-    """Append one audit event. Precondition: called inside the transaction of the change."""
-    event = audit_event(actor=actor, action=action, object_type=object_type, object_id=object_id, account=account,
-                        before=before, after=after, reason=reason)
+def audit_record(**fields: Any) -> AuditEvent:
+    """Append one audit event (same keywords as :func:`audit_event`).
+
+    Precondition: called inside the transaction of the change it records.
+    """
+    event = audit_event(**fields)
     event.save()
     return event
-
-
-def audit_record_many(events: list[AuditEvent]) -> None:
-    """Append several prepared events in one statement (same transaction rule)."""
-    AuditEvent.objects.bulk_create(events)
