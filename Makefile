@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv lint typecheck bench bench-intake clean
+.PHONY: run test venv lint typecheck bench bench-intake clean browser-deps messages
 
 venv: $(VENV)/.installed
 
@@ -24,20 +24,36 @@ run: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_instruments
 	$(PY) manage.py demo_setup
-	$(PY) manage.py run_system --host $(HOST) --port $(PORT)
+	DEMO_MODE=1 $(PY) manage.py run_system --host $(HOST) --port $(PORT)
 
 lint: venv
 	$(VENV)/bin/ruff check .
 
 typecheck: venv
-	$(VENV)/bin/mypy trading orders brokers risk audit monitoring
+	$(VENV)/bin/mypy trading orders brokers risk audit monitoring staff
 
-test: venv lint typecheck
+test: venv lint typecheck browser-deps
 	mkdir -p var
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
+# Headless Chromium and a CJK font for the browser tests (tests/browser); they skip without them
+# (fail under REQUIRE_SERVICES=1). Playwright only drives this chromium: no browser download.
+browser-deps:
+	-@command -v chromium >/dev/null && fc-list :lang=zh | grep -q . || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null) || \
+	  echo "chromium not installed: browser tests will skip"
+
+# Refresh the zh_Hans and en catalogues (locale/) after changing user-facing text or model labels.
+messages: venv
+	$(PY) manage.py staff_labels
+	$(PY) manage.py makemessages -l zh_Hans -l en --no-location --ignore='.venv/*' --ignore='var/*' \
+	  --ignore='tests/*' --ignore='bench/*' --ignore='artifacts/*'
+	$(PY) manage.py compilemessages --ignore='.venv/*'
+
 bench: venv
 	$(PY) bench/order_intake.py
+	$(PY) bench/risk_check.py
+	BENCH_RISK_RULES=all $(PY) bench/order_intake.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

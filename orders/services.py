@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -39,6 +39,7 @@ from orders.models import (
 )
 from orders.state_machine import OrderEvent, next_status, order_apply_event, status_event
 from risk.controller import Decision, risk_check_order
+from risk.services import risk_cancel_recorded, risk_order_recorded, risk_post_trade
 from trading import calendar, market_rules
 from trading.errors import BrokerError, BrokerTimeout, Conflict, FieldProblem, Forbidden, InvalidOrder, NotFound
 from trading.market_rules import MarketRuleViolation, OrderType, Side
@@ -241,11 +242,13 @@ class SubmitResult:
 def _existing(account: Account, client_order_id: str) -> Order | None:
     if not client_order_id:
         return None
-    # A bare lookup on the unique (account, client_order_id) index; no ORDER BY
-    # (`.first()` sorts by id) and no joins, so it stays cheap to plan and run.
-    order_id = Order.objects.filter(account_id=account.pk, client_order_id=client_order_id).order_by().values_list("pk", flat=True)[:1]
-    found = list(order_id)
-    if not found:
+    # A bare lookup on the unique (account, client_order_id) index, in SQL: it
+    # runs for every order under the account lock and almost always finds nothing.
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {Order._meta.db_table} WHERE account_id = %s AND client_order_id = %s",  # noqa: S608 - identifiers from model metadata; values are bound
+                       [account.pk, client_order_id])
+        found = cursor.fetchone()
+    if found is None:
         return None
     return Order.objects.select_related("account", "instrument").get(pk=found[0])
 
@@ -364,6 +367,7 @@ def _admit_saved(order: Order, *, actor: Actor, quote: Quote | None, posts: list
     else:
         order.save(update_fields=fields)
         _dispatch_on_commit(order, SUBMIT)
+    risk_order_recorded(order)
 
 
 SUBMIT, CANCEL = "submit", "cancel"
@@ -471,6 +475,7 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
                 order.status = next_status(order.status, admission.event)
                 order.status_reason = admission.reason[:500]
             order.save()  # the one INSERT, with its final status and freezes
+            risk_order_recorded(order)  # risk counters + a RiskEvent per failing verdict
             audits.append(_created_event(order, actor))
             if admission.event is not None:
                 audits.append(status_event(order, OrderStatus.NEW, admission.event, actor=actor, reason=admission.reason))
@@ -582,6 +587,7 @@ def order_cancel(*, order_id: int, actor: Actor, reason: str = "") -> Order:
         else:
             order_apply_event(order, OrderEvent.CANCEL_REQUESTED, actor=actor, reason=reason or "撤单申请")
             _dispatch_on_commit(order, CANCEL)
+        risk_cancel_recorded(account=account, order=order)  # orders + cancels rates; never blocks
     if _tasks_run_inline():
         order.refresh_from_db()  # the in-process worker already asked the broker
     _broadcast(order)
@@ -738,6 +744,7 @@ def _place(broker: Any, order: Order) -> Order:
                 order_apply_event(locked, OrderEvent.BROKER_REJECTED, actor=broker_actor, reason=exc.message,
                                   update_fields=["frozen_amount", "frozen_quantity"])
                 ledger_flush(account, posts)
+                risk_post_trade(account=account, order=locked)  # consecutive broker rejections
                 _on_terminal(locked, actor=broker_actor)
         _broadcast(locked)
         return locked
@@ -848,6 +855,7 @@ def order_sync(*, order_id: int, broker_order: BrokerOrder, trades: list[BrokerT
             _release_freezes(order, actor=broker_actor, posts=posts, position=position)
             order.save(update_fields=["frozen_amount", "frozen_quantity"])
         ledger_flush(account, posts)
+        risk_post_trade(account=account, order=order, new_fills=new_fills)  # loss, drawdown, broker rejections
         if order.is_terminal:
             _on_terminal(order, actor=broker_actor)
     _broadcast(order)

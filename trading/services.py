@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, models, transaction
 
 from audit.models import AuditEvent
 from audit.services import SYSTEM, Actor, audit_event, audit_record
@@ -26,10 +27,21 @@ ZERO = Decimal("0")
 CENT = Decimal("0.01")
 
 
+@lru_cache(maxsize=1)
+def _account_lock_sql() -> str:
+    # Every column but the broker credentials, which the lock holder never needs
+    # (reading them lazily if asked); written out once, as the hot path runs it per order.
+    columns = [f.column for f in Account._meta.concrete_fields if f.name != "broker_settings"]
+    table = Account._meta.db_table
+    return f"SELECT {', '.join(columns)} FROM {table} WHERE id = %s FOR UPDATE"  # noqa: S608 - identifiers from model metadata; values are bound
+
+
 def account_lock(account_id: int) -> Account:
     """Lock and return the account row (SELECT ... FOR UPDATE). Take it before any order lock."""
-    # Broker credentials are not needed under the lock: skip decrypting them.
-    return Account.objects.select_for_update().defer("broker_settings").get(pk=account_id)
+    found = list(Account.objects.raw(_account_lock_sql(), [account_id]))
+    if not found:
+        raise Account.DoesNotExist(f"account {account_id} does not exist")
+    return found[0]
 
 
 @dataclass
@@ -99,15 +111,48 @@ def cash_post(
 
 
 def ledger_flush(account: Account, posts: list[LedgerPost], audits: list[AuditEvent] | None = None) -> None:
-    """Insert deferred ledger rows, their audit events and any other prepared ``audits``
-    (one statement each), and save the account totals if money moved."""
-    if posts:
-        CashLedgerEntry.objects.bulk_create([p.entry for p in posts])
+    """Insert deferred ledger rows, their audit events and any other prepared ``audits``,
+    and save the account totals if money moved.
+
+    On PostgreSQL this is one statement (data-modifying CTEs), since it runs
+    for every order while the account lock is held; elsewhere one per table.
+    """
+    entries = [p.entry for p in posts]
     events = [*(audits or []), *(p.audit for p in posts)]
-    if events:
+    if connection.vendor != "postgresql":
+        CashLedgerEntry.objects.bulk_create(entries)
         AuditEvent.objects.bulk_create(events)
+        if posts:
+            account.save(update_fields=["cash", "frozen"])
+        return
+    statements: list[str] = []
+    params: list[Any] = []
+    for model, rows in ((CashLedgerEntry, entries), (AuditEvent, events)):
+        if rows:
+            sql, values = _insert_sql(model, rows)
+            statements.append(sql)
+            params.extend(values)
     if posts:
-        account.save(update_fields=["cash", "frozen"])
+        statements.append(f"UPDATE {Account._meta.db_table} SET cash = %s, frozen = %s WHERE id = %s")  # noqa: S608 - identifiers from model metadata; values are bound
+        params.extend([account.cash, account.frozen, account.pk])
+    if not statements:
+        return
+    *ctes, last = statements
+    head = "WITH " + ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(ctes)) + " " if ctes else ""
+    with connection.cursor() as cursor:
+        cursor.execute(head + last, params)
+
+
+def _insert_sql(model: type[models.Model], rows: list[Any]) -> tuple[str, list[Any]]:
+    """An INSERT of ``rows`` with every value prepared by its own field (as bulk_create would)."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    values: list[Any] = []
+    for row in rows:
+        row._prepare_related_fields_for_save(operation_name="ledger_flush")
+        values.extend(f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields)
+    placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    return f"INSERT INTO {model._meta.db_table} ({columns}) VALUES {', '.join([placeholder] * len(rows))}", values  # noqa: S608 - identifiers from model metadata; values are bound
 
 
 def ledger_totals(account: Account) -> tuple[Decimal, Decimal]:
