@@ -46,7 +46,7 @@ browser-deps:
 # Refresh the zh_Hans and en catalogues (locale/) after changing user-facing text or model labels.
 messages: venv
 	$(PY) manage.py staff_labels
-	$(PY) manage.py makemessages -l zh_Hans -l en --no-location --ignore='.venv/*' --ignore='var/*' \
+	$(PY) manage.py makemessages -l zh_Hans -l en --no-location --no-obsolete --ignore='.venv/*' --ignore='var/*' \
 	  --ignore='tests/*' --ignore='bench/*' --ignore='artifacts/*'
 	$(PY) manage.py compilemessages --ignore='.venv/*'
 

@@ -21,12 +21,22 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from audit.models import AuditEvent
 from orders.models import TERMINAL_STATUSES, Fill, Order, OrderStatus
-from staff.admin_tools import actor_of, badge, local_time, reason_page, run_for_each, run_service, side_html
+from staff.admin_tools import (
+    actor_of,
+    badge,
+    local_time,
+    price_text,
+    reason_page,
+    run_for_each,
+    run_service,
+    short_time,
+    side_html,
+)
 from staff.forms import OrderModifyForm, ReasonForm
+from trading.market_rules import Side
 
 S = OrderStatus
 # Where each action applies; the services check again under the row lock.
@@ -55,32 +65,12 @@ class StrategyFilter(admin.SimpleListFilter):
         return queryset
 
 
-class FillInline(admin.TabularInline):
-    model = Fill
-    extra = 0
-    can_delete = False
-    fields = ["broker_trade_id", "filled_local", "price", "quantity", "amount", "fees"]
-    readonly_fields = fields
-    verbose_name = _("fill")
-    verbose_name_plural = _("fills")
-
-    @admin.display(description=_("filled at"))
-    def filled_local(self, obj: Fill) -> str:
-        return local_time(obj.filled_at)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     change_form_template = "admin/orders/order/change_form.html"
     change_list_template = "admin/orders/order/change_list.html"
-    list_display = ["id", "created_local", "account", "symbol_display", "side_display", "order_type", "price",
-                    "quantity", "filled_quantity", "status_badge", "strategy", "reason_short"]
+    list_display = ["id", "created_local", "account", "symbol_display", "side_display", "price_display",
+                    "quantity_display", "status_badge", "strategy", "reason_short"]
     list_display_links = ["id", "created_local"]
     list_filter = ["status", ("account", admin.RelatedOnlyFieldListFilter), "side", StrategyFilter,
                    ("instrument", admin.RelatedOnlyFieldListFilter), "trading_day", "source"]
@@ -90,7 +80,6 @@ class OrderAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_per_page = 50
     actions = ["approve_selected", "reject_selected", "override_selected", "cancel_selected"]
-    inlines = [FillInline]
     fieldsets = [
         (_("Order"), {"fields": ["account", "instrument", "client_order_id", "strategy", "side", "order_type",
                                  "price", "protection_price", "quantity", "trading_day", "source", "submitted_by"]}),
@@ -131,17 +120,32 @@ class OrderAdmin(admin.ModelAdmin):
 
     # ------------------------------------------------------------------ list columns
 
+    def object_label(self, obj: Order) -> str:
+        """How an order is named to a person: "#7 买入 1000 600000.SH 浦发银行 @ 10.05 · 待审批"."""
+        price = f" @ {price_text(obj.price)}" if obj.price is not None else ""
+        return (f"#{obj.pk} {obj.get_side_display()} {obj.quantity} {obj.instrument.symbol} {obj.instrument.name}"
+                f"{price} · {obj.get_status_display()}")
+
     @admin.display(description=_("created at"), ordering="created_at")
     def created_local(self, obj: Order) -> str:
-        return local_time(obj.created_at)
+        return short_time(obj.created_at)
 
     @admin.display(description=_("symbol"), ordering="instrument__code")
     def symbol_display(self, obj: Order) -> str:
-        return format_html("{} <span class='tbo-muted'>{}</span>", obj.instrument.symbol, obj.instrument.name)
+        return format_html("{}<br><span class='tbo-muted'>{}</span>", obj.instrument.symbol, obj.instrument.name)
 
     @admin.display(description=_("side"), ordering="side")
     def side_display(self, obj: Order) -> str:
-        return side_html(obj.side, obj.get_side_display())
+        return format_html("{} <span class='tbo-muted'>{}</span>", side_html(obj.side, obj.get_side_display()),
+                           obj.get_order_type_display())
+
+    @admin.display(description=_("price"), ordering="price")
+    def price_display(self, obj: Order) -> str:
+        return format_html('<span class="tbo-num">{}</span>', price_text(obj.price))
+
+    @admin.display(description=_("filled / quantity"), ordering="quantity")
+    def quantity_display(self, obj: Order) -> str:
+        return format_html('<span class="tbo-num">{} / {}</span>', obj.filled_quantity, obj.quantity)
 
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, obj: Order) -> str:
@@ -149,10 +153,14 @@ class OrderAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("reason"))
     def reason_short(self, obj: Order) -> str:
+        """The failed rules of a held or rejected order, else the status message; all of it on hover."""
         text = obj.status_reason or ""
-        if len(text) <= 48:
+        failed = [v.get("rule", "") for v in obj.risk_verdicts or [] if not v.get("passed")]
+        if failed and obj.status in (S.PENDING_APPROVAL, S.REJECTED):
+            return format_html('<span title="{}">{}</span>', text, ", ".join(failed))
+        if len(text) <= 24:
             return text
-        return format_html('<span title="{}">{}…</span>', text, text[:48])
+        return format_html('<span title="{}">{}…</span>', text, text[:24])
 
     # ------------------------------------------------------------------ the order page
 
@@ -180,8 +188,10 @@ class OrderAdmin(admin.ModelAdmin):
         status = order.status
         return {
             "order": order,
+            "subtitle": self.object_label(order),
+            "price_text": price_text(order.price),
             "status_badge": self.status_badge(order),
-            "side_html": self.side_display(order),
+            "side_html": side_html(order.side, order.get_side_display()),
             "can_approve": status in APPROVABLE and self.has_approve_permission(request),
             "can_reject": status in APPROVABLE and self.has_reject_permission(request),
             "can_override": status in APPROVABLE and self.has_override_permission(request),
@@ -192,9 +202,11 @@ class OrderAdmin(admin.ModelAdmin):
                                       for v in order.risk_verdicts or []),
             "timeline": order_timeline(order),
             "verdicts": order_verdicts(order),
-            "fills": list(order.fills.order_by("filled_at", "id")),
+            "fills": [{"broker_trade_id": fill.broker_trade_id, "at": local_time(fill.filled_at),
+                       "price": price_text(fill.price), "quantity": fill.quantity, "amount": fill.amount,
+                       "fees": fill.fees} for fill in order.fills.order_by("filled_at", "id")],
             "replaced_by": list(Order.objects.filter(replaces=order).only("id", "status")),
-            "avg_fill_price": order.avg_fill_price,
+            "avg_fill_price": price_text(order.avg_fill_price) if order.avg_fill_price is not None else None,
         }
 
     def _order_or_404(self, request: HttpRequest, object_id: int) -> Order:
@@ -348,6 +360,14 @@ class OrderAdmin(admin.ModelAdmin):
 
 # ---------------------------------------------------------------------- the timeline
 
+# Audit actions on orders as a person reads them (status changes and fills are spelled out below).
+ACTION_LABELS = {
+    "order.approved": _("Approved"),
+    "order.risk_overridden": _("Risk control overridden"),
+    "order.approval_rechecked_rejected": _("Refused by the re-check on approval"),
+    "order.cancel_refused": _("Cancel refused by the broker"),
+}
+
 
 def order_timeline(order: Order) -> list[dict[str, Any]]:
     """Every audit event of the order, oldest first, as rows a person reads."""
@@ -359,6 +379,8 @@ def order_timeline(order: Order) -> list[dict[str, Any]]:
         after = event.after or {}
         what = event.action
         detail = ""
+        if event.action in ACTION_LABELS:
+            what = str(ACTION_LABELS[event.action])
         if event.action == "order.status_changed":
             what = gettext("Status changed")
             old, new = before.get("status", ""), after.get("status", "")
@@ -367,12 +389,15 @@ def order_timeline(order: Order) -> list[dict[str, Any]]:
                 detail += f"  ({after['event']})"
         elif event.action == "order.created":
             what = gettext("Created")
-            detail = " ".join(str(after.get(k, "")) for k in ("side", "quantity", "symbol") if after.get(k))
+            sides = dict(Side.choices)
+            detail = " ".join(str(sides.get(str(after.get("side")), after.get("side", ""))) if k == "side" else
+                              str(after.get(k, "")) for k in ("side", "quantity", "symbol") if after.get(k))
             if after.get("price"):
                 detail += f" @ {after['price']}"
         elif event.action == "order.filled":
             what = gettext("Filled")
-            detail = f"{after.get('quantity')} @ {after.get('price')}"
+            price = after.get("price")
+            detail = f"{after.get('quantity')} @ {price_text(Decimal(price)) if price else '-'}"
         rows.append({
             "at": local_time(event.occurred_at),
             "actor": f"{event.get_actor_type_display()} {event.actor}",
@@ -437,4 +462,3 @@ class FillAdmin(admin.ModelAdmin):
         return local_time(obj.filled_at)
 
 
-__all__ = ["OrderAdmin", "FillAdmin", "order_timeline", "order_verdicts", "ngettext"]

@@ -1,66 +1,292 @@
 """The pre-trade risk controller: runs every enabled rule for an order and decides.
 
-Rules themselves (risk/rules/) and their configuration (RiskRule rows) come
-with the risk-control issue; with none configured every order passes.
+Configuration (RiskRule rows, restricted symbols, the global trading state)
+is cached per process and checked for changes with ONE cheap query per check
+(``_fingerprint``: the global state and a fingerprint of the rule and
+restricted-symbol tables), so an edit in admin or a global halt applies to the
+very next order in every process, and with no rule configured a check costs
+exactly that one query.
+
+Precedence: an account-scoped RiskRule row replaces the global row of the
+same code for that account (a disabled account row switches the global rule
+off for it). Trading states: the stricter of the global and the account's
+state applies; REDUCING lets only sells through, HALTED nothing new. Cancels
+never pass through risk control.
+
+A rule that raises is a failing REJECT verdict ("fail closed"), as is a row
+whose code or parameters no longer validate.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
-from django.db import models
+from django.db import connection
+
+from risk.context import RiskContext
+from risk.rules import REGISTRY, Rule, RuleConfigError
+from risk.rules.base import POST_TRADE, PRE_TRADE
+from risk.verdicts import Decision, RiskAction, RiskOutcome, Verdict
+from trading.market_rules import Side
+from trading.models import TradingState
+
+__all__ = ["Decision", "RiskAction", "RiskOutcome", "Verdict", "risk_check_order", "config_load", "config_cache_clear",
+           "effective_state", "TRADING_STATE_RULE", "POST_TRADE", "PRE_TRADE"]
+
+log = logging.getLogger(__name__)
+
+TRADING_STATE_RULE = "trading_state"
+STATE_SEVERITY: dict[str, int] = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 
 
-class RiskAction(models.TextChoices):
-    REJECT = "REJECT", "拒绝"
-    REVIEW = "REVIEW", "人工审核"
-    WARN = "WARN", "警告放行"
+def now() -> datetime:
+    """The clock of risk control: the order path's clock (tests may replace it)."""
+    from orders import services
+
+    return services.now()
 
 
-class Decision(StrEnum):
-    PASS = "PASS"
-    REVIEW = "REVIEW"
-    REJECT = "REJECT"
+# --------------------------------------------------------------------------- configuration
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """One rule's answer for one order: passed, or failed with a reason and the values compared."""
+class Restriction:
+    pk: int
+    account_id: int | None
+    side: str
+    reason: str
+    valid_from: date | None
+    valid_to: date | None
 
-    rule: str
-    passed: bool
-    action: str
-    message: str = ""
-    values: dict[str, Any] = field(default_factory=dict)
+    def applies(self, *, account_id: int, side: str, day: date) -> bool:
+        return (
+            (self.account_id is None or self.account_id == account_id)
+            and (self.side == "BOTH" or self.side == side)
+            and (self.valid_from is None or self.valid_from <= day)
+            and (self.valid_to is None or day <= self.valid_to)
+        )
 
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+
+class _BrokenRule(Rule[Any]):
+    """Stands in for a row whose code or parameters do not validate: refuses every order, saying why."""
+
+    phase = PRE_TRADE
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(None, RiskAction.REJECT)  # type: ignore[arg-type]
+        self.broken_code = code
+        self.message = message
+
+    def check(self, order: Any, context: RiskContext) -> Verdict:
+        return Verdict(self.broken_code, False, RiskAction.REJECT,
+                       f"风控规则配置无效, 拒绝 (rule configuration invalid, failing closed): {self.message}")
 
 
 @dataclass
-class RiskOutcome:
-    verdicts: list[Verdict] = field(default_factory=list)
+class RiskConfig:
+    """The enabled rules and restrictions as of one fingerprint of the tables."""
 
-    @property
-    def decision(self) -> Decision:
-        failed = {v.action for v in self.verdicts if not v.passed}
-        if RiskAction.REJECT in failed:
-            return Decision.REJECT
-        if RiskAction.REVIEW in failed:
-            return Decision.REVIEW
-        return Decision.PASS
+    fingerprint: tuple[Any, ...]
+    global_rows: dict[str, tuple[bool, Rule[Any]]] = field(default_factory=dict)
+    account_rows: dict[int, dict[str, tuple[bool, Rule[Any]]]] = field(default_factory=dict)
+    restrictions: dict[int, tuple[Restriction, ...]] = field(default_factory=dict)
+    _resolved: dict[tuple[int, str], list[Rule[Any]]] = field(default_factory=dict)
 
-    @property
-    def reason(self) -> str:
-        return "; ".join(f"{v.rule}: {v.message}" for v in self.verdicts if not v.passed)
+    def rules_for(self, account_id: int, phase: str = PRE_TRADE) -> list[Rule[Any]]:
+        """The enabled rules of ``phase`` for an account: its own rows over the global ones."""
+        key = (account_id, phase)
+        cached = self._resolved.get(key)
+        if cached is not None:
+            return cached
+        merged = dict(self.global_rows)
+        merged.update(self.account_rows.get(account_id, {}))
+        codes = list(REGISTRY) + sorted(set(merged) - set(REGISTRY))  # registry order; unknown codes last
+        rules = [merged[code][1] for code in codes if code in merged and merged[code][0] and merged[code][1].phase == phase]
+        self._resolved[key] = rules
+        return rules
 
 
-def risk_check_order(order: Any, *, dry_run: bool = False) -> RiskOutcome:
-    """Run the enabled rules for ``order`` (an unsaved or saved Order).
+def _build_rule(code: str, params: Any, action: str) -> Rule[Any]:
+    try:
+        cls = REGISTRY.get(code)
+        if cls is None:
+            raise RuleConfigError(f"未知规则 {code!r} (unknown rule code {code!r})")
+        return cls.build(params, action)
+    except RuleConfigError as exc:
+        log.error("risk rule %s is invalid and fails closed: %s", code, exc.message)
+        return _BrokenRule(code, exc.message)
 
-    Precondition: the caller holds the account lock, so running totals read
-    here cannot change until the order is written.
+
+def _load_config(fingerprint: tuple[Any, ...]) -> RiskConfig:
+    from risk.models import RestrictedSymbol, RiskRule
+
+    config = RiskConfig(fingerprint)
+    for row in RiskRule.objects.all().order_by("pk"):
+        entry = (row.enabled, _build_rule(row.code, row.params, row.action))
+        if row.account_id is None:
+            config.global_rows[row.code] = entry
+        else:
+            config.account_rows.setdefault(row.account_id, {})[row.code] = entry
+    by_instrument: dict[int, list[Restriction]] = {}
+    for r in RestrictedSymbol.objects.all().order_by("pk"):
+        by_instrument.setdefault(r.instrument_id, []).append(
+            Restriction(r.pk, r.account_id, r.side, r.reason, r.valid_from, r.valid_to))
+    config.restrictions = {k: tuple(v) for k, v in by_instrument.items()}
+    return config
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    config: RiskConfig
+    global_state: str
+    global_reason: str
+    # Today's counter rows of the account and symbol asked for (read in the same round trip).
+    counter_rows: list[tuple[Any, ...]] | None = None
+    # The holdings snapshot (risk.context.load_snapshot rows), when it could be read in the same round trip.
+    snapshot_rows: list[tuple[Any, ...]] | None = None
+
+
+_lock = threading.Lock()
+_cache: dict[str, Any] = {"config": None, "snapshot": None, "read_at": 0.0}
+
+
+def multi_statement_reads() -> bool:
+    """Whether two SELECTs can share one round trip: PostgreSQL with Django's default client-side
+    binding cursor (simple query protocol). Server-side binding and SQLite take two queries."""
+    return connection.vendor == "postgresql" and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+
+
+def _fingerprint(counters_for: tuple[int, Any, str] | None, also: tuple[str, list[Any]] | None = None,
+                 ) -> tuple[str, str, tuple[Any, ...], list[tuple[Any, ...]] | None, list[tuple[Any, ...]] | None]:
+    """One round trip: the global state, a fingerprint of the configuration tables and, when asked,
+    today's counter rows of one account and symbol, and the result of ``also`` (a second SELECT
+    sent with it; only when ``multi_statement_reads()``). The singleton row may be absent (fresh
+    or flushed database): then ACTIVE."""
+    from risk.context import normalize_counter_row
+    from risk.sql import fingerprint_sql
+
+    sql, params = fingerprint_sql(counters_for)
+    also_rows = None
+    with connection.cursor() as cursor:
+        if also is None:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        else:
+            cursor.execute(f"{sql}; {also[0]}", [*params, *also[1]])
+            rows = cursor.fetchall()
+            cursor.nextset()
+            also_rows = [tuple(row) for row in cursor.fetchall()]
+    state, reason, *rest = rows[0][:7]
+    counters = None
+    if counters_for is not None:
+        counters = [normalize_counter_row(tuple(row[7:])) for row in rows if row[7] is not None]
+    return state or TradingState.ACTIVE, reason or "", tuple(str(v) for v in rest), counters, also_rows
+
+
+def config_load(*, max_age: float = 0.0, counters_for: tuple[int, Any, str] | None = None,
+                also: tuple[str, list[Any]] | None = None) -> Snapshot:
+    """The current configuration. ``max_age`` 0 (pre-trade checks): verify freshness now with one
+    query (which also reads today's counters of ``counters_for`` = (account id, day, symbol), and
+    the ``also`` SELECT in the same round trip); > 0 (post-trade hooks): reuse what this process
+    read within ``max_age`` seconds."""
+    cached: Snapshot | None = _cache["snapshot"]
+    if max_age > 0 and cached is not None and time.monotonic() - _cache["read_at"] < max_age:
+        return cached
+    state, reason, fingerprint, counters, also_rows = _fingerprint(counters_for, also)
+    config: RiskConfig | None = _cache["config"]
+    if config is None or config.fingerprint != fingerprint:
+        with _lock:
+            config = _cache["config"]
+            if config is None or config.fingerprint != fingerprint:
+                config = _load_config(fingerprint)
+                _cache["config"] = config
+    snapshot = Snapshot(config, state, reason, counters, also_rows)
+    _cache["snapshot"], _cache["read_at"] = Snapshot(config, state, reason), time.monotonic()
+    return snapshot
+
+
+def config_cache_clear() -> None:
+    """Forget the cached configuration (tests; the fingerprint makes this unnecessary otherwise)."""
+    with _lock:
+        _cache.update(config=None, snapshot=None, read_at=0.0)
+
+
+def restrictions_for(config: RiskConfig | None, instrument_id: int) -> Iterable[Restriction]:
+    config = config or config_load().config
+    return config.restrictions.get(instrument_id, ())
+
+
+# --------------------------------------------------------------------------- trading state
+
+
+def effective_state(account_state: str, global_state: str) -> str:
+    """The stricter of the account's and the global trading state."""
+    return max((account_state or TradingState.ACTIVE, global_state or TradingState.ACTIVE), key=lambda s: STATE_SEVERITY.get(s, 2))
+
+
+def _state_verdict(order: Any, snapshot: Snapshot) -> Verdict | None:
+    account = order.account
+    state = effective_state(account.trading_state, snapshot.global_state)
+    if state == TradingState.ACTIVE:
+        return None
+    scope_global = STATE_SEVERITY.get(snapshot.global_state, 0) >= STATE_SEVERITY.get(account.trading_state, 0)
+    scope, reason = ("全局", snapshot.global_reason) if scope_global else (f"账户 {account.name}", account.trading_state_reason)
+    scope_en = "global" if scope_global else f"account {account.name}"
+    values = {"state": state, "scope": "global" if scope_global else "account", "reason": reason}
+    if state == TradingState.HALTED:
+        return Verdict(TRADING_STATE_RULE, False, RiskAction.REJECT,
+                       f"{scope}已暂停交易: {reason} ({scope_en} trading is HALTED: {reason})", values)
+    if order.side == Side.BUY:
+        return Verdict(TRADING_STATE_RULE, False, RiskAction.REJECT,
+                       f"{scope}处于只减仓状态, 禁止买入: {reason} ({scope_en} is REDUCING: only orders that reduce a position pass)",
+                       values)
+    return Verdict(TRADING_STATE_RULE, True, RiskAction.REJECT, "只减仓状态, 卖出放行 (REDUCING: a sell reduces the position)", values)
+
+
+# --------------------------------------------------------------------------- the check
+
+
+def risk_check_order(order: Any, *, dry_run: bool = False, recheck: bool = False) -> RiskOutcome:
+    """Run the enabled rules for ``order`` (an unsaved or saved Order) and return every verdict.
+
+    Precondition (unless ``dry_run``): the caller holds the account lock, so
+    running totals read here cannot change until the order is written. Reads
+    only; the order path records counters and RiskEvents after it saves the
+    order (``risk.services.risk_order_recorded``). ``recheck``: an operator is
+    approving the (saved, held) order: rules about the moment of entry are
+    skipped and the order's own contribution is left out of the totals.
     """
-    return RiskOutcome()
+    # When this process's configuration says the account has rules, read its holdings in the same
+    # round trip as the configuration check (PostgreSQL); a change of configuration is still seen.
+    known: RiskConfig | None = _cache["config"]
+    also = None
+    if known is not None and known.rules_for(order.account_id, PRE_TRADE) and multi_statement_reads():
+        from risk.context import snapshot_query
+
+        also = snapshot_query(order)
+    snapshot = config_load(counters_for=(order.account_id, order.trading_day, order.instrument.symbol), also=also)
+    verdicts: list[Verdict] = []
+    state_verdict = _state_verdict(order, snapshot)
+    if state_verdict is not None:
+        verdicts.append(state_verdict)
+    rules = snapshot.config.rules_for(order.account_id, PRE_TRADE)
+    if not rules:
+        return RiskOutcome(verdicts)
+    context = RiskContext(order, at=now(), config=snapshot.config, recheck=recheck, dry_run=dry_run,
+                          counter_rows=snapshot.counter_rows, snapshot_rows=snapshot.snapshot_rows)
+    for rule in rules:
+        if recheck and not rule.recheck_on_approval:
+            continue
+        try:
+            verdicts.append(rule.check(order, context))
+        except Exception as exc:  # a broken rule refuses rather than lets an order slip through
+            log.exception("risk rule %s raised on order %s", rule.code, getattr(order, "pk", None))
+            verdicts.append(Verdict(rule.code, False, RiskAction.REJECT,
+                                    f"风控规则执行出错, 拒绝 (rule raised {type(exc).__name__}, failing closed)"))
+    return RiskOutcome(verdicts)

@@ -109,3 +109,14 @@ class ApiClient:
         import json
 
         return self.client.patch(f"/api/v1{path}", json.dumps(body), content_type="application/json", **self._headers(key))
+
+
+@pytest.fixture
+def admin_client(db, admin_user):
+    """pytest-django's admin client, with the second factor staff logins require."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tests.staff_helpers import StaffMember, verified_client
+
+    device = TOTPDevice.objects.create(user=admin_user, name="test", confirmed=True)
+    return verified_client(StaffMember(admin_user, device))

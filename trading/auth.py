@@ -9,20 +9,26 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import math
 import secrets
+import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja.security import HttpBearer
 
 from audit.services import SYSTEM, Actor, audit_record
-from trading.errors import Forbidden, NotFound
+from trading.errors import Forbidden, NotFound, TradingError
 from trading.models import Account, ApiKey
 
 KEY_PREFIX = "tbo"
+log = logging.getLogger(__name__)
 
 
 def hash_key(raw: str) -> str:
@@ -38,6 +44,8 @@ class ApiClient:
     accounts: frozenset[str]
     can_trade: bool
     market_data: bool
+    rate_limit_per_second: int = 0  # 0: no limit
+    prefix: str = ""
 
     @property
     def actor(self) -> Actor:
@@ -98,6 +106,8 @@ def api_client_for(raw: str) -> ApiClient | None:
         accounts=frozenset(key.accounts.values_list("name", flat=True)),
         can_trade=key.can_trade,
         market_data=key.market_data,
+        rate_limit_per_second=key.rate_limit_per_second,
+        prefix=key.prefix,
     )
     _cache[raw] = (now + _CACHE_SECONDS, client)
     if _last_used_written.get(key.pk, 0) < now - 60:
@@ -106,6 +116,105 @@ def api_client_for(raw: str) -> ApiClient | None:
     return client
 
 
+def api_key_forget(key_id: int) -> None:
+    """Drop a key from this process's cache at once (revocation; other processes follow
+    within _CACHE_SECONDS)."""
+    for raw, (_, client) in list(_cache.items()):
+        if client.key_id == key_id:
+            _cache.pop(raw, None)
+
+
+# --------------------------------------------------------------------------- rate limit
+
+
+class RateLimited(TradingError):
+    """A key sent more requests than its rate_limit_per_second (429 with Retry-After)."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# In-process token buckets (prefix -> [tokens, last refill]): a burst of one
+# second's worth, refilled continuously. Per process: with several web
+# processes and no Redis, each enforces the limit on its own.
+_buckets: dict[str, list[float]] = {}
+_buckets_lock = threading.Lock()
+_redis_client: Any = None
+_redis_failed_until = 0.0
+
+
+def _wait_local(prefix: str, rate: int) -> float:
+    """0 when the request may go now, else the seconds until a token is back."""
+    now = time.monotonic()
+    with _buckets_lock:
+        bucket = _buckets.get(prefix)
+        if bucket is None:
+            bucket = _buckets[prefix] = [float(rate), now]
+        tokens = min(float(rate), bucket[0] + (now - bucket[1]) * rate)
+        bucket[1] = now
+        if tokens >= 1.0:
+            bucket[0] = tokens - 1.0
+            return 0.0
+        bucket[0] = tokens
+        return (1.0 - tokens) / rate
+
+
+def _redis() -> Any:
+    global _redis_client
+    if _redis_client is None:
+        import redis
+
+        _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.2, socket_connect_timeout=0.2)
+    return _redis_client
+
+
+def _wait_shared(prefix: str, rate: int) -> float:
+    """Shared by every process through Redis: one counter per key and second (one round trip)."""
+    now = time.time()
+    window = int(now)
+    pipe = _redis().pipeline(transaction=False)
+    name = f"tbo:rate:{prefix}:{window}"
+    pipe.incr(name)
+    pipe.expire(name, 2)
+    count = pipe.execute()[0]
+    if count <= rate:
+        return 0.0
+    return window + 1 - now
+
+
+def rate_limit_check(client: ApiClient) -> None:
+    """Raise RateLimited when ``client`` is over its requests-per-second limit.
+
+    With REDIS_URL the limit is shared by all processes; without it (or while
+    Redis does not answer) each process keeps its own token bucket.
+    """
+    global _redis_failed_until
+    rate = client.rate_limit_per_second
+    if rate <= 0:
+        return
+    wait: float | None = None
+    if settings.REDIS_URL and time.monotonic() >= _redis_failed_until:
+        try:
+            wait = _wait_shared(client.prefix or str(client.key_id), rate)
+        except Exception as exc:  # the limiter must not take the API down with Redis
+            _redis_failed_until = time.monotonic() + 5.0
+            log.warning("rate limit: Redis unavailable (%s); limiting in-process for 5 s", exc)
+    if wait is None:
+        wait = _wait_local(client.prefix or str(client.key_id), rate)
+    if wait > 0:
+        raise RateLimited(
+            f"请求过于频繁, 每秒最多 {rate} 次 (rate limit of {rate} requests per second exceeded for key {client.name})",
+            retry_after=max(1, math.ceil(wait)),
+        )
+
+
 class ApiKeyAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> ApiClient | None:
-        return api_client_for(token)
+        client = api_client_for(token)
+        if client is not None:
+            rate_limit_check(client)
+        return client

@@ -31,9 +31,12 @@ CENT = Decimal("0.01")
 def _account_lock_sql() -> str:
     # Every column but the broker credentials, which the lock holder never needs
     # (reading them lazily if asked); written out once, as the hot path runs it per order.
-    columns = [f.column for f in Account._meta.concrete_fields if f.name != "broker_settings"]
+    columns = [str(f.column) for f in Account._meta.concrete_fields if f.name != "broker_settings"]
     table = Account._meta.db_table
-    return f"SELECT {', '.join(columns)} FROM {table} WHERE id = %s FOR UPDATE"  # noqa: S608 - identifiers from model metadata; values are bound
+    # SQLite has no row locks: its writers are serialised by the database lock
+    # (transaction_mode IMMEDIATE in settings), so the clause is dropped there.
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return f"SELECT {', '.join(columns)} FROM {table} WHERE id = %s{lock}"  # noqa: S608 - identifiers from model metadata; values are bound
 
 
 def account_lock(account_id: int) -> Account:
@@ -146,7 +149,7 @@ def ledger_flush(account: Account, posts: list[LedgerPost], audits: list[AuditEv
 def _insert_sql(model: type[models.Model], rows: list[Any]) -> tuple[str, list[Any]]:
     """An INSERT of ``rows`` with every value prepared by its own field (as bulk_create would)."""
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
     values: list[Any] = []
     for row in rows:
         row._prepare_related_fields_for_save(operation_name="ledger_flush")

@@ -33,7 +33,7 @@ FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY", "")
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "staff.apps.StaffAdminConfig",  # django.contrib.admin with the back office's site (OTP login)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -47,6 +47,10 @@ INSTALLED_APPS = [
     "orders",
     "risk",
     "monitoring",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
+    "staff",
 ]
 
 MIDDLEWARE = [
@@ -56,9 +60,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "staff.middleware.StaffLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = os.environ.get("DJANGO_ROOT_URLCONF", "trading.urls")
@@ -104,6 +111,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = os.environ.get("DJANGO_LANGUAGE_CODE", "zh-hans")
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
@@ -112,6 +120,25 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+
+# Staff login (staff/): a one-time password (TOTP) on top of the password, and a
+# lockout after repeated failures. DEMO_MODE (set by `make run`) lets the demo
+# admin in without a one-time password; production settings refuse it.
+DEMO_MODE = env_bool("DEMO_MODE", False)
+STAFF_REQUIRE_2FA = env_bool("STAFF_REQUIRE_2FA", True)
+STAFF_2FA_EXEMPT_USERNAMES = ("admin",)  # only while DEMO_MODE is on
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "0.25"))  # hours
+# Lock by username: guessing one operator's password from many addresses still locks it. Not by
+# address: operators share the office's NAT address, and a few typos would lock out the whole desk.
+AXES_LOCKOUT_PARAMETERS = ["username"]
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]  # it asks for locking by address; see above
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "staff/lockout.html"
+AXES_VERBOSE = False
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "A股交易后台")
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(12 * 3600)))  # one trading day
 
 # Celery: real workers on Redis when REDIS_URL is set, in-process otherwise.
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -149,5 +176,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

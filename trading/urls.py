@@ -6,11 +6,11 @@ import logging
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import path
+from django.urls import include, path
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
 
-from trading.auth import ApiKeyAuth
+from trading.auth import ApiKeyAuth, RateLimited
 from trading.errors import TradingError
 
 log = logging.getLogger("trading.api")
@@ -27,6 +27,13 @@ api = NinjaAPI(
 @api.exception_handler(TradingError)
 def trading_error(request: HttpRequest, exc: TradingError) -> HttpResponse:
     return api.create_response(request, {"detail": exc.detail(), "code": exc.code}, status=exc.status_code)
+
+
+@api.exception_handler(RateLimited)
+def rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+    response = api.create_response(request, {"detail": exc.detail(), "code": exc.code}, status=exc.status_code)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(ValidationError)
@@ -80,6 +87,7 @@ def health(request: HttpRequest) -> JsonResponse:
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("staff/", include("staff.urls")),
     path("api/v1/", api.urls),
     path("healthz", health),
 ]

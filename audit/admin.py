@@ -1,0 +1,94 @@
+"""The audit trail in admin: read-only for everyone, visible with `audit.view_audit`.
+
+Rows are append-only: no one adds, changes or deletes them here, superusers
+included.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from audit.models import AuditEvent
+from staff.admin_tools import local_time_html
+
+# object_type -> admin URL name of its page
+OBJECT_PAGES = {
+    "order": "admin:orders_order_change",
+    "account": "admin:trading_account_change",
+    "api_key": "admin:trading_apikey_change",
+}
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["id", "occurred_local", "actor_type", "actor", "action", "object_link", "account", "reason_short"]
+    list_filter = ["actor_type", "object_type", "action"]
+    search_fields = ["actor", "action", "=object_id", "account", "reason"]
+    search_help_text = _("Actor, action, object id, account or reason")
+    date_hierarchy = "occurred_at"
+    list_per_page = 100
+    ordering = ["-id"]
+    fields = ("id", "occurred_local", "actor_type", "actor", "action", "object_type", "object_id", "object_link",
+              "account", "before_pretty", "after_pretty", "reason")
+    readonly_fields = fields
+
+    def _may_view(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.has_perm("audit.view_audit")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._may_view(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may_view(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("occurred at"), ordering="occurred_at")
+    def occurred_local(self, obj: AuditEvent) -> str:
+        return local_time_html(obj.occurred_at)
+
+    @admin.display(description=_("object"))
+    def object_link(self, obj: AuditEvent) -> str:
+        label = f"{obj.object_type} #{obj.object_id}"
+        name = OBJECT_PAGES.get(obj.object_type)
+        if name is None:
+            return label
+        try:
+            url = reverse(name, args=[obj.object_id])
+        except NoReverseMatch:
+            return label
+        return format_html('<a href="{}">{}</a>', url, label)
+
+    @admin.display(description=_("reason"))
+    def reason_short(self, obj: AuditEvent) -> str:
+        text = obj.reason or ""
+        return text if len(text) <= 60 else format_html('<span title="{}">{}…</span>', text, text[:60])
+
+    @admin.display(description=_("before"))
+    def before_pretty(self, obj: AuditEvent) -> str:
+        return _pretty(obj.before)
+
+    @admin.display(description=_("after"))
+    def after_pretty(self, obj: AuditEvent) -> str:
+        return _pretty(obj.after)
+
+
+def _pretty(value: Any) -> str:
+    if value is None:
+        return "-"
+    return format_html("<pre style='margin:0;white-space:pre-wrap'>{}</pre>",
+                       json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True))

@@ -1,0 +1,43 @@
+"""Position: one industry's value after the order as a share of total assets."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from risk.rules.base import Ratio, Rule, RuleParams, money, pct, ratio_of
+from risk.verdicts import Verdict
+
+if TYPE_CHECKING:
+    from orders.models import Order
+    from risk.context import RiskContext
+
+
+class MaxIndustryRatioParams(RuleParams):
+    max_ratio: Ratio
+
+
+class MaxIndustryRatio(Rule[MaxIndustryRatioParams]):
+    """Refuses a buy after which the instrument's industry (Instrument.industry) exceeds
+    ``max_ratio`` of total assets (equal passes): holdings at market + open buys + this order,
+    over every instrument of that industry. Instruments without an industry pass. Sells pass."""
+
+    code = "max_industry_ratio"
+    title = "单一行业持仓占比上限"
+    category = "position"
+    params_model = MaxIndustryRatioParams
+    generous_params = {"max_ratio": "1"}
+
+    def check(self, order: Order, context: RiskContext) -> Verdict:
+        if not context.is_buy:
+            return self.ok("卖出减仓 (a sell reduces the position)")
+        industry = order.instrument.industry
+        if not industry:
+            return self.ok("无行业分类 (instrument has no industry)")
+        value, total, limit = context.industry_value_after(industry), context.total_assets, self.params.max_ratio
+        ratio = ratio_of(value, total)
+        values = {"industry": industry, "value_after": value, "total_assets": total, "ratio": ratio, "max_ratio": limit}
+        if value > limit * total:
+            return self.fail(f"行业 {industry} 持仓市值 {money(value)} 占总资产的 {pct(ratio)}, 超过上限 {pct(limit)}",
+                             f"industry {industry} value after the order {money(value)} is {pct(ratio)} of total assets "
+                             f"{money(total)}, above max {pct(limit)}", **values)
+        return self.ok(**values)

@@ -1,0 +1,33 @@
+"""Capital: the amount of one order (quantity x price; market orders at their protection or limit price)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from risk.rules.base import Money, Rule, RuleParams, money
+from risk.verdicts import Verdict
+
+if TYPE_CHECKING:
+    from orders.models import Order
+    from risk.context import RiskContext
+
+
+class MaxOrderAmountParams(RuleParams):
+    max_amount: Money
+
+
+class MaxOrderAmount(Rule[MaxOrderAmountParams]):
+    """Refuses an order whose amount exceeds ``max_amount`` (equal passes). Both sides."""
+
+    code = "max_order_amount"
+    title = "单笔委托金额上限"
+    category = "capital"
+    params_model = MaxOrderAmountParams
+    generous_params = {"max_amount": "1000000000000"}
+
+    def check(self, order: Order, context: RiskContext) -> Verdict:
+        amount, limit = context.amount, self.params.max_amount
+        if amount > limit:
+            return self.fail(f"单笔金额 {money(amount)} 超过上限 {money(limit)}",
+                             f"order amount {money(amount)} exceeds max {money(limit)}", amount=amount, max_amount=limit)
+        return self.ok(amount=amount, max_amount=limit)

@@ -1,0 +1,42 @@
+"""Capital: one symbol's value after the order as a share of total assets."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from risk.rules.base import Ratio, Rule, RuleParams, money, pct, ratio_of
+from risk.verdicts import Verdict
+
+if TYPE_CHECKING:
+    from orders.models import Order
+    from risk.context import RiskContext
+
+
+class MaxPositionRatioParams(RuleParams):
+    max_ratio: Ratio
+
+
+class MaxPositionRatio(Rule[MaxPositionRatioParams]):
+    """Refuses a buy after which the symbol's value exceeds ``max_ratio`` of total assets (equal passes).
+
+    Value after = holding at the last price + cash held by open buys of the
+    symbol + this order's amount; total assets = cash + market value. Sells pass.
+    """
+
+    code = "max_position_ratio"
+    title = "单一证券持仓占比上限"
+    category = "capital"
+    params_model = MaxPositionRatioParams
+    generous_params = {"max_ratio": "1"}
+
+    def check(self, order: Order, context: RiskContext) -> Verdict:
+        if not context.is_buy:
+            return self.ok("卖出减仓 (a sell reduces the position)")
+        value, total, limit = context.symbol_value_after, context.total_assets, self.params.max_ratio
+        ratio = ratio_of(value, total)
+        values = {"value_after": value, "total_assets": total, "ratio": ratio, "max_ratio": limit}
+        if value > limit * total:
+            return self.fail(f"{order.instrument.symbol} 持仓市值 {money(value)} 占总资产 {money(total)} 的 {pct(ratio)}, 超过上限 {pct(limit)}",
+                             f"{order.instrument.symbol} value after the order {money(value)} is {pct(ratio)} of total assets "
+                             f"{money(total)}, above max {pct(limit)}", **values)
+        return self.ok(**values)

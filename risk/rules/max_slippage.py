@@ -1,0 +1,54 @@
+"""Price: how far a market order may trade from the touch, through its protection price."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from risk.rules.base import Ratio, Rule, RuleParams, pct, ratio_of
+from risk.verdicts import Verdict
+from trading import market_rules
+from trading.market_rules import OrderType
+
+if TYPE_CHECKING:
+    from orders.models import Order
+    from risk.context import RiskContext
+
+
+class MaxSlippageParams(RuleParams):
+    max_ratio: Ratio
+
+
+class MaxSlippage(Rule[MaxSlippageParams]):
+    """Refuses a market order whose protection price (given, else the limit up for a buy / the limit
+    down for a sell) lies further than ``max_ratio`` beyond the reference (buy: ask, else last, else
+    previous close; sell: bid, ...) — equal passes. Limit orders pass."""
+
+    code = "max_slippage"
+    title = "市价委托滑点上限(保护价)"
+    category = "price"
+    params_model = MaxSlippageParams
+    generous_params = {"max_ratio": "1"}
+
+    def check(self, order: Order, context: RiskContext) -> Verdict:
+        if order.order_type != OrderType.MARKET:
+            return self.ok("非市价委托 (not a market order)")
+        quote = context.quote
+        if quote is None:
+            return self.fail("无行情, 无法评估市价委托滑点", "no quote: cannot bound the slippage of a market order")
+        touch = quote.ask if context.is_buy else quote.bid
+        reference = touch or quote.last or quote.prev_close
+        protection = order.protection_price
+        if protection is None and quote.prev_close:
+            protection = market_rules.protection_price(order.instrument, order.side, quote.prev_close, order.trading_day)
+        if protection is None or not reference:
+            return self.fail("市价委托须有保护价", "a market order needs a protection price", protection_price=protection,
+                             reference=reference)
+        slip = (protection - reference) if context.is_buy else (reference - protection)
+        limit = self.params.max_ratio
+        ratio = ratio_of(slip, reference)
+        values = {"protection_price": protection, "reference": reference, "slippage": ratio, "max_ratio": limit}
+        if slip > limit * reference:
+            return self.fail(f"保护价 {protection} 相对参考价 {reference} 滑点 {pct(ratio)}, 超过上限 {pct(limit)}",
+                             f"protection price {protection} allows {pct(ratio)} slippage from {reference}, above max {pct(limit)}",
+                             **values)
+        return self.ok(**values)

@@ -1,0 +1,35 @@
+"""Frequency: orders on one symbol per trading day."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from risk.rules.base import Count, Rule, RuleParams
+from risk.verdicts import Verdict
+
+if TYPE_CHECKING:
+    from orders.models import Order
+    from risk.context import RiskContext
+
+
+class MaxSymbolDailyOrdersParams(RuleParams):
+    max_orders: Count
+
+
+class MaxSymbolDailyOrders(Rule[MaxSymbolDailyOrdersParams]):
+    """Refuses the order that would make today's orders on this symbol exceed ``max_orders``
+    (the max-th order passes). Counts orders admitted by risk control (not those it refused)."""
+
+    code = "max_symbol_daily_orders"
+    title = "单一证券单日委托笔数上限"
+    category = "frequency"
+    params_model = MaxSymbolDailyOrdersParams
+    generous_params = {"max_orders": 1_000_000_000}
+
+    def check(self, order: Order, context: RiskContext) -> Verdict:
+        after, limit = context.symbol_counter.orders + 1, self.params.max_orders
+        values = {"orders_after": after, "max_orders": limit}
+        if after > limit:
+            return self.fail(f"{order.instrument.symbol} 当日第 {after} 笔委托, 超过上限 {limit} 笔",
+                             f"this would be order {after} on {order.instrument.symbol} today, above max {limit}", **values)
+        return self.ok(**values)

@@ -1,0 +1,39 @@
+"""Compliance: self-trade prevention (MARKET_RULES "Programme trading and surveillance")."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from risk.rules.base import Rule, RuleParams
+from risk.verdicts import Verdict
+
+if TYPE_CHECKING:
+    from orders.models import Order
+    from risk.context import RiskContext
+
+
+class SelfTradeParams(RuleParams):
+    include_control_group: bool = True
+
+
+class SelfTrade(Rule[SelfTradeParams]):
+    """Refuses an order that could cross a resting opposite-side order of the same account or, with
+    ``include_control_group``, of any account in the same ``control_group``: a buy at P crosses a sell
+    at or below P, a sell at P a buy at or above P, and a market order (resting or incoming) crosses
+    any. Open orders not yet at the broker (NEW, held) count as resting."""
+
+    code = "self_trade"
+    title = "防自成交(含实控组)"
+    category = "compliance"
+    params_model = SelfTradeParams
+
+    def check(self, order: Order, context: RiskContext) -> Verdict:
+        crossing = context.crossing_orders(include_group=self.params.include_control_group)
+        if crossing:
+            first = crossing[0]
+            price = first["price"] if first["order_type"] != "MARKET" else "市价/market"
+            ids = [c["pk"] for c in crossing]
+            return self.fail(f"可能与账户 {first['account__name']} 的反向挂单 #{first['pk']} ({first['side']} @ {price}) 自成交",
+                             f"could trade against resting {first['side'].lower()} order #{first['pk']} @ {price} of account "
+                             f"{first['account__name']} (same account or control group)", crossing_orders=ids)
+        return self.ok()

@@ -1,0 +1,33 @@
+"""Compliance: no trading in ST / *ST stocks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from risk.rules.base import Rule, RuleParams
+from risk.verdicts import Verdict
+
+if TYPE_CHECKING:
+    from orders.models import Order
+    from risk.context import RiskContext
+
+
+class StBlockParams(RuleParams):
+    block_sells: bool = False
+
+
+class StBlock(Rule[StBlockParams]):
+    """Refuses buying an instrument flagged ST (Instrument.is_st); selling one too with ``block_sells``
+    (off by default, so a holding can still be cut)."""
+
+    code = "st_block"
+    title = "禁止交易ST股票"
+    category = "compliance"
+    params_model = StBlockParams
+
+    def check(self, order: Order, context: RiskContext) -> Verdict:
+        if order.instrument.is_st and (context.is_buy or self.params.block_sells):
+            side = "买入" if context.is_buy else "卖出"
+            return self.fail(f"禁止{side}ST股票 {order.instrument.symbol} {order.instrument.name}",
+                             f"{order.side.lower()} of ST stock {order.instrument.symbol} is not allowed", is_st=True)
+        return self.ok(is_st=order.instrument.is_st)

@@ -1,0 +1,111 @@
+"""The raw SQL of the hot path, portable between PostgreSQL and SQLite.
+
+Two reads serve a whole check: ``fingerprint_sql`` (the global state, a
+fingerprint of the configuration tables and today's counter rows, in one
+round trip) and ``snapshot_sql`` (holdings with quotes and the control group,
+in one round trip). Identifiers come from model metadata; every value is a
+bound parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The counter columns a check reads (``risk.context.normalize_counter_row`` parses them).
+COUNTER_SELECT = ("c.key, c.orders, c.amount, c.cancels, c.rejected, c.last_order_at, c.second, c.second_count,"
+                  " c.instrument_id, c.open_buy_quantity, c.open_buy_amount, i.industry")
+
+
+def _tables() -> dict[str, str]:
+    from risk.models import RestrictedSymbol, RiskControl, RiskCounter, RiskRule
+    from trading.models import Account, Instrument, Position, Quote
+
+    return {
+        "control": RiskControl._meta.db_table, "rules": RiskRule._meta.db_table, "restricted": RestrictedSymbol._meta.db_table,
+        "counter": RiskCounter._meta.db_table, "position": Position._meta.db_table, "instrument": Instrument._meta.db_table,
+        "quote": Quote._meta.db_table, "account": Account._meta.db_table,
+    }
+
+
+def fingerprint_sql(counters_for: tuple[int, Any, str] | None) -> tuple[str, list[Any]]:
+    """The global state, reason, configuration version and fingerprint; with ``counters_for`` =
+    (account id, day, symbol) one row per counter row a check reads (the account's, the symbol's,
+    those of symbols with open buys), or one row of NULL counter columns when there is none."""
+    t = _tables()
+    fingerprint = (
+        f"SELECT (SELECT trading_state FROM {t['control']} WHERE id = 1) AS state,"  # noqa: S608 - identifiers from model metadata; values are bound
+        f" (SELECT trading_state_reason FROM {t['control']} WHERE id = 1) AS reason,"
+        f" (SELECT version FROM {t['control']} WHERE id = 1) AS version,"
+        f" (SELECT COUNT(*) FROM {t['rules']}) AS rule_count, (SELECT MAX(updated_at) FROM {t['rules']}) AS rule_changed,"
+        f" (SELECT COUNT(*) FROM {t['restricted']}) AS restricted_count,"
+        f" (SELECT MAX(updated_at) FROM {t['restricted']}) AS restricted_changed"
+    )
+    if counters_for is None:
+        return fingerprint, []
+    account_id, day, symbol = counters_for
+    sql = (
+        f"SELECT f.state, f.reason, f.version, f.rule_count, f.rule_changed, f.restricted_count, f.restricted_changed,"  # noqa: S608 - identifiers from model metadata; values are bound
+        f" {COUNTER_SELECT} FROM ({fingerprint}) f LEFT JOIN {t['counter']} c"
+        f" ON c.account_id = %s AND c.trading_day = %s AND (c.key IN ('', %s) OR c.open_buy_quantity > 0)"
+        f" LEFT JOIN {t['instrument']} i ON i.id = c.instrument_id"
+    )
+    return sql, [account_id, day, symbol]
+
+
+def counters_sql(account_id: int, day: Any, symbol: str) -> tuple[str, list[Any]]:
+    """Today's counter rows a check reads, without the configuration fingerprint."""
+    t = _tables()
+    sql = (
+        f"SELECT {COUNTER_SELECT} FROM {t['counter']} c LEFT JOIN {t['instrument']} i ON i.id = c.instrument_id"  # noqa: S608 - identifiers from model metadata; values are bound
+        f" WHERE c.account_id = %s AND c.trading_day = %s AND (c.key IN ('', %s) OR c.open_buy_quantity > 0)"
+    )
+    return sql, [account_id, day, symbol]
+
+
+def snapshot_sql(*, account_id: int, instrument_id: int, day: Any, symbol: str, group: str) -> tuple[str, list[Any]]:
+    """Rows (kind, instrument_id, account_id, quantity, frozen, amount, industry, last, prev_close):
+    the account's positions with quotes (P) and, with a control group, the other accounts' holdings (G)
+    and open buys (H, from their counter rows) of the order's instrument."""
+    t = _tables()
+    parts = [
+        f"SELECT 'P' AS kind, p.instrument_id, p.account_id, p.quantity, p.frozen_quantity AS frozen, p.cost_amount AS amount,"  # noqa: S608 - identifiers from model metadata; values are bound
+        f" i.industry, q.last, q.prev_close FROM {t['position']} p JOIN {t['instrument']} i ON i.id = p.instrument_id"
+        f" LEFT JOIN {t['quote']} q ON q.instrument_id = p.instrument_id WHERE p.account_id = %s AND p.quantity > 0"
+    ]
+    params: list[Any] = [account_id]
+    if group:
+        parts.append(
+            f"SELECT 'G', p.instrument_id, p.account_id, p.quantity, p.frozen_quantity, 0, '', NULL, NULL"  # noqa: S608 - identifiers from model metadata; values are bound
+            f" FROM {t['position']} p JOIN {t['account']} a ON a.id = p.account_id"
+            f" WHERE a.control_group = %s AND a.id <> %s AND p.instrument_id = %s"
+        )
+        parts.append(
+            f"SELECT 'H', c.instrument_id, c.account_id, c.open_buy_quantity, 0, c.open_buy_amount, '', NULL, NULL"  # noqa: S608 - identifiers from model metadata; values are bound
+            f" FROM {t['counter']} c JOIN {t['account']} a ON a.id = c.account_id"
+            f" WHERE a.control_group = %s AND a.id <> %s AND c.trading_day = %s AND c.key = %s AND c.open_buy_quantity > 0"
+        )
+        params += [group, account_id, instrument_id, group, account_id, day, symbol]
+    return " UNION ALL ".join(parts), params
+
+
+def counters_add_sql(keys_count: int) -> str:
+    """UPDATE of today's counter rows (the account's "" and symbol rows) adding to the totals.
+
+    Parameters, in order: updated_at, orders, amount, rejected, cancels, last_order (1/0),
+    last_order_at, in_window, second, in_window, in_window, in_window, second, open_quantity,
+    open_amount, account_id, trading_day, then ``keys_count`` keys. The window and last-order columns only
+    move when asked; open buys only on symbol rows.
+    """
+    t = _tables()
+    keys = ", ".join(["%s"] * keys_count)
+    return (
+        f'UPDATE {t["counter"]} SET updated_at = %s, orders = orders + %s, amount = amount + %s,'  # noqa: S608 - identifiers from model metadata; values are bound
+        f' rejected = rejected + %s, cancels = cancels + %s,'
+        f' last_order_at = CASE WHEN %s = 1 THEN %s ELSE last_order_at END,'
+        f' second_count = CASE WHEN "key" = \'\' AND %s > 0 THEN'
+        f' (CASE WHEN "second" = %s THEN second_count + %s ELSE %s END) ELSE second_count END,'
+        f' "second" = CASE WHEN "key" = \'\' AND %s > 0 THEN %s ELSE "second" END,'
+        f' open_buy_quantity = CASE WHEN "key" = \'\' THEN open_buy_quantity ELSE open_buy_quantity + %s END,'
+        f' open_buy_amount = CASE WHEN "key" = \'\' THEN open_buy_amount ELSE open_buy_amount + %s END'
+        f' WHERE account_id = %s AND trading_day = %s AND "key" IN ({keys})'
+    )

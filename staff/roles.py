@@ -1,0 +1,124 @@
+"""The four operator roles as Django groups, and the permissions they are made of.
+
+The table here is the single definition of who may do what in admin. A data
+migration creates the groups; ``roles_sync`` runs again after every
+``migrate`` so that permissions of models added later (a new app, a new risk
+model) join the roles they belong to. Change a role here, not in admin: the
+next ``migrate`` puts the groups back to this table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.apps import apps as global_apps
+
+OPERATOR = "Operator"
+RISK_MANAGER = "Risk manager"
+COMPLIANCE = "Compliance"
+ADMINISTRATOR = "Administrator"
+ROLES = (OPERATOR, RISK_MANAGER, COMPLIANCE, ADMINISTRATOR)
+
+
+@dataclass(frozen=True)
+class CustomPermission:
+    """A permission that is not one of Django's add/change/delete/view."""
+
+    app_label: str
+    model: str
+    codename: str
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.app_label}.{self.codename}"
+
+
+CUSTOM_PERMISSIONS = (
+    CustomPermission("orders", "order", "approve_order", "审批通过委托 (approve held orders)"),
+    CustomPermission("orders", "order", "reject_order", "驳回委托 (reject held orders)"),
+    CustomPermission("orders", "order", "cancel_order", "撤销委托 (cancel orders)"),
+    CustomPermission("orders", "order", "modify_order", "改单 (modify price/quantity)"),
+    CustomPermission("orders", "order", "override_order", "强制放行风控拒绝的委托 (override a REJECT verdict)"),
+    CustomPermission("trading", "account", "set_trading_state", "设置交易状态 暂停/只减仓/恢复 (set trading state)"),
+    CustomPermission("trading", "apikey", "manage_api_keys", "管理API密钥 (manage API keys)"),
+    CustomPermission("risk", "riskrule", "manage_risk_rules", "管理风控规则 (manage risk rules)"),
+    CustomPermission("audit", "auditevent", "view_audit", "查看审计记录 (view the audit trail)"),
+)
+
+# Apps whose rows every role may look at (compliance reads everything).
+TRADING_APPS = ("trading", "orders", "risk", "brokers", "monitoring")
+# Views that hold secrets (TOTP seeds) or nothing a person reads.
+NEVER_VIEW = ("otp_totp.view_totpdevice", "otp_static.view_staticdevice", "otp_static.view_statictoken",
+              "sessions.view_session", "contenttypes.view_contenttype")
+ORDER_DESK = ("orders.approve_order", "orders.reject_order", "orders.cancel_order", "orders.modify_order",
+              "risk.review_order")  # risk.review_order: the risk app's own review queue
+OVERRIDE = ("orders.override_order", "risk.override_order")
+TRADING_STATE = ("trading.set_trading_state", "risk.set_trading_state")
+RISK_CONFIG = ("risk.manage_risk_rules", "risk.add_riskrule", "risk.change_riskrule", "risk.delete_riskrule",
+               "risk.add_restrictedsymbol", "risk.change_restrictedsymbol", "risk.delete_restrictedsymbol")
+AUDIT = ("audit.view_audit", "audit.view_auditevent")
+
+
+def _views(all_labels: Iterable[str], app_labels: Iterable[str]) -> set[str]:
+    wanted = set(app_labels)
+    return {label for label in all_labels if label.split(".")[0] in wanted and ".view_" in label}
+
+
+def role_permissions(all_labels: Iterable[str]) -> dict[str, set[str]]:
+    """Each role's permissions as ``app_label.codename``, chosen from ``all_labels``
+    (the permissions that exist in the database)."""
+    labels = set(all_labels)
+    trading_views = _views(labels, TRADING_APPS)
+    operator = trading_views | set(ORDER_DESK)
+    risk_manager = operator | set(OVERRIDE) | set(TRADING_STATE) | set(RISK_CONFIG) | set(AUDIT)
+    everything_viewable = {label for label in labels if ".view_" in label} - set(NEVER_VIEW)
+    compliance = everything_viewable | {"audit.view_audit"}
+    administrator = set(labels)
+    roles = {OPERATOR: operator, RISK_MANAGER: risk_manager, COMPLIANCE: compliance, ADMINISTRATOR: administrator}
+    return {name: perms & labels for name, perms in roles.items()}
+
+
+def ensure_custom_permissions(apps: Any = global_apps) -> None:
+    """Create the custom permissions (and their content types) if missing; skips models
+    that do not exist yet (the next sync after they are migrated picks them up)."""
+    ContentType = apps.get_model("contenttypes", "ContentType")
+    Permission = apps.get_model("auth", "Permission")
+    for custom in CUSTOM_PERMISSIONS:
+        try:
+            apps.get_model(custom.app_label, custom.model)
+        except LookupError:
+            continue
+        content_type, _ = ContentType.objects.get_or_create(app_label=custom.app_label, model=custom.model)
+        Permission.objects.update_or_create(content_type=content_type, codename=custom.codename,
+                                            defaults={"name": custom.name[:255]})
+
+
+def roles_sync(apps: Any = global_apps) -> dict[str, int]:
+    """Create the four groups and give each exactly the permissions of its role.
+
+    Returns how many permissions each role holds. Idempotent.
+    """
+    ensure_custom_permissions(apps)
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    by_label = {f"{app_label}.{codename}": pk for pk, app_label, codename in
+                Permission.objects.values_list("pk", "content_type__app_label", "codename")}
+    counts = {}
+    for name, labels in role_permissions(by_label).items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.set(sorted(by_label[label] for label in labels))
+        counts[name] = len(labels)
+    return counts
+
+
+def roles_sync_after_migrate(sender: Any, app_config: Any = None, using: str = "default", **kwargs: Any) -> None:
+    """post_migrate: re-apply the roles once, after the last app's permissions exist."""
+    configs = list(global_apps.get_app_configs())
+    if app_config is None or app_config.label != configs[-1].label:
+        return
+    if not global_apps.is_installed("django.contrib.auth"):
+        return
+    roles_sync(global_apps)

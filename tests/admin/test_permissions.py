@@ -1,0 +1,381 @@
+"""The whole permission matrix: every role x every admin action, and every API operation.
+
+Each cell really performs the action (a button POST, a bulk action, a page
+view) and then looks at the effect in the database or the status code, so a
+cell is "allowed" only when the action took effect. The expected tables are
+written out; any difference fails, an unexpected allow first of all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from orders.models import Order, OrderStatus
+from staff.roles import ADMINISTRATOR, COMPLIANCE, OPERATOR, RISK_MANAGER
+from tests import factories
+from tests.admin import desk
+from tests.staff_helpers import staff_member, verified_client
+from trading.models import Account, ApiKey, Instrument, TradingState
+
+pytestmark = pytest.mark.django_db
+
+NO_ROLE = "(staff, no role)"
+ROLES = (NO_ROLE, OPERATOR, RISK_MANAGER, COMPLIANCE, ADMINISTRATOR)
+Y, N = True, False
+
+# action                           no role  Operator  Risk mgr  Compliance  Administrator
+EXPECTED_ADMIN: dict[str, tuple[bool, ...]] = {
+    "open the admin":               (Y,      Y,        Y,        Y,          Y),
+    "view orders":                  (N,      Y,        Y,        Y,          Y),
+    "view an order":                (N,      Y,        Y,        Y,          Y),
+    "approve an order":             (N,      Y,        Y,        N,          Y),
+    "reject an order":              (N,      Y,        Y,        N,          Y),
+    "override risk control":        (N,      N,        Y,        N,          Y),
+    "cancel an order":              (N,      Y,        Y,        N,          Y),
+    "modify an order":              (N,      Y,        Y,        N,          Y),
+    "bulk approve":                 (N,      Y,        Y,        N,          Y),
+    "bulk reject":                  (N,      Y,        Y,        N,          Y),
+    "bulk override":                (N,      N,        Y,        N,          Y),
+    "bulk cancel":                  (N,      Y,        Y,        N,          Y),
+    "change an order's fields":     (N,      N,        N,        N,          N),
+    "delete an order":              (N,      N,        N,        N,          N),
+    "view fills":                   (N,      Y,        Y,        Y,          Y),
+    "view accounts":                (N,      Y,        Y,        Y,          Y),
+    "view positions":               (N,      Y,        Y,        Y,          Y),
+    "view the cash ledger":         (N,      Y,        Y,        Y,          Y),
+    "change an account's cash":     (N,      N,        N,        N,          N),
+    "halt an account":              (N,      N,        Y,        N,          Y),
+    "bulk set trading state":       (N,      N,        Y,        N,          Y),
+    "view instruments":             (N,      Y,        Y,        Y,          Y),
+    "change an instrument":         (N,      N,        N,        N,          N),
+    "view API keys":                (N,      Y,        Y,        Y,          Y),
+    "issue an API key":             (N,      N,        N,        N,          Y),
+    "change an API key":            (N,      N,        N,        N,          Y),
+    "revoke an API key":            (N,      N,        N,        N,          Y),
+    "delete an API key":            (N,      N,        N,        N,          N),
+    "view the audit trail":         (N,      N,        Y,        Y,          Y),
+    "change an audit event":        (N,      N,        N,        N,          N),
+    "view risk rules":              (N,      Y,        Y,        Y,          Y),
+    "manage risk rules":            (N,      N,        Y,        N,          Y),
+    "risk queue: approve/reject":   (N,      Y,        Y,        N,          Y),
+    "risk queue: override":         (N,      N,        Y,        N,          Y),
+    "risk admin: trading state":    (N,      N,        Y,        N,          Y),
+    "view users":                   (N,      N,        N,        Y,          Y),
+    "add a user":                   (N,      N,        N,        N,          Y),
+    "view authenticator secrets":   (N,      N,        N,        N,          Y),
+}
+
+
+@dataclass
+class World:
+    account: Account
+    client: Any
+    user: Any
+
+    def held(self) -> Order:
+        return desk.held()
+
+    def status(self, order: Order) -> str:
+        order.refresh_from_db()
+        return order.status
+
+
+def _ok(response: Any) -> bool:
+    return response.status_code == 200
+
+
+def _changed(order: Order, world: World) -> bool:
+    return world.status(order) != OrderStatus.PENDING_APPROVAL
+
+
+def _button(action: str, data: dict[str, str] | None = None) -> Callable[[World], bool]:
+    def run(world: World) -> bool:
+        order = world.held()
+        world.client.post(f"/admin/orders/order/{order.pk}/{action}/", data or {})
+        return _changed(order, world)
+    return run
+
+
+def _bulk(action: str, data: dict[str, str] | None = None) -> Callable[[World], bool]:
+    def run(world: World) -> bool:
+        order = world.held()
+        world.client.post("/admin/orders/order/", {"action": action, "_selected_action": [order.pk], "post": "yes",
+                                                   **(data or {})})
+        return _changed(order, world)
+    return run
+
+
+def _override_button(world: World) -> bool:
+    order = world.held()
+    desk.rule_becomes_reject()
+    world.client.post(f"/admin/orders/order/{order.pk}/override/", {"reason": "matrix"})
+    return _changed(order, world)
+
+
+def _override_bulk(world: World) -> bool:
+    order = world.held()
+    desk.rule_becomes_reject()
+    world.client.post("/admin/orders/order/", {"action": "override_selected", "_selected_action": [order.pk],
+                                               "post": "yes", "reason": "matrix"})
+    return _changed(order, world)
+
+
+def _modify(world: World) -> bool:
+    order = world.held()
+    world.client.post(f"/admin/orders/order/{order.pk}/modify/", {"price": "10.04", "quantity": "1000"})
+    return Order.objects.filter(replaces=order).exists()
+
+
+def _change_order(world: World) -> bool:
+    order = world.held()
+    world.client.post(f"/admin/orders/order/{order.pk}/change/", {"quantity": "1", "status": "FILLED"})
+    order.refresh_from_db()
+    return order.quantity != 1000 or order.status != OrderStatus.PENDING_APPROVAL
+
+
+def _delete_order(world: World) -> bool:
+    order = world.held()
+    world.client.post(f"/admin/orders/order/{order.pk}/delete/", {"post": "yes"})
+    return not Order.objects.filter(pk=order.pk).exists()
+
+
+def _change_cash(world: World) -> bool:
+    world.client.post(f"/admin/trading/account/{world.account.pk}/change/", {"cash": "1", "name": "acc1"})
+    world.account.refresh_from_db()
+    return str(world.account.cash) != "1000000.00"
+
+
+def _halt(world: World) -> bool:
+    world.client.post(f"/admin/trading/account/{world.account.pk}/trading-state/halt/",
+                      {"state": "HALTED", "reason": "matrix"})
+    world.account.refresh_from_db()
+    return world.account.trading_state == TradingState.HALTED
+
+
+def _bulk_state(world: World) -> bool:
+    world.client.post("/admin/trading/account/", {"action": "set_trading_state_selected", "post": "yes",
+                                                  "_selected_action": [world.account.pk], "state": "REDUCING",
+                                                  "reason": "matrix"})
+    world.account.refresh_from_db()
+    return world.account.trading_state == TradingState.REDUCING
+
+
+def _change_instrument(world: World) -> bool:
+    instrument = Instrument.objects.get(code="600000")
+    world.client.post(f"/admin/trading/instrument/{instrument.pk}/change/", {"name": "HACKED", "code": "600000",
+                                                                             "exchange": "SH", "board": "MAIN"})
+    instrument.refresh_from_db()
+    return instrument.name == "HACKED"
+
+
+def _key(world: World) -> ApiKey:
+    factories.api_key("matrix-key", accounts=["acc1"])
+    return ApiKey.objects.get(name="matrix-key")
+
+
+def _issue_key(world: World) -> bool:
+    world.client.post("/admin/trading/apikey/add/", {"name": "new-key", "accounts": [world.account.pk],
+                                                     "scope": "trade", "rate_limit_per_second": "10"})
+    return ApiKey.objects.filter(name="new-key").exists()
+
+
+def _change_key(world: World) -> bool:
+    key = _key(world)
+    world.client.post(f"/admin/trading/apikey/{key.pk}/change/", {"accounts": [world.account.pk], "can_trade": "on",
+                                                                   "rate_limit_per_second": "7"})
+    key.refresh_from_db()
+    return key.rate_limit_per_second == 7
+
+
+def _revoke_key(world: World) -> bool:
+    key = _key(world)
+    world.client.post("/admin/trading/apikey/", {"action": "revoke_selected", "_selected_action": [key.pk],
+                                                 "post": "yes", "reason": "matrix"})
+    key.refresh_from_db()
+    return not key.is_active
+
+
+def _delete_key(world: World) -> bool:
+    key = _key(world)
+    world.client.post(f"/admin/trading/apikey/{key.pk}/delete/", {"post": "yes"})
+    return not ApiKey.objects.filter(pk=key.pk).exists()
+
+
+def _change_audit(world: World) -> bool:
+    from audit.models import AuditEvent
+
+    event = AuditEvent.objects.order_by("id").first()
+    assert event is not None
+    world.client.post(f"/admin/audit/auditevent/{event.pk}/change/", {"reason": "rewritten"})
+    world.client.post(f"/admin/audit/auditevent/{event.pk}/delete/", {"post": "yes"})
+    after = AuditEvent.objects.filter(pk=event.pk).first()
+    return after is None or after.reason == "rewritten"
+
+
+def _get(path: str) -> Callable[[World], bool]:
+    return lambda world: _ok(world.client.get(path))
+
+
+def _view_order(world: World) -> bool:
+    return _ok(world.client.get(f"/admin/orders/order/{world.held().pk}/change/"))
+
+
+def _perms(*names: str) -> Callable[[World], bool]:
+    """For the risk app's own admin: the permissions its pages check."""
+    return lambda world: all(world.user.has_perm(name) for name in names)
+
+
+ACTIONS: dict[str, Callable[[World], bool]] = {
+    "open the admin": _get("/admin/"),
+    "view orders": _get("/admin/orders/order/"),
+    "view an order": _view_order,
+    "approve an order": _button("approve"),
+    "reject an order": _button("reject", {"reason": "matrix"}),
+    "override risk control": _override_button,
+    "cancel an order": _button("cancel", {"reason": "matrix"}),
+    "modify an order": _modify,
+    "bulk approve": _bulk("approve_selected"),
+    "bulk reject": _bulk("reject_selected", {"reason": "matrix"}),
+    "bulk override": _override_bulk,
+    "bulk cancel": _bulk("cancel_selected", {"reason": "matrix"}),
+    "change an order's fields": _change_order,
+    "delete an order": _delete_order,
+    "view fills": _get("/admin/orders/fill/"),
+    "view accounts": _get("/admin/trading/account/"),
+    "view positions": _get("/admin/trading/position/"),
+    "view the cash ledger": _get("/admin/trading/cashledgerentry/"),
+    "change an account's cash": _change_cash,
+    "halt an account": _halt,
+    "bulk set trading state": _bulk_state,
+    "view instruments": _get("/admin/trading/instrument/"),
+    "change an instrument": _change_instrument,
+    "view API keys": _get("/admin/trading/apikey/"),
+    "issue an API key": _issue_key,
+    "change an API key": _change_key,
+    "revoke an API key": _revoke_key,
+    "delete an API key": _delete_key,
+    "view the audit trail": _get("/admin/audit/auditevent/"),
+    "change an audit event": _change_audit,
+    "view risk rules": _perms("risk.view_riskrule"),
+    "manage risk rules": _perms("risk.manage_risk_rules", "risk.add_riskrule", "risk.change_riskrule",
+                                "risk.delete_riskrule"),
+    "risk queue: approve/reject": _perms("risk.review_order"),
+    "risk queue: override": _perms("risk.override_order"),
+    "risk admin: trading state": _perms("risk.set_trading_state"),
+    "view users": _get("/admin/auth/user/"),
+    "add a user": _get("/admin/auth/user/add/"),
+    "view authenticator secrets": _get("/admin/otp_totp/totpdevice/"),
+}
+
+
+def test_the_tables_cover_every_action() -> None:
+    assert set(EXPECTED_ADMIN) == set(ACTIONS)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("action", list(ACTIONS))
+def test_admin_permission_matrix(role: str, action: str) -> None:
+    desk.market()
+    member = staff_member("member", None if role == NO_ROLE else role)
+    world = World(account=Account.objects.get(name="acc1"), client=verified_client(member), user=member.user)
+    allowed = ACTIONS[action](world)
+    expected = EXPECTED_ADMIN[action][ROLES.index(role)]
+    if allowed and not expected:
+        pytest.fail(f"UNEXPECTED ALLOW: {role} could {action!r}")
+    assert allowed == expected, f"{role} should be able to {action!r} but could not"
+
+
+def test_each_role_holds_exactly_its_permissions_in_the_database() -> None:
+    """The groups in the database equal staff.roles' definition (migration + post-migrate sync)."""
+    from django.contrib.auth.models import Group, Permission
+
+    from staff.roles import role_permissions
+
+    existing = [f"{p.content_type.app_label}.{p.codename}" for p in Permission.objects.select_related("content_type")]
+    for role, expected in role_permissions(existing).items():
+        group = Group.objects.get(name=role)
+        held = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
+        assert held == expected, role
+    compliance = Group.objects.get(name=COMPLIANCE).permissions.values_list("codename", flat=True)
+    assert all(code.startswith("view_") for code in compliance), "compliance must change nothing"
+    assert "view_totpdevice" not in compliance
+
+
+# ---------------------------------------------------------------------- API operations
+
+
+def _order_body(**extra: Any) -> str:
+    body = {"account": "acc1", "symbol": "600000.SH", "side": "BUY", "order_type": "LIMIT", "price": "9.90",
+            "quantity": 100, **extra}
+    return json.dumps(body)
+
+
+API_OPERATIONS: dict[str, Callable[[Any, dict[str, str], Order], Any]] = {
+    "submit an order": lambda c, h, o: c.post("/api/v1/orders", _order_body(), content_type="application/json", **h),
+    "submit a batch": lambda c, h, o: c.post("/api/v1/orders/batch", json.dumps({"orders": [json.loads(_order_body())]}),
+                                             content_type="application/json", **h),
+    "list orders": lambda c, h, o: c.get("/api/v1/orders", **h),
+    "get an order": lambda c, h, o: c.get(f"/api/v1/orders/{o.pk}", **h),
+    "get fills": lambda c, h, o: c.get(f"/api/v1/orders/{o.pk}/fills", **h),
+    "cancel an order": lambda c, h, o: c.post(f"/api/v1/orders/{o.pk}/cancel", **h),
+    "modify an order": lambda c, h, o: c.patch(f"/api/v1/orders/{o.pk}", json.dumps({"price": "10.04"}),
+                                               content_type="application/json", **h),
+    "balance": lambda c, h, o: c.get("/api/v1/accounts/acc1/balance", **h),
+    "positions": lambda c, h, o: c.get("/api/v1/accounts/acc1/positions", **h),
+    "trades": lambda c, h, o: c.get("/api/v1/accounts/acc1/trades", **h),
+    "risk check": lambda c, h, o: c.post("/api/v1/risk/check", _order_body(), content_type="application/json", **h),
+    "publish quotes": lambda c, h, o: c.post("/api/v1/market/quotes", json.dumps({"quotes": [
+        {"symbol": "600000.SH", "last": "10.00", "prev_close": "10.05", "bid": "9.99", "ask": "10.00"}]}),
+        content_type="application/json", **h),
+}
+
+TRADE, READ_ONLY, FEEDER = "trading key", "read-only key", "market-data key"
+CALLERS = (TRADE, READ_ONLY, FEEDER) + ROLES
+# operation             trading  read-only  market-data  | staff sessions of every role (never: strategies
+#                                                        |  are API clients, not users)
+EXPECTED_API: dict[str, tuple[bool, ...]] = {
+    "submit an order":  (Y, N, N) + (N,) * len(ROLES),
+    "submit a batch":   (Y, N, N) + (N,) * len(ROLES),
+    "list orders":      (Y, Y, Y) + (N,) * len(ROLES),
+    "get an order":     (Y, Y, Y) + (N,) * len(ROLES),
+    "get fills":        (Y, Y, Y) + (N,) * len(ROLES),
+    "cancel an order":  (Y, N, N) + (N,) * len(ROLES),
+    "modify an order":  (Y, N, N) + (N,) * len(ROLES),
+    "balance":          (Y, Y, Y) + (N,) * len(ROLES),
+    "positions":        (Y, Y, Y) + (N,) * len(ROLES),
+    "trades":           (Y, Y, Y) + (N,) * len(ROLES),
+    "risk check":       (Y, Y, Y) + (N,) * len(ROLES),
+    "publish quotes":   (N, N, Y) + (N,) * len(ROLES),
+}
+
+
+def test_api_tables_cover_every_operation() -> None:
+    assert set(EXPECTED_API) == set(API_OPERATIONS)
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("operation", list(API_OPERATIONS))
+def test_api_permission_matrix(caller: str, operation: str) -> None:
+    from django.test import Client
+
+    desk.market()
+    order = desk.held()
+    if caller in (TRADE, READ_ONLY, FEEDER):
+        raw = factories.api_key("caller", accounts=["acc1"], can_trade=caller == TRADE, market_data=caller == FEEDER)
+        client, headers = Client(), {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    else:
+        client = verified_client(staff_member("member", None if caller == NO_ROLE else caller, superuser=False))
+        headers = {}
+    response = API_OPERATIONS[operation](client, headers, order)
+    allowed = response.status_code not in (401, 403)
+    if operation == "submit a batch" and response.status_code == 200:
+        allowed = all(item.get("status_code") not in (401, 403) for item in response.json().get("results", []))
+    expected = EXPECTED_API[operation][CALLERS.index(caller)]
+    if allowed and not expected:
+        pytest.fail(f"UNEXPECTED ALLOW: {caller} could {operation!r} ({response.status_code})")
+    assert allowed == expected, f"{caller} should be able to {operation!r}: {response.status_code} {response.content[:200]!r}"
