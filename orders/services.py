@@ -374,11 +374,20 @@ SUBMIT, CANCEL = "submit", "cancel"
 
 
 def _dispatch_on_commit(order: Order, kind: str) -> None:
-    """Enqueue the broker call for ``order`` once the transaction commits.
+    """Have the broker call for ``order`` made once the transaction commits.
 
-    The committed status (NEW, CANCEL_REQUESTED) is the durable record that the
-    call is owed; if enqueuing fails or the message is lost, the sweep sends it.
+    The committed status (NEW = to submit, CANCEL_REQUESTED = to cancel) is the
+    durable record that the call is owed. With ``ORDERS_DISPATCH = "relay"``
+    (the default with Redis) the outbox relay process picks the row up and
+    enqueues it, keeping the queue off the request path; with ``"inline"`` the
+    call is enqueued (or, with in-process tasks, made) right after commit. The
+    sweep re-sends whatever stays owed either way.
     """
+    if settings.ORDERS_DISPATCH == "relay":
+        if order.dispatched_at is not None:  # dispatched before (to submit): owed again
+            Order.objects.filter(pk=order.pk).update(dispatched_at=None)
+            order.dispatched_at = None
+        return
     order_id = order.pk
     transaction.on_commit(lambda: _enqueue(order_id, kind))
 
@@ -963,29 +972,41 @@ def _resend_missing(broker: Any, order: Order) -> None:
     _place(broker, locked)
 
 
-def outbox_sweep() -> int:
-    """Re-enqueue broker calls that are owed but were not picked up within the grace period:
-    NEW orders that passed risk control (to submit) and CANCEL_REQUESTED ones (to cancel).
-    Returns how many were enqueued."""
-    from orders import tasks
+def _dispatch_owed(*, dispatched_before: datetime | None = None, updated_before: datetime | None = None,
+                   limit: int = 1000) -> int:
+    """Enqueue the broker calls that order rows say are owed: NEW orders (submit) and
+    CANCEL_REQUESTED ones (cancel) never dispatched, or last dispatched before
+    ``dispatched_before``. Rows are claimed with SKIP LOCKED, so several relays
+    never enqueue one row twice. Returns how many were enqueued."""
 
-    cutoff = now() - timedelta(seconds=settings.ORDERS_OUTBOX_GRACE_SECONDS)
-    not_recent = Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=cutoff)
+    owed = Q(dispatched_at__isnull=True)
+    if dispatched_before is not None:
+        owed |= Q(dispatched_at__lt=dispatched_before)
     waiting_for_original = Q(replaces__isnull=False) & ~Q(replaces__status__in=TERMINAL_STATUSES)
-    to_submit = list(
-        Order.objects.filter(not_recent, status=OrderStatus.NEW, updated_at__lt=cutoff)
-        .exclude(waiting_for_original)
-        .values_list("pk", flat=True)[:1000]
-    )
-    to_cancel = list(
-        Order.objects.filter(not_recent, status=OrderStatus.CANCEL_REQUESTED, updated_at__lt=cutoff).values_list("pk", flat=True)[:1000]
-    )
-    Order.objects.filter(pk__in=to_submit + to_cancel).update(dispatched_at=now())
-    for order_id in to_submit:
-        tasks.submit_order.delay(order_id)
-    for order_id in to_cancel:
-        tasks.cancel_order.delay(order_id)
-    return len(to_submit) + len(to_cancel)
+    rows = Order.objects.filter(owed, status__in=[OrderStatus.NEW, OrderStatus.CANCEL_REQUESTED]).exclude(waiting_for_original)
+    if updated_before is not None:
+        rows = rows.filter(updated_at__lt=updated_before)
+    with transaction.atomic():
+        claimed = list(rows.select_for_update(skip_locked=True, of=("self",)).order_by("pk").values_list("pk", "status")[:limit])
+        if not claimed:
+            return 0
+        Order.objects.filter(pk__in=[pk for pk, _ in claimed]).update(dispatched_at=now())
+    for order_id, status in claimed:
+        _enqueue(order_id, SUBMIT if status == OrderStatus.NEW else CANCEL)
+    return len(claimed)
+
+
+def outbox_relay_once() -> int:
+    """One pass of the outbox relay: enqueue every broker call owed and not yet dispatched."""
+    return _dispatch_owed()
+
+
+def outbox_sweep() -> int:
+    """Re-enqueue broker calls still owed after the grace period: not dispatched at all
+    (the relay or the on-commit hook missed them) or dispatched but never carried out
+    (the message was lost). Returns how many were enqueued."""
+    cutoff = now() - timedelta(seconds=settings.ORDERS_OUTBOX_GRACE_SECONDS)
+    return _dispatch_owed(dispatched_before=cutoff, updated_before=cutoff)
 
 
 def orders_expire_day(*, at: datetime | None = None) -> int:
@@ -1071,6 +1092,7 @@ __all__ = [
     "account_poll",
     "accounts_poll_all",
     "outbox_sweep",
+    "outbox_relay_once",
     "orders_expire_day",
     "TERMINAL_STATUSES",
     "TradingState",

@@ -62,6 +62,8 @@ def _fresh_process_caches() -> None:
 @pytest.fixture(autouse=True)
 def _tasks_in_process(request: pytest.FixtureRequest):
     """Run Celery tasks in-process unless a test starts real workers (marked `slow`)."""
+    from django.test import override_settings
+
     from trading.celery import app
 
     if request.node.get_closest_marker("slow"):
@@ -69,7 +71,8 @@ def _tasks_in_process(request: pytest.FixtureRequest):
         return
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
-    yield
+    with override_settings(ORDERS_DISPATCH="inline"):
+        yield
     app.conf.task_always_eager = previous
 
 

@@ -155,6 +155,7 @@ CELERY_BEAT_SCHEDULE = {
     "orders-outbox-sweep": {"task": "orders.tasks.outbox_sweep", "schedule": 5.0},
     "orders-poll-open": {"task": "orders.tasks.poll_open_orders", "schedule": 2.0},
     "orders-expire-day-orders": {"task": "orders.tasks.expire_day_orders", "schedule": 60.0},
+    "risk-expire-reviews": {"task": "risk.tasks.expire_reviews", "schedule": 30.0},
 }
 
 if REDIS_URL:
@@ -164,10 +165,18 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# How owed broker calls reach the queue: "relay" (an outbox relay process reads
+# the order rows and enqueues; keeps Redis off the request path) or "inline"
+# (enqueued right after commit; with in-process tasks the call runs there).
+ORDERS_DISPATCH = os.environ.get("ORDERS_DISPATCH", "relay" if REDIS_URL else "inline")
+ORDERS_RELAY_INTERVAL_SECONDS = float(os.environ.get("ORDERS_RELAY_INTERVAL_SECONDS", "0.05"))
+
 # Order path tuning.
 ORDERS_OUTBOX_GRACE_SECONDS = int(os.environ.get("ORDERS_OUTBOX_GRACE_SECONDS", "10"))
 ORDERS_SUBMITTING_STALE_SECONDS = int(os.environ.get("ORDERS_SUBMITTING_STALE_SECONDS", "30"))
 ORDERS_MAX_BATCH = 500
+# An order held for review expires if no operator decides within this time.
+RISK_REVIEW_TIMEOUT_SECONDS = int(os.environ.get("RISK_REVIEW_TIMEOUT_SECONDS", "1800"))
 BROKER_CALL_TIMEOUT_SECONDS = float(os.environ.get("BROKER_CALL_TIMEOUT_SECONDS", "10"))
 
 LOGGING = {

@@ -44,6 +44,7 @@ class Worker:
             DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
             REDIS_URL=redis_url,
             ORDERS_SUBMITTING_STALE_SECONDS="3",
+            ORDERS_DISPATCH="relay",
             CELERY_VISIBILITY_TIMEOUT="4",
             LOG_LEVEL="INFO",
         )
@@ -80,6 +81,25 @@ class Worker:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
 
+class Relay:
+    """The outbox relay process (`manage.py run_outbox_relay`) on the test database."""
+
+    def __init__(self, worker: Worker) -> None:
+        log = worker.log_dir / "relay.log"
+        self.process = subprocess.Popen([sys.executable, "manage.py", "run_outbox_relay"], cwd=ROOT, env=worker.env,
+                                        stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while "outbox relay" not in log.read_text():
+            assert self.process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "relay did not start:\n" + log.read_text()
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(10)
+
+
 @pytest.fixture
 def worker(require_postgres, require_redis, tmp_path, settings):
     from trading.celery import app
@@ -87,9 +107,12 @@ def worker(require_postgres, require_redis, tmp_path, settings):
     app.control.purge()
     settings.ORDERS_OUTBOX_GRACE_SECONDS = 2
     settings.ORDERS_SUBMITTING_STALE_SECONDS = 3
+    settings.ORDERS_DISPATCH = "relay"  # as in production with Redis: the relay process enqueues
     w = Worker(require_redis, tmp_path)
     w.start()
+    relay = Relay(w)
     yield w
+    relay.stop()
     w.stop()
     app.control.purge()
 

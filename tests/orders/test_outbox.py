@@ -55,3 +55,19 @@ def test_order_manager_facade(setup) -> None:
     assert [o.pk for o in manager.get_pending_orders("acc1")] == [order.pk]
     assert manager.cancel_order(order.pk).status == "CANCELLED"
     assert manager.get_pending_orders("acc1") == []
+
+
+def test_relay_sends_each_owed_call_once_and_a_cancel_after_a_submit(setup, settings) -> None:
+    settings.ORDERS_DISPATCH = "relay"
+    body = {"account": "acc1", "symbol": "600000.SH", "side": "BUY", "order_type": "LIMIT", "price": "9.90",
+            "quantity": 100, "client_order_id": "relayed"}
+    created = setup.post("/orders", body).json()
+    assert created["status"] == "NEW"  # owed, not yet sent: the relay sends it
+    assert services.outbox_relay_once() == 1
+    assert services.outbox_relay_once() == 0
+    order = Order.objects.get(pk=created["id"])
+    assert order.status == "SUBMITTED" and order.dispatched_at is not None
+    assert setup.post(f"/orders/{order.pk}/cancel").json()["status"] == "CANCEL_REQUESTED"
+    assert services.outbox_relay_once() == 1  # the cancel is owed now
+    assert Order.objects.get(pk=order.pk).status == "CANCELLED"
+    assert PaperOrder.objects.filter(client_ref=str(order.pk)).count() == 1

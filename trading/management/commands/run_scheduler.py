@@ -6,7 +6,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from orders import services
+from orders import review, services
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,12 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="run each job once and exit")
 
     def handle(self, *args, **options):
-        jobs = [(services.accounts_poll_all, 2.0), (services.outbox_sweep, 5.0), (services.orders_expire_day, 60.0)]
+        jobs = [
+            (services.accounts_poll_all, 2.0),
+            (services.outbox_sweep, 5.0),
+            (services.orders_expire_day, 60.0),
+            (review.orders_expire_reviews, 30.0),
+        ]
         due = {job: 0.0 for job, _ in jobs}
         self.stdout.write(f"scheduler: {', '.join(j.__name__ for j, _ in jobs)} ({settings.DATABASES['default']['ENGINE']})")
         while True:
