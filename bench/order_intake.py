@@ -8,7 +8,10 @@ ratio. Tasks are enqueued on Redis (no worker runs), so this measures intake.
 
 Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/bench_trading),
 REDIS_URL (default redis://127.0.0.1:6379/14), BENCH_SECONDS (20), BENCH_CLIENTS (2),
-BENCH_WEB_WORKERS (3), BENCH_RISK_RULES ("all" to enable every risk rule).
+BENCH_WEB_WORKERS (3), BENCH_RISK_RULES ("all" to enable every risk rule),
+BENCH_WITH_RELAY ("1" to run the outbox relay on the same machine during the run; by
+default no relay or worker runs, so the figure is intake alone: accepted orders
+wait as NEW rows, the outbox, until a relay enqueues them).
 """
 
 from __future__ import annotations
@@ -131,13 +134,20 @@ def run(path: str, key: str) -> dict[str, float]:
 
 
 def main() -> None:
-    print(f"order intake benchmark: {CLIENTS} client processes x {SECONDS:.0f}s, gunicorn {WEB_WORKERS} workers, {DATABASE_URL}")
+    extras = ", all risk rules" if os.environ.get("BENCH_RISK_RULES") == "all" else ""
+    extras += ", outbox relay running" if os.environ.get("BENCH_WITH_RELAY") == "1" else ""
+    print(f"order intake benchmark: {CLIENTS} client processes x {SECONDS:.0f}s, gunicorn {WEB_WORKERS} workers, {DATABASE_URL}{extras}")
     key = prepare()
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "trading.wsgi:application", "-b", f"127.0.0.1:{PORT}", "-w", str(WEB_WORKERS),
          "--access-logfile", "-" if os.environ.get("BENCH_ACCESS_LOG") else "/dev/null", "--log-level", "warning"],
         cwd=ROOT, env=server_env(),
     )
+    relay = None
+    if os.environ.get("BENCH_WITH_RELAY") == "1":
+        # The outbox relay moving owed orders to Redis while orders arrive, on the same machine.
+        relay = subprocess.Popen([sys.executable, "manage.py", "run_outbox_relay"], cwd=ROOT, env=server_env(),
+                                 stdout=subprocess.DEVNULL)
     try:
         for _ in range(100):
             try:
@@ -150,6 +160,9 @@ def main() -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(10)
+        if relay is not None:
+            relay.send_signal(signal.SIGTERM)
+            relay.wait(10)
     for name, figures in (("floor (bare INSERT)", floor), ("order intake", intake)):
         print(f"{name:22s} {figures['per_second']:8.1f} req/s   p50 {figures['p50_ms']:6.2f} ms   p99 {figures['p99_ms']:6.2f} ms"
               f"   ({figures['requests']} requests, {figures['errors']} errors {figures['error_statuses'] or ''})")

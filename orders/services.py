@@ -49,6 +49,7 @@ from trading.services import (
     LedgerPost,
     account_lock,
     cash_post,
+    insert_one,
     ledger_flush,
     position_apply_fill,
     position_for_update,
@@ -483,7 +484,7 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
             if admission.event is not None:
                 order.status = next_status(order.status, admission.event)
                 order.status_reason = admission.reason[:500]
-            order.save()  # the one INSERT, with its final status and freezes
+            insert_one(order)  # the one INSERT, with its final status and freezes
             risk_order_recorded(order)  # risk counters + a RiskEvent per failing verdict
             audits.append(_created_event(order, actor))
             if admission.event is not None:

@@ -1,88 +1,67 @@
-"""The risk desk in admin: rules (with history), restricted symbols, events, live counters,
-trading states (per account and global) and the review of held orders.
+"""The risk desk in admin: rules (with history), restricted symbols, risk events, live
+counters and the global trading state.
 
-Every change goes through a service of ``risk.services`` or ``orders.review``,
-so admin, API and tasks share the same checks and audit trail. Actions that
-change state ask for a reason on an intermediate confirmation page.
+What is not here, because another page already does it (one page per job):
+
+- held orders (PENDING_APPROVAL) are approved, rejected or overridden on the
+  order desk (``orders/admin.py``), with the ``orders.approve_order``,
+  ``orders.reject_order`` and ``orders.override_order`` permissions;
+- an account's trading state (HALT / REDUCE / RESUME) is set on the account
+  page (``trading/admin.py``), with ``trading.set_trading_state``.
+
+The proxy models ``risk.ReviewOrder`` and ``risk.AccountTradingState`` stay (their
+migration created them) but have no admin page, and their permissions
+``risk.review_order``, ``risk.override_order`` and ``risk.set_trading_state`` are
+dead: no role is granted them (``staff.roles``) and nothing checks them.
+
+Permissions checked here: rules need ``risk.manage_risk_rules`` on top of
+Django's add/change/delete permission (view stays view: Compliance reads only);
+the global trading state needs ``trading.set_trading_state``, the same permission
+as the account page. Every change goes through a service of ``risk.services``
+with the operator as actor, so admin, API and tasks share the same checks and
+audit trail; the global switch asks for a reason on the shared confirmation
+page of ``staff.admin_tools``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
-from django.utils.html import format_html, format_html_join
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext
 from simple_history.admin import SimpleHistoryAdmin
 
-from audit.services import Actor
 from risk import services
-from risk.models import (
-    AccountTradingState,
-    RestrictedSymbol,
-    ReviewOrder,
-    RiskControl,
-    RiskCounter,
-    RiskEvent,
-    RiskRule,
-)
+from risk.models import RestrictedSymbol, RiskControl, RiskCounter, RiskEvent, RiskRule
 from risk.rules import REGISTRY, RULE_CLASSES, rule_choices, validate_rule_config
-from trading.errors import TradingError
+from staff.admin_tools import actor_of, reason_page, run_service
+from staff.forms import TradingStateForm
 from trading.models import TradingState
 
-
-def _actor(request: HttpRequest) -> Actor:
-    return Actor.user(getattr(request.user, "username", "") or "admin")
-
-
-class ReasonForm(forms.Form):
-    reason = forms.CharField(label="原因 (reason)", max_length=255, widget=forms.TextInput(attrs={"size": 80}))
+MANAGE_RULES = "risk.manage_risk_rules"
+SET_TRADING_STATE = "trading.set_trading_state"  # as trading/admin.py checks for an account's state
 
 
-class OptionalReasonForm(forms.Form):
-    reason = forms.CharField(label="备注 (note)", max_length=255, required=False, widget=forms.TextInput(attrs={"size": 80}))
+class _HistoryAdmin(SimpleHistoryAdmin):
+    """SimpleHistoryAdmin whose "revert to this version" form saves only with change permission.
 
+    django-simple-history checks view-or-change for the history pages and then
+    saves a POST to a version's page; a view-only member (Compliance) must not
+    be able to change anything that way.
+    """
 
-class StateForm(ReasonForm):
-    cancel_open_orders = forms.BooleanField(label="同时撤销全部挂单 (also cancel every open order)", required=False)
-
-
-def _with_reason(
-    model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, *, action: str, title: str, question: str,
-    submit_label: str, form_class: type[forms.Form], apply: Callable[[Any, dict[str, Any]], Any],
-) -> HttpResponse | None:
-    """An admin action with a confirmation page asking for a reason; ``apply`` runs per object."""
-    if request.POST.get("confirm") == "yes":
-        form = form_class(request.POST)
-        if form.is_valid():
-            done = 0
-            for obj in queryset:
-                try:
-                    apply(obj, form.cleaned_data)
-                    done += 1
-                except TradingError as exc:
-                    model_admin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
-            if done:
-                model_admin.message_user(request, f"{title}: {done} 项完成 ({done} done)", messages.SUCCESS)
-            return None
-    else:
-        form = form_class()
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "opts": model_admin.model._meta,
-        "title": title,
-        "question": question,
-        "queryset": queryset,
-        "form": form,
-        "action": action,
-        "submit_label": submit_label,
-    }
-    return TemplateResponse(request, "risk/action_with_reason.html", context)
+    def history_form_view(self, request: HttpRequest, object_id: str, version_id: str,
+                          extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if request.method == "POST" and not self.has_change_permission(request):
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
 
 
 # --------------------------------------------------------------------------- rules
@@ -115,7 +94,7 @@ class RiskRuleForm(forms.ModelForm):
 
 
 @admin.register(RiskRule)
-class RiskRuleAdmin(SimpleHistoryAdmin):
+class RiskRuleAdmin(_HistoryAdmin):
     form = RiskRuleForm
     list_display = ["code", "title", "scope", "enabled", "action", "params_text", "updated_at"]
     list_filter = ["enabled", "action", "code"]
@@ -125,6 +104,21 @@ class RiskRuleAdmin(SimpleHistoryAdmin):
     actions = ["enable_rules", "disable_rules"]
     fieldsets = [(None, {"fields": ["code", "account", "enabled", "action", "params", "note"],
                          "description": format_html("<pre style='white-space:pre-wrap'>{}</pre>", _params_catalogue())})]
+
+    # Django's add/change/delete permission alone is not enough: the role's custom
+    # permission must be there too. View stays Django's view (Compliance reads only).
+
+    def has_manage_rules_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(MANAGE_RULES)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and self.has_manage_rules_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and self.has_manage_rules_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and self.has_manage_rules_permission(request)
 
     @admin.display(description="名称")
     def title(self, obj: RiskRule) -> str:
@@ -140,32 +134,32 @@ class RiskRuleAdmin(SimpleHistoryAdmin):
         return json.dumps(obj.params, ensure_ascii=False)
 
     def save_model(self, request: HttpRequest, obj: RiskRule, form: Any, change: bool) -> None:
-        services.risk_rule_save(rule=obj, actor=_actor(request))
+        services.risk_rule_save(rule=obj, actor=actor_of(request))
 
     def delete_model(self, request: HttpRequest, obj: RiskRule) -> None:
-        services.risk_rule_delete(rule=obj, actor=_actor(request))
+        services.risk_rule_delete(rule=obj, actor=actor_of(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[RiskRule]) -> None:
         for rule in queryset:
-            services.risk_rule_delete(rule=rule, actor=_actor(request))
+            services.risk_rule_delete(rule=rule, actor=actor_of(request))
 
     def _set_enabled(self, request: HttpRequest, queryset: QuerySet[RiskRule], enabled: bool) -> None:
         for rule in queryset:
             rule.enabled = enabled
-            services.risk_rule_save(rule=rule, actor=_actor(request))
+            services.risk_rule_save(rule=rule, actor=actor_of(request))
         self.message_user(request, f"{queryset.count()} 条规则已{'启用' if enabled else '停用'}")
 
-    @admin.action(description="启用所选规则 (enable)")
+    @admin.action(description="启用所选规则 (enable)", permissions=["change"])
     def enable_rules(self, request: HttpRequest, queryset: QuerySet[RiskRule]) -> None:
         self._set_enabled(request, queryset, True)
 
-    @admin.action(description="停用所选规则 (disable)")
+    @admin.action(description="停用所选规则 (disable)", permissions=["change"])
     def disable_rules(self, request: HttpRequest, queryset: QuerySet[RiskRule]) -> None:
         self._set_enabled(request, queryset, False)
 
 
 @admin.register(RestrictedSymbol)
-class RestrictedSymbolAdmin(SimpleHistoryAdmin):
+class RestrictedSymbolAdmin(_HistoryAdmin):
     list_display = ["instrument", "scope", "side", "reason", "valid_from", "valid_to", "created_by", "updated_at"]
     list_filter = ["side"]
     search_fields = ["instrument__code", "instrument__name", "account__name", "reason"]
@@ -178,14 +172,14 @@ class RestrictedSymbolAdmin(SimpleHistoryAdmin):
         return obj.account.name if obj.account_id and obj.account else "全部账户 (all)"
 
     def save_model(self, request: HttpRequest, obj: RestrictedSymbol, form: Any, change: bool) -> None:
-        services.restricted_symbol_save(restriction=obj, actor=_actor(request))
+        services.restricted_symbol_save(restriction=obj, actor=actor_of(request))
 
     def delete_model(self, request: HttpRequest, obj: RestrictedSymbol) -> None:
-        services.restricted_symbol_delete(restriction=obj, actor=_actor(request))
+        services.restricted_symbol_delete(restriction=obj, actor=actor_of(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[RestrictedSymbol]) -> None:
         for entry in queryset:
-            services.restricted_symbol_delete(restriction=entry, actor=_actor(request))
+            services.restricted_symbol_delete(restriction=entry, actor=actor_of(request))
 
 
 # --------------------------------------------------------------------------- read-only views
@@ -212,9 +206,11 @@ class RiskEventAdmin(_ReadOnly):
 
     @admin.display(description="委托")
     def order_link(self, obj: RiskEvent) -> str:
+        """The order on the order desk, where a held one is approved, rejected or overridden."""
         if not obj.order_id:
             return ""
-        return format_html('<a href="../revieworder/{}/change/">#{}</a>', obj.order_id, obj.order_id)
+        return format_html('<a href="{}">#{}</a>', reverse("admin:orders_order_change", args=[obj.order_id]),
+                           obj.order_id)
 
 
 @admin.register(RiskCounter)
@@ -226,118 +222,22 @@ class RiskCounterAdmin(_ReadOnly):
     list_select_related = ["account"]
 
 
-# --------------------------------------------------------------------------- trading states
-
-
-def _state_actions(scope_label: str) -> list[Callable[..., Any]]:
-    """Admin actions switching the trading state of the selected accounts (or of the global row)."""
-
-    def make(state: str, label: str) -> Callable[..., Any]:
-        def action(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
-            def apply(obj: Any, data: dict[str, Any]) -> None:
-                account = None if isinstance(obj, RiskControl) else obj
-                services.trading_state_set(account=account, state=state, reason=data["reason"], actor=_actor(request),
-                                           cancel_open_orders=bool(data.get("cancel_open_orders")))
-
-            return _with_reason(model_admin, request, queryset, action=f"set_{state.lower()}", title=f"{scope_label}{label}",
-                                question=f"将以下对象切换为 {state} ({label})?", submit_label=f"确认切换为 {state}",
-                                form_class=StateForm, apply=apply)
-
-        action.__name__ = f"set_{state.lower()}"
-        return admin.action(description=f"{label} ({state})", permissions=["set_trading_state"])(action)
-
-    return [make(TradingState.HALTED, "暂停交易"), make(TradingState.REDUCING, "只减仓"), make(TradingState.ACTIVE, "恢复正常交易")]
-
-
-class _TradingStateAdmin(admin.ModelAdmin):
-    def has_set_trading_state_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("risk.set_trading_state")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # states change only through the actions (a service with a reason)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_view_permission(request, obj) or self.has_set_trading_state_permission(request)
-
-
-@admin.register(AccountTradingState)
-class AccountTradingStateAdmin(_TradingStateAdmin):
-    list_display = ["name", "display_name", "trading_state", "trading_state_reason", "control_group", "is_high_frequency", "status"]
-    list_filter = ["trading_state", "is_high_frequency", "control_group"]
-    search_fields = ["name", "display_name"]
-    actions = _state_actions("账户")
+# --------------------------------------------------------------------------- global trading state
 
 
 @admin.register(RiskControl)
-class RiskControlAdmin(_TradingStateAdmin):
+class RiskControlAdmin(admin.ModelAdmin):
+    """The global trading state (one row). Accounts' own states are set on the account page."""
+
     list_display = ["__str__", "trading_state", "trading_state_reason", "updated_by", "updated_at"]
-    actions = _state_actions("全局")
+    actions = ["set_global_trading_state"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[RiskControl]:
         RiskControl.objects.get_or_create(pk=RiskControl.SINGLETON_ID)
         return super().get_queryset(request)
 
-
-# --------------------------------------------------------------------------- review of held orders
-
-
-def _verdict_rows(order: ReviewOrder) -> Any:
-    verdicts = order.risk_verdicts or []
-    if not verdicts:
-        return "无 (no rule configured)"
-    rows = format_html_join(
-        "", "<tr style='{}'><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-        ((("" if v.get("passed") else "background:#fde2e1"), v.get("rule", ""), "通过" if v.get("passed") else "未通过",
-          v.get("action", ""), v.get("message", ""), json.dumps(v.get("values") or {}, ensure_ascii=False)) for v in verdicts),
-    )
-    return format_html("<table><tr><th>规则</th><th>结果</th><th>动作</th><th>说明</th><th>比较值</th></tr>{}</table>", rows)
-
-
-class StatusDefaultFilter(admin.SimpleListFilter):
-    title = "状态"
-    parameter_name = "status"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        from orders.models import OrderStatus
-
-        return [("all", "全部"), *[(s.value, s.label) for s in OrderStatus]]
-
-    def choices(self, changelist: Any) -> Any:
-        value = self.value() or "PENDING_APPROVAL"
-        for lookup, title in self.lookup_choices:
-            yield {"selected": value == lookup, "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                   "display": title}
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        value = self.value() or "PENDING_APPROVAL"
-        return queryset if value == "all" else queryset.filter(status=value)
-
-
-@admin.register(ReviewOrder)
-class ReviewOrderAdmin(admin.ModelAdmin):
-    list_display = ["id", "account", "instrument", "side", "order_type", "price", "quantity", "status", "failed_rules",
-                    "status_reason", "created_at"]
-    list_filter = [StatusDefaultFilter, "side"]
-    search_fields = ["client_order_id", "account__name", "instrument__code"]
-    list_select_related = ["account", "instrument"]
-    readonly_fields = ["account", "instrument", "client_order_id", "strategy", "side", "order_type", "price", "protection_price",
-                       "quantity", "status", "status_reason", "trading_day", "created_at", "submitted_by", "verdicts"]
-    fields = tuple(readonly_fields)
-    actions = ["approve", "reject", "override"]
-
-    @admin.display(description="未通过的规则")
-    def failed_rules(self, obj: ReviewOrder) -> str:
-        return ", ".join(f"{v.get('rule')}({v.get('action')})" for v in obj.risk_verdicts or [] if not v.get("passed"))
-
-    @admin.display(description="风控结果 (verdicts)")
-    def verdicts(self, obj: ReviewOrder) -> Any:
-        return _verdict_rows(obj)
+    def has_set_trading_state_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm(SET_TRADING_STATE)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -346,38 +246,27 @@ class ReviewOrderAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+        return False  # the state changes only through the action (a service, with a reason)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_view_permission(request, obj) or self.has_review_permission(request)
+        return super().has_view_permission(request, obj) or self.has_set_trading_state_permission(request)
 
-    def has_review_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("risk.review_order")
-
-    def has_override_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("risk.override_order")
-
-    @admin.action(description="审批通过 (approve: accept REVIEW verdicts, re-check)", permissions=["review"])
-    def approve(self, request: HttpRequest, queryset: QuerySet[ReviewOrder]) -> HttpResponse | None:
-        from orders.review import order_approve
-
-        return _with_reason(self, request, queryset, action="approve", title="审批通过", question="审批以下委托 (风控将复核)?",
-                            submit_label="确认审批", form_class=OptionalReasonForm,
-                            apply=lambda obj, data: order_approve(order_id=obj.pk, actor=_actor(request), reason=data["reason"]))
-
-    @admin.action(description="拒绝 (reject)", permissions=["review"])
-    def reject(self, request: HttpRequest, queryset: QuerySet[ReviewOrder]) -> HttpResponse | None:
-        from orders.review import order_reject
-
-        return _with_reason(self, request, queryset, action="reject", title="拒绝委托", question="拒绝以下委托?",
-                            submit_label="确认拒绝", form_class=ReasonForm,
-                            apply=lambda obj, data: order_reject(order_id=obj.pk, actor=_actor(request), reason=data["reason"]))
-
-    @admin.action(description="越权放行 (override a REJECT verdict)", permissions=["override"])
-    def override(self, request: HttpRequest, queryset: QuerySet[ReviewOrder]) -> HttpResponse | None:
-        from orders.review import order_override
-
-        return _with_reason(self, request, queryset, action="override", title="越权放行",
-                            question="越权放行以下委托 (不理会风控拒绝, 将记入审计)?", submit_label="确认越权放行",
-                            form_class=ReasonForm,
-                            apply=lambda obj, data: order_override(order_id=obj.pk, actor=_actor(request), reason=data["reason"]))
+    @admin.action(description="设置全局交易状态… (set the global trading state)", permissions=["set_trading_state"])
+    def set_global_trading_state(self, request: HttpRequest, queryset: QuerySet[RiskControl]) -> HttpResponse | None:
+        """The account page's confirmation (state, reason, cancel open orders) for the global row."""
+        form = TradingStateForm(request.POST if request.POST.get("post") else None)
+        if request.POST.get("post") and form.is_valid():
+            data = form.cleaned_data
+            label = dict(TradingState.choices)[data["state"]]
+            run_service(request, lambda: services.trading_state_set(
+                account=None, state=data["state"], reason=data["reason"], actor=actor_of(request),
+                cancel_open_orders=data["cancel_open_orders"]),
+                success=f"全局交易状态已设为 {label} (global trading state set to {data['state']})")
+            return None
+        rows = list(queryset)
+        return reason_page(request, self, title="设置全局交易状态 (set the global trading state)", form=form,
+                           objects=rows, submit_label=gettext("Confirm"), danger=True,
+                           action="set_global_trading_state", selected=[str(row.pk) for row in rows],
+                           intro="新委托立即按新的全局状态检查, 适用于全部账户 "
+                                 "(new orders of every account are checked against it at once).",
+                           extra={"cancel_url": reverse("admin:risk_riskcontrol_changelist")})
