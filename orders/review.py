@@ -6,9 +6,14 @@
   then the order ends REJECTED, else it becomes NEW and is sent.
 - ``order_reject``: the operator refuses it (reason required).
 - ``order_override``: the operator sends it although a REJECT verdict stands
-  (reason required; audited with the verdicts overridden; its own permission
-  ``risk.override_order`` in admin). A trading state (REDUCING/HALTED) cannot
-  be overridden: switch the state first.
+  (reason required; audited with the verdicts overridden). A trading state
+  (REDUCING/HALTED) cannot be overridden: switch the state first.
+
+The services check no permission; their caller does. In admin that is the order
+desk (``orders/admin.py``) with ``orders.approve_order``, ``orders.reject_order``
+and ``orders.override_order`` (override has its own permission). The risk app's
+``risk.review_order`` and ``risk.override_order`` are dead: no page checks them
+and no role holds them (``staff.roles.DEAD``).
 - ``orders_expire_reviews``: held orders nobody decided on within
   ``settings.RISK_REVIEW_TIMEOUT_SECONDS`` (default 1800) expire.
 
@@ -131,7 +136,7 @@ def order_reject(*, order_id: int, actor: Actor, reason: str) -> Order:
 
 def order_override(*, order_id: int, actor: Actor, reason: str) -> Order:
     """Send a held order although a REJECT verdict stands (reason required), audited with the verdicts
-    overridden and a RiskEvent. The caller checks the ``risk.override_order`` permission. A trading
+    overridden and a RiskEvent. The caller checks the ``orders.override_order`` permission. A trading
     state (REDUCING/HALTED) cannot be overridden: Conflict."""
     reason = _require_reason(reason)
     with transaction.atomic():

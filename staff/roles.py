@@ -5,6 +5,12 @@ migration creates the groups; ``roles_sync`` runs again after every
 ``migrate`` so that permissions of models added later (a new app, a new risk
 model) join the roles they belong to. Change a role here, not in admin: the
 next ``migrate`` puts the groups back to this table.
+
+One permission per job: order actions are ``orders.*`` (the order desk),
+trading states ``trading.set_trading_state`` (account page and global state),
+rule edits ``risk.manage_risk_rules`` plus Django's own. The risk app's older
+``risk.review_order``, ``risk.override_order`` and ``risk.set_trading_state``
+(and the proxy models they belong to) are ``DEAD``: no role holds them.
 """
 
 from __future__ import annotations
@@ -59,11 +65,14 @@ TRADING_STATE = ("trading.set_trading_state",)  # accounts (trading/admin.py) an
 RISK_CONFIG = ("risk.manage_risk_rules", "risk.add_riskrule", "risk.change_riskrule", "risk.delete_riskrule",
                "risk.add_restrictedsymbol", "risk.change_restrictedsymbol", "risk.delete_restrictedsymbol")
 AUDIT = ("audit.view_audit", "audit.view_auditevent")
-# Permissions that exist (the migration of the risk app's admin proxies created them) but
-# that nothing checks: the order desk and the account page check the orders.* and
-# trading.* ones above. No role is granted them; kept out of the database only by a
-# migration that would also drop the proxies.
-DEAD = ("risk.review_order", "risk.override_order", "risk.set_trading_state")
+# Permissions that exist in the database but that no page checks, granted to no role:
+# those of the risk app's proxies ReviewOrder and AccountTradingState, whose admin
+# pages were dropped for the order desk (orders.*) and the account page
+# (trading.set_trading_state). Migration risk 0001 created them; they stay until a
+# migration removes the proxies. Do not grant or check them.
+DEAD_MODELS = ("revieworder", "accounttradingstate")
+DEAD = ("risk.review_order", "risk.override_order", "risk.set_trading_state",
+        *(f"risk.{verb}_{model}" for model in DEAD_MODELS for verb in ("add", "change", "delete", "view")))
 
 
 def _views(all_labels: Iterable[str], app_labels: Iterable[str]) -> set[str]:
@@ -73,14 +82,14 @@ def _views(all_labels: Iterable[str], app_labels: Iterable[str]) -> set[str]:
 
 def role_permissions(all_labels: Iterable[str]) -> dict[str, set[str]]:
     """Each role's permissions as ``app_label.codename``, chosen from ``all_labels``
-    (the permissions that exist in the database)."""
-    labels = set(all_labels)
+    (the permissions that exist in the database) less the ``DEAD`` ones."""
+    labels = set(all_labels) - set(DEAD)
     trading_views = _views(labels, TRADING_APPS)
     operator = trading_views | set(ORDER_DESK)
     risk_manager = operator | set(OVERRIDE) | set(TRADING_STATE) | set(RISK_CONFIG) | set(AUDIT)
     everything_viewable = {label for label in labels if ".view_" in label} - set(NEVER_VIEW)
     compliance = everything_viewable | {"audit.view_audit"}
-    administrator = set(labels) - set(DEAD)
+    administrator = set(labels)
     roles = {OPERATOR: operator, RISK_MANAGER: risk_manager, COMPLIANCE: compliance, ADMINISTRATOR: administrator}
     return {name: perms & labels for name, perms in roles.items()}
 

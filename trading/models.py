@@ -214,7 +214,9 @@ class ApiKey(models.Model):
     can_trade = models.BooleanField("可交易", default=True)
     market_data = models.BooleanField("可发布行情", default=False)
     is_active = models.BooleanField("启用", default=True)
-    rate_limit_per_second = models.PositiveIntegerField("每秒请求上限", default=100, help_text="0 表示不限")
+    # Above the exchanges' high-frequency line (300 orders+cancels a second), so a legal
+    # strategy is never throttled, yet a runaway script is stopped.
+    rate_limit_per_second = models.PositiveIntegerField("每秒请求上限", default=400, help_text="0 表示不限")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     history = HistoricalRecords()

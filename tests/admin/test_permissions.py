@@ -61,10 +61,20 @@ EXPECTED_ADMIN: dict[str, tuple[bool, ...]] = {
     "view the audit trail":         (N,      N,        Y,        Y,          Y),
     "change an audit event":        (N,      N,        N,        N,          N),
     "view risk rules":              (N,      Y,        Y,        Y,          Y),
-    "manage risk rules":            (N,      N,        Y,        N,          Y),
-    "risk queue: approve/reject":   (N,      Y,        Y,        N,          Y),
-    "risk queue: override":         (N,      N,        Y,        N,          Y),
-    "risk admin: trading state":    (N,      N,        Y,        N,          Y),
+    "view a risk rule's history":   (N,      Y,        Y,        Y,          Y),
+    "add a risk rule":              (N,      N,        Y,        N,          Y),
+    "change a risk rule":           (N,      N,        Y,        N,          Y),
+    "delete a risk rule":           (N,      N,        Y,        N,          Y),
+    "bulk disable risk rules":      (N,      N,        Y,        N,          Y),
+    "revert a risk rule (history)": (N,      N,        Y,        N,          Y),
+    "view restricted symbols":      (N,      Y,        Y,        Y,          Y),
+    "add a restricted symbol":      (N,      N,        Y,        N,          Y),
+    "view risk events":             (N,      Y,        Y,        Y,          Y),
+    "add a risk event":             (N,      N,        N,        N,          N),
+    "view the global state":        (N,      Y,        Y,        Y,          Y),
+    "set the global state":         (N,      N,        Y,        N,          Y),
+    "removed risk review queue":    (N,      N,        N,        N,          N),
+    "removed risk account states":  (N,      N,        N,        N,          N),
     "view users":                   (N,      N,        N,        Y,          Y),
     "add a user":                   (N,      N,        N,        N,          Y),
     "view authenticator secrets":   (N,      N,        N,        N,          Y),
@@ -225,9 +235,81 @@ def _view_order(world: World) -> bool:
     return _ok(world.client.get(f"/admin/orders/order/{world.held().pk}/change/"))
 
 
-def _perms(*names: str) -> Callable[[World], bool]:
-    """For the risk app's own admin: the permissions its pages check."""
-    return lambda world: all(world.user.has_perm(name) for name in names)
+RULE_FORM = {"code": "max_order_amount", "account": "", "enabled": "on", "action": "REVIEW",
+             "params": '{"max_amount": "5000"}', "note": ""}
+
+
+def _rule() -> Any:
+    """The global max_order_amount rule desk.market() made (action REVIEW, limit 5000)."""
+    from risk.models import RiskRule
+
+    return RiskRule.objects.get(code="max_order_amount", account__isnull=True)
+
+
+def _add_rule(world: World) -> bool:
+    from risk.models import RiskRule
+
+    world.client.post("/admin/risk/riskrule/add/", {**RULE_FORM, "code": "max_daily_amount",
+                                                    "params": '{"max_amount": "900000"}'})
+    return RiskRule.objects.filter(code="max_daily_amount").exists()
+
+
+def _change_rule(world: World) -> bool:
+    rule = _rule()
+    world.client.post(f"/admin/risk/riskrule/{rule.pk}/change/", {**RULE_FORM, "note": "matrix"})
+    rule.refresh_from_db()
+    return rule.note == "matrix"
+
+
+def _delete_rule(world: World) -> bool:
+    from risk.models import RiskRule
+
+    rule = _rule()
+    world.client.post(f"/admin/risk/riskrule/{rule.pk}/delete/", {"post": "yes"})
+    return not RiskRule.objects.filter(pk=rule.pk).exists()
+
+
+def _disable_rules(world: World) -> bool:
+    rule = _rule()
+    world.client.post("/admin/risk/riskrule/", {"action": "disable_rules", "_selected_action": [rule.pk]})
+    rule.refresh_from_db()
+    return not rule.enabled
+
+
+def _revert_rule(world: World) -> bool:
+    """POST to a version's page of django-simple-history: it saves, so it needs change permission."""
+    rule = _rule()
+    version = rule.history.latest("history_date")
+    world.client.post(f"/admin/risk/riskrule/{rule.pk}/history/{version.history_id}/", {**RULE_FORM, "note": "matrix"})
+    rule.refresh_from_db()
+    return rule.note == "matrix"
+
+
+def _add_restriction(world: World) -> bool:
+    from risk.models import RestrictedSymbol
+
+    instrument = Instrument.objects.get(code="600000")
+    world.client.post("/admin/risk/restrictedsymbol/add/", {"instrument": instrument.pk, "account": "", "side": "BOTH",
+                                                           "reason": "matrix", "valid_from": "", "valid_to": ""})
+    return RestrictedSymbol.objects.filter(reason="matrix").exists()
+
+
+def _add_risk_event(world: World) -> bool:
+    from risk.models import RiskEvent
+
+    world.client.post("/admin/risk/riskevent/add/", {"rule": "matrix", "level": "info", "message": "matrix"})
+    return RiskEvent.objects.filter(rule="matrix").exists()
+
+
+def _set_global_state(world: World) -> bool:
+    from risk.models import RiskControl
+
+    control, _ = RiskControl.objects.get_or_create(pk=RiskControl.SINGLETON_ID)
+    world.client.post("/admin/risk/riskcontrol/", {"action": "set_global_trading_state", "post": "yes",
+                                                   "_selected_action": [control.pk], "state": "HALTED",
+                                                   "reason": "matrix"})
+    control.refresh_from_db()
+    return control.trading_state == TradingState.HALTED
 
 
 ACTIONS: dict[str, Callable[[World], bool]] = {
@@ -261,12 +343,22 @@ ACTIONS: dict[str, Callable[[World], bool]] = {
     "delete an API key": _delete_key,
     "view the audit trail": _get("/admin/audit/auditevent/"),
     "change an audit event": _change_audit,
-    "view risk rules": _perms("risk.view_riskrule"),
-    "manage risk rules": _perms("risk.manage_risk_rules", "risk.add_riskrule", "risk.change_riskrule",
-                                "risk.delete_riskrule"),
-    "risk queue: approve/reject": _perms("risk.review_order"),
-    "risk queue: override": _perms("risk.override_order"),
-    "risk admin: trading state": _perms("risk.set_trading_state"),
+    "view risk rules": _get("/admin/risk/riskrule/"),
+    "view a risk rule's history": lambda world: _ok(world.client.get(f"/admin/risk/riskrule/{_rule().pk}/history/")),
+    "add a risk rule": _add_rule,
+    "change a risk rule": _change_rule,
+    "delete a risk rule": _delete_rule,
+    "bulk disable risk rules": _disable_rules,
+    "revert a risk rule (history)": _revert_rule,
+    "view restricted symbols": _get("/admin/risk/restrictedsymbol/"),
+    "add a restricted symbol": _add_restriction,
+    "view risk events": _get("/admin/risk/riskevent/"),
+    "add a risk event": _add_risk_event,
+    "view the global state": _get("/admin/risk/riskcontrol/"),
+    "set the global state": _set_global_state,
+    # Held orders are reviewed on the order desk, account states set on the account page.
+    "removed risk review queue": _get("/admin/risk/revieworder/"),
+    "removed risk account states": _get("/admin/risk/accounttradingstate/"),
     "view users": _get("/admin/auth/user/"),
     "add a user": _get("/admin/auth/user/add/"),
     "view authenticator secrets": _get("/admin/otp_totp/totpdevice/"),
@@ -304,6 +396,53 @@ def test_each_role_holds_exactly_its_permissions_in_the_database() -> None:
     compliance = Group.objects.get(name=COMPLIANCE).permissions.values_list("codename", flat=True)
     assert all(code.startswith("view_") for code in compliance), "compliance must change nothing"
     assert "view_totpdevice" not in compliance
+
+
+def test_no_role_holds_a_dead_permission_and_no_code_checks_one() -> None:
+    """risk.review_order / override_order / set_trading_state (and the proxies' own permissions) still
+    exist in the database, but the orders.* and trading.* ones are the only ones granted and checked."""
+    from pathlib import Path
+
+    from django.contrib.auth.models import Group, Permission
+
+    from staff.roles import DEAD
+
+    existing = {f"{p.content_type.app_label}.{p.codename}" for p in Permission.objects.select_related("content_type")}
+    assert {"risk.review_order", "risk.override_order", "risk.set_trading_state"} <= existing  # created by migrations
+    for group in Group.objects.prefetch_related("permissions__content_type"):
+        held = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()}
+        assert not held & set(DEAD), (group.name, sorted(held & set(DEAD)))
+    root = Path(__file__).resolve().parents[2]
+    for app in ("trading", "orders", "brokers", "risk", "audit", "monitoring", "staff"):
+        for source in (root / app).rglob("*.py"):
+            if "migrations" in source.parts or source == root / "staff" / "roles.py":
+                continue
+            text = source.read_text(encoding="utf-8")
+            for label in DEAD:
+                assert f'"{label}"' not in text and f"'{label}'" not in text, f"{source}: checks dead {label}"
+
+
+RULE_PERMISSIONS = ("view_riskrule", "add_riskrule", "change_riskrule", "delete_riskrule")
+
+
+@pytest.mark.parametrize(("codenames", "may_manage"), [
+    (RULE_PERMISSIONS, False),  # Django's own permissions are not enough
+    (("view_riskrule", "manage_risk_rules"), False),  # nor is the custom one alone
+    ((*RULE_PERMISSIONS, "manage_risk_rules"), True),
+])
+def test_risk_rules_need_manage_risk_rules_on_top_of_djangos_permissions(codenames: tuple[str, ...],
+                                                                         may_manage: bool) -> None:
+    from django.contrib.auth.models import Permission
+
+    desk.market()
+    member = staff_member("member", None)
+    member.user.user_permissions.add(*Permission.objects.filter(content_type__app_label="risk", codename__in=codenames))
+    world = World(account=Account.objects.get(name="acc1"), client=verified_client(member), user=member.user)
+    assert _ok(world.client.get("/admin/risk/riskrule/"))
+    assert _ok(world.client.get("/admin/risk/riskrule/add/")) == may_manage
+    for name in ("change a risk rule", "bulk disable risk rules", "revert a risk rule (history)", "add a risk rule",
+                 "delete a risk rule"):
+        assert ACTIONS[name](world) == may_manage, name
 
 
 # ---------------------------------------------------------------------- API operations
