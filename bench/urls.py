@@ -8,9 +8,12 @@ from ninja.responses import Status
 
 from audit.models import AuditEvent
 from trading.auth import ApiKeyAuth
+from trading.errors import TradingError
+from trading.urls import trading_error
 from trading.urls import urlpatterns as app_urlpatterns
 
 floor_api = NinjaAPI(auth=ApiKeyAuth(), urls_namespace="bench-floor", docs_url=None, openapi_url=None)
+floor_api.exception_handler(TradingError)(trading_error)
 
 
 class FloorIn(Schema):
