@@ -199,7 +199,8 @@ class RiskControl(models.Model):
 
 
 class ReviewOrder(Order):
-    """Orders as the risk desk sees them in admin (held for review, verdicts, approve/reject/override)."""
+    """Unused proxy, kept because a migration created it: held orders are handled on the
+    order desk (orders/admin.py)."""
 
     class Meta:
         proxy = True
@@ -212,7 +213,8 @@ class ReviewOrder(Order):
 
 
 class AccountTradingState(Account):
-    """Accounts as the risk desk sees them in admin: trading state and the switch."""
+    """Unused proxy, kept because a migration created it: an account's trading state is
+    switched on its own admin page (trading/admin.py)."""
 
     class Meta:
         proxy = True
