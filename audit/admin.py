@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEvent
-from staff.admin_tools import local_time_html
+from staff.admin_tools import ReadOnlyAdminMixin, local_time_html
 
 # object_type -> admin URL name of its page
 OBJECT_PAGES = {
@@ -27,7 +27,7 @@ OBJECT_PAGES = {
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "occurred_local", "actor_type", "actor", "action", "object_link", "account", "reason_short"]
     list_filter = ["actor_type", "object_type", "action"]
     search_fields = ["actor", "action", "=object_id", "account", "reason"]
@@ -47,15 +47,6 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._may_view(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("occurred at"), ordering="occurred_at")
     def occurred_local(self, obj: AuditEvent) -> str:

@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from audit.models import AuditEvent
 from orders.models import TERMINAL_STATUSES, Fill, Order, OrderStatus
 from staff.admin_tools import (
+    ReadOnlyAdminMixin,
     actor_of,
     badge,
     local_time,
@@ -66,7 +67,7 @@ class StrategyFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     change_form_template = "admin/orders/order/change_form.html"
     change_list_template = "admin/orders/order/change_list.html"
     list_display = ["id", "created_local", "account", "symbol_display", "side_display", "price_display",
@@ -90,15 +91,6 @@ class OrderAdmin(admin.ModelAdmin):
 
     # ------------------------------------------------------------------ permissions
     # All fields are read-only: orders change only through the actions below.
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_approve_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm("orders.approve_order")
@@ -424,7 +416,7 @@ def order_verdicts(order: Order) -> list[dict[str, Any]]:
 
 
 @admin.register(Fill)
-class FillAdmin(admin.ModelAdmin):
+class FillAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["broker_trade_id", "order_link", "symbol", "side", "price", "quantity", "amount", "fees",
                     "filled_local", "trading_day"]
     list_filter = ["trading_day", ("order__account", admin.RelatedOnlyFieldListFilter)]
@@ -434,15 +426,6 @@ class FillAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in Fill._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("order"), ordering="order_id")
     def order_link(self, obj: Fill) -> str:

@@ -41,7 +41,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from risk import services
 from risk.models import RestrictedSymbol, RiskControl, RiskCounter, RiskEvent, RiskRule
 from risk.rules import REGISTRY, RULE_CLASSES, rule_choices, validate_rule_config
-from staff.admin_tools import actor_of, reason_page, run_service
+from staff.admin_tools import ReadOnlyAdminMixin, actor_of, reason_page, run_service
 from staff.forms import TradingStateForm
 from trading.models import TradingState
 
@@ -185,15 +185,8 @@ class RestrictedSymbolAdmin(_HistoryAdmin):
 # --------------------------------------------------------------------------- read-only views
 
 
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+class _ReadOnly(ReadOnlyAdminMixin, admin.ModelAdmin):
+    pass
 
 
 @admin.register(RiskEvent)

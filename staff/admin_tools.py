@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from audit.services import Actor
 from trading.errors import TradingError
+from trading.selectors import price_text as api_price_text
 
 STATUS_STYLE = {
     "PENDING_APPROVAL": "pending",
@@ -72,16 +73,25 @@ def short_time(value: datetime | None) -> str:
     return format_html('<span class="tbo-num" title="{}">{}</span>', full, text)
 
 
-CENT = Decimal("0.01")
-MILL = Decimal("0.001")
 
 
 def price_text(value: Decimal | None) -> str:
-    """A price at the market's tick: 2 decimals (stocks), 3 when it has them (funds, bonds)."""
-    if value is None:
-        return "-"
-    value = Decimal(value)
-    return str(value.quantize(CENT) if value == value.quantize(CENT) else value.quantize(MILL))
+    """A price as the API writes it ("10.50", "3.456"), or "-" when there is none."""
+    return api_price_text(value) or "-"
+
+
+class ReadOnlyAdminMixin:
+    """For admin pages that show records and never add, change or delete them:
+    changes happen only through services (and their admin actions)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 def actor_of(request: HttpRequest) -> Actor:
