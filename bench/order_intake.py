@@ -8,7 +8,7 @@ ratio. Tasks are enqueued on Redis (no worker runs), so this measures intake.
 
 Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/bench_trading),
 REDIS_URL (default redis://127.0.0.1:6379/14), BENCH_SECONDS (20), BENCH_CLIENTS (2),
-BENCH_WEB_WORKERS (3), BENCH_RISK_RULES ("all" to enable every risk rule),
+BENCH_WEB_WORKERS (2, one per core), BENCH_RISK_RULES ("all" to enable every risk rule),
 BENCH_WITH_RELAY ("1" to run the outbox relay on the same machine during the run; by
 default no relay or worker runs, so the figure is intake alone: accepted orders
 wait as NEW rows, the outbox, until a relay enqueues them).
@@ -32,7 +32,7 @@ DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "2"))
-WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "3"))
+WEB_WORKERS = int(os.environ.get("BENCH_WEB_WORKERS", "2"))  # one per core
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
 
 

@@ -240,6 +240,9 @@ class SubmitResult:
     created: bool
 
 
+_EXISTING_SQL = f"SELECT o.id FROM {Order._meta.db_table} o WHERE o.account_id = a.id AND o.client_order_id = %s"  # noqa: S608 - identifiers from model metadata; values are bound
+
+
 def _existing(account: Account, client_order_id: str) -> Order | None:
     if not client_order_id:
         return None
@@ -467,12 +470,15 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
     client_order_id = str(data.client_order_id) if data.client_order_id else ""
     try:
         with transaction.atomic():
-            account = account_lock(account_id)
+            # The idempotency lookup rides on the lock's round trip. It may read from
+            # just before the lock was granted; a twin committed in between is then
+            # caught by the unique key on insert (the IntegrityError below).
+            account = account_lock(account_id, also=(_EXISTING_SQL, [client_order_id]))
             if account.status != Account.Status.ACTIVE:
                 raise Forbidden(f"账户已停用 (account {account.name} is disabled)")
-            existing = _existing(account, client_order_id)
-            if existing is not None:
-                return SubmitResult(existing, False)
+            existing_id = getattr(account, "also", None)
+            if existing_id is not None:
+                return SubmitResult(Order.objects.select_related("account", "instrument").get(pk=existing_id), False)
             checked = order_check(data, account=account)
             order = _build_order(checked, actor=actor, source=source)
             admission = _admission(order, quote=checked.quote)

@@ -27,21 +27,30 @@ ZERO = Decimal("0")
 CENT = Decimal("0.01")
 
 
-@lru_cache(maxsize=1)
-def _account_lock_sql() -> str:
+@lru_cache(maxsize=4)
+def _account_lock_sql(also: str = "") -> str:
     # Every column but the broker credentials, which the lock holder never needs
     # (reading them lazily if asked); written out once, as the hot path runs it per order.
-    columns = [str(f.column) for f in Account._meta.concrete_fields if f.name != "broker_settings"]
+    columns = [f"a.{f.column}" for f in Account._meta.concrete_fields if f.name != "broker_settings"]
+    if also:
+        columns.append(f"({also}) AS also")
     table = Account._meta.db_table
     # SQLite has no row locks: its writers are serialised by the database lock
     # (transaction_mode IMMEDIATE in settings), so the clause is dropped there.
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    return f"SELECT {', '.join(columns)} FROM {table} WHERE id = %s{lock}"  # noqa: S608 - identifiers from model metadata; values are bound
+    lock = " FOR UPDATE OF a" if connection.features.has_select_for_update else ""
+    return f"SELECT {', '.join(columns)} FROM {table} a WHERE a.id = %s{lock}"  # noqa: S608 - identifiers from model metadata; values are bound
 
 
-def account_lock(account_id: int) -> Account:
-    """Lock and return the account row (SELECT ... FOR UPDATE). Take it before any order lock."""
-    found = list(Account.objects.raw(_account_lock_sql(), [account_id]))
+def account_lock(account_id: int, *, also: tuple[str, list[Any]] | None = None) -> Account:
+    """Lock and return the account row (SELECT ... FOR UPDATE). Take it before any order lock.
+
+    ``also`` = (scalar SQL, its parameters) is evaluated in the same round trip and
+    set on the account as ``also``; the account row is aliased ``a``. Note that it
+    reads the snapshot of the statement's start, possibly from before the lock was
+    granted: use it only where a stale answer is caught later (e.g. by a unique key).
+    """
+    sql, params = (_account_lock_sql(also[0]), [*also[1], account_id]) if also else (_account_lock_sql(), [account_id])
+    found = list(Account.objects.raw(sql, params))
     if not found:
         raise Account.DoesNotExist(f"account {account_id} does not exist")
     return found[0]
