@@ -491,7 +491,8 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
                 order.status = next_status(order.status, admission.event)
                 order.status_reason = admission.reason[:500]
             insert_one(order)  # the one INSERT, with its final status and freezes
-            risk_order_recorded(order)  # risk counters + a RiskEvent per failing verdict
+            writes: list[tuple[str, list[Any]]] = []
+            risk_order_recorded(order, defer=writes)  # risk counters (run below) + a RiskEvent per failing verdict
             audits.append(_created_event(order, actor))
             if admission.event is not None:
                 audits.append(status_event(order, OrderStatus.NEW, admission.event, actor=actor, reason=admission.reason))
@@ -500,7 +501,7 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
                 _freeze(order, admission, actor=actor, posts=posts)
             if admission.event is None:
                 _dispatch_on_commit(order, SUBMIT)
-            ledger_flush(account, posts, audits)
+            ledger_flush(account, posts, audits, writes)  # one round trip for every write after the order's
     except IntegrityError:
         # A concurrent request with the same client_order_id won the race.
         existing = _existing(Account(pk=account_id), client_order_id)

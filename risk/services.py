@@ -265,54 +265,56 @@ def risk_events_for_verdicts(order: Order, verdicts: list[dict[str, Any]] | list
 
 def _counters_add(account_id: int, day: Any, keys: list[str], *, at: Any, orders: int = 0, amount: Decimal = ZERO,
                   rejected: int = 0, cancels: int = 0, in_window: int = 0, last_order: bool = False,
-                  instrument_id: int | None = None, open_quantity: int = 0, open_amount: Decimal = ZERO) -> None:
-    """Add to today's counter rows (account row "" and/or symbol rows) in one UPDATE (raw SQL: this
-    runs for every order, and Django compiling CASE expressions cost more than the statement),
-    creating missing rows. ``open_*`` go to symbol rows only. Caller holds the account lock, so
-    read-modify-write cannot race."""
+                  instrument_id: int | None = None, open_quantity: int = 0, open_amount: Decimal = ZERO,
+                  defer: list[tuple[str, list[Any]]] | None = None) -> None:
+    """Add to today's counter rows (account row "" and/or symbol rows), creating missing ones,
+    in one upsert (raw SQL: this runs for every order). ``in_window`` counts into the one-second
+    window of the account row; ``instrument_id`` and ``open_*`` go to symbol rows only. With
+    ``defer`` the statement is appended there for the caller to run with its other writes.
+    Caller holds the account lock, so read-modify-write cannot race."""
     from django.db import connection
 
-    from risk.sql import counters_add_sql
+    from risk.sql import counters_upsert_sql
 
     ops = connection.ops
     second = int(at.timestamp())
     stamp = ops.adapt_datetimefield_value(at)
-    params = [stamp, orders, ops.adapt_decimalfield_value(amount, 20, 2), rejected, cancels, 1 if last_order else 0, stamp,
-              in_window, second, in_window, in_window, in_window, second, open_quantity,
-              ops.adapt_decimalfield_value(open_amount, 20, 2), account_id, ops.adapt_datefield_value(day), *keys]
-    with connection.cursor() as cursor:
-        cursor.execute(counters_add_sql(len(keys)), params)
-        updated = cursor.rowcount
-    if updated == len(keys):
+    last = stamp if last_order else None
+    params: list[Any] = []
+    for key in keys:
+        account_row = key == ""
+        params += [account_id, ops.adapt_datefield_value(day), key, None if account_row else instrument_id, orders,
+                   ops.adapt_decimalfield_value(amount, 20, 2), rejected, cancels, last,
+                   second if (account_row and in_window) else 0, in_window if account_row else 0,
+                   0 if account_row else open_quantity, ops.adapt_decimalfield_value(ZERO if account_row else open_amount, 20, 2),
+                   stamp]
+    statement = (counters_upsert_sql(len(keys)), params)
+    if defer is not None:
+        defer.append(statement)
         return
-    existing = set(RiskCounter.objects.filter(account_id=account_id, trading_day=day, key__in=keys).values_list("key", flat=True))
-    RiskCounter.objects.bulk_create([
-        RiskCounter(account_id=account_id, trading_day=day, key=key, orders=orders, amount=amount, rejected=rejected,
-                    cancels=cancels, last_order_at=at if last_order else None,
-                    second=second if (in_window and key == "") else 0, second_count=in_window if key == "" else 0,
-                    instrument_id=instrument_id if key else None, open_buy_quantity=open_quantity if key else 0,
-                    open_buy_amount=open_amount if key else ZERO)
-        for key in keys if key not in existing
-    ])
+    with connection.cursor() as cursor:
+        cursor.execute(*statement)
 
 
-def risk_order_recorded(order: Order) -> None:
+def risk_order_recorded(order: Order, *, defer: list[tuple[str, list[Any]]] | None = None) -> None:
     """After the order path saved a new (or newly admitted) order with its risk verdicts and final
-    status: count it and write a RiskEvent for each failing verdict.
+    status: count it and write a RiskEvent for each failing verdict. With ``defer`` the counter
+    update is appended there, for the caller to run in the same round trip as its other writes.
 
     Precondition: same transaction as the save, account lock held.
     """
     at = now()
     keys = ["", order.instrument.symbol]
     if order.status == OrderStatus.REJECTED:
-        _counters_add(order.account_id, order.trading_day, keys, at=at, rejected=1)
+        _counters_add(order.account_id, order.trading_day, keys, at=at, rejected=1, instrument_id=order.instrument_id,
+                      defer=defer)
     else:
         amount = order_notional(order, quote_for(order.instrument_id))
         is_buy = order.side == Side.BUY
         _counters_add(order.account_id, order.trading_day, keys, at=at, orders=1, amount=amount, in_window=1, last_order=True,
                       instrument_id=order.instrument_id,
                       open_quantity=(order.quantity - order.filled_quantity) if is_buy else 0,
-                      open_amount=order.frozen_amount if is_buy else ZERO)
+                      open_amount=order.frozen_amount if is_buy else ZERO, defer=defer)
     if order.risk_verdicts:
         risk_events_for_verdicts(order, order.risk_verdicts)
 

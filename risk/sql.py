@@ -88,24 +88,28 @@ def snapshot_sql(*, account_id: int, instrument_id: int, day: Any, symbol: str, 
     return " UNION ALL ".join(parts), params
 
 
-def counters_add_sql(keys_count: int) -> str:
-    """UPDATE of today's counter rows (the account's "" and symbol rows) adding to the totals.
+COUNTER_UPSERT_COLUMNS = ("account_id", "trading_day", '"key"', "instrument_id", "orders", "amount", "rejected", "cancels",
+                          "last_order_at", '"second"', "second_count", "open_buy_quantity", "open_buy_amount", "updated_at")
 
-    Parameters, in order: updated_at, orders, amount, rejected, cancels, last_order (1/0),
-    last_order_at, in_window, second, in_window, in_window, in_window, second, open_quantity,
-    open_amount, account_id, trading_day, then ``keys_count`` keys. The window and last-order columns only
-    move when asked; open buys only on symbol rows.
-    """
-    t = _tables()
-    keys = ", ".join(["%s"] * keys_count)
+
+def counters_upsert_sql(rows_count: int) -> str:
+    """INSERT of ``rows_count`` counter rows (values in COUNTER_UPSERT_COLUMNS order) that adds
+    to the totals of rows already there (ON CONFLICT ... DO UPDATE): one statement whatever
+    exists, so it can ride in a batch of writes. The one-second window moves only when a row
+    brings a count for it; the last-order time only when it brings one."""
+    t = _tables()["counter"]
+    placeholder = "(" + ", ".join(["%s"] * len(COUNTER_UPSERT_COLUMNS)) + ")"
     return (
-        f'UPDATE {t["counter"]} SET updated_at = %s, orders = orders + %s, amount = amount + %s,'  # noqa: S608 - identifiers from model metadata; values are bound
-        f' rejected = rejected + %s, cancels = cancels + %s,'
-        f' last_order_at = CASE WHEN %s = 1 THEN %s ELSE last_order_at END,'
-        f' second_count = CASE WHEN "key" = \'\' AND %s > 0 THEN'
-        f' (CASE WHEN "second" = %s THEN second_count + %s ELSE %s END) ELSE second_count END,'
-        f' "second" = CASE WHEN "key" = \'\' AND %s > 0 THEN %s ELSE "second" END,'
-        f' open_buy_quantity = CASE WHEN "key" = \'\' THEN open_buy_quantity ELSE open_buy_quantity + %s END,'
-        f' open_buy_amount = CASE WHEN "key" = \'\' THEN open_buy_amount ELSE open_buy_amount + %s END'
-        f' WHERE account_id = %s AND trading_day = %s AND "key" IN ({keys})'
+        f"INSERT INTO {t} ({', '.join(COUNTER_UPSERT_COLUMNS)}) VALUES {', '.join([placeholder] * rows_count)}"  # noqa: S608 - identifiers from model metadata; values are bound
+        f' ON CONFLICT (account_id, trading_day, "key") DO UPDATE SET updated_at = excluded.updated_at,'
+        f" orders = {t}.orders + excluded.orders, amount = {t}.amount + excluded.amount,"
+        f" rejected = {t}.rejected + excluded.rejected, cancels = {t}.cancels + excluded.cancels,"
+        f" last_order_at = COALESCE(excluded.last_order_at, {t}.last_order_at),"
+        f" second_count = CASE WHEN excluded.second_count > 0 THEN"
+        f' (CASE WHEN {t}."second" = excluded."second" THEN {t}.second_count + excluded.second_count'
+        f" ELSE excluded.second_count END) ELSE {t}.second_count END,"
+        f' "second" = CASE WHEN excluded.second_count > 0 THEN excluded."second" ELSE {t}."second" END,'
+        f" open_buy_quantity = {t}.open_buy_quantity + excluded.open_buy_quantity,"
+        f" open_buy_amount = {t}.open_buy_amount + excluded.open_buy_amount,"
+        f" instrument_id = COALESCE({t}.instrument_id, excluded.instrument_id)"
     )

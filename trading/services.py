@@ -122,9 +122,11 @@ def cash_post(
     return entry
 
 
-def ledger_flush(account: Account, posts: list[LedgerPost], audits: list[AuditEvent] | None = None) -> None:
+def ledger_flush(account: Account, posts: list[LedgerPost], audits: list[AuditEvent] | None = None,
+                 statements: list[tuple[str, list[Any]]] | None = None) -> None:
     """Insert deferred ledger rows, their audit events and any other prepared ``audits``,
-    and save the account totals if money moved.
+    save the account totals if money moved, and run any other prepared write ``statements``
+    (each a data-modifying SQL statement with its parameters, touching other tables).
 
     On PostgreSQL this is one statement (data-modifying CTEs), since it runs
     for every order while the account lock is held; elsewhere one per table.
@@ -136,20 +138,26 @@ def ledger_flush(account: Account, posts: list[LedgerPost], audits: list[AuditEv
         AuditEvent.objects.bulk_create(events)
         if posts:
             account.save(update_fields=["cash", "frozen"])
+        with connection.cursor() as cursor:
+            for sql, values in statements or []:
+                cursor.execute(sql, values)
         return
-    statements: list[str] = []
+    sqls: list[str] = []
     params: list[Any] = []
+    for sql, values in statements or []:
+        sqls.append(sql)
+        params.extend(values)
     for model, rows in ((CashLedgerEntry, entries), (AuditEvent, events)):
         if rows:
             sql, values = insert_sql(model, rows)
-            statements.append(sql)
+            sqls.append(sql)
             params.extend(values)
     if posts:
-        statements.append(f"UPDATE {Account._meta.db_table} SET cash = %s, frozen = %s WHERE id = %s")  # noqa: S608 - identifiers from model metadata; values are bound
+        sqls.append(f"UPDATE {Account._meta.db_table} SET cash = %s, frozen = %s WHERE id = %s")  # noqa: S608 - identifiers from model metadata; values are bound
         params.extend([account.cash, account.frozen, account.pk])
-    if not statements:
+    if not sqls:
         return
-    *ctes, last = statements
+    *ctes, last = sqls
     head = "WITH " + ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(ctes)) + " " if ctes else ""
     with connection.cursor() as cursor:
         cursor.execute(head + last, params)
