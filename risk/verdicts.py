@@ -5,7 +5,7 @@ Kept free of models so that models, rules and the order path can all import it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -40,7 +40,9 @@ class Verdict:
     values: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # Written out: dataclasses.asdict deep-copies, and this runs per rule per order.
+        return {"rule": self.rule, "passed": self.passed, "action": str(self.action), "message": self.message,
+                "values": dict(self.values)}
 
 
 @dataclass
