@@ -8,18 +8,11 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from brokers.models import PaperAccount, PaperOrder, PaperPosition, PaperTrade
-from staff.admin_tools import ReadOnlyAdminMixin
-
-
-class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Every field read-only; no add, change or delete (the books belong to the broker)."""
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in self.model._meta.fields]
+from staff.admin_tools import ReadOnlyModelAdmin
 
 
 @admin.register(PaperAccount)
-class PaperAccountAdmin(ReadOnlyAdmin):
+class PaperAccountAdmin(ReadOnlyModelAdmin):
     list_display = ["account_name", "cash", "frozen", "available_display", "updated_at"]
     search_fields = ["account_name"]
 
@@ -29,7 +22,7 @@ class PaperAccountAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PaperPosition)
-class PaperPositionAdmin(ReadOnlyAdmin):
+class PaperPositionAdmin(ReadOnlyModelAdmin):
     list_display = [
         "account_name",
         "symbol",
@@ -58,7 +51,7 @@ class PaperTradeInline(admin.TabularInline):
 
 
 @admin.register(PaperOrder)
-class PaperOrderAdmin(ReadOnlyAdmin):
+class PaperOrderAdmin(ReadOnlyModelAdmin):
     list_display = [
         "broker_order_id",
         "account_name",
@@ -80,7 +73,7 @@ class PaperOrderAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PaperTrade)
-class PaperTradeAdmin(ReadOnlyAdmin):
+class PaperTradeAdmin(ReadOnlyModelAdmin):
     list_display = [
         "broker_trade_id",
         "order",

@@ -21,25 +21,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from staff.admin_tools import actor_of, badge, local_time, reason_page, run_for_each, run_service
+from staff.admin_tools import ReadOnlyModelAdmin, actor_of, badge, local_time, reason_page, run_for_each, run_service
 from staff.forms import SCOPE_TRADE, ApiKeyCreateForm, TradingStateForm
 from trading.models import Account, ApiKey, CashLedgerEntry, Instrument, Position, Quote, TradingState
-
-
-class ReadOnlyModelAdmin(admin.ModelAdmin):
-    """Rows that only services write: viewable, never added, changed or deleted in admin."""
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _today_for(account: Account) -> Any:
