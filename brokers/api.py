@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from ninja.responses import Status
 
 from orders.schemas import ErrorOut
+from orders.services import accounts_poll_later
 from trading.auth import ApiClient
 from trading.errors import Forbidden
 from trading.market_rules import normalize_symbol
@@ -57,17 +57,8 @@ def quotes_publish(request: HttpRequest, payload: QuotesIn):
         raise Forbidden("此API密钥不能发布行情 (this key is not a market-data feeder)")
     result = publish([q.dict() for q in payload.quotes])
     accounts = sorted(result.accounts_with_fills)
-    if accounts:
-        transaction.on_commit(lambda: _poll(accounts))
+    accounts_poll_later(accounts)  # quotes_publish has committed: pick up the fills now
     return Status(200, {"accepted": len(result.quotes), "accounts_with_fills": accounts})
-
-
-def _poll(accounts: list[str]) -> None:
-    from orders.tasks import poll_account
-    from trading.models import Account
-
-    for account_id in Account.objects.filter(name__in=accounts).values_list("pk", flat=True):
-        poll_account.delay(account_id)
 
 
 @router.get("/market/quotes", response={200: list[QuoteOut], **ERRORS})

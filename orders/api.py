@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pydantic
-from django.conf import settings
 from django.http import HttpRequest
 from ninja import Router
 from ninja.responses import Status
@@ -11,7 +10,7 @@ from ninja.responses import Status
 from orders import selectors, services
 from orders.schemas import BatchIn, BatchOut, ErrorOut, FillOut, OrderIn, OrderModifyIn, OrderOut
 from trading.auth import ApiClient
-from trading.errors import Forbidden, InvalidOrder
+from trading.errors import Forbidden
 
 router = Router(tags=["orders"])
 
@@ -39,11 +38,7 @@ def order_create_batch(request: HttpRequest, payload: BatchIn):
     client = _client(request)
     if not client.can_trade:
         raise Forbidden("只读API密钥不能交易 (this key is read-only)")
-    if len(payload.orders) > settings.ORDERS_MAX_BATCH:
-        raise InvalidOrder.single(
-            "orders", "max_items",
-            f"批量委托最多{settings.ORDERS_MAX_BATCH}笔 (at most {settings.ORDERS_MAX_BATCH} orders per batch; got {len(payload.orders)})",
-        )
+    services.batch_size_check(len(payload.orders))
     items: list[services.OrderInput] = []
     problems: list[tuple[int, list[dict]]] = []
     for index, raw in enumerate(payload.orders):

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -95,7 +95,6 @@ class CheckedOrder:
     strategy: str
     trading_day: date
     quote: Quote | None = None
-    problems: list[FieldProblem] = field(default_factory=list)
 
 
 def _decimal(value: Any, field_name: str, problems: list[FieldProblem]) -> Decimal | None:
@@ -528,12 +527,16 @@ class BatchItemResult:
     error: Any = None
 
 
+def batch_size_check(count: int) -> None:
+    """422 for a batch over ORDERS_MAX_BATCH items (checked before any item is looked at)."""
+    if count > settings.ORDERS_MAX_BATCH:
+        limit = settings.ORDERS_MAX_BATCH
+        raise InvalidOrder.single("orders", "max_items", f"批量委托最多{limit}笔 (at most {limit} orders per batch; got {count})")
+
+
 def order_submit_batch(items: list[OrderInput], *, actor: Actor, allowed: Callable[[str], bool]) -> list[BatchItemResult]:
     """Submit several orders, each in its own transaction: one bad item does not sink the others."""
-    if len(items) > settings.ORDERS_MAX_BATCH:
-        raise InvalidOrder.single(
-            "orders", "max_items", f"批量委托最多{settings.ORDERS_MAX_BATCH}笔 (at most {settings.ORDERS_MAX_BATCH} orders per batch; got {len(items)})"
-        )
+    batch_size_check(len(items))
     results: list[BatchItemResult] = []
     for index, item in enumerate(items):
         try:
@@ -1024,9 +1027,10 @@ def orders_expire_day(*, at: datetime | None = None) -> int:
     """
     at = at or now()
     expired = 0
-    for order_id, account_id in Order.objects.filter(status__in=[OrderStatus.NEW, OrderStatus.PENDING_APPROVAL]).values_list("pk", "account_id"):
-        account = Account.objects.get(pk=account_id)
-        if Order.objects.get(pk=order_id).trading_day >= account_trading_day(account, at):
+    today = {a.pk: account_trading_day(a, at) for a in Account.objects.only("pk", "session_mode")}
+    candidates = Order.objects.filter(status__in=[OrderStatus.NEW, OrderStatus.PENDING_APPROVAL]).values_list("pk", "account_id", "trading_day")
+    for order_id, account_id, trading_day in candidates:
+        if trading_day >= today[account_id]:
             continue
         with transaction.atomic():
             account, order = _lock_order(order_id)
@@ -1039,6 +1043,14 @@ def orders_expire_day(*, at: datetime | None = None) -> int:
             ledger_flush(account, posts)
         expired += 1
     return expired
+
+
+def accounts_poll_later(account_names: Iterable[str]) -> None:
+    """Enqueue a status poll of each named account (e.g. after a quote filled paper orders)."""
+    from orders import tasks
+
+    for account_id in Account.objects.filter(name__in=list(account_names)).values_list("pk", flat=True):
+        tasks.poll_account.delay(account_id)
 
 
 def accounts_poll_all() -> int:

@@ -7,6 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.core.management.base import BaseCommand
 
 from brokers.services import quotes_publish
+from orders.services import accounts_poll_later
 from trading import market_rules
 from trading.market_rules import load_reference_instruments
 
@@ -48,12 +49,7 @@ class Command(BaseCommand):
                     }
                 )
             result = quotes_publish(quotes)
-            if result.accounts_with_fills:
-                from orders.tasks import poll_account
-                from trading.models import Account
-
-                for account_id in Account.objects.filter(name__in=result.accounts_with_fills).values_list("pk", flat=True):
-                    poll_account.delay(account_id)
+            accounts_poll_later(result.accounts_with_fills)
             done += 1
             if options["rounds"] and done >= options["rounds"]:
                 return
