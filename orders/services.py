@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -38,7 +38,7 @@ from orders.models import (
     OrderStatus,
 )
 from orders.state_machine import OrderEvent, next_status, order_apply_event, status_event
-from risk.controller import Decision, risk_check_order
+from risk.controller import Decision, RiskReads, reads_for, risk_check_order
 from risk.services import risk_cancel_recorded, risk_order_recorded, risk_post_trade
 from trading import calendar, market_rules
 from trading.errors import BrokerError, BrokerTimeout, Conflict, FieldProblem, Forbidden, InvalidOrder, NotFound
@@ -51,6 +51,7 @@ from trading.services import (
     cash_post,
     insert_one,
     ledger_flush,
+    multi_statement_reads,
     position_apply_fill,
     position_for_update,
     position_freeze,
@@ -297,7 +298,8 @@ class Admission:
     position: Position | None = None
 
 
-def _admission(order: Order, *, quote: Quote | None) -> Admission:
+def _admission(order: Order, *, quote: Quote | None,
+               prefetched: tuple[RiskReads, list[list[tuple[Any, ...]]]] | None = None) -> Admission:
     """Holdings checks and risk control for a NEW order; writes nothing.
 
     Precondition: the caller holds the account lock. Raises InvalidOrder for a
@@ -341,7 +343,7 @@ def _admission(order: Order, *, quote: Quote | None) -> Admission:
                 "available_cash",
                 f"可用资金不足 (order needs {freeze_amount} CNY incl. estimated fees; available {account.available})",
             )
-    outcome = risk_check_order(order)
+    outcome = risk_check_order(order, prefetched=prefetched)
     event = {Decision.PASS: None, Decision.REVIEW: OrderEvent.RISK_HELD, Decision.REJECT: OrderEvent.RISK_REJECTED}[outcome.decision]
     return Admission(event, outcome.reason, [v.as_json() for v in outcome.verdicts], freeze_amount, freeze_quantity, position)
 
@@ -455,6 +457,42 @@ def account_id_by_name(name: str) -> int:
     return account_id
 
 
+# The account rows this process last locked, by id: what intake prepares an order with before it
+# takes the lock. Only settings an order's preparation depends on are trusted from it, and they are
+# compared with the locked row (``_Prepared.fits``); money and states always come from the lock.
+_ACCOUNT_SEEN: dict[int, Account] = {}
+
+
+@dataclass
+class _Prepared:
+    """An order checked and built before the account lock, with the reads its risk check needs."""
+
+    order: Order
+    quote: Quote | None
+    session_mode: str
+    reads: RiskReads
+
+    def fits(self, account: Account) -> bool:
+        """Whether the locked account still has the settings the order was prepared with."""
+        return account.session_mode == self.session_mode
+
+
+def _prepare(data: OrderInput, account_id: int, *, actor: Actor, source: str) -> _Prepared | None:
+    """Do before the lock what does not need it: field and market-rule checks, building the order,
+    the SQL of its risk reads. None when that is not possible (no account seen yet, a database
+    without multi-statement round trips) or the input is invalid (then the locked path decides,
+    after the idempotency lookup: a retried order is answered, not refused)."""
+    seen = _ACCOUNT_SEEN.get(account_id)
+    if seen is None or not multi_statement_reads():
+        return None
+    try:
+        checked = order_check(data, account=seen)
+    except InvalidOrder:
+        return None
+    order = _build_order(checked, actor=actor, source=source)
+    return _Prepared(order, checked.quote, seen.session_mode, reads_for(order))
+
+
 def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.API) -> SubmitResult:
     """Accept one order: the one use case behind POST /orders, admin entry and batches.
 
@@ -464,23 +502,40 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
     (the order row, NEW, is the outbox). Raises InvalidOrder (422) for bad input or a broken
     market rule, with nothing written; an order refused by risk control is
     created as REJECTED with its verdicts.
+
+    The account lock is the one point every order of an account passes in turn,
+    so the time it is held bounds an account's rate. On PostgreSQL it is held for
+    three round trips: the lock (with the idempotency lookup, the order's id and
+    risk control's reads), one statement with every write, and the commit. What
+    needs no lock (field and market-rule checks, building the order) is done
+    before it is taken.
     """
     account_id = account_id_by_name(data.account)
     client_order_id = str(data.client_order_id) if data.client_order_id else ""
+    prepared = _prepare(data, account_id, actor=actor, source=source)
     try:
         with transaction.atomic():
             # The idempotency lookup rides on the lock's round trip. It may read from
             # just before the lock was granted; a twin committed in between is then
             # caught by the unique key on insert (the IntegrityError below).
-            account = account_lock(account_id, also=(_EXISTING_SQL, [client_order_id]))
+            account = account_lock(account_id, also=(_EXISTING_SQL, [client_order_id]), allocate_for=Order,
+                                   then=prepared.reads.statements if prepared else None)
+            _ACCOUNT_SEEN[account_id] = account
             if account.status != Account.Status.ACTIVE:
                 raise Forbidden(f"账户已停用 (account {account.name} is disabled)")
             existing_id = getattr(account, "also", None)
             if existing_id is not None:
                 return SubmitResult(Order.objects.select_related("account", "instrument").get(pk=existing_id), False)
-            checked = order_check(data, account=account)
-            order = _build_order(checked, actor=actor, source=source)
-            admission = _admission(order, quote=checked.quote)
+            prefetched = None
+            if prepared is not None and prepared.fits(account):
+                order, quote = prepared.order, prepared.quote
+                order.account = account
+                if account.then_rows is not None:  # type: ignore[attr-defined]
+                    prefetched = (prepared.reads, account.then_rows)  # type: ignore[attr-defined]
+            else:
+                checked = order_check(data, account=account)
+                order, quote = _build_order(checked, actor=actor, source=source), checked.quote
+            admission = _admission(order, quote=quote, prefetched=prefetched)
             order.risk_verdicts = admission.verdicts
             audits: list[AuditEvent] = []
             freezes = admission.event != OrderEvent.RISK_REJECTED
@@ -489,7 +544,12 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
             if admission.event is not None:
                 order.status = next_status(order.status, admission.event)
                 order.status_reason = admission.reason[:500]
-            insert_one(order)  # the one INSERT, with its final status and freezes
+            new_rows: list[models.Model] = []
+            if account.allocated_id is not None:  # type: ignore[attr-defined]
+                order.pk = account.allocated_id  # type: ignore[attr-defined]
+                new_rows.append(order)  # inserted with the writes below, in one statement
+            else:
+                insert_one(order)  # the one INSERT, with its final status and freezes
             writes: list[tuple[str, list[Any]]] = []
             risk_order_recorded(order, defer=writes)  # risk counters (run below) + a RiskEvent per failing verdict
             audits.append(_created_event(order, actor))
@@ -500,7 +560,7 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
                 _freeze(order, admission, actor=actor, posts=posts)
             if admission.event is None:
                 _dispatch_on_commit(order, SUBMIT)
-            ledger_flush(account, posts, audits, writes)  # one round trip for every write after the order's
+            ledger_flush(account, posts, audits, writes, new_rows=new_rows)  # one round trip for every write
     except IntegrityError:
         # A concurrent request with the same client_order_id won the race.
         existing = _existing(Account(pk=account_id), client_order_id)

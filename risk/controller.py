@@ -35,6 +35,7 @@ from risk.rules.base import POST_TRADE, PRE_TRADE
 from risk.verdicts import Decision, RiskAction, RiskOutcome, Verdict
 from trading.market_rules import Side
 from trading.models import TradingState
+from trading.services import multi_statement_reads
 
 __all__ = ["Decision", "RiskAction", "RiskOutcome", "Verdict", "risk_check_order", "config_load", "config_cache_clear",
            "effective_state", "TRADING_STATE_RULE", "POST_TRADE", "PRE_TRADE"]
@@ -148,57 +149,56 @@ class Snapshot:
     global_reason: str
     # Today's counter rows of the account and symbol asked for (read in the same round trip).
     counter_rows: list[tuple[Any, ...]] | None = None
-    # The holdings snapshot (risk.context.load_snapshot rows), when it could be read in the same round trip.
-    snapshot_rows: list[tuple[Any, ...]] | None = None
 
 
 _lock = threading.Lock()
 _cache: dict[str, Any] = {"config": None, "snapshot": None, "read_at": 0.0}
 
 
-def multi_statement_reads() -> bool:
-    """Whether two SELECTs can share one round trip: PostgreSQL with Django's default client-side
-    binding cursor (simple query protocol). Server-side binding and SQLite take two queries."""
-    return connection.vendor == "postgresql" and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
-
-
-def _fingerprint(counters_for: tuple[int, Any, str] | None, also: tuple[str, list[Any]] | None = None,
-                 ) -> tuple[str, str, tuple[Any, ...], list[tuple[Any, ...]] | None, list[tuple[Any, ...]] | None]:
-    """One round trip: the global state, a fingerprint of the configuration tables and, when asked,
-    today's counter rows of one account and symbol, and the result of ``also`` (a second SELECT
-    sent with it; only when ``multi_statement_reads()``). The singleton row may be absent (fresh
-    or flushed database): then ACTIVE."""
-    from risk.context import normalize_counter_row
-    from risk.sql import fingerprint_sql
-
-    sql, params = fingerprint_sql(counters_for)
-    also_rows = None
+def risk_reads_run(statements: list[tuple[str, list[Any]]]) -> list[list[tuple[Any, ...]]]:
+    """Run SELECTs in one round trip where ``multi_statement_reads()``, else one by one; their rows."""
+    results: list[list[tuple[Any, ...]]] = []
     with connection.cursor() as cursor:
-        if also is None:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+        if len(statements) > 1 and multi_statement_reads():
+            cursor.execute("; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
+            results.append([tuple(row) for row in cursor.fetchall()])
+            while cursor.nextset():
+                results.append([tuple(row) for row in cursor.fetchall()])
         else:
-            cursor.execute(f"{sql}; {also[0]}", [*params, *also[1]])
-            rows = cursor.fetchall()
-            cursor.nextset()
-            also_rows = [tuple(row) for row in cursor.fetchall()]
+            for sql, params in statements:
+                cursor.execute(sql, params)
+                results.append([tuple(row) for row in cursor.fetchall()])
+    return results
+
+
+def _fingerprint_parse(rows: list[tuple[Any, ...]], counters_for: tuple[int, Any, str] | None,
+                       ) -> tuple[str, str, tuple[Any, ...], list[tuple[Any, ...]] | None]:
+    """The global state, its reason, the configuration fingerprint and (with ``counters_for``)
+    today's counter rows, from the rows of ``risk.sql.fingerprint_sql``. The singleton row may
+    be absent (fresh or flushed database): then ACTIVE."""
+    from risk.context import normalize_counter_row
+
     state, reason, *rest = rows[0][:7]
     counters = None
     if counters_for is not None:
         counters = [normalize_counter_row(tuple(row[7:])) for row in rows if row[7] is not None]
-    return state or TradingState.ACTIVE, reason or "", tuple(str(v) for v in rest), counters, also_rows
+    return state or TradingState.ACTIVE, reason or "", tuple(str(v) for v in rest), counters
 
 
 def config_load(*, max_age: float = 0.0, counters_for: tuple[int, Any, str] | None = None,
-                also: tuple[str, list[Any]] | None = None) -> Snapshot:
+                fingerprint_rows: list[tuple[Any, ...]] | None = None) -> Snapshot:
     """The current configuration. ``max_age`` 0 (pre-trade checks): verify freshness now with one
-    query (which also reads today's counters of ``counters_for`` = (account id, day, symbol), and
-    the ``also`` SELECT in the same round trip); > 0 (post-trade hooks): reuse what this process
-    read within ``max_age`` seconds."""
+    query (which also reads today's counters of ``counters_for`` = (account id, day, symbol)), or
+    from ``fingerprint_rows``, that query's rows read by the caller; > 0 (post-trade hooks): reuse
+    what this process read within ``max_age`` seconds."""
+    from risk.sql import fingerprint_sql
+
     cached: Snapshot | None = _cache["snapshot"]
     if max_age > 0 and cached is not None and time.monotonic() - _cache["read_at"] < max_age:
         return cached
-    state, reason, fingerprint, counters, also_rows = _fingerprint(counters_for, also)
+    if fingerprint_rows is None:
+        fingerprint_rows = risk_reads_run([fingerprint_sql(counters_for)])[0]
+    state, reason, fingerprint, counters = _fingerprint_parse(fingerprint_rows, counters_for)
     config: RiskConfig | None = _cache["config"]
     if config is None or config.fingerprint != fingerprint:
         with _lock:
@@ -206,7 +206,7 @@ def config_load(*, max_age: float = 0.0, counters_for: tuple[int, Any, str] | No
             if config is None or config.fingerprint != fingerprint:
                 config = _load_config(fingerprint)
                 _cache["config"] = config
-    snapshot = Snapshot(config, state, reason, counters, also_rows)
+    snapshot = Snapshot(config, state, reason, counters)
     _cache["snapshot"], _cache["read_at"] = Snapshot(config, state, reason), time.monotonic()
     return snapshot
 
@@ -252,7 +252,38 @@ def _state_verdict(order: Any, snapshot: Snapshot) -> Verdict | None:
 # --------------------------------------------------------------------------- the check
 
 
-def risk_check_order(order: Any, *, dry_run: bool = False, recheck: bool = False) -> RiskOutcome:
+@dataclass(frozen=True)
+class RiskReads:
+    """The SELECTs one pre-trade check needs: the configuration fingerprint with today's counters
+    and, when this process's configuration gives the account rules, its holdings snapshot. The
+    order path sends them in the account lock's round trip (``reads_for``, then ``rows``)."""
+
+    statements: list[tuple[str, list[Any]]]
+    counters_for: tuple[int, Any, str]
+    group: str | None  # the control group the snapshot was read for; None: no snapshot asked
+
+    def matches(self, order: Any) -> bool:
+        return self.counters_for == (order.account_id, order.trading_day, order.instrument.symbol)
+
+
+def reads_for(order: Any) -> RiskReads:
+    """What a check of ``order`` will read, as statements the caller may run early (after the lock)."""
+    from risk.sql import fingerprint_sql
+
+    counters_for = (order.account_id, order.trading_day, order.instrument.symbol)
+    statements = [fingerprint_sql(counters_for)]
+    group = None
+    known: RiskConfig | None = _cache["config"]
+    if known is not None and known.rules_for(order.account_id, PRE_TRADE):
+        from risk.context import snapshot_query
+
+        group = order.account.control_group or ""
+        statements.append(snapshot_query(order))
+    return RiskReads(statements, counters_for, group)
+
+
+def risk_check_order(order: Any, *, dry_run: bool = False, recheck: bool = False,
+                     prefetched: tuple[RiskReads, list[list[tuple[Any, ...]]]] | None = None) -> RiskOutcome:
     """Run the enabled rules for ``order`` (an unsaved or saved Order) and return every verdict.
 
     Precondition (unless ``dry_run``): the caller holds the account lock, so
@@ -261,16 +292,16 @@ def risk_check_order(order: Any, *, dry_run: bool = False, recheck: bool = False
     order (``risk.services.risk_order_recorded``). ``recheck``: an operator is
     approving the (saved, held) order: rules about the moment of entry are
     skipped and the order's own contribution is left out of the totals.
+    ``prefetched``: the ``reads_for`` statements and their rows, read by the
+    caller after it took the account lock (used when they still match the order).
     """
-    # When this process's configuration says the account has rules, read its holdings in the same
-    # round trip as the configuration check (PostgreSQL); a change of configuration is still seen.
-    known: RiskConfig | None = _cache["config"]
-    also = None
-    if known is not None and known.rules_for(order.account_id, PRE_TRADE) and multi_statement_reads():
-        from risk.context import snapshot_query
-
-        also = snapshot_query(order)
-    snapshot = config_load(counters_for=(order.account_id, order.trading_day, order.instrument.symbol), also=also)
+    if prefetched is None or not prefetched[0].matches(order):
+        reads = reads_for(order)
+        prefetched = (reads, risk_reads_run(reads.statements))
+    reads, rows = prefetched
+    snapshot = config_load(counters_for=reads.counters_for, fingerprint_rows=rows[0])
+    # The holdings rows, when they were read for the account's current control group.
+    snapshot_rows = rows[1] if reads.group is not None and reads.group == (order.account.control_group or "") else None
     verdicts: list[Verdict] = []
     state_verdict = _state_verdict(order, snapshot)
     if state_verdict is not None:
@@ -279,7 +310,7 @@ def risk_check_order(order: Any, *, dry_run: bool = False, recheck: bool = False
     if not rules:
         return RiskOutcome(verdicts)
     context = RiskContext(order, at=now(), config=snapshot.config, recheck=recheck, dry_run=dry_run,
-                          counter_rows=snapshot.counter_rows, snapshot_rows=snapshot.snapshot_rows)
+                          counter_rows=snapshot.counter_rows, snapshot_rows=snapshot_rows)
     for rule in rules:
         if recheck and not rule.recheck_on_approval:
             continue

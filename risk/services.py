@@ -26,7 +26,7 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import DecimalField, F, Sum, Value
 from django.db.models.functions import Greatest
 
@@ -41,7 +41,7 @@ from risk.verdicts import RiskAction, Verdict
 from trading.errors import Conflict, InvalidOrder, TradingError
 from trading.market_rules import Side
 from trading.models import Account, TradingState
-from trading.services import account_lock
+from trading.services import account_lock, insert_sql
 
 log = logging.getLogger(__name__)
 ZERO = Decimal("0")
@@ -246,8 +246,10 @@ def _event(account_id: int | None, order: Order | None, rule: str, level: str, a
                                     message=message[:4000], values=values, trading_day=trading_day)
 
 
-def risk_events_for_verdicts(order: Order, verdicts: list[dict[str, Any]] | list[Verdict]) -> int:
-    """One RiskEvent per failing verdict of ``order`` (saved). Returns how many were written."""
+def risk_events_for_verdicts(order: Order, verdicts: list[dict[str, Any]] | list[Verdict],
+                             defer: list[tuple[str, list[Any]]] | None = None) -> int:
+    """One RiskEvent per failing verdict of ``order`` (saved, or with its key drawn). Returns how
+    many were written; with ``defer`` (PostgreSQL) their INSERT is appended there instead."""
     rows = []
     for raw in verdicts:
         verdict = raw.as_json() if isinstance(raw, Verdict) else raw
@@ -258,7 +260,9 @@ def risk_events_for_verdicts(order: Order, verdicts: list[dict[str, Any]] | list
                               level=LEVEL_OF_ACTION.get(action, RiskLevel.WARNING), action=action,
                               message=str(verdict.get("message", ""))[:4000], values=verdict.get("values") or {},
                               trading_day=order.trading_day))
-    if rows:
+    if rows and defer is not None and connection.vendor == "postgresql":
+        defer.append(insert_sql(RiskEvent, rows))
+    elif rows:
         RiskEvent.objects.bulk_create(rows)
     return len(rows)
 
@@ -272,7 +276,6 @@ def _counters_add(account_id: int, day: Any, keys: list[str], *, at: Any, orders
     window of the account row; ``instrument_id`` and ``open_*`` go to symbol rows only. With
     ``defer`` the statement is appended there for the caller to run with its other writes.
     Caller holds the account lock, so read-modify-write cannot race."""
-    from django.db import connection
 
     from risk.sql import counters_upsert_sql
 
@@ -316,7 +319,7 @@ def risk_order_recorded(order: Order, *, defer: list[tuple[str, list[Any]]] | No
                       open_quantity=(order.quantity - order.filled_quantity) if is_buy else 0,
                       open_amount=order.frozen_amount if is_buy else ZERO, defer=defer)
     if order.risk_verdicts:
-        risk_events_for_verdicts(order, order.risk_verdicts)
+        risk_events_for_verdicts(order, order.risk_verdicts, defer=defer)
 
 
 def risk_cancel_recorded(*, account: Account, order: Order) -> None:

@@ -54,6 +54,7 @@ def _fresh_process_caches() -> None:
 
     services._INSTRUMENTS.clear()
     services._ACCOUNT_IDS.clear()
+    services._ACCOUNT_SEEN.clear()
     quote_cache_clear()
     auth._cache.clear()
     auth._last_used_written.clear()

@@ -27,13 +27,23 @@ ZERO = Decimal("0")
 CENT = Decimal("0.01")
 
 
-@lru_cache(maxsize=4)
-def _account_lock_sql(also: str = "") -> str:
-    # Every column but the broker credentials, which the lock holder never needs
-    # (reading them lazily if asked); written out once, as the hot path runs it per order.
-    columns = [f"a.{f.column}" for f in Account._meta.concrete_fields if f.name != "broker_settings"]
-    if also:
-        columns.append(f"({also}) AS also")
+def multi_statement_reads() -> bool:
+    """Whether several statements can share one round trip: PostgreSQL with Django's default
+    client-side binding cursor (simple query protocol). Server-side binding and SQLite can't."""
+    return connection.vendor == "postgresql" and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+
+
+def _lock_fields() -> list[models.Field]:
+    # Every column but the broker credentials, which the lock holder never needs (reading them lazily if asked).
+    return [f for f in Account._meta.concrete_fields if f.name != "broker_settings"]
+
+
+@lru_cache(maxsize=8)
+def _account_lock_sql(also: str = "", allocate_table: str = "") -> str:
+    # Written out once, as the hot path runs it per order.
+    columns = [f"a.{f.column}" for f in _lock_fields()]
+    columns.append(f"({also}) AS also" if also else "NULL AS also")
+    columns.append(f"nextval(pg_get_serial_sequence('{allocate_table}', 'id')) AS allocated_id" if allocate_table else "NULL")
     table = Account._meta.db_table
     # SQLite has no row locks: its writers are serialised by the database lock
     # (transaction_mode IMMEDIATE in settings), so the clause is dropped there.
@@ -41,19 +51,58 @@ def _account_lock_sql(also: str = "") -> str:
     return f"SELECT {', '.join(columns)} FROM {table} a WHERE a.id = %s{lock}"  # noqa: S608 - identifiers from model metadata; values are bound
 
 
-def account_lock(account_id: int, *, also: tuple[str, list[Any]] | None = None) -> Account:
+def _account_from_row(row: tuple[Any, ...]) -> Account:
+    """An Account from the lock query's columns, each converted as the ORM would."""
+    fields = _lock_fields()
+    values = []
+    for f, value in zip(fields, row, strict=False):
+        col = f.get_col(Account._meta.db_table)
+        for convert in (*connection.ops.get_db_converters(col), *col.get_db_converters(connection)):
+            value = convert(value, col, connection)
+        values.append(value)
+    return Account.from_db(connection.alias, [f.attname for f in fields], values)
+
+
+def account_lock(account_id: int, *, also: tuple[str, list[Any]] | None = None, allocate_for: type[models.Model] | None = None,
+                 then: list[tuple[str, list[Any]]] | None = None) -> Account:
     """Lock and return the account row (SELECT ... FOR UPDATE). Take it before any order lock.
 
-    ``also`` = (scalar SQL, its parameters) is evaluated in the same round trip and
-    set on the account as ``also``; the account row is aliased ``a``. Note that it
-    reads the snapshot of the statement's start, possibly from before the lock was
-    granted: use it only where a stale answer is caught later (e.g. by a unique key).
+    Extras ride in the same round trip, so that the lock holder waits on the
+    database as little as possible:
+
+    - ``also`` = (scalar SQL, its parameters) is evaluated with the lock and set
+      on the account as ``also``; the account row is aliased ``a``. It reads the
+      snapshot of the statement's start, possibly from before the lock was
+      granted: use it only where a stale answer is caught later (e.g. by a unique key).
+    - ``allocate_for`` (PostgreSQL): the next primary key of that model's table is
+      drawn and set as ``account.allocated_id`` (None elsewhere), so the new row's
+      INSERT can join the caller's other writes.
+    - ``then``: SELECTs run once the lock is granted (so they see everything
+      committed before), in the same round trip where ``multi_statement_reads()``;
+      their rows are set as ``account.then_rows``, or None where they could not
+      ride along (the caller then reads for itself).
     """
-    sql, params = (_account_lock_sql(also[0]), [*also[1], account_id]) if also else (_account_lock_sql(), [account_id])
-    found = list(Account.objects.raw(sql, params))
-    if not found:
+    allocate_table = allocate_for._meta.db_table if allocate_for is not None and connection.vendor == "postgresql" else ""
+    sql = _account_lock_sql(also[0] if also else "", allocate_table)
+    params = [*(also[1] if also else []), account_id]
+    then = then if then and multi_statement_reads() else None
+    then_rows: list[list[tuple[Any, ...]]] | None = None
+    with connection.cursor() as cursor:
+        if then:
+            cursor.execute("; ".join([sql, *(s for s, _ in then)]), [*params, *(p for _, ps in then for p in ps)])
+        else:
+            cursor.execute(sql, params)
+        row = cursor.fetchone()
+        if then:
+            then_rows = []
+            while cursor.nextset():
+                then_rows.append([tuple(r) for r in cursor.fetchall()])
+    if row is None:
         raise Account.DoesNotExist(f"account {account_id} does not exist")
-    return found[0]
+    account = _account_from_row(row)
+    account.also, account.allocated_id = row[-2], row[-1]  # type: ignore[attr-defined]
+    account.then_rows = then_rows  # type: ignore[attr-defined]
+    return account
 
 
 @dataclass
@@ -123,10 +172,12 @@ def cash_post(
 
 
 def ledger_flush(account: Account, posts: list[LedgerPost], audits: list[AuditEvent] | None = None,
-                 statements: list[tuple[str, list[Any]]] | None = None) -> None:
+                 statements: list[tuple[str, list[Any]]] | None = None, new_rows: list[models.Model] | None = None) -> None:
     """Insert deferred ledger rows, their audit events and any other prepared ``audits``,
     save the account totals if money moved, and run any other prepared write ``statements``
     (each a data-modifying SQL statement with its parameters, touching other tables).
+    ``new_rows`` (PostgreSQL): new rows whose primary key was drawn beforehand (see
+    ``account_lock(allocate_for=...)``), inserted first with their keys.
 
     On PostgreSQL this is one statement (data-modifying CTEs), since it runs
     for every order while the account lock is held; elsewhere one per table.
@@ -144,6 +195,10 @@ def ledger_flush(account: Account, posts: list[LedgerPost], audits: list[AuditEv
         return
     sqls: list[str] = []
     params: list[Any] = []
+    for obj in new_rows or []:
+        sql, values = insert_sql(type(obj), [obj], with_pk=True)
+        sqls.append(sql)
+        params.extend(values)
     for sql, values in statements or []:
         sqls.append(sql)
         params.extend(values)
@@ -161,6 +216,9 @@ def ledger_flush(account: Account, posts: list[LedgerPost], audits: list[AuditEv
     head = "WITH " + ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(ctes)) + " " if ctes else ""
     with connection.cursor() as cursor:
         cursor.execute(head + last, params)
+    for obj in new_rows or []:
+        obj._state.adding = False
+        obj._state.db = connection.alias
 
 
 def insert_one(obj: models.Model) -> None:
@@ -180,9 +238,10 @@ def insert_one(obj: models.Model) -> None:
     obj._state.db = connection.alias
 
 
-def insert_sql(model: type[models.Model], rows: list[Any]) -> tuple[str, list[Any]]:
-    """An INSERT of ``rows`` with every value prepared by its own field (as bulk_create would)."""
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+def insert_sql(model: type[models.Model], rows: list[Any], *, with_pk: bool = False) -> tuple[str, list[Any]]:
+    """An INSERT of ``rows`` with every value prepared by its own field (as bulk_create would);
+    ``with_pk``: their primary keys are given too."""
+    fields = [f for f in model._meta.concrete_fields if with_pk or not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
     values: list[Any] = []
     for row in rows:
