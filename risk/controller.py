@@ -2,10 +2,12 @@
 
 Configuration (RiskRule rows, restricted symbols, the global trading state)
 is cached per process and checked for changes with ONE cheap query per check
-(``_fingerprint``: the global state and a fingerprint of the rule and
-restricted-symbol tables), so an edit in admin or a global halt applies to the
-very next order in every process, and with no rule configured a check costs
-exactly that one query.
+(``risk.sql.fingerprint_sql``: the global state and the configuration's
+version, which database triggers bump on any write to the rule and
+restricted-symbol tables), so an edit in admin, a raw SQL write or a global
+halt applies to the very next order in every process, and with no rule
+configured a check costs exactly that one query (which also reads today's
+counters).
 
 Precedence: an account-scoped RiskRule row replaces the global row of the
 same code for that account (a disabled account row switches the global rule
@@ -177,11 +179,12 @@ def _fingerprint_parse(rows: list[tuple[Any, ...]], counters_for: tuple[int, Any
     today's counter rows, from the rows of ``risk.sql.fingerprint_sql``. The singleton row may
     be absent (fresh or flushed database): then ACTIVE."""
     from risk.context import normalize_counter_row
+    from risk.sql import FINGERPRINT_COLUMNS as N
 
-    state, reason, *rest = rows[0][:7]
+    state, reason, *rest = rows[0][:N]
     counters = None
     if counters_for is not None:
-        counters = [normalize_counter_row(tuple(row[7:])) for row in rows if row[7] is not None]
+        counters = [normalize_counter_row(tuple(row[N:])) for row in rows if row[N] is not None]
     return state or TradingState.ACTIVE, reason or "", tuple(str(v) for v in rest), counters
 
 

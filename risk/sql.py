@@ -1,8 +1,7 @@
 """The raw SQL of the hot path, portable between PostgreSQL and SQLite.
 
-Two reads serve a whole check: ``fingerprint_sql`` (the global state, a
-fingerprint of the configuration tables and today's counter rows, in one
-round trip) and ``snapshot_sql`` (holdings with quotes and the control group,
+Two reads serve a whole check: ``fingerprint_sql`` (the global state, the
+configuration's version and today's counter rows, in one round trip) and ``snapshot_sql`` (holdings with quotes and the control group,
 in one round trip). Identifiers come from model metadata; every value is a
 bound parameter.
 """
@@ -27,25 +26,27 @@ def _tables() -> dict[str, str]:
     }
 
 
+FINGERPRINT_COLUMNS = 4
+
+
 def fingerprint_sql(counters_for: tuple[int, Any, str] | None) -> tuple[str, list[Any]]:
-    """The global state, reason, configuration version and fingerprint; with ``counters_for`` =
-    (account id, day, symbol) one row per counter row a check reads (the account's, the symbol's,
-    those of symbols with open buys), or one row of NULL counter columns when there is none."""
+    """The global state, its reason and the configuration's version and time of last change (one
+    row; NULLs while the singleton is absent): triggers bump them on any write to the rule and
+    restricted-symbol tables (migration risk 0003). With ``counters_for`` = (account id, day,
+    symbol): one row per counter row a check reads (the account's, the symbol's, those of symbols
+    with open buys), or one row of NULL counter columns when there is none."""
     t = _tables()
-    fingerprint = (
-        f"SELECT (SELECT trading_state FROM {t['control']} WHERE id = 1) AS state,"  # noqa: S608 - identifiers from model metadata; values are bound
-        f" (SELECT trading_state_reason FROM {t['control']} WHERE id = 1) AS reason,"
-        f" (SELECT version FROM {t['control']} WHERE id = 1) AS version,"
-        f" (SELECT COUNT(*) FROM {t['rules']}) AS rule_count, (SELECT MAX(updated_at) FROM {t['rules']}) AS rule_changed,"
-        f" (SELECT COUNT(*) FROM {t['restricted']}) AS restricted_count,"
-        f" (SELECT MAX(updated_at) FROM {t['restricted']}) AS restricted_changed"
+    sql = (
+        f"SELECT r.trading_state, r.trading_state_reason, r.version, r.updated_at"  # noqa: S608 - identifiers from model metadata; values are bound
+        f" FROM (SELECT 1 AS one) o LEFT JOIN {t['control']} r ON r.id = 1"
     )
     if counters_for is None:
-        return fingerprint, []
+        return sql, []
     account_id, day, symbol = counters_for
     sql = (
-        f"SELECT f.state, f.reason, f.version, f.rule_count, f.rule_changed, f.restricted_count, f.restricted_changed,"  # noqa: S608 - identifiers from model metadata; values are bound
-        f" {COUNTER_SELECT} FROM ({fingerprint}) f LEFT JOIN {t['counter']} c"
+        f"SELECT r.trading_state, r.trading_state_reason, r.version, r.updated_at, {COUNTER_SELECT}"  # noqa: S608 - identifiers from model metadata; values are bound
+        f" FROM (SELECT 1 AS one) o LEFT JOIN {t['control']} r ON r.id = 1"
+        f" LEFT JOIN {t['counter']} c"
         f" ON c.account_id = %s AND c.trading_day = %s AND (c.key IN ('', %s) OR c.open_buy_quantity > 0)"
         f" LEFT JOIN {t['instrument']} i ON i.id = c.instrument_id"
     )

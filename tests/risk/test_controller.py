@@ -124,6 +124,24 @@ def test_a_rule_change_applies_to_the_next_order_without_clearing_any_cache(env:
     assert env.submit(price="10.00", quantity=12000).status == OrderStatus.NEW
 
 
+def test_writes_that_bypass_the_services_apply_to_the_next_order(env: Env) -> None:
+    """Database triggers move the configuration's version on any write: a queryset update keeps
+    the row count and may keep updated_at; raw SQL skips the ORM altogether."""
+    from risk.models import RiskControl
+
+    rule = env.rule("max_order_amount", {"max_amount": "200000"})
+    assert env.submit(price="10.00", quantity=12000).status == OrderStatus.NEW
+    RiskRule.objects.filter(pk=rule.pk).update(params={"max_amount": "100000"})
+    assert env.submit(price="10.00", quantity=12000).status == OrderStatus.REJECTED
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {RiskRule._meta.db_table} SET enabled = %s WHERE id = %s", [False, rule.pk])  # noqa: S608
+    assert env.submit(price="10.00", quantity=12000).status == OrderStatus.NEW
+    RiskControl.objects.all().delete()  # the singleton gone: the next write brings it back
+    RiskRule.objects.filter(pk=rule.pk).update(enabled=True)
+    assert RiskControl.objects.get().trading_state == "ACTIVE"
+    assert env.submit(price="10.00", quantity=12000).status == OrderStatus.REJECTED
+
+
 def test_a_restricted_symbol_applies_at_once(env: Env) -> None:
     from risk.models import RestrictedSymbol
     from risk.services import restricted_symbol_delete, restricted_symbol_save
