@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import connection, connections, models, transaction
 
 from audit.models import AuditEvent
 from audit.services import SYSTEM, Actor, audit_event, audit_record
@@ -51,16 +51,28 @@ def _account_lock_sql(also: str = "", allocate_table: str = "") -> str:
     return f"SELECT {', '.join(columns)} FROM {table} a WHERE a.id = %s{lock}"  # noqa: S608 - identifiers from model metadata; values are bound
 
 
+@lru_cache(maxsize=4)
+def _account_converters(vendor: str) -> tuple[list[str], list[tuple[int, Any, list[Any]]]]:
+    """The lock query's field names and, per column that needs any, the ORM's converters."""
+    fields = _lock_fields()
+    converters = []
+    for i, f in enumerate(fields):
+        col = f.get_col(Account._meta.db_table)
+        found = [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]
+        if found:
+            converters.append((i, col, found))
+    return [f.attname for f in fields], converters
+
+
 def _account_from_row(row: tuple[Any, ...]) -> Account:
     """An Account from the lock query's columns, each converted as the ORM would."""
-    fields = _lock_fields()
-    values = []
-    for f, value in zip(fields, row, strict=False):
-        col = f.get_col(Account._meta.db_table)
-        for convert in (*connection.ops.get_db_converters(col), *col.get_db_converters(connection)):
-            value = convert(value, col, connection)
-        values.append(value)
-    return Account.from_db(connection.alias, [f.attname for f in fields], values)
+    conn = connections[connection.alias]
+    names, converters = _account_converters(conn.vendor)
+    values = list(row[:len(names)])
+    for i, col, found in converters:
+        for convert in found:
+            values[i] = convert(values[i], col, conn)
+    return Account.from_db(conn.alias, names, values)
 
 
 def account_lock(account_id: int, *, also: tuple[str, list[Any]] | None = None, allocate_for: type[models.Model] | None = None,
@@ -238,17 +250,24 @@ def insert_one(obj: models.Model) -> None:
     obj._state.db = connection.alias
 
 
+@lru_cache(maxsize=64)
+def _insert_head(model: type[models.Model], with_pk: bool, vendor: str) -> tuple[tuple[models.Field, ...], str, str]:
+    """The fields, the INSERT head and one row's placeholder of ``model`` (per database vendor)."""
+    fields = tuple(f for f in model._meta.concrete_fields if with_pk or not f.primary_key)
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+    return fields, f"INSERT INTO {model._meta.db_table} ({columns}) VALUES ", "(" + ", ".join(["%s"] * len(fields)) + ")"  # noqa: S608 - identifiers from model metadata
+
+
 def insert_sql(model: type[models.Model], rows: list[Any], *, with_pk: bool = False) -> tuple[str, list[Any]]:
     """An INSERT of ``rows`` with every value prepared by its own field (as bulk_create would);
     ``with_pk``: their primary keys are given too."""
-    fields = [f for f in model._meta.concrete_fields if with_pk or not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+    conn = connections[connection.alias]  # the wrapper itself: the proxy costs a lookup per use
+    fields, head, placeholder = _insert_head(model, with_pk, conn.vendor)
     values: list[Any] = []
     for row in rows:
         row._prepare_related_fields_for_save(operation_name="ledger_flush")
-        values.extend(f.get_db_prep_save(f.pre_save(row, True), connection) for f in fields)
-    placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    return f"INSERT INTO {model._meta.db_table} ({columns}) VALUES {', '.join([placeholder] * len(rows))}", values  # noqa: S608 - identifiers from model metadata; values are bound
+        values.extend([f.get_db_prep_save(f.pre_save(row, True), conn) for f in fields])
+    return head + ", ".join([placeholder] * len(rows)), values
 
 
 def ledger_totals(account: Account) -> tuple[Decimal, Decimal]:
