@@ -3,8 +3,9 @@
 
 from django.http import HttpRequest
 from django.urls import path
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI
 from ninja.responses import Status
+from pydantic import BaseModel
 
 from audit.models import AuditEvent
 from trading.auth import ApiKeyAuth
@@ -16,7 +17,7 @@ floor_api = NinjaAPI(auth=ApiKeyAuth(), urls_namespace="bench-floor", docs_url=N
 floor_api.exception_handler(TradingError)(trading_error)
 
 
-class FloorIn(Schema):
+class FloorIn(BaseModel):  # as orders.schemas.OrderIn
     account: str
     client_order_id: str
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Router
 from ninja.responses import Status
+from pydantic import BaseModel, Field
 
 from orders.schemas import ErrorOut
 from orders.services import accounts_poll_later
@@ -18,7 +19,7 @@ router = Router(tags=["market"])
 ERRORS = {401: ErrorOut, 403: ErrorOut, 422: ErrorOut}
 
 
-class QuoteIn(Schema):
+class QuoteIn(BaseModel):
     symbol: str = Field(..., max_length=16)
     last: str | None = None
     prev_close: str | None = None
@@ -28,11 +29,11 @@ class QuoteIn(Schema):
     ask_volume: int = Field(0, ge=0)
 
 
-class QuotesIn(Schema):
+class QuotesIn(BaseModel):
     quotes: list[QuoteIn] = Field(..., max_length=5000)
 
 
-class QuoteOut(Schema):
+class QuoteOut(BaseModel):
     symbol: str
     name: str
     last: str | None
@@ -43,7 +44,7 @@ class QuoteOut(Schema):
     ask_volume: int
 
 
-class PublishOut(Schema):
+class PublishOut(BaseModel):
     accepted: int
     accounts_with_fills: list[str]
 
@@ -55,7 +56,7 @@ def quotes_publish(request: HttpRequest, payload: QuotesIn):
     client: ApiClient = request.auth  # type: ignore[attr-defined]
     if not client.market_data:
         raise Forbidden("此API密钥不能发布行情 (this key is not a market-data feeder)")
-    result = publish([q.dict() for q in payload.quotes])
+    result = publish([q.model_dump() for q in payload.quotes])
     accounts = sorted(result.accounts_with_fills)
     accounts_poll_later(accounts)  # quotes_publish has committed: pick up the fills now
     return Status(200, {"accepted": len(result.quotes), "accounts_with_fills": accounts})

@@ -22,7 +22,7 @@ def _client(request: HttpRequest) -> ApiClient:
 
 
 def _input(payload: OrderIn) -> services.OrderInput:
-    return services.OrderInput(**payload.dict())
+    return services.OrderInput(**payload.model_dump())
 
 
 @router.post("/orders", response={200: OrderOut, 201: OrderOut, **ERRORS})

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router
 from ninja.responses import Status
+from pydantic import BaseModel
 
 from orders.schemas import ErrorOut, OrderIn, VerdictOut
 from risk import services
@@ -13,7 +14,7 @@ from trading.auth import ApiClient
 router = Router(tags=["risk"])
 
 
-class RiskCheckOut(Schema):
+class RiskCheckOut(BaseModel):
     decision: str
     passed: bool
     verdicts: list[VerdictOut]
@@ -25,7 +26,7 @@ def risk_check(request: HttpRequest, payload: OrderIn):
 
     client: ApiClient = request.auth  # type: ignore[attr-defined]
     client.require_account(payload.account)
-    outcome = services.risk_dry_run(OrderInput(**payload.dict()))
+    outcome = services.risk_dry_run(OrderInput(**payload.model_dump()))
     return Status(200, {
         "decision": str(outcome.decision),
         "passed": outcome.decision == "PASS",

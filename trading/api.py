@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router
 from ninja.responses import Status
+from pydantic import BaseModel
 
 from orders import services as order_services
 from orders.schemas import ErrorOut, FillOut
@@ -19,7 +20,7 @@ router = Router(tags=["accounts"])
 ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 
 
-class BalanceOut(Schema):
+class BalanceOut(BaseModel):
     account: str
     cash: str
     available: str
@@ -28,7 +29,7 @@ class BalanceOut(Schema):
     total_assets: str
 
 
-class PositionOut(Schema):
+class PositionOut(BaseModel):
     symbol: str
     name: str
     quantity: int
