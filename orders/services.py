@@ -48,6 +48,7 @@ from trading.selectors import quote_latest
 from trading.services import (
     LedgerPost,
     account_lock,
+    account_lock_reading,
     cash_post,
     insert_one,
     ledger_flush,
@@ -518,20 +519,19 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
             # The idempotency lookup rides on the lock's round trip. It may read from
             # just before the lock was granted; a twin committed in between is then
             # caught by the unique key on insert (the IntegrityError below).
-            account = account_lock(account_id, also=(_EXISTING_SQL, [client_order_id]), allocate_for=Order,
-                                   then=prepared.reads.statements if prepared else None)
-            _ACCOUNT_SEEN[account_id] = account
+            locked = account_lock_reading(account_id, also=(_EXISTING_SQL, [client_order_id]), allocate_for=Order,
+                                          then=prepared.reads.statements if prepared else None)
+            account = _ACCOUNT_SEEN[account_id] = locked.account
             if account.status != Account.Status.ACTIVE:
                 raise Forbidden(f"账户已停用 (account {account.name} is disabled)")
-            existing_id = getattr(account, "also", None)
-            if existing_id is not None:
-                return SubmitResult(Order.objects.select_related("account", "instrument").get(pk=existing_id), False)
+            if locked.also is not None:  # the order of this client_order_id
+                return SubmitResult(Order.objects.select_related("account", "instrument").get(pk=locked.also), False)
             prefetched = None
             if prepared is not None and prepared.fits(account):
                 order, quote = prepared.order, prepared.quote
                 order.account = account
-                if account.then_rows is not None:  # type: ignore[attr-defined]
-                    prefetched = (prepared.reads, account.then_rows)  # type: ignore[attr-defined]
+                if locked.then_rows is not None:
+                    prefetched = (prepared.reads, locked.then_rows)
             else:
                 checked = order_check(data, account=account)
                 order, quote = _build_order(checked, actor=actor, source=source), checked.quote
@@ -545,8 +545,8 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
                 order.status = next_status(order.status, admission.event)
                 order.status_reason = admission.reason[:500]
             new_rows: list[models.Model] = []
-            if account.allocated_id is not None:  # type: ignore[attr-defined]
-                order.pk = account.allocated_id  # type: ignore[attr-defined]
+            if locked.allocated_id is not None:
+                order.pk = locked.allocated_id
                 new_rows.append(order)  # inserted with the writes below, in one statement
             else:
                 insert_one(order)  # the one INSERT, with its final status and freezes

@@ -259,7 +259,8 @@ def _state_verdict(order: Any, snapshot: Snapshot) -> Verdict | None:
 class RiskReads:
     """The SELECTs one pre-trade check needs: the configuration fingerprint with today's counters
     and, when this process's configuration gives the account rules, its holdings snapshot. The
-    order path sends them in the account lock's round trip (``reads_for``, then ``rows``)."""
+    order path builds them before it takes the account lock (``reads_for``) and sends them in the
+    lock's own round trip."""
 
     statements: list[tuple[str, list[Any]]]
     counters_for: tuple[int, Any, str]

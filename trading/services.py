@@ -75,24 +75,38 @@ def _account_from_row(row: tuple[Any, ...]) -> Account:
     return Account.from_db(conn.alias, names, values)
 
 
-def account_lock(account_id: int, *, also: tuple[str, list[Any]] | None = None, allocate_for: type[models.Model] | None = None,
-                 then: list[tuple[str, list[Any]]] | None = None) -> Account:
-    """Lock and return the account row (SELECT ... FOR UPDATE). Take it before any order lock.
+def account_lock(account_id: int) -> Account:
+    """Lock and return the account row (SELECT ... FOR UPDATE). Take it before any order lock."""
+    return account_lock_reading(account_id).account
 
-    Extras ride in the same round trip, so that the lock holder waits on the
+
+@dataclass
+class LockedAccount:
+    """The locked account row and what rode along with the lock (see ``account_lock_reading``)."""
+
+    account: Account
+    also: Any = None
+    allocated_id: int | None = None
+    then_rows: list[list[tuple[Any, ...]]] | None = None
+
+
+def account_lock_reading(account_id: int, *, also: tuple[str, list[Any]] | None = None,
+                         allocate_for: type[models.Model] | None = None,
+                         then: list[tuple[str, list[Any]]] | None = None) -> LockedAccount:
+    """``account_lock`` with extras in the same round trip, so that the lock holder waits on the
     database as little as possible:
 
-    - ``also`` = (scalar SQL, its parameters) is evaluated with the lock and set
-      on the account as ``also``; the account row is aliased ``a``. It reads the
-      snapshot of the statement's start, possibly from before the lock was
-      granted: use it only where a stale answer is caught later (e.g. by a unique key).
+    - ``also`` = (scalar SQL, its parameters) is evaluated with the lock; the
+      account row is aliased ``a``. It reads the snapshot of the statement's
+      start, possibly from before the lock was granted: use it only where a stale
+      answer is caught later (e.g. by a unique key).
     - ``allocate_for`` (PostgreSQL): the next primary key of that model's table is
-      drawn and set as ``account.allocated_id`` (None elsewhere), so the new row's
-      INSERT can join the caller's other writes.
+      drawn (``allocated_id``; None elsewhere), so the new row's INSERT can join
+      the caller's other writes.
     - ``then``: SELECTs run once the lock is granted (so they see everything
       committed before), in the same round trip where ``multi_statement_reads()``;
-      their rows are set as ``account.then_rows``, or None where they could not
-      ride along (the caller then reads for itself).
+      their rows, or None where they could not ride along (the caller then reads
+      for itself).
     """
     allocate_table = allocate_for._meta.db_table if allocate_for is not None and connection.vendor == "postgresql" else ""
     sql = _account_lock_sql(also[0] if also else "", allocate_table)
@@ -111,10 +125,7 @@ def account_lock(account_id: int, *, also: tuple[str, list[Any]] | None = None, 
                 then_rows.append([tuple(r) for r in cursor.fetchall()])
     if row is None:
         raise Account.DoesNotExist(f"account {account_id} does not exist")
-    account = _account_from_row(row)
-    account.also, account.allocated_id = row[-2], row[-1]  # type: ignore[attr-defined]
-    account.then_rows = then_rows  # type: ignore[attr-defined]
-    return account
+    return LockedAccount(_account_from_row(row), row[-2], row[-1], then_rows)
 
 
 @dataclass
