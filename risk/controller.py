@@ -29,15 +29,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from django.db import connection
-
 from risk.context import RiskContext
 from risk.rules import REGISTRY, Rule, RuleConfigError
 from risk.rules.base import POST_TRADE, PRE_TRADE
 from risk.verdicts import Decision, RiskAction, RiskOutcome, Verdict
 from trading.market_rules import Side
 from trading.models import TradingState
-from trading.services import multi_statement_reads
+from trading.services import selects_run
 
 __all__ = ["Decision", "RiskAction", "RiskOutcome", "Verdict", "risk_check_order", "config_load", "config_cache_clear",
            "effective_state", "TRADING_STATE_RULE", "POST_TRADE", "PRE_TRADE"]
@@ -157,22 +155,6 @@ _lock = threading.Lock()
 _cache: dict[str, Any] = {"config": None, "snapshot": None, "read_at": 0.0}
 
 
-def risk_reads_run(statements: list[tuple[str, list[Any]]]) -> list[list[tuple[Any, ...]]]:
-    """Run SELECTs in one round trip where ``multi_statement_reads()``, else one by one; their rows."""
-    results: list[list[tuple[Any, ...]]] = []
-    with connection.cursor() as cursor:
-        if len(statements) > 1 and multi_statement_reads():
-            cursor.execute("; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
-            results.append([tuple(row) for row in cursor.fetchall()])
-            while cursor.nextset():
-                results.append([tuple(row) for row in cursor.fetchall()])
-        else:
-            for sql, params in statements:
-                cursor.execute(sql, params)
-                results.append([tuple(row) for row in cursor.fetchall()])
-    return results
-
-
 def _fingerprint_parse(rows: list[tuple[Any, ...]], counters_for: tuple[int, Any, str] | None,
                        ) -> tuple[str, str, tuple[Any, ...], list[tuple[Any, ...]] | None]:
     """The global state, its reason, the configuration fingerprint and (with ``counters_for``)
@@ -200,7 +182,7 @@ def config_load(*, max_age: float = 0.0, counters_for: tuple[int, Any, str] | No
     if max_age > 0 and cached is not None and time.monotonic() - _cache["read_at"] < max_age:
         return cached
     if fingerprint_rows is None:
-        fingerprint_rows = risk_reads_run([fingerprint_sql(counters_for)])[0]
+        fingerprint_rows = selects_run([fingerprint_sql(counters_for)])[0]
     state, reason, fingerprint, counters = _fingerprint_parse(fingerprint_rows, counters_for)
     config: RiskConfig | None = _cache["config"]
     if config is None or config.fingerprint != fingerprint:
@@ -301,7 +283,7 @@ def risk_check_order(order: Any, *, dry_run: bool = False, recheck: bool = False
     """
     if prefetched is None or not prefetched[0].matches(order):
         reads = reads_for(order)
-        prefetched = (reads, risk_reads_run(reads.statements))
+        prefetched = (reads, selects_run(reads.statements))
     reads, rows = prefetched
     snapshot = config_load(counters_for=reads.counters_for, fingerprint_rows=rows[0])
     # The holdings rows, when they were read for the account's current control group.

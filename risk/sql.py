@@ -1,9 +1,9 @@
 """The raw SQL of the hot path, portable between PostgreSQL and SQLite.
 
 Two reads serve a whole check: ``fingerprint_sql`` (the global state, the
-configuration's version and today's counter rows, in one round trip) and ``snapshot_sql`` (holdings with quotes and the control group,
-in one round trip). Identifiers come from model metadata; every value is a
-bound parameter.
+configuration's version and today's counter rows) and ``snapshot_sql``
+(holdings with quotes and the control group), sent in one round trip.
+Identifiers come from model metadata; every value is a bound parameter.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ COUNTER_SELECT = ("c.key, c.orders, c.amount, c.cancels, c.rejected, c.last_orde
 
 
 def _tables() -> dict[str, str]:
-    from risk.models import RestrictedSymbol, RiskControl, RiskCounter, RiskRule
+    from risk.models import RiskControl, RiskCounter
     from trading.models import Account, Instrument, Position, Quote
 
     return {
-        "control": RiskControl._meta.db_table, "rules": RiskRule._meta.db_table, "restricted": RestrictedSymbol._meta.db_table,
+        "control": RiskControl._meta.db_table,
         "counter": RiskCounter._meta.db_table, "position": Position._meta.db_table, "instrument": Instrument._meta.db_table,
         "quote": Quote._meta.db_table, "account": Account._meta.db_table,
     }

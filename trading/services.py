@@ -33,6 +33,23 @@ def multi_statement_reads() -> bool:
     return connection.vendor == "postgresql" and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
 
 
+def selects_run(statements: list[tuple[str, list[Any]]]) -> list[list[tuple[Any, ...]]]:
+    """The rows of each SELECT, in order: one round trip where ``multi_statement_reads()``, else
+    one per statement."""
+    results: list[list[tuple[Any, ...]]] = []
+    with connection.cursor() as cursor:
+        if len(statements) > 1 and multi_statement_reads():
+            cursor.execute("; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
+            results.append([tuple(row) for row in cursor.fetchall()])
+            while cursor.nextset():
+                results.append([tuple(row) for row in cursor.fetchall()])
+        else:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+                results.append([tuple(row) for row in cursor.fetchall()])
+    return results
+
+
 def _lock_fields() -> list[models.Field]:
     # Every column but the broker credentials, which the lock holder never needs (reading them lazily if asked).
     return [f for f in Account._meta.concrete_fields if f.name != "broker_settings"]
@@ -111,21 +128,12 @@ def account_lock_reading(account_id: int, *, also: tuple[str, list[Any]] | None 
     allocate_table = allocate_for._meta.db_table if allocate_for is not None and connection.vendor == "postgresql" else ""
     sql = _account_lock_sql(also[0] if also else "", allocate_table)
     params = [*(also[1] if also else []), account_id]
-    then = then if then and multi_statement_reads() else None
-    then_rows: list[list[tuple[Any, ...]]] | None = None
-    with connection.cursor() as cursor:
-        if then:
-            cursor.execute("; ".join([sql, *(s for s, _ in then)]), [*params, *(p for _, ps in then for p in ps)])
-        else:
-            cursor.execute(sql, params)
-        row = cursor.fetchone()
-        if then:
-            then_rows = []
-            while cursor.nextset():
-                then_rows.append([tuple(r) for r in cursor.fetchall()])
-    if row is None:
+    rides = then is not None and multi_statement_reads()
+    found, *then_rows = selects_run([(sql, params), *(then if rides and then else [])])
+    if not found:
         raise Account.DoesNotExist(f"account {account_id} does not exist")
-    return LockedAccount(_account_from_row(row), row[-2], row[-1], then_rows)
+    row = found[0]
+    return LockedAccount(_account_from_row(row), row[-2], row[-1], then_rows if rides else None)
 
 
 @dataclass
