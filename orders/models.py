@@ -84,6 +84,10 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["account", "status"], name="order_account_status_idx"),
             models.Index(fields=["status", "updated_at"], name="order_status_updated_idx"),
+            # The outbox relay's own index: only rows whose broker call is owed and not yet
+            # handed to the queue, so a pass costs what it sends, not every NEW order.
+            models.Index(fields=["id"], name="order_owed_idx",
+                         condition=Q(dispatched_at__isnull=True, status__in=["NEW", "CANCEL_REQUESTED"])),
         ]
 
     def __str__(self) -> str:
