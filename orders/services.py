@@ -50,7 +50,6 @@ from trading.services import (
     account_lock,
     account_lock_reading,
     cash_post,
-    insert_one,
     ledger_flush,
     multi_statement_reads,
     position_apply_fill,
@@ -548,8 +547,8 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
             if locked.allocated_id is not None:
                 order.pk = locked.allocated_id
                 new_rows.append(order)  # inserted with the writes below, in one statement
-            else:
-                insert_one(order)  # the one INSERT, with its final status and freezes
+            else:  # no key drawn with the lock (SQLite): the INSERT goes first
+                order.save(force_insert=True)
             writes: list[tuple[str, list[Any]]] = []
             risk_order_recorded(order, defer=writes)  # risk counters (run below) + a RiskEvent per failing verdict
             audits.append(_created_event(order, actor))

@@ -276,7 +276,6 @@ def _counters_add(account_id: int, day: Any, keys: list[str], *, at: Any, orders
     window of the account row; ``instrument_id`` and ``open_*`` go to symbol rows only. With
     ``defer`` the statement is appended there for the caller to run with its other writes.
     Caller holds the account lock, so read-modify-write cannot race."""
-
     from risk.sql import counters_upsert_sql
 
     ops = connection.ops

@@ -128,12 +128,12 @@ def account_lock_reading(account_id: int, *, also: tuple[str, list[Any]] | None 
     allocate_table = allocate_for._meta.db_table if allocate_for is not None and connection.vendor == "postgresql" else ""
     sql = _account_lock_sql(also[0] if also else "", allocate_table)
     params = [*(also[1] if also else []), account_id]
-    rides = then is not None and multi_statement_reads()
-    found, *then_rows = selects_run([(sql, params), *(then if rides and then else [])])
+    then = then if then and multi_statement_reads() else []
+    found, *then_rows = selects_run([(sql, params), *then])
     if not found:
         raise Account.DoesNotExist(f"account {account_id} does not exist")
     row = found[0]
-    return LockedAccount(_account_from_row(row), row[-2], row[-1], then_rows if rides else None)
+    return LockedAccount(_account_from_row(row), row[-2], row[-1], then_rows if then else None)
 
 
 @dataclass
@@ -250,23 +250,6 @@ def ledger_flush(account: Account, posts: list[LedgerPost], audits: list[AuditEv
     for obj in new_rows or []:
         obj._state.adding = False
         obj._state.db = connection.alias
-
-
-def insert_one(obj: models.Model) -> None:
-    """INSERT one new row and set its primary key: ``obj.save()`` for the hot path.
-
-    On PostgreSQL it skips the ORM's per-call query compilation (the values are
-    still prepared by each field); elsewhere it is ``save()``.
-    """
-    if connection.vendor != "postgresql":
-        obj.save(force_insert=True)
-        return
-    sql, values = insert_sql(type(obj), [obj])
-    with connection.cursor() as cursor:
-        cursor.execute(sql + " RETURNING id", values)
-        obj.pk = cursor.fetchone()[0]
-    obj._state.adding = False
-    obj._state.db = connection.alias
 
 
 @lru_cache(maxsize=64)
