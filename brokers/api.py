@@ -7,26 +7,27 @@ from ninja import Router
 from ninja.responses import Status
 from pydantic import BaseModel, Field
 
-from orders.schemas import ErrorOut
 from orders.services import accounts_poll_later
 from trading.auth import ApiClient
-from trading.errors import Forbidden
-from trading.market_rules import normalize_symbol
+from trading.errors import Forbidden, InvalidOrder
+from trading.market_rules import MarketRuleViolation, normalize_symbol
 from trading.models import Quote
+from trading.schemas import BODY_ERRORS, MAX_VOLUME, QuotePrice, Text, error_responses
 from trading.selectors import quote_as_json
 
 router = Router(tags=["market"])
-ERRORS = {401: ErrorOut, 403: ErrorOut, 422: ErrorOut}
+ERRORS = error_responses(*BODY_ERRORS, 403)
+MAX_SYMBOLS = 1000  # one GET /market/quotes answers at most this many
 
 
 class QuoteIn(BaseModel):
-    symbol: str = Field(..., max_length=16)
-    last: str | None = None
-    prev_close: str | None = None
-    bid: str | None = None
-    ask: str | None = None
-    bid_volume: int = Field(0, ge=0)
-    ask_volume: int = Field(0, ge=0)
+    symbol: Text = Field(..., max_length=16)
+    last: QuotePrice = None
+    prev_close: QuotePrice = None
+    bid: QuotePrice = None
+    ask: QuotePrice = None
+    bid_volume: int = Field(0, ge=0, le=MAX_VOLUME)
+    ask_volume: int = Field(0, ge=0, le=MAX_VOLUME)
 
 
 class QuotesIn(BaseModel):
@@ -66,11 +67,20 @@ def quotes_publish(request: HttpRequest, payload: QuotesIn):
 def quotes_list(request: HttpRequest, symbols: str = ""):
     quotes = Quote.objects.select_related("instrument")
     if symbols:
-        keys = [normalize_symbol(s.strip()) for s in symbols.split(",") if s.strip()]
+        names = [s.strip() for s in symbols.split(",") if s.strip()]
+        if len(names) > MAX_SYMBOLS:
+            raise InvalidOrder.single("symbols", "max_items", f"最多{MAX_SYMBOLS}个代码 (at most {MAX_SYMBOLS} symbols; got {len(names)})")
+        try:
+            keys = [normalize_symbol(name) for name in names]
+        except MarketRuleViolation as exc:
+            raise InvalidOrder.single("symbols", exc.rule, exc.message) from None
         from django.db.models import Q
 
-        condition = Q()
+        by_exchange: dict[str, set[str]] = {}
         for code, exchange in keys:
-            condition |= Q(instrument__code=code, instrument__exchange=exchange)
+            by_exchange.setdefault(exchange, set()).add(code)
+        condition = Q(pk__in=[])
+        for exchange, codes in by_exchange.items():  # one term per exchange: a flat query for any count
+            condition |= Q(instrument__exchange=exchange, instrument__code__in=sorted(codes))
         quotes = quotes.filter(condition)
     return Status(200, [quote_as_json(q) for q in quotes.order_by("instrument__exchange", "instrument__code")[:1000]])

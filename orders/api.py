@@ -5,16 +5,19 @@ from __future__ import annotations
 import pydantic
 from django.http import HttpRequest
 from ninja import Router
+from ninja.params.functions import Query
 from ninja.responses import Status
 
 from orders import selectors, services
-from orders.schemas import BatchIn, BatchOut, ErrorOut, FillOut, OrderIn, OrderModifyIn, OrderOut
+from orders.schemas import BatchIn, BatchOut, FillOut, OrderIn, OrderModifyIn, OrderOut
 from trading.auth import ApiClient
-from trading.errors import Forbidden
+from trading.errors import Forbidden, input_problems
+from trading.schemas import BODY_ERRORS, error_responses
 
 router = Router(tags=["orders"])
 
-ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+ERRORS = error_responses(*BODY_ERRORS, 403, 404, 409)
+MAX_OFFSET = 10**9  # inside any OFFSET the databases take
 
 
 def _client(request: HttpRequest) -> ApiClient:
@@ -45,10 +48,15 @@ def order_create_batch(request: HttpRequest, payload: BatchIn):
         try:
             items.append(_input(OrderIn(**raw)))
         except pydantic.ValidationError as exc:  # reported per item, below
-            problems.append((index, [dict(e) for e in exc.errors()]))
+            problems.append((index, input_problems(exc.errors(), where=["body", "orders", index])))
             items.append(None)  # type: ignore[arg-type]
+
+    def may_trade(account: str) -> bool:
+        client.require_account(account, trade=True)  # 404 or 403 for an item as for a single order
+        return True
+
     valid = [(i, item) for i, item in enumerate(items) if item is not None]
-    results = services.order_submit_batch([item for _, item in valid], actor=client.actor, allowed=client.may_use)
+    results = services.order_submit_batch([item for _, item in valid], actor=client.actor, allowed=may_trade)
     answers: list[dict] = [{}] * len(items)
     for (index, _), result in zip(valid, results, strict=True):
         answers[index] = {
@@ -56,20 +64,16 @@ def order_create_batch(request: HttpRequest, payload: BatchIn):
             "status_code": result.status_code,
             "order": selectors.order_as_json(result.order) if result.order else None,
             "detail": result.error,
+            "code": result.code,
         }
-    for index, errors in problems:
-        answers[index] = {
-            "index": index,
-            "status_code": 422,
-            "order": None,
-            "detail": [{"loc": ["body", "orders", index, *e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors],
-        }
+    for index, detail in problems:
+        answers[index] = {"index": index, "status_code": 422, "order": None, "detail": detail, "code": "invalid_input"}
     return Status(200, {"results": answers})
 
 
 @router.get("/orders", response={200: list[OrderOut], **ERRORS})
 def order_list(request: HttpRequest, account: str | None = None, status: str | None = None, symbol: str | None = None,
-               strategy: str | None = None, limit: int = 100, offset: int = 0):
+               strategy: str | None = None, limit: int = 100, offset: int = Query(0, le=MAX_OFFSET)):
     client = _client(request)
     if account:
         client.require_account(account)

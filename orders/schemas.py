@@ -12,21 +12,25 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from trading.schemas import ErrorOut, PriceInput, Text
+
+__all__ = ["ErrorOut", "OrderIn", "OrderModifyIn", "BatchIn", "VerdictOut", "OrderOut", "BatchItemOut", "BatchOut", "FillOut"]
+
 
 class OrderIn(BaseModel):
-    account: str = Field(..., max_length=64, description="账户名")
-    symbol: str = Field(..., max_length=16, description="600000.SH, sh600000 or 600000")
-    side: str = Field(..., description="BUY or SELL")
-    order_type: str = Field("LIMIT", description="LIMIT or MARKET")
-    price: str | int | float | None = Field(None, description="decimal string, required for LIMIT")
+    account: Text = Field(..., max_length=64, description="账户名")
+    symbol: Text = Field(..., max_length=16, description="600000.SH, sh600000 or 600000")
+    side: Text = Field(..., description="BUY or SELL")
+    order_type: Text = Field("LIMIT", description="LIMIT or MARKET")
+    price: PriceInput = Field(None, description="decimal string, required for LIMIT")
     quantity: int = Field(..., description="shares")
-    client_order_id: str | None = Field(None, max_length=64, description="idempotency key, unique per account")
-    strategy: str = Field("", max_length=64)
-    protection_price: str | int | float | None = Field(None, description="market orders: worst acceptable price")
+    client_order_id: Text | None = Field(None, max_length=64, description="idempotency key, unique per account")
+    strategy: Text = Field("", max_length=64)
+    protection_price: PriceInput = Field(None, description="market orders: worst acceptable price")
 
 
 class OrderModifyIn(BaseModel):
-    price: str | int | float | None = None
+    price: PriceInput = None
     quantity: int | None = None
 
 
@@ -68,6 +72,7 @@ class BatchItemOut(BaseModel):
     status_code: int
     order: OrderOut | None = None
     detail: Any = None
+    code: str | None = Field(None, description="the stable error code of a refused item, as in a single answer")
 
 
 class BatchOut(BaseModel):
@@ -90,7 +95,3 @@ class FillOut(BaseModel):
     fees: str
     filled_at: datetime
     trading_day: str
-
-
-class ErrorOut(BaseModel):
-    detail: Any

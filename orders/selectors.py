@@ -9,11 +9,15 @@ from typing import Any
 from django.db.models import QuerySet
 
 from orders.models import Fill, Order
-from trading.errors import NotFound
+from trading.errors import InvalidOrder, NotFound
 from trading.selectors import money, price_text
+
+MAX_ID = 2**63 - 1  # the largest key a BIGINT holds
 
 
 def order_visible(*, order_id: int, accounts: Iterable[str]) -> Order:
+    if not 0 < order_id <= MAX_ID:  # no such row can exist (and the databases refuse to compare with it)
+        raise NotFound(f"委托不存在 (order {order_id} not found)")
     order = Order.objects.select_related("account", "instrument").filter(pk=order_id, account__name__in=list(accounts)).first()
     if order is None:
         raise NotFound(f"委托不存在 (order {order_id} not found)")
@@ -29,9 +33,12 @@ def order_list(*, accounts: Iterable[str], account: str | None = None, status: s
     if status:
         qs = qs.filter(status__in=[s.strip().upper() for s in status.split(",")])
     if symbol:
-        from trading.market_rules import normalize_symbol
+        from trading.market_rules import MarketRuleViolation, normalize_symbol
 
-        code, exchange = normalize_symbol(symbol)
+        try:
+            code, exchange = normalize_symbol(symbol)
+        except MarketRuleViolation as exc:
+            raise InvalidOrder.single("symbol", exc.rule, exc.message) from None
         qs = qs.filter(instrument__code=code, instrument__exchange=exchange)
     if strategy:
         qs = qs.filter(strategy=strategy)

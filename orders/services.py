@@ -38,10 +38,19 @@ from orders.models import (
     OrderStatus,
 )
 from orders.state_machine import OrderEvent, next_status, order_apply_event, status_event
-from risk.controller import Decision, RiskReads, reads_for, risk_check_order
+from risk.controller import Decision, RiskOutcome, RiskReads, Verdict, reads_for, risk_check_order
 from risk.services import risk_cancel_recorded, risk_order_recorded, risk_post_trade
 from trading import calendar, market_rules
-from trading.errors import BrokerError, BrokerTimeout, Conflict, FieldProblem, Forbidden, InvalidOrder, NotFound
+from trading.errors import (
+    BrokerError,
+    BrokerTimeout,
+    Conflict,
+    FieldProblem,
+    Forbidden,
+    InvalidOrder,
+    NotFound,
+    TradingError,
+)
 from trading.market_rules import MarketRuleViolation, OrderType, Side
 from trading.models import Account, CashEntryKind, Instrument, Position, Quote, SessionMode, TradingState
 from trading.selectors import quote_latest
@@ -61,6 +70,7 @@ from trading.services import (
 log = logging.getLogger(__name__)
 ZERO = Decimal("0")
 MAX_PRICE = Decimal("1000000")  # far above any A-share price; keeps values inside the columns
+MAX_QUANTITY = 10**9  # far above any per-order maximum; keeps values (and their products) inside the columns
 
 
 # --------------------------------------------------------------------------- input
@@ -170,6 +180,8 @@ def _check_fields(data: OrderInput, problems: list[FieldProblem]) -> tuple[str, 
         problems.append(FieldProblem("quantity", "integer", f"数量须为整数股 (quantity must be a whole number of shares; got {data.quantity!r})"))
     elif data.quantity <= 0:
         problems.append(FieldProblem("quantity", "positive", f"数量须大于0 (quantity must be positive; got {data.quantity})"))
+    elif data.quantity > MAX_QUANTITY:
+        problems.append(FieldProblem("quantity", "max_quantity", f"数量超出范围 (quantity must be at most {MAX_QUANTITY}; got {data.quantity})"))
     else:
         quantity = data.quantity
     price = _decimal(data.price, "price", problems)
@@ -214,6 +226,11 @@ def order_check(data: OrderInput, *, account: Account, at: datetime | None = Non
         market_rules.check_price(instrument, side, order_type, price, prev_close, trading_day)
     except MarketRuleViolation as exc:
         problems.append(FieldProblem(exc.field, exc.rule, exc.message))
+    if order_type == OrderType.MARKET and protection_price is not None:
+        try:
+            market_rules.check_protection_price(instrument, protection_price, prev_close, trading_day)
+        except MarketRuleViolation as exc:
+            problems.append(FieldProblem(exc.field, exc.rule, exc.message))
     if problems:
         raise InvalidOrder(problems)
     return CheckedOrder(
@@ -584,6 +601,7 @@ class BatchItemResult:
     status_code: int
     order: Order | None = None
     error: Any = None
+    code: str | None = None
 
 
 def batch_size_check(count: int) -> None:
@@ -594,7 +612,10 @@ def batch_size_check(count: int) -> None:
 
 
 def order_submit_batch(items: list[OrderInput], *, actor: Actor, allowed: Callable[[str], bool]) -> list[BatchItemResult]:
-    """Submit several orders, each in its own transaction: one bad item does not sink the others."""
+    """Submit several orders, each in its own transaction: one bad item does not sink the others,
+    and every item is answered (an item that fails unexpectedly answers 500, logged; the items
+    committed before and after it stand). ``allowed`` may raise NotFound/Forbidden itself, so that
+    an item is refused exactly as a single order would be."""
     batch_size_check(len(items))
     results: list[BatchItemResult] = []
     for index, item in enumerate(items):
@@ -603,11 +624,33 @@ def order_submit_batch(items: list[OrderInput], *, actor: Actor, allowed: Callab
                 raise Forbidden(f"API密钥无权使用账户 {item.account} (this key may not use account {item.account})")
             result = order_submit(item, actor=actor)
             results.append(BatchItemResult(index, 201 if result.created else 200, order=result.order))
-        except InvalidOrder as exc:
-            results.append(BatchItemResult(index, exc.status_code, error=exc.detail()))
-        except (NotFound, Forbidden, Conflict) as exc:
-            results.append(BatchItemResult(index, exc.status_code, error=exc.detail()))
+        except TradingError as exc:
+            results.append(BatchItemResult(index, exc.status_code, error=exc.detail(), code=exc.code))
+        except Exception:
+            log.exception("batch item %s failed unexpectedly", index)
+            results.append(BatchItemResult(index, 500, error="服务器内部错误 (internal error)", code="internal_error"))
     return results
+
+
+def order_dry_run(data: OrderInput) -> RiskOutcome:
+    """What intake would decide for ``data`` now, creating nothing (POST /risk/check).
+
+    The same checks as ``order_submit``, through the same code: fields and market rules
+    (``order_check``), holdings and cash and risk control (``_admission``). Raises what intake
+    raises (InvalidOrder 422, NotFound, Forbidden); else answers risk control's outcome. Runs in
+    a transaction that is always rolled back (``_admission`` may create an empty position row)
+    and without the account lock: the answer is a forecast, not a reservation.
+    """
+    account_id = account_id_by_name(data.account)
+    with transaction.atomic():
+        account = Account.objects.get(pk=account_id)
+        if account.status != Account.Status.ACTIVE:
+            raise Forbidden(f"账户已停用 (account {account.name} is disabled)")
+        checked = order_check(data, account=account)
+        order = _build_order(checked, actor=Actor.system("risk-dry-run"), source=OrderSource.API)
+        admission = _admission(order, quote=checked.quote)
+        transaction.set_rollback(True)
+    return RiskOutcome([Verdict(**verdict) for verdict in admission.verdicts])
 
 
 def account_by_name(name: str) -> Account:

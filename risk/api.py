@@ -1,4 +1,4 @@
-"""POST /risk/check: the verdicts of every rule for an order, creating nothing."""
+"""POST /risk/check: what intake would answer for an order (422s and verdicts), creating nothing."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from ninja import Router
 from ninja.responses import Status
 from pydantic import BaseModel
 
-from orders.schemas import ErrorOut, OrderIn, VerdictOut
-from risk import services
+from orders.schemas import OrderIn, VerdictOut
+from orders.services import OrderInput, order_dry_run
 from trading.auth import ApiClient
+from trading.schemas import BODY_ERRORS, error_responses
 
 router = Router(tags=["risk"])
 
@@ -20,13 +21,11 @@ class RiskCheckOut(BaseModel):
     verdicts: list[VerdictOut]
 
 
-@router.post("/risk/check", response={200: RiskCheckOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut})
+@router.post("/risk/check", response={200: RiskCheckOut, **error_responses(*BODY_ERRORS, 403, 404)})
 def risk_check(request: HttpRequest, payload: OrderIn):
-    from orders.services import OrderInput
-
     client: ApiClient = request.auth  # type: ignore[attr-defined]
     client.require_account(payload.account)
-    outcome = services.risk_dry_run(OrderInput(**payload.model_dump()))
+    outcome = order_dry_run(OrderInput(**payload.model_dump()))
     return Status(200, {
         "decision": str(outcome.decision),
         "passed": outcome.decision == "PASS",

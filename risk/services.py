@@ -33,7 +33,7 @@ from django.db.models.functions import Greatest
 from audit.services import SYSTEM, Actor, audit_record
 from orders.models import Order, OrderStatus
 from risk.context import OPEN_STATUSES, order_notional, quote_for
-from risk.controller import STATE_SEVERITY, RiskOutcome, config_load, now, risk_check_order
+from risk.controller import STATE_SEVERITY, config_load, now
 from risk.models import RestrictedSymbol, RiskControl, RiskCounter, RiskEvent, RiskLevel, RiskRule
 from risk.rules import rule_class
 from risk.rules.base import FILL, POST_TRADE, REJECTION, Rule, RuleConfigError
@@ -48,27 +48,6 @@ ZERO = Decimal("0")
 # Post-trade hooks reuse the configuration this process read within this many seconds.
 POST_TRADE_CONFIG_MAX_AGE = 1.0
 LEVEL_OF_ACTION: dict[str, str] = {RiskAction.WARN: RiskLevel.WARNING, RiskAction.REVIEW: RiskLevel.WARNING, RiskAction.REJECT: RiskLevel.ERROR}
-
-
-# --------------------------------------------------------------------------- dry run
-
-
-def risk_dry_run(data: Any) -> RiskOutcome:
-    """Run every rule for an order without creating anything (POST /risk/check).
-
-    The order is built and checked against the market rules as at intake but
-    never saved; the check only reads (no lock, no counters, no RiskEvent).
-    """
-    from orders.services import _build_order, account_by_name, order_check
-
-    account = account_by_name(data.account)
-    checked = order_check(data, account=account)
-    order = _build_order(checked, actor=_dry_run_actor(), source="api")
-    return risk_check_order(order, dry_run=True)
-
-
-def _dry_run_actor() -> Actor:
-    return Actor.system("risk-dry-run")
 
 
 # --------------------------------------------------------------------------- configuration

@@ -10,14 +10,15 @@ from ninja.responses import Status
 from pydantic import BaseModel
 
 from orders import services as order_services
-from orders.schemas import ErrorOut, FillOut
+from orders.schemas import FillOut
 from orders.selectors import fill_list_of_day
 from orders.services import account_by_name, account_trading_day
 from trading import selectors
 from trading.auth import ApiClient
+from trading.schemas import error_responses
 
 router = Router(tags=["accounts"])
-ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+ERRORS = error_responses(403, 404)
 
 
 class BalanceOut(BaseModel):

@@ -1,6 +1,7 @@
 """ASGI entry point: HTTP through Django, websockets through Channels."""
 
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -9,4 +10,20 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+# Close code for a websocket path without a consumer (4000-4999 are the application's; 4404 = not found).
+NO_CONSUMER = 4404
+
+
+async def websocket_refused(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Refuse a websocket on a path that has no consumer: closed before the handshake completes
+    (the server answers the upgrade with 403), instead of a server error."""
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.connect":
+            await send({"type": "websocket.close", "code": NO_CONSUMER})
+            return
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_refused})

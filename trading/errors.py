@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -83,3 +85,28 @@ class BrokerTimeout(BrokerError):
     """The broker did not answer in time: the call may or may not have taken effect."""
 
     code = "broker_timeout"
+
+
+def field_name(names: Sequence[str | int]) -> str:
+    """The dotted name of an input, list positions in brackets: ``quotes[0].last``."""
+    name = ""
+    for part in names:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name = f"{name}.{part}" if name else str(part)
+    return name
+
+
+def input_problems(errors: Iterable[Mapping[str, Any]], *, where: Sequence[str | int], skip: int = 0) -> list[dict[str, object]]:
+    """Validation errors (pydantic's) as detail items, like ``FieldProblem.as_detail``.
+
+    ``where`` starts each ``loc`` (e.g. ``["body"]``); the first ``skip`` parts of each error's
+    own ``loc`` are dropped (e.g. ninja's ``("body", "payload")``). The error's type is the rule.
+    """
+    items: list[dict[str, object]] = []
+    for error in errors:
+        names = [p if isinstance(p, int) else str(p) for p in tuple(error.get("loc", ()))[skip:]]
+        items.append({"loc": [*where, *names], "field": field_name(names), "rule": str(error.get("type", "invalid")),
+                      "msg": str(error.get("msg", ""))})
+    return items

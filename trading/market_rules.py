@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation, localcontext
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -409,6 +409,14 @@ def tick_size(board: str) -> Decimal:
     return TICK_SIZE.get(board, STOCK_TICK)
 
 
+def is_on_tick(price: Decimal, tick: Decimal) -> bool:
+    """Whether ``price`` is a whole number of ticks, exactly: no digit beyond the tick is
+    lost to the context's precision ("9.9000000000000000000000000000001" is not on 0.01)."""
+    with localcontext() as context:
+        context.prec = max(context.prec, price.adjusted() - tick.adjusted() + 3)
+        return price % tick == 0
+
+
 def round_to_tick(price: Decimal, tick: Decimal) -> Decimal:
     """``price`` rounded half up to a multiple of ``tick`` (never ``round()``: half-even)."""
     return (price / tick).quantize(D(1), ROUND_HALF_UP) * tick
@@ -516,31 +524,39 @@ def protection_price(inst: InstrumentLike, side: str, prev_close: Decimal | None
 
 
 def _check_price_value(
-    inst: InstrumentLike, board: Board, price: Decimal, prev_close: Decimal | None, on: date
+    inst: InstrumentLike, board: Board, price: Decimal, prev_close: Decimal | None, on: date, field: str = "price"
 ) -> None:
     symbol = _symbol(inst)
     if price <= 0:
         raise MarketRuleViolation(
-            "price", "positive", f"价格须大于0 (price must be positive for {symbol}; got {price})"
+            field, "positive", f"价格须大于0 ({field} must be positive for {symbol}; got {price})"
         )
     tick = tick_size(board)
-    ticks = price / tick
-    if ticks != ticks.to_integral_value():
+    if not is_on_tick(price, tick):
         raise MarketRuleViolation(
-            "price",
+            field,
             "tick_size",
-            f"价格须为{tick}的整数倍 (price must be a multiple of {tick} for {symbol}; got {price})",
+            f"价格须为{tick}的整数倍 ({field} must be a multiple of {tick} for {symbol}; got {price})",
         )
     if prev_close is None or prev_close <= 0:
         return  # no reference price (e.g. listing day before the open): no band to check
     limits = limit_prices(inst, prev_close, on)
     if limits is not None and not limits[0] <= price <= limits[1]:
         raise MarketRuleViolation(
-            "price",
+            field,
             "price_limit",
-            f"价格超出涨跌幅限制 [{limits[0]}, {limits[1]}] (price {price} for {symbol} is outside the daily "
+            f"价格超出涨跌幅限制 [{limits[0]}, {limits[1]}] ({field} {price} for {symbol} is outside the daily "
             f"limits {limits[0]}-{limits[1]} from previous close {prev_close})",
         )
+
+
+def check_protection_price(
+    inst: InstrumentLike, protection_price: Decimal, prev_close: Decimal | None, on: date
+) -> None:
+    """Raise MarketRuleViolation (field ``protection_price``) if the exchange would refuse a market
+    order's protection price: it is a price like any other, a whole number of ticks inside the
+    day's limits (a buy's goes up to the limit up at most, a sell's down to the limit down)."""
+    _check_price_value(inst, _tradable_board(inst), protection_price, prev_close, on, field="protection_price")
 
 
 def check_price(

@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 
 from django.contrib import admin
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from trading.auth import ApiKeyAuth, RateLimited
-from trading.errors import TradingError
+from trading.errors import FieldProblem, TradingError, input_problems
+from trading.market_rules import MarketRuleViolation
 
 log = logging.getLogger("trading.api")
 
@@ -40,13 +42,36 @@ def rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
 def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     detail = []
     for error in exc.errors:
-        loc = [str(part) for part in error.get("loc", ())]
+        loc = tuple(error.get("loc", ()))
         # ninja reports ["body", "payload", "quantity"]: the field is what follows.
-        names = loc[2:] if loc[:2] == ["body", "payload"] else loc[1:]
-        loc = [loc[0], *names] if loc else loc
-        field = ".".join(names)
-        detail.append({"loc": loc, "field": field, "rule": error.get("type", "invalid"), "msg": error.get("msg", "")})
+        skip = 2 if loc[:2] == ("body", "payload") else 1
+        detail.extend(input_problems([error], where=[str(loc[0])] if loc else [], skip=skip))
     return api.create_response(request, {"detail": detail, "code": "invalid_input"}, status=422)
+
+
+@api.exception_handler(MarketRuleViolation)
+def market_rule_violation(request: HttpRequest, exc: MarketRuleViolation) -> HttpResponse:
+    problem = FieldProblem(exc.field, exc.rule, exc.message)
+    return api.create_response(request, {"detail": [problem.as_detail()], "code": "invalid_input"}, status=422)
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 400:  # ninja raises it for one thing only: a body that is not JSON
+        problem = {"loc": ["body"], "field": "body", "rule": "invalid_json",
+                   "msg": "请求体须为JSON对象 (the request body must be a JSON object; send Content-Type: application/json)"}
+        return api.create_response(request, {"detail": [problem], "code": "invalid_json"}, status=400)
+    return api.create_response(request, {"detail": str(exc), "code": "http_error"}, status=exc.status_code)
+
+
+@api.exception_handler(RequestDataTooBig)
+def body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    from django.conf import settings
+
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return api.create_response(
+        request, {"detail": f"请求体超过{limit}字节 (the request body is over the upload limit of {limit} bytes)",
+                  "code": "body_too_large"}, status=413)
 
 
 @api.exception_handler(AuthenticationError)

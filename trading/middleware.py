@@ -1,0 +1,90 @@
+"""The REST API's edge (``/api/``): what must be refused before any view, and errors always in JSON.
+
+- A NUL byte in the path or a query parameter is 422 naming the parameter (rule ``nul_byte``):
+  PostgreSQL refuses NUL in text, so it must never reach a query. In the ``Authorization``
+  header it is an invalid key (401). Request bodies are checked field by field by the schemas
+  (``trading.schemas.Text``), so that one bad item of a batch fails alone.
+- An error the API's own handlers did not render (404 for an unknown path, 405 for an
+  unsupported method, a 4xx/5xx from Django) is answered as JSON ``{"detail", "code"}``
+  instead of HTML or an empty body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from http import HTTPStatus
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import Resolver404, resolve
+
+from trading.schemas import NUL, NUL_MESSAGE
+
+API_PREFIX = "/api/"
+
+_MESSAGES = {
+    401: "缺少或无效的API密钥 (missing or invalid API key)",
+    404: "未找到 (not found)",
+    405: "不支持的请求方法 (method not allowed)",
+    413: "请求体过大 (request body too large)",
+}
+
+
+def _nul_problem(location: str, name: str) -> dict[str, object]:
+    return {"loc": [location, name], "field": name, "rule": "nul_byte", "msg": NUL_MESSAGE}
+
+
+def _nul_problems(request: HttpRequest) -> list[dict[str, object]]:
+    problems: list[dict[str, object]] = []
+    if NUL in request.path_info:
+        try:
+            kwargs = resolve(request.path_info).kwargs
+        except Resolver404:
+            kwargs = {}
+        names = [name for name, value in kwargs.items() if NUL in str(value)] or ["path"]
+        problems.extend(_nul_problem("path", name) for name in names)
+    if "%00" in request.META.get("QUERY_STRING", "") or NUL in request.META.get("QUERY_STRING", ""):
+        for name, values in request.GET.lists():
+            if any(NUL in value for value in values) or NUL in name:
+                problems.append(_nul_problem("query", name.replace(NUL, "\\x00")))
+    return problems
+
+
+def _error_response(status: int, detail: object, code: str) -> JsonResponse:
+    return JsonResponse({"detail": detail, "code": code}, status=status, json_dumps_params={"ensure_ascii": False})
+
+
+def _is_json(response: HttpResponse) -> bool:
+    return str(response.get("Content-Type", "")).startswith("application/json")
+
+
+class ApiEdgeMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path_info.startswith(API_PREFIX):
+            return self.get_response(request)
+        if NUL in request.META.get("HTTP_AUTHORIZATION", ""):
+            return _error_response(401, _MESSAGES[401], "unauthorized")
+        problems = _nul_problems(request)
+        if problems:
+            return _error_response(422, problems, "invalid_input")
+        response = self.get_response(request)
+        if response.status_code >= 400 and not _is_json(response) and not getattr(response, "streaming", False):
+            response = self._as_json(response)
+        return response
+
+    @staticmethod
+    def _as_json(response: HttpResponse) -> HttpResponse:
+        status = response.status_code
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = response.reason_phrase
+        code = reason.lower().replace(" ", "_").replace("-", "_")
+        answer = _error_response(status, _MESSAGES.get(status, reason), code)
+        for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+            if response.has_header(header):
+                answer[header] = response[header]
+        return answer
+
