@@ -21,13 +21,13 @@ MAX_SYMBOLS = 1000  # one GET /market/quotes answers at most this many
 
 
 class QuoteIn(BaseModel):
-    symbol: Text = Field(..., max_length=16)
-    last: QuotePrice = None
-    prev_close: QuotePrice = None
-    bid: QuotePrice = None
-    ask: QuotePrice = None
-    bid_volume: int = Field(0, ge=0, le=MAX_VOLUME)
-    ask_volume: int = Field(0, ge=0, le=MAX_VOLUME)
+    symbol: Text = Field(..., max_length=16, examples=["600000.SH"])
+    last: QuotePrice = Field(None, examples=["10.50"])
+    prev_close: QuotePrice = Field(None, examples=["10.00"])
+    bid: QuotePrice = Field(None, examples=["10.49"])
+    ask: QuotePrice = Field(None, examples=["10.51"])
+    bid_volume: int = Field(0, ge=0, le=MAX_VOLUME, examples=[5000])
+    ask_volume: int = Field(0, ge=0, le=MAX_VOLUME, examples=[3000])
 
 
 class QuotesIn(BaseModel):

@@ -18,14 +18,15 @@ __all__ = ["ErrorOut", "OrderIn", "OrderModifyIn", "BatchIn", "VerdictOut", "Ord
 
 
 class OrderIn(BaseModel):
-    account: Text = Field(..., max_length=64, description="账户名")
-    symbol: Text = Field(..., max_length=16, description="600000.SH, sh600000 or 600000")
-    side: Text = Field(..., description="BUY or SELL")
-    order_type: Text = Field("LIMIT", description="LIMIT or MARKET")
-    price: PriceInput = Field(None, description="decimal string, required for LIMIT")
-    quantity: int = Field(..., description="shares")
-    client_order_id: Text | None = Field(None, max_length=64, description="idempotency key, unique per account")
-    strategy: Text = Field("", max_length=64)
+    account: Text = Field(..., max_length=64, description="账户名", examples=["demo"])
+    symbol: Text = Field(..., max_length=16, description="600000.SH, sh600000 or 600000", examples=["600000.SH"])
+    side: Text = Field(..., description="BUY or SELL", examples=["BUY"])
+    order_type: Text = Field("LIMIT", description="LIMIT or MARKET", examples=["LIMIT"])
+    price: PriceInput = Field(None, description="decimal string, required for LIMIT", examples=["10.50"])
+    quantity: int = Field(..., description="shares", examples=[1000])
+    client_order_id: Text | None = Field(None, max_length=64, description="idempotency key, unique per account",
+                                         examples=["s1-000123"])
+    strategy: Text = Field("", max_length=64, examples=["s1"])
     protection_price: PriceInput = Field(None, description="market orders: worst acceptable price")
 
 

@@ -6,6 +6,7 @@ from datetime import date
 
 from django.http import HttpRequest
 from ninja import Router
+from ninja.params.functions import Path
 from ninja.responses import Status
 from pydantic import BaseModel
 
@@ -19,6 +20,7 @@ from trading.schemas import error_responses
 
 router = Router(tags=["accounts"])
 ERRORS = error_responses(403, 404)
+ACCOUNT_NAME = Path(..., description="账户名 (account name)", example="demo")
 
 
 class BalanceOut(BaseModel):
@@ -49,17 +51,17 @@ def _account(request: HttpRequest, name: str):
 
 
 @router.get("/accounts/{name}/balance", response={200: BalanceOut, **ERRORS})
-def account_balance(request: HttpRequest, name: str):
+def account_balance(request: HttpRequest, name: str = ACCOUNT_NAME):
     return Status(200, selectors.account_balance(account=_account(request, name), at=order_services.now()))
 
 
 @router.get("/accounts/{name}/positions", response={200: list[PositionOut], **ERRORS})
-def account_positions(request: HttpRequest, name: str):
+def account_positions(request: HttpRequest, name: str = ACCOUNT_NAME):
     return Status(200, selectors.account_positions(account=_account(request, name), at=order_services.now()))
 
 
 @router.get("/accounts/{name}/trades", response={200: list[FillOut], **ERRORS})
-def account_trades(request: HttpRequest, name: str, date: date | None = None):  # noqa: A002 - API.md names it so
+def account_trades(request: HttpRequest, name: str = ACCOUNT_NAME, date: date | None = None):  # noqa: A002 - API.md names it so
     account = _account(request, name)
     day = date or account_trading_day(account, order_services.now())
     return Status(200, fill_list_of_day(account_name=account.name, day=day))

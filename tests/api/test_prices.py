@@ -9,7 +9,6 @@ import pytest
 
 from orders.models import Order
 from tests.api.conftest import order_body
-from trading.market_rules import is_on_tick
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,6 +16,8 @@ LONG_PRICE = "9.9000000000000000000000000000001"
 
 
 def test_is_on_tick_is_exact_at_any_precision() -> None:
+    from trading.market_rules import is_on_tick
+
     tick = Decimal("0.01")
     assert is_on_tick(Decimal("9.90"), tick) and is_on_tick(Decimal("9.9000000000000000000000000000000"), tick)
     assert not is_on_tick(Decimal(LONG_PRICE), tick)
