@@ -69,11 +69,12 @@ def quotes_list(request: HttpRequest, symbols: str = ""):
     if symbols:
         names = [s.strip() for s in symbols.split(",") if s.strip()]
         if len(names) > MAX_SYMBOLS:
-            raise InvalidOrder.single("symbols", "max_items", f"最多{MAX_SYMBOLS}个代码 (at most {MAX_SYMBOLS} symbols; got {len(names)})")
+            raise InvalidOrder.single("symbols", "max_items", f"最多{MAX_SYMBOLS}个代码 (at most {MAX_SYMBOLS} symbols; got {len(names)})",
+                                      location="query")
         try:
             keys = [normalize_symbol(name) for name in names]
         except MarketRuleViolation as exc:
-            raise InvalidOrder.single("symbols", exc.rule, exc.message) from None
+            raise InvalidOrder.single("symbols", exc.rule, exc.message, location="query") from None
         from django.db.models import Q
 
         by_exchange: dict[str, set[str]] = {}

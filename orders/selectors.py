@@ -38,7 +38,7 @@ def order_list(*, accounts: Iterable[str], account: str | None = None, status: s
         try:
             code, exchange = normalize_symbol(symbol)
         except MarketRuleViolation as exc:
-            raise InvalidOrder.single("symbol", exc.rule, exc.message) from None
+            raise InvalidOrder.single("symbol", exc.rule, exc.message, location="query") from None
         qs = qs.filter(instrument__code=code, instrument__exchange=exchange)
     if strategy:
         qs = qs.filter(strategy=strategy)

@@ -14,9 +14,10 @@ class FieldProblem:
     field: str
     rule: str
     message: str
+    location: str = "body"  # or "query", "path": where the input was
 
     def as_detail(self) -> dict[str, object]:
-        return {"loc": ["body", self.field], "field": self.field, "rule": self.rule, "msg": self.message}
+        return {"loc": [self.location, self.field], "field": self.field, "rule": self.rule, "msg": self.message}
 
 
 class TradingError(Exception):
@@ -46,8 +47,8 @@ class InvalidOrder(TradingError):
         self.problems = problems
 
     @classmethod
-    def single(cls, field: str, rule: str, message: str) -> "InvalidOrder":
-        return cls([FieldProblem(field, rule, message)])
+    def single(cls, field: str, rule: str, message: str, *, location: str = "body") -> "InvalidOrder":
+        return cls([FieldProblem(field, rule, message, location)])
 
     def detail(self) -> object:
         return [p.as_detail() for p in self.problems]

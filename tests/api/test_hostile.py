@@ -90,6 +90,7 @@ def test_unreadable_symbol_filter_is_422(market, symbol) -> None:
     response = market.get("/orders", symbol=symbol)
     assert response.status_code == 422, response.content
     assert [f for f, _ in problems(response)] == ["symbol"]
+    assert response.json()["detail"][0]["loc"] == ["query", "symbol"]
 
 
 @pytest.mark.parametrize("symbols", ["abc", "600000.SH,600000'", "null"])
@@ -97,6 +98,16 @@ def test_unreadable_quote_symbols_are_422(market, symbols) -> None:
     response = market.get("/market/quotes", symbols=symbols)
     assert response.status_code == 422, response.content
     assert [f for f, _ in problems(response)] == ["symbols"]
+    assert response.json()["detail"][0]["loc"] == ["query", "symbols"]
+
+
+def test_many_quote_symbols_are_one_flat_query_and_too_many_are_422(market) -> None:
+    many = ",".join(f"{600000 + i:06d}.SH" for i in range(1000))
+    response = market.get("/market/quotes", symbols=many)
+    assert response.status_code == 200, response.content
+    assert [q["symbol"] for q in response.json()] == ["600000.SH"]
+    response = market.get("/market/quotes", symbols=many + ",000001.SZ")
+    assert response.status_code == 422 and problems(response) == [("symbols", "max_items")]
 
 
 def test_quantity_beyond_any_column_is_422(market) -> None:
