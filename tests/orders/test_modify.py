@@ -212,52 +212,58 @@ def test_concurrent_modifies_of_a_held_order_leave_one_held_replacement(market) 
     assert_money_invariants()
 
 
+def modify_with_cancel_at(step: int) -> tuple[Order, object, object] | None:
+    """Modify a fresh resting buy, with a cancel of it sent from another connection just before
+    the modify's ``step``-th statement; None when the modify ran fewer statements."""
+    original = resting_buy(client_order_id=f"m-{step}")
+    fired = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def competing_cancel() -> None:
+        try:
+            outcome["cancel"] = order_cancel(order_id=original.pk, actor=ACTOR)
+        except Exception as exc:  # noqa: BLE001 - asserted by the caller
+            outcome["cancel"] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=competing_cancel)
+    seen = [0]
+
+    def inject(execute, sql, params, many, context):
+        if seen[0] == step and not fired.is_set():
+            fired.set()
+            thread.start()
+            thread.join(0.3)  # it may wait for a lock the modify holds: then it lands after
+        seen[0] += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(inject):
+        try:
+            modified: object = order_modify(order_id=original.pk, actor=ACTOR, price="9.95")
+        except Exception as exc:  # noqa: BLE001 - asserted by the caller
+            modified = exc
+    if not fired.is_set():
+        return None
+    thread.join(30)
+    return original, modified, outcome["cancel"]
+
+
 @pytest.mark.usefixtures("require_postgres")
 def test_a_cancel_landing_anywhere_in_a_modify_leaves_all_or_nothing(market) -> None:
     """A cancel of the original is injected before each statement the modify runs in turn (the
     broker calls after its commit included), until the modify runs out of statements. Wherever it
     lands, a refused modify created nothing and an accepted one made exactly one replacement."""
     step = 0
-    while True:
-        original = resting_buy(client_order_id=f"m-{step}")
-        fired = threading.Event()
-        outcome: dict[str, object] = {}
-
-        def competing_cancel(order_id: int = original.pk) -> None:
-            try:
-                outcome["cancel"] = order_cancel(order_id=order_id, actor=ACTOR)
-            except Exception as exc:  # noqa: BLE001 - asserted below
-                outcome["cancel"] = exc
-            finally:
-                connection.close()
-
-        seen = [0]
-
-        def inject(execute, sql, params, many, context, at: int = step):
-            if seen[0] == at and not fired.is_set():
-                fired.set()
-                thread = threading.Thread(target=competing_cancel)
-                thread.start()
-                thread.join(0.3)  # it may wait for a lock the modify holds: then it lands after
-                outcome["thread"] = thread
-            seen[0] += 1
-            return execute(sql, params, many, context)
-
-        with connection.execute_wrapper(inject):
-            try:
-                modified: object = order_modify(order_id=original.pk, actor=ACTOR, price="9.95")
-            except Exception as exc:  # noqa: BLE001 - asserted below
-                modified = exc
-        if not fired.is_set():
-            break
-        outcome["thread"].join(30)  # type: ignore[attr-defined]
+    while (run := modify_with_cancel_at(step)) is not None:
+        original, modified, cancelled = run
         replacements = list(Order.objects.filter(replaces=original))
         if isinstance(modified, Exception):
             assert isinstance(modified, Conflict), (step, modified)
             assert replacements == [], f"step {step}: the modify answered {modified!r} but created {replacements}"
         else:
-            assert [r.pk for r in replacements] == [modified.pk], step  # type: ignore[attr-defined]
-        assert isinstance(outcome["cancel"], Order | Conflict), (step, outcome["cancel"])
+            assert isinstance(modified, Order) and [r.pk for r in replacements] == [modified.pk], step
+        assert isinstance(cancelled, Order | Conflict), (step, cancelled)
         original.refresh_from_db()
         assert original.status == OrderStatus.CANCELLED, step
         for order in sent_to_broker():
@@ -273,7 +279,7 @@ def test_a_cancel_landing_anywhere_in_a_modify_leaves_all_or_nothing(market) -> 
 class RowsHeld:
     """Rows locked FOR UPDATE by another connection, as a concurrent intake or cancel holds them."""
 
-    def __init__(self, *statements: tuple[str, list[object]]) -> None:
+    def __init__(self, *statements: tuple[str, list[int]]) -> None:
         self.statements = statements
         self.locked = threading.Event()
         self.release = threading.Event()

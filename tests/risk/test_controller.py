@@ -195,7 +195,6 @@ def test_counters_follow_orders_and_cancels(env: Env) -> None:
 def test_modify_replacement_passes_risk_control(env: Env) -> None:
     from orders.services import order_modify
     from tests.risk.conftest import ACTOR
-
     from trading.errors import InvalidOrder
 
     env.rule("max_order_amount", {"max_amount": "20000"})
