@@ -7,7 +7,9 @@ commit the submission is enqueued, and a sweep re-enqueues what was missed.
 Workers then call ``order_send_to_broker``, ``order_cancel_at_broker`` and
 ``account_poll``; fills reach positions and cash through ``order_sync``.
 
-Lock order everywhere: account, then position, then order.
+Lock order (README, "Locks"): the account row first; then, under it, that account's order and
+position rows. A worker that changes only an order's status locks that order row alone and takes
+no other lock in that transaction. Instrument rows are never locked.
 """
 
 from __future__ import annotations
