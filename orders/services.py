@@ -778,15 +778,22 @@ def _modify_admissible(replacement: Order, original: Order, *, quote: Quote | No
         raise InvalidOrder.single(changed, rule, f"风控拒绝改单 (risk control refuses the modified order): {admission.reason}")
 
 
-def _on_terminal(order: Order, *, actor: Actor) -> None:
-    """After an order ends: admit a replacement that was waiting for it. Caller holds the account lock."""
+def _replacement_waiting_for(order: Order) -> Order | None:
+    """The replacement (a modify) waiting for ``order`` to end, locked. Caller holds the account lock."""
     replacement = (
         Order.objects.select_for_update(of=("self",)).select_related("instrument")
         .filter(replaces=order, status=OrderStatus.NEW, admitted_at__isnull=True).first()
     )
+    if replacement is not None:
+        replacement.account = order.account
+    return replacement
+
+
+def _on_terminal(order: Order, *, actor: Actor) -> None:
+    """After an order ends: admit a replacement that was waiting for it. Caller holds the account lock."""
+    replacement = _replacement_waiting_for(order)
     if replacement is None:  # an order ends once, so this runs once per original
         return
-    replacement.account = order.account
     remaining = replacement.quantity - order.filled_quantity
     if remaining <= 0:
         order_apply_event(replacement, OrderEvent.CANCELLED, actor=actor, reason="原委托已全部成交, 替换单取消 (the original filled completely)")
@@ -811,12 +818,8 @@ def _on_terminal(order: Order, *, actor: Actor) -> None:
 def _replacement_abandon(order: Order, *, actor: Actor, reason: str) -> None:
     """The original of a waiting replacement stays at the broker (its cancel was refused):
     the replacement ends as CANCELLED, having held nothing. Caller holds the account lock."""
-    replacement = (
-        Order.objects.select_for_update(of=("self",)).select_related("instrument")
-        .filter(replaces=order, status=OrderStatus.NEW, admitted_at__isnull=True).first()
-    )
+    replacement = _replacement_waiting_for(order)
     if replacement is not None:
-        replacement.account = order.account
         order_apply_event(replacement, OrderEvent.CANCELLED, actor=actor, reason=reason)
 
 
