@@ -25,13 +25,13 @@ def first_order_price(symbol: str = FIRST_ORDER_SYMBOL, *, since: datetime | Non
     code, _, exchange = symbol.partition(".")
     deadline = time.monotonic() + wait
     while True:
-        quote = Quote.objects.filter(instrument__code=code, instrument__exchange=exchange).first()
+        quote = Quote.objects.select_related("instrument").filter(instrument__code=code, instrument__exchange=exchange).first()
         fresh = quote is not None and quote.ask and (since is None or quote.updated_at >= since)
         if fresh or time.monotonic() >= deadline:
             break
         time.sleep(0.2)
     if quote is not None and quote.ask:
-        return quote.ask
+        return round_to_tick(quote.ask, tick_size(quote.instrument.board))  # "10.05", not the column's "10.0500"
     ref = next((r for r in load_reference_instruments() if r.symbol == symbol), None)
     if ref is None or not ref.prev_close:
         return None
