@@ -97,7 +97,7 @@ def test_the_system_make_run_starts_serves_the_admin_styles_the_docs_and_takes_t
     key = re.search(r"Authorization: Bearer (\S+)'", text).group(1)
     order = json.loads(re.search(r"-d '(\{.*\})'", text).group(1))
     assert re.fullmatch(r"\d+\.\d{2}", order["price"]), order  # on the 0.01 tick, as a user would type it
-    status, _, body = _get(port, "/api/v1/orders", method="POST", body=json.dumps({**order, "client_order_id": "first-1"}),
+    status, _, body = _get(port, "/api/v1/orders", method="POST", body=json.dumps(order),
                            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
     assert status == 201, body
     order_id = json.loads(body)["id"]

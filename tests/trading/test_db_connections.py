@@ -24,7 +24,7 @@ from django.db import connection
 
 from tests import factories
 from trading.models import ApiKey
-from trading.services import multi_statement_reads, selects_run
+from trading.services import multi_statement_reads
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = 50
@@ -44,13 +44,44 @@ def _database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def _settings_in_a_new_process(entry: str, **env: str) -> dict:
+    script = (f"import json, {entry}; from django.conf import settings; "
+              "db = settings.DATABASES['default']; print(json.dumps([db['CONN_MAX_AGE'], db['OPTIONS'].get('pool')]))")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("DB_POOL")}
+    environ.update(DATABASE_URL="postgres://u@127.0.0.1:5432/x", DJANGO_SETTINGS_MODULE="trading.settings", **env)
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=environ, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_asgi_server_draws_connections_from_a_bounded_pool_and_other_processes_keep_one() -> None:
+    assert _settings_in_a_new_process("trading.asgi") == [0, {"min_size": 1, "max_size": 10, "timeout": 10.0}]
+    assert _settings_in_a_new_process("trading.asgi", DB_POOL_MAX_SIZE="25")[1]["max_size"] == 25
+    assert _settings_in_a_new_process("trading.asgi", DB_POOL="0") == [60, None]
+    # gunicorn's sync workers, Celery, the relay and the market: one thread, one persistent connection.
+    assert _settings_in_a_new_process("trading.wsgi") == [60, None]
+
+
 @pytest.mark.usefixtures("require_postgres")
-def test_the_pool_keeps_one_round_trip_reads(db) -> None:
-    """The hot path's multi-statement reads need client-side binding; the pool keeps it."""
-    assert settings.DATABASES["default"]["OPTIONS"]["pool"]["max_size"] >= 1
-    assert settings.DATABASES["default"]["CONN_MAX_AGE"] == 0
-    assert multi_statement_reads()
-    assert selects_run([("SELECT 1", []), ("SELECT %s", [2]), ("SELECT %s, %s", [3, 4])]) == [[(1,)], [(2,)], [(3, 4)]]
+def test_one_round_trip_reads_work_on_a_pooled_connection(db) -> None:
+    """The hot path's multi-statement reads need client-side binding; a pooled connection keeps it."""
+    from django.db.utils import ConnectionHandler
+
+    handler = ConnectionHandler({"default": {**settings.DATABASES["default"], "CONN_MAX_AGE": 0,
+                                             "OPTIONS": {"pool": {"min_size": 1, "max_size": 2}}}})
+    pooled = handler["default"]
+    try:
+        with pooled.cursor() as cursor:
+            # What trading.services.selects_run sends when multi_statement_reads() holds.
+            cursor.execute("SELECT 1; SELECT %s; SELECT %s, %s", [2, 3, 4])
+            rows = [cursor.fetchall()]
+            while cursor.nextset():
+                rows.append(cursor.fetchall())
+        assert [[tuple(r) for r in result] for result in rows] == [[(1,)], [(2,)], [(3, 4)]]
+        assert pooled.pool is not None and not pooled.settings_dict["OPTIONS"].get("server_side_binding")
+        assert multi_statement_reads()
+    finally:
+        pooled.close()
+        pooled.close_pool()
 
 
 @pytest.mark.slow
@@ -67,7 +98,7 @@ def test_fifty_concurrent_clients_on_daphne_use_at_most_the_pool(tmp_path: Path)
 
     app_name = f"pool-test-{os.getpid()}"
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_DEBUG"}
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_DEBUG" and not k.startswith("DB_POOL")}
     env.update(DATABASE_URL=_database_url(), DB_POOL_MAX_SIZE=str(POOL_MAX), PGAPPNAME=app_name, LOG_LEVEL="WARNING",
                DJANGO_DEBUG="0")
     log = open(tmp_path / "daphne.log", "w+")  # noqa: SIM115 - read back on failure

@@ -71,10 +71,7 @@ class Command(BaseCommand):
             self.stderr.write(f"{timezone.localtime():%H:%M:%S} run_system: {message}")
             self.stderr.flush()
 
-        # Celery closes the worker's connections after every task, and with prefork its pool too:
-        # there a pool would only add the cost of building one per task (each child holds one connection).
-        child_env = {"worker": {"DB_POOL_MAX_SIZE": "0"}}
-        supervisor = Supervisor(commands, cwd=settings.BASE_DIR, child_env=child_env, say=say)
+        supervisor = Supervisor(commands, cwd=settings.BASE_DIR, say=say)
         started = timezone.now()
         supervisor.catch_signals()
         supervisor.start()
