@@ -36,9 +36,7 @@ class Child:
 
 class Supervisor:
     """Start ``commands`` (name -> argv) and keep them running until :meth:`stop` or a signal.
-
-    Children get ``env`` (default: this process's environment) updated with ``child_env[name]``.
-    """
+    Children get ``env`` (default: this process's environment)."""
 
     def __init__(
         self,
@@ -46,7 +44,6 @@ class Supervisor:
         *,
         cwd: Path | str | None = None,
         env: Mapping[str, str] | None = None,
-        child_env: Mapping[str, Mapping[str, str]] | None = None,
         first_backoff: float = 1.0,
         max_backoff: float = 30.0,
         stable_after: float = 60.0,
@@ -56,8 +53,7 @@ class Supervisor:
     ) -> None:
         self.children = {name: Child(name, list(command)) for name, command in commands.items()}
         self.cwd = cwd
-        self.env = dict(env) if env is not None else dict(os.environ)
-        self.child_env = {name: dict(extra) for name, extra in (child_env or {}).items()}
+        self.env = dict(env) if env is not None else None
         self.first_backoff = first_backoff
         self.max_backoff = max_backoff
         self.stable_after = stable_after
@@ -68,8 +64,7 @@ class Supervisor:
         self._previous_handlers: dict[int, Any] = {}
 
     def _spawn(self, child: Child) -> None:
-        env = {**self.env, **self.child_env.get(child.name, {})}
-        child.process = subprocess.Popen(child.command, cwd=self.cwd, env=env)
+        child.process = subprocess.Popen(child.command, cwd=self.cwd, env=self.env)
         child.started_at = time.monotonic()
         child.restart_at = None
         child.pids.append(child.process.pid)

@@ -91,17 +91,3 @@ def test_sigterm_stops_every_child() -> None:
     assert not any(_alive(pid) for pid in pids)
     assert signal.getsignal(signal.SIGTERM) is not None
 
-
-def test_children_get_their_own_environment_on_top_of_the_common_one(tmp_path) -> None:
-    probe = [sys.executable, "-c", f"import os, sys; open({str(tmp_path)!r} + '/' + sys.argv[1], 'w').write("
-             "os.environ.get('DB_POOL_MAX_SIZE', '-') + ' ' + os.environ['COMMON'])"]
-    supervisor = Supervisor({"worker": [*probe, "worker"], "web": [*probe, "web"]}, env={**os.environ, "COMMON": "yes"},
-                            child_env={"worker": {"DB_POOL_MAX_SIZE": "0"}}, say=lambda _: None)
-    supervisor.start()
-    try:
-        assert _wait_for(lambda: (tmp_path / "worker").exists() and (tmp_path / "web").exists())
-        time.sleep(0.2)
-    finally:
-        supervisor.stop()
-    assert (tmp_path / "worker").read_text() == "0 yes"
-    assert (tmp_path / "web").read_text().endswith(" yes") and not (tmp_path / "web").read_text().startswith("0 ")
