@@ -24,6 +24,7 @@ run: venv
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_instruments
 	$(PY) manage.py demo_setup
+	$(PY) manage.py collectstatic --noinput --verbosity 0
 	DEMO_MODE=1 $(PY) manage.py run_system --host $(HOST) --port $(PORT)
 
 lint: venv

@@ -21,6 +21,18 @@ class Actor:
         return cls(ActorType.SYSTEM, name)
 
     @classmethod
+    def command(cls, command: str) -> "Actor":
+        """A management command run by an operator from a shell: the system, named by the command
+        and the operating-system user who ran it (``manage.py trading_state (ops)``)."""
+        import getpass
+
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # no name for this uid (e.g. in a container)
+            user = "unknown"
+        return cls(ActorType.SYSTEM, f"manage.py {command} ({user})"[:128])
+
+    @classmethod
     def broker(cls, name: str) -> "Actor":
         return cls(ActorType.BROKER, name)
 

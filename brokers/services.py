@@ -19,7 +19,7 @@ from brokers.adapters import paper
 from brokers.models import PaperAccount, PaperOrder, PaperPosition, PaperTrade
 from trading import calendar
 from trading import market_rules as rules
-from trading.errors import InvalidOrder
+from trading.errors import Conflict, FieldProblem, InvalidOrder, NotFound
 from trading.models import Instrument, Quote
 from trading.selectors import quote_cache_clear
 
@@ -197,3 +197,74 @@ def paper_reset_account(*, account_name: str, cash: Decimal) -> PaperAccount:
     account.frozen = ZERO
     account.save(update_fields=["cash", "frozen", "updated_at"])
     return account
+
+
+@dataclass
+class OpeningLoad:
+    account: str
+    positions: list[tuple[str, int, int]] = field(default_factory=list)  # (symbol, quantity, sellable today)
+    paper_books: bool = False
+
+
+def opening_positions_load(*, account_name: str, rows: list[dict[str, str]], actor: Any) -> OpeningLoad:
+    """Load an account's opening positions from CSV rows (``symbol, quantity, avg_cost, acquired``),
+    all or nothing, audited.
+
+    Each symbol in the rows is set to the sum of its lots (see ``trading.services.position_open``:
+    shares acquired before today are sellable, today's are T+1); symbols not in the rows are left
+    as they are; cash is not touched. A paper account's broker books (``PaperPosition``) get the
+    same holdings, or the paper broker would refuse to sell what the back office says is held.
+    Lock order: the account, its positions, then the paper account.
+    """
+    from trading.models import Account
+    from trading.services import account_lock, opening_lots_parse, position_open
+
+    at = paper.now()
+    today = calendar.trading_day_of(at)
+    lots = opening_lots_parse(rows, today=today)
+    account = Account.objects.filter(name=account_name).first()
+    if account is None:
+        raise NotFound(f"账户 {account_name} 不存在 (account {account_name!r} does not exist)")
+    by_symbol: dict[str, list[Any]] = {}
+    for lot in lots:
+        by_symbol.setdefault(lot.symbol, []).append(lot)
+    instruments: dict[str, Instrument] = {}
+    problems = []
+    for symbol in by_symbol:
+        code, _, exchange = symbol.partition(".")
+        inst = Instrument.objects.filter(code=code, exchange=exchange).first()
+        if inst is None:
+            problems.append(FieldProblem("symbol", "unknown_symbol", f"证券代码不存在 (unknown symbol {symbol})"))
+        else:
+            instruments[symbol] = inst
+    if problems:
+        raise InvalidOrder(problems)
+    result = OpeningLoad(account=account.name, paper_books=account.broker_kind == "paper")
+    with transaction.atomic():
+        account = account_lock(account.pk)
+        positions = {symbol: position_open(account=account, instrument=instruments[symbol], lots=symbol_lots,
+                                           today=today, actor=actor)
+                     for symbol, symbol_lots in sorted(by_symbol.items())}
+        if result.paper_books:
+            _paper_positions_set(account.name, positions, today)
+        for symbol, position in positions.items():
+            result.positions.append((symbol, position.quantity, position.sellable_quantity(today)))
+    return result
+
+
+def _paper_positions_set(account_name: str, positions: dict[str, Any], today: Any) -> None:
+    """The paper broker's own books hold what the back office loaded (caller is in the transaction)."""
+    paper_account = PaperAccount.objects.select_for_update().filter(account_name=account_name).first()
+    if paper_account is None:
+        paper_account = PaperAccount.objects.create(account_name=account_name, cash=ZERO)
+    for symbol, position in positions.items():
+        book, _ = PaperPosition.objects.select_for_update().get_or_create(account_name=account_name, symbol=symbol)
+        if book.frozen_quantity:
+            raise Conflict(f"模拟券商 {symbol} 有未成交卖单 (the paper broker holds {book.frozen_quantity} shares of "
+                           f"{symbol} for open sells; cancel them first)")
+        book.quantity = position.quantity
+        book.cost_amount = position.cost_amount
+        # The back office's unsettled count is 0 for T+0 instruments; the paper broker ignores it for those anyway.
+        book.bought_today = position.unsettled_quantity
+        book.bought_day = today
+        book.save()

@@ -71,6 +71,10 @@ class Order(models.Model):
     # transaction as the change. The sweep re-enqueues those not picked up in
     # time and stamps this field, so a backlog is not re-enqueued every sweep.
     dispatched_at = models.DateTimeField(null=True, blank=True)
+    # When the order passed the market-rule, holdings and risk checks and took its freeze. A
+    # replacement waiting for its original's cancel has none yet: nothing without it is ever
+    # handed to the queue or sent to a broker (orders.services: relay, sweep and worker).
+    admitted_at = models.DateTimeField("准入时间", null=True, blank=True)
 
     class Meta:
         verbose_name = "委托"

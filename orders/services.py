@@ -7,7 +7,9 @@ commit the submission is enqueued, and a sweep re-enqueues what was missed.
 Workers then call ``order_send_to_broker``, ``order_cancel_at_broker`` and
 ``account_poll``; fills reach positions and cash through ``order_sync``.
 
-Lock order everywhere: account, then position, then order.
+Lock order (README, "Locks"): the account row first; then, under it, that account's order and
+position rows. A worker that changes only an order's status locks that order row alone and takes
+no other lock in that transaction. Instrument rows are never locked.
 """
 
 from __future__ import annotations
@@ -291,13 +293,13 @@ def _buy_freeze_amount(order: Order, quote: Quote | None) -> Decimal:
     return market_rules.estimate_buy_freeze(order.account.fees, order.instrument, price, order.quantity, order.trading_day)
 
 
-def _st_bought_today(order: Order) -> int:
+def _st_bought_today(order: Order, releasing: Order | None = None) -> int:
     from django.db.models import Sum
 
     total = (
         Order.objects.filter(account=order.account, instrument=order.instrument, side=Side.BUY, trading_day=order.trading_day)
         .exclude(status__in=[OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.EXPIRED])
-        .exclude(pk=order.pk)
+        .exclude(pk__in=[pk for pk in (order.pk, releasing.pk if releasing else None) if pk is not None])
         .aggregate(q=Sum("quantity"))["q"]
     )
     return int(total or 0)
@@ -316,8 +318,12 @@ class Admission:
 
 
 def _admission(order: Order, *, quote: Quote | None,
-               prefetched: tuple[RiskReads, list[list[tuple[Any, ...]]]] | None = None) -> Admission:
+               prefetched: tuple[RiskReads, list[list[tuple[Any, ...]]]] | None = None,
+               releasing: Order | None = None) -> Admission:
     """Holdings checks and risk control for a NEW order; writes nothing.
+
+    ``releasing``: an order whose freeze goes back before this one takes its own (the
+    original of a modify): what it holds counts as available.
 
     Precondition: the caller holds the account lock. Raises InvalidOrder for a
     rule the exchange would refuse (sellable quantity, cash, lots of a sell).
@@ -326,6 +332,8 @@ def _admission(order: Order, *, quote: Quote | None,
     position: Position | None = None
     freeze_amount, freeze_quantity = ZERO, 0
     held = 0
+    released_amount = releasing.frozen_amount if releasing is not None else ZERO
+    released_quantity = releasing.frozen_quantity if releasing is not None else 0
     if order.side == Side.SELL:
         position = position_for_update(account, order.instrument)
         held = position.quantity
@@ -334,7 +342,7 @@ def _admission(order: Order, *, quote: Quote | None,
     except MarketRuleViolation as exc:
         raise InvalidOrder.single(exc.field, exc.rule, exc.message) from None
     if position is not None:
-        sellable = position.sellable_quantity(order.trading_day)
+        sellable = position.sellable_quantity(order.trading_day) + released_quantity
         if order.quantity > sellable:
             raise InvalidOrder.single(
                 "quantity",
@@ -346,7 +354,7 @@ def _admission(order: Order, *, quote: Quote | None,
     else:
         if order.instrument.is_st:
             limit = market_rules.st_max_daily_buy(order.trading_day)
-            bought = _st_bought_today(order)
+            bought = _st_bought_today(order, releasing)
             if bought + order.quantity > limit:
                 raise InvalidOrder.single(
                     "quantity",
@@ -354,11 +362,12 @@ def _admission(order: Order, *, quote: Quote | None,
                     f"ST股票单日买入不得超过{limit}股 (ST stocks: at most {limit} shares a day per account; {bought} already ordered today)",
                 )
         freeze_amount = _buy_freeze_amount(order, quote)
-        if freeze_amount > account.available:
+        available = account.available + released_amount
+        if freeze_amount > available:
             raise InvalidOrder.single(
                 "quantity",
                 "available_cash",
-                f"可用资金不足 (order needs {freeze_amount} CNY incl. estimated fees; available {account.available})",
+                f"可用资金不足 (order needs {freeze_amount} CNY incl. estimated fees; available {available})",
             )
     outcome = risk_check_order(order, prefetched=prefetched)
     event = {Decision.PASS: None, Decision.REVIEW: OrderEvent.RISK_HELD, Decision.REJECT: OrderEvent.RISK_REJECTED}[outcome.decision]
@@ -381,9 +390,10 @@ def _admit_saved(order: Order, *, actor: Actor, quote: Quote | None, posts: list
     """Admit an order that is already saved (a replacement whose original has ended)."""
     admission = _admission(order, quote=quote)
     order.risk_verdicts = admission.verdicts
+    order.admitted_at = now()
     if admission.event != OrderEvent.RISK_REJECTED:
         _freeze(order, admission, actor=actor, posts=posts)
-    fields = ["risk_verdicts", "frozen_amount", "frozen_quantity"]
+    fields = ["risk_verdicts", "frozen_amount", "frozen_quantity", "admitted_at"]
     if admission.event is not None:
         order_apply_event(order, admission.event, actor=actor, reason=admission.reason, update_fields=fields)
     else:
@@ -553,6 +563,7 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
                 order, quote = _build_order(checked, actor=actor, source=source), checked.quote
             admission = _admission(order, quote=quote, prefetched=prefetched)
             order.risk_verdicts = admission.verdicts
+            order.admitted_at = now()
             audits: list[AuditEvent] = []
             freezes = admission.event != OrderEvent.RISK_REJECTED
             if freezes:
@@ -675,17 +686,36 @@ def _release_freezes(order: Order, *, actor: Actor, posts: list[LedgerPost], pos
 
 
 def _lock_order(order_id: int) -> tuple[Account, Order]:
-    """Lock the order's account, then the order (the fixed lock order)."""
+    """Lock the order's account, then the order (the fixed lock order, docs/architecture.md).
+
+    Only those two rows: ``of=("self",)`` keeps the joined instrument row unlocked.
+    """
     account_id = Order.objects.filter(pk=order_id).values_list("account_id", flat=True).first()
     if account_id is None:
         raise NotFound(f"委托不存在 (order {order_id} not found)")
     account = account_lock(account_id)
-    order = Order.objects.select_for_update().select_related("instrument").get(pk=order_id)
+    order = Order.objects.select_for_update(of=("self",)).select_related("instrument").get(pk=order_id)
     order.account = account
     return account, order
 
 
+def _lock_order_alone(order_id: int) -> Order | None:
+    """Lock one order row and nothing else (a worker that changes only the order's status).
+
+    A transaction that takes it never takes an account lock afterwards, so it cannot
+    close a cycle with the paths that lock the account first.
+    """
+    return Order.objects.select_for_update(of=("self",)).select_related("account", "instrument").filter(pk=order_id).first()
+
+
 # --------------------------------------------------------------------------- cancel and modify
+
+MODIFIABLE_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.PENDING_APPROVAL, OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED})
+
+
+def _waiting_replacement(order: Order) -> bool:
+    """A replacement not yet admitted: it waits for its original's cancel and holds nothing."""
+    return order.status == OrderStatus.NEW and order.admitted_at is None
 
 
 def order_cancel(*, order_id: int, actor: Actor, reason: str = "") -> Order:
@@ -693,81 +723,120 @@ def order_cancel(*, order_id: int, actor: Actor, reason: str = "") -> Order:
     to CANCEL_REQUESTED and the broker is asked. Terminal orders answer 409."""
     with transaction.atomic():
         account, order = _lock_order(order_id)
-        if order.is_terminal:
-            raise Conflict(f"委托已是终态 {order.status}, 不能撤单 (order {order.pk} is already {order.status})")
-        if order.status == OrderStatus.CANCEL_REQUESTED:
-            return order
-        if order.status in (OrderStatus.SUBMITTING, OrderStatus.UNKNOWN):
-            raise Conflict(f"委托正在报送券商, 请稍后再撤 (order {order.pk} is {order.status}; retry the cancel shortly)")
-        posts: list[LedgerPost] = []
-        if order.status in (OrderStatus.NEW, OrderStatus.PENDING_APPROVAL):
-            _release_freezes(order, actor=actor, posts=posts, memo="撤单解冻")
-            order_apply_event(order, OrderEvent.CANCELLED, actor=actor, reason=reason or "撤单",
-                              update_fields=["frozen_amount", "frozen_quantity"])
-            ledger_flush(account, posts)
-            _on_terminal(order, actor=actor)
-        else:
-            order_apply_event(order, OrderEvent.CANCEL_REQUESTED, actor=actor, reason=reason or "撤单申请")
-            _dispatch_on_commit(order, CANCEL)
-        risk_cancel_recorded(account=account, order=order)  # orders + cancels rates; never blocks
+        _cancel_locked(account, order, actor=actor, reason=reason)
     if _tasks_run_inline():
         order.refresh_from_db()  # the in-process worker already asked the broker
     _broadcast(order)
     return order
 
 
+def _cancel_locked(account: Account, order: Order, *, actor: Actor, reason: str = "") -> None:
+    """The cancel of ``order``; the caller holds the account lock, then the order's."""
+    if order.is_terminal:
+        raise Conflict(f"委托已是终态 {order.status}, 不能撤单 (order {order.pk} is already {order.status})")
+    if order.status == OrderStatus.CANCEL_REQUESTED:
+        return
+    if order.status in (OrderStatus.SUBMITTING, OrderStatus.UNKNOWN):
+        raise Conflict(f"委托正在报送券商, 请稍后再撤 (order {order.pk} is {order.status}; retry the cancel shortly)")
+    posts: list[LedgerPost] = []
+    if order.status in (OrderStatus.NEW, OrderStatus.PENDING_APPROVAL):
+        _release_freezes(order, actor=actor, posts=posts, memo="撤单解冻")
+        order_apply_event(order, OrderEvent.CANCELLED, actor=actor, reason=reason or "撤单",
+                          update_fields=["frozen_amount", "frozen_quantity"])
+        ledger_flush(account, posts)
+        _on_terminal(order, actor=actor)
+    else:
+        order_apply_event(order, OrderEvent.CANCEL_REQUESTED, actor=actor, reason=reason or "撤单申请")
+        _dispatch_on_commit(order, CANCEL)
+    risk_cancel_recorded(account=account, order=order)  # orders + cancels rates; never blocks
+
+
 def order_modify(*, order_id: int, actor: Actor, price: Any = None, quantity: Any = None) -> Order:
     """Modify price and/or quantity as cancel-and-replace; returns the replacement.
 
-    ``quantity`` is the new total of the order: the replacement asks for it
-    minus what the original has filled by the time its cancel is confirmed.
-    The replacement is admitted (holdings, risk, freeze) and sent only then.
+    One transaction under the account lock, then the original's: the replacement is
+    checked as intake would check it (fields, market rules, holdings with the original's
+    freeze counted as available, risk control), created, and the original's cancel is
+    requested. Anything that cannot be admitted raises (422, 409) with nothing written
+    and the original untouched. An order has at most one live replacement: a second
+    modify finds the original already cancelling (409).
+
+    ``quantity`` is the new total of the order: the replacement asks for it minus what
+    the original has filled by the time its cancel is confirmed. It is admitted for good
+    (risk verdicts, freeze) and sent only then (``_on_terminal``); until then it is NEW
+    without ``admitted_at`` and nothing sends it.
     """
     if price is None and quantity is None:
         raise InvalidOrder.single("price", "required", "须指定新价格或新数量 (give price and/or quantity)")
-    original = Order.objects.select_related("account", "instrument").filter(pk=order_id).first()
-    if original is None:
-        raise NotFound(f"委托不存在 (order {order_id} not found)")
-    if original.is_terminal or original.status in (OrderStatus.CANCEL_REQUESTED, OrderStatus.SUBMITTING, OrderStatus.UNKNOWN):
-        raise Conflict(f"委托状态为 {original.status}, 不能改单 (order {original.pk} is {original.status} and cannot be modified)")
-    new_quantity = original.quantity if quantity is None else quantity
-    data = OrderInput(
-        account=original.account.name,
-        symbol=original.instrument.symbol,
-        side=original.side,
-        order_type=original.order_type,
-        quantity=new_quantity,
-        price=original.price if price is None else price,
-        strategy=original.strategy,
-        protection_price=original.protection_price,
-    )
-    checked = order_check(data, account=original.account)
     with transaction.atomic():
         account, original = _lock_order(order_id)
-        if original.is_terminal or original.status in (OrderStatus.CANCEL_REQUESTED, OrderStatus.SUBMITTING, OrderStatus.UNKNOWN):
-            raise Conflict(f"委托状态为 {original.status}, 不能改单 (order {original.pk} is {original.status} and cannot be modified)")
+        if original.status not in MODIFIABLE_STATUSES or _waiting_replacement(original):
+            why = "等待原委托撤单 (waiting for its original's cancel)" if _waiting_replacement(original) else original.status
+            raise Conflict(f"委托状态为 {why}, 不能改单 (order {original.pk} is {why} and cannot be modified)")
+        if Order.objects.filter(replaces=original).exclude(status__in=TERMINAL_STATUSES).exists():
+            raise Conflict(f"委托 #{original.pk} 已有改单在进行中 (order {original.pk} already has a live replacement)")
+        data = OrderInput(
+            account=account.name,
+            symbol=original.instrument.symbol,
+            side=original.side,
+            order_type=original.order_type,
+            quantity=original.quantity if quantity is None else quantity,
+            price=original.price if price is None else price,
+            strategy=original.strategy,
+            protection_price=original.protection_price,
+        )
+        checked = order_check(data, account=account)
         if checked.quantity <= original.filled_quantity:
             raise InvalidOrder.single(
                 "quantity", "above_filled", f"新数量须大于已成交数量 {original.filled_quantity} (new quantity must exceed the filled {original.filled_quantity})"
             )
-        checked.account = account
         generation = Order.objects.filter(account=account, client_order_id__startswith=f"{original.client_order_id}~").count() + 1
         checked.client_order_id = f"{original.client_order_id}~{generation}"[:64]
         replacement = _build_order(checked, actor=actor, source=original.source, replaces=original)
+        _modify_admissible(replacement, original, quote=checked.quote, changed="quantity" if quantity is not None else "price")
         replacement.status_reason = "等待原委托撤单确认 (waiting for the original order's cancel)"
         replacement.save()
         _created_event(replacement, actor, reason=f"改单替换 #{original.pk}").save()
-    order_cancel(order_id=original.pk, actor=actor, reason=f"改单: 由 #{replacement.pk} 替换")
-    replacement.refresh_from_db()
+        _cancel_locked(account, original, actor=actor, reason=f"改单: 由 #{replacement.pk} 替换")
+    if _tasks_run_inline():
+        replacement.refresh_from_db()  # the in-process worker already moved it on
+    _broadcast(original)
+    return replacement
+
+
+def _modify_admissible(replacement: Order, original: Order, *, quote: Quote | None, changed: str) -> None:
+    """Whether ``replacement`` would be admitted once ``original`` is gone: holdings (with what the
+    original holds counted back) and risk control, as it stands now. Writes nothing; raises
+    InvalidOrder (422) naming the field and the rule. A REVIEW verdict is no refusal: the
+    replacement is held for an operator when it is admitted."""
+    probe_quantity = replacement.quantity - original.filled_quantity
+    full_quantity, replacement.quantity = replacement.quantity, probe_quantity
+    try:
+        admission = _admission(replacement, quote=quote, releasing=original)
+    finally:
+        replacement.quantity = full_quantity
+    if admission.event == OrderEvent.RISK_REJECTED:
+        failed = next((v for v in admission.verdicts if not v.get("passed") and v.get("action") == "REJECT"), {})
+        rule = str(failed.get("rule") or "risk")
+        raise InvalidOrder.single(changed, rule, f"风控拒绝改单 (risk control refuses the modified order): {admission.reason}")
+
+
+def _replacement_waiting_for(order: Order) -> Order | None:
+    """The replacement (a modify) waiting for ``order`` to end, locked. Caller holds the account lock."""
+    replacement = (
+        Order.objects.select_for_update(of=("self",)).select_related("instrument")
+        .filter(replaces=order, status=OrderStatus.NEW, admitted_at__isnull=True).first()
+    )
+    if replacement is not None:
+        replacement.account = order.account
     return replacement
 
 
 def _on_terminal(order: Order, *, actor: Actor) -> None:
     """After an order ends: admit a replacement that was waiting for it. Caller holds the account lock."""
-    replacement = Order.objects.select_for_update().select_related("instrument").filter(replaces=order, status=OrderStatus.NEW).first()
+    replacement = _replacement_waiting_for(order)
     if replacement is None:  # an order ends once, so this runs once per original
         return
-    replacement.account = order.account
     remaining = replacement.quantity - order.filled_quantity
     if remaining <= 0:
         order_apply_event(replacement, OrderEvent.CANCELLED, actor=actor, reason="原委托已全部成交, 替换单取消 (the original filled completely)")
@@ -781,11 +850,21 @@ def _on_terminal(order: Order, *, actor: Actor) -> None:
             _admit_saved(replacement, actor=actor, quote=quote_latest(replacement.instrument_id), posts=posts)
             ledger_flush(order.account, posts)
     except InvalidOrder as exc:
-        order_apply_event(replacement, OrderEvent.RISK_REJECTED, actor=actor, reason=exc.message)
+        replacement.admitted_at = now()
+        order_apply_event(replacement, OrderEvent.RISK_REJECTED, actor=actor, reason=exc.message, update_fields=["admitted_at"])
     else:
         if replacement.status == OrderStatus.NEW:
             replacement.status_reason = ""
             replacement.save(update_fields=["status_reason"])
+
+
+def _replacement_abandon(order: Order, *, actor: Actor, reason: str) -> None:
+    """The original of a waiting replacement stays at the broker (its cancel was refused):
+    the replacement ends as CANCELLED, having held nothing. Caller holds the account lock."""
+    replacement = _replacement_waiting_for(order)
+    if replacement is not None:
+        order_apply_event(replacement, OrderEvent.CANCELLED, actor=actor, reason=reason)
+
 
 
 # --------------------------------------------------------------------------- broker side
@@ -803,9 +882,13 @@ def order_send_to_broker(*, order_id: int) -> Order | None:
     reconciliation shows the broker does not have it.
     """
     with transaction.atomic():
-        order = Order.objects.select_for_update().select_related("account", "instrument").filter(pk=order_id).first()
+        order = _lock_order_alone(order_id)
         if order is None:
             return None
+        if order.status == OrderStatus.NEW and order.admitted_at is None:
+            # Never sent unchecked: a replacement is admitted (risk, freeze) when its original ends.
+            log.error("order %s was never admitted (a replacement waiting for its original); not sent", order.pk)
+            return order
         if order.status == OrderStatus.SUBMITTING:
             if not _stale(order):
                 return order  # another worker is on it right now
@@ -871,7 +954,9 @@ def _place(broker: Any, order: Order) -> Order:
         _broadcast(locked)
         return locked
     with transaction.atomic():
-        locked = Order.objects.select_for_update().select_related("account", "instrument").get(pk=order.pk)
+        accepted = _lock_order_alone(order.pk)
+        assert accepted is not None  # orders are never deleted
+        locked = accepted
         if locked.status == OrderStatus.SUBMITTING:
             locked.broker_order_id = ack.broker_order_id
             order_apply_event(locked, OrderEvent.BROKER_ACCEPTED, actor=broker_actor, reason=ack.message,
@@ -891,16 +976,40 @@ def order_cancel_at_broker(*, order_id: int) -> Order | None:
     if order.status != OrderStatus.CANCEL_REQUESTED:
         return order
     broker = broker_for(order.account)
+    refusal: str | None = None
     try:
         broker.cancel_order(order.broker_order_id)
     except BrokerTimeout:
         return order  # the sweep asks again; the poll sees the outcome either way
     except BrokerError as exc:
         # Usually "already filled/cancelled": the poll below records the truth.
+        refusal = exc.message
         audit_record(actor=Actor.broker(order.account.broker_kind), action="order.cancel_refused", object_type="order",
                      object_id=order.pk, account=order.account.name, reason=exc.message)
     account_poll(account_id=order.account_id)
     order.refresh_from_db()
+    if refusal is not None and order.status == OrderStatus.CANCEL_REQUESTED:
+        found = _find_at_broker(broker, order)
+        if found is not None and found.status in (BrokerOrderStatus.OPEN, BrokerOrderStatus.PARTIALLY_FILLED):
+            order = order_cancel_refused(order_id=order.pk, reason=refusal)
+    return order
+
+
+def order_cancel_refused(*, order_id: int, reason: str) -> Order:
+    """The broker refused to cancel an order that still rests there (e.g. during the 9:20-9:25
+    call auction): it returns to its working status, and a replacement waiting for it (a modify)
+    is cancelled, since the original stays live."""
+    with transaction.atomic():
+        account, order = _lock_order(order_id)
+        if order.status != OrderStatus.CANCEL_REQUESTED:
+            return order
+        broker_actor = Actor.broker(account.broker_kind)
+        order_apply_event(order, OrderEvent.CANCEL_REJECTED, actor=broker_actor, reason=f"券商拒绝撤单 (cancel refused): {reason}")
+        if order.filled_quantity:
+            order_apply_event(order, OrderEvent.PARTIALLY_FILLED, actor=broker_actor, reason=order.status_reason)
+        _replacement_abandon(order, actor=broker_actor,
+                             reason=f"原委托撤单被拒, 改单未生效 (the original's cancel was refused; modify abandoned): {reason}")
+    _broadcast(order)
     return order
 
 
@@ -1095,8 +1204,9 @@ def _dispatch_owed(*, dispatched_before: datetime | None = None, updated_before:
     owed = Q(dispatched_at__isnull=True)
     if dispatched_before is not None:
         owed |= Q(dispatched_at__lt=dispatched_before)
-    waiting_for_original = Q(replaces__isnull=False) & ~Q(replaces__status__in=TERMINAL_STATUSES)
-    rows = Order.objects.filter(owed, status__in=[OrderStatus.NEW, OrderStatus.CANCEL_REQUESTED]).exclude(waiting_for_original)
+    # A NEW row without admitted_at is a replacement waiting for its original's cancel: not owed.
+    unadmitted = Q(status=OrderStatus.NEW, admitted_at__isnull=True)
+    rows = Order.objects.filter(owed, status__in=[OrderStatus.NEW, OrderStatus.CANCEL_REQUESTED]).exclude(unadmitted)
     if updated_before is not None:
         rows = rows.filter(updated_at__lt=updated_before)
     with transaction.atomic():

@@ -19,6 +19,7 @@ from django.db import connection, connections, models, transaction
 
 from audit.models import AuditEvent
 from audit.services import SYSTEM, Actor, audit_event, audit_record
+from trading import market_rules
 from trading.errors import Conflict, InvalidOrder
 from trading.market_rules import FeeSchedule, Side, format_symbol
 from trading.models import Account, CashEntryKind, CashLedgerEntry, Instrument, Position, SessionMode
@@ -389,3 +390,90 @@ def position_apply_fill(
             position.cost_amount = ZERO
     position.save()
     return realized
+
+
+@dataclass(frozen=True)
+class OpeningLot:
+    """Shares of one instrument held at the start, bought on ``acquired`` at ``avg_cost`` a share."""
+
+    symbol: str
+    quantity: int
+    avg_cost: Decimal
+    acquired: date
+
+
+def _lot_field(line: int, name: str, rule: str, message: str) -> InvalidOrder:
+    return InvalidOrder.single(f"line {line}.{name}", rule, message)
+
+
+def opening_lots_parse(rows: list[dict[str, str]], *, today: date) -> list[OpeningLot]:
+    """Validate CSV rows (``symbol, quantity, avg_cost, acquired``; lines numbered from 2, after the
+    header) into lots. Raises InvalidOrder naming every bad line and field; a date after ``today``
+    is refused (those shares are not held yet)."""
+    problems = []
+    lots: list[OpeningLot] = []
+    for line, row in enumerate(rows, start=2):
+        row = {str(k).strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
+        try:
+            code, exchange = market_rules.normalize_symbol(row.get("symbol", ""))
+            symbol = format_symbol(code, exchange)
+            raw_quantity = row.get("quantity", "")
+            if not raw_quantity.isdigit() or int(raw_quantity) <= 0 or int(raw_quantity) > 10**12:
+                raise _lot_field(line, "quantity", "positive_integer",
+                                 f"第{line}行: 数量须为正整数 (line {line}: quantity must be a positive whole number; got {raw_quantity!r})")
+            try:
+                avg_cost = Decimal(row.get("avg_cost", ""))
+            except ArithmeticError:
+                avg_cost = Decimal("NaN")
+            if not avg_cost.is_finite() or avg_cost < ZERO or avg_cost > Decimal("100000000"):
+                raise _lot_field(line, "avg_cost", "non_negative_decimal",
+                                 f"第{line}行: 成本价须为非负数 (line {line}: avg_cost must be a decimal >= 0; got {row.get('avg_cost')!r})")
+            try:
+                acquired = date.fromisoformat(row.get("acquired", ""))
+            except ValueError:
+                raise _lot_field(line, "acquired", "date",
+                                 f"第{line}行: 买入日须为 YYYY-MM-DD (line {line}: acquired must be a date YYYY-MM-DD; "
+                                 f"got {row.get('acquired')!r})") from None
+            if acquired > today:
+                raise _lot_field(line, "acquired", "not_future",
+                                 f"第{line}行: 买入日晚于今日 (line {line}: acquired {acquired} is after today {today})")
+            lots.append(OpeningLot(symbol, int(raw_quantity), avg_cost, acquired))
+        except InvalidOrder as exc:
+            problems.extend(exc.problems)
+        except market_rules.MarketRuleViolation as exc:
+            problems.append(_lot_field(line, "symbol", "symbol", f"第{line}行: {exc} (line {line})").problems[0])
+    if problems:
+        raise InvalidOrder(problems)
+    if not lots:
+        raise InvalidOrder.single("file", "required", "文件中没有持仓 (the file has no positions)")
+    return lots
+
+
+def position_open(*, account: Account, instrument: Instrument, lots: list[OpeningLot], today: date, actor: Actor) -> Position:
+    """Set the account's position in ``instrument`` to the opening ``lots`` (replacing what it held),
+    audited. Shares acquired before ``today`` are sellable; those acquired today are not until the next
+    day (T+1), unless the instrument trades T+0. Cash is not touched: these shares were paid for
+    before the account came to the back office.
+
+    Precondition: the caller holds the account lock. Refused (Conflict) while open sells hold shares.
+    """
+    position = position_for_update(account, instrument)
+    if position.frozen_quantity:
+        raise Conflict(f"{instrument.symbol} 有未成交卖单冻结 {position.frozen_quantity} 股, 不能载入期初持仓 "
+                       f"(open sells hold {position.frozen_quantity} shares of {instrument.symbol}; cancel them first)")
+    before = {"quantity": position.quantity, "cost_amount": str(position.cost_amount),
+              "unsettled_quantity": position.unsettled_quantity if position.unsettled_day == today else 0}
+    position.quantity = sum(lot.quantity for lot in lots)
+    position.cost_amount = sum(((lot.avg_cost * lot.quantity).quantize(CENT) for lot in lots), ZERO)
+    bought_today = sum(lot.quantity for lot in lots if lot.acquired == today)
+    position.unsettled_quantity = 0 if market_rules.is_t0(instrument) else bought_today
+    position.unsettled_day = today
+    position.save()
+    audit_record(actor=actor, action="position.opening_loaded", object_type="position", object_id=position.pk,
+                 account=account.name, before=before,
+                 after={"symbol": instrument.symbol, "quantity": position.quantity, "cost_amount": str(position.cost_amount),
+                        "unsettled_quantity": position.unsettled_quantity,
+                        "lots": [{"quantity": lot.quantity, "avg_cost": str(lot.avg_cost), "acquired": lot.acquired.isoformat()}
+                                 for lot in lots]},
+                 reason="期初持仓 (opening position)")
+    return position

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files (admin CSS/JS) in the running system, DEBUG or not
     "trading.middleware.ApiEdgeMiddleware",  # /api/: NUL bytes refused, every error in JSON
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -89,8 +90,26 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# PostgreSQL connections are bounded. Under ASGI (daphne: `make run`) every request runs on a
+# thread of its own, so persistent per-thread connections (CONN_MAX_AGE) would leave one process
+# holding a connection per thread it ever used: there connections come from a pool of at most
+# DB_POOL_MAX_SIZE per process (psycopg_pool), given back after each request. trading/asgi.py turns
+# it on (DB_POOL=1). Elsewhere one thread does a process's database work (gunicorn's sync workers,
+# Celery worker children, the relay, the market), so one persistent connection per process is
+# bounded already and cheaper. DB_POOL=1 / DB_POOL=0 force either way.
+DB_POOL = env_bool("DB_POOL", False)
+DB_POOL_MIN_SIZE = int(os.environ.get("DB_POOL_MIN_SIZE", "1"))
+DB_POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE", "10"))
+DB_POOL_TIMEOUT = float(os.environ.get("DB_POOL_TIMEOUT", "10"))  # seconds a request waits for a connection
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    if DB_POOL and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(DB_POOL_MIN_SIZE, DB_POOL_MAX_SIZE),
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": DB_POOL_TIMEOUT,
+        }
 else:
     DATABASES = {
         "default": {
@@ -118,7 +137,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "var" / "static")
+# WhiteNoise serves what `collectstatic` put in STATIC_ROOT (`make run` runs it) and, as a fallback for a
+# system started without it, the apps' static folders directly.
+WHITENOISE_USE_FINDERS = True
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 

@@ -195,12 +195,17 @@ def test_counters_follow_orders_and_cancels(env: Env) -> None:
 def test_modify_replacement_passes_risk_control(env: Env) -> None:
     from orders.services import order_modify
     from tests.risk.conftest import ACTOR
+    from trading.errors import InvalidOrder
 
     env.rule("max_order_amount", {"max_amount": "20000"})
     original = env.submit(price="9.90", quantity=1000)
-    replacement = order_modify(order_id=original.pk, actor=ACTOR, quantity=3000)
-    assert replacement.status == OrderStatus.REJECTED
-    assert replacement.risk_verdicts[0]["rule"] == "max_order_amount"
+    with pytest.raises(InvalidOrder) as refused:
+        order_modify(order_id=original.pk, actor=ACTOR, quantity=3000)
+    assert refused.value.problems[0].rule == "max_order_amount"
+    original.refresh_from_db()
+    assert original.status not in (OrderStatus.CANCELLED, OrderStatus.CANCEL_REQUESTED)
+    replacement = order_modify(order_id=original.pk, actor=ACTOR, quantity=2000)
+    assert replacement.risk_verdicts[0]["rule"] == "max_order_amount" and replacement.risk_verdicts[0]["passed"]
 
 
 # --------------------------------------------------------------------------- over HTTP

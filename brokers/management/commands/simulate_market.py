@@ -1,15 +1,17 @@
-"""A simulated market: random-walk quotes for the reference instruments."""
+"""A simulated market: random-walk quotes for the reference instruments (brokers/market.py)."""
 
 import random
 import time
-from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
+from brokers.market import DAILY_VOLATILITY, RandomWalkMarket
 from brokers.services import quotes_publish
 from orders.services import accounts_poll_later
-from trading import market_rules
+from trading.calendar import trading_day_of
 from trading.market_rules import load_reference_instruments
+from trading.models import Quote
 
 
 class Command(BaseCommand):
@@ -19,46 +21,27 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=1.0, help="seconds between rounds of quotes")
         parser.add_argument("--rounds", type=int, default=0, help="stop after this many rounds (0 = run forever)")
         parser.add_argument("--seed", type=int, default=None)
+        parser.add_argument("--daily-volatility", type=float, default=DAILY_VOLATILITY,
+                            help="standard deviation of a day's return (default 0.02: 2%%)")
 
     def handle(self, *args, **options):
-        rng = random.Random(options["seed"])
+        today = trading_day_of(timezone.now())
         refs = [r for r in load_reference_instruments() if r.prev_close]
-        last = {r.symbol: r.prev_close for r in refs}
-        self.stdout.write(f"market: {len(refs)} instruments, a quote round every {options['interval']}s")
+        # Resume from today's quotes (a restart must not jump back to the previous close).
+        start = {
+            q.instrument.symbol: q.last
+            for q in Quote.objects.select_related("instrument").filter(trading_day=today, last__isnull=False)
+            if q.prev_close is not None
+        }
+        market = RandomWalkMarket(refs, interval_seconds=options["interval"], day=today, rng=random.Random(options["seed"]),
+                                  daily_volatility=options["daily_volatility"], start=start)
+        self.stdout.write(f"market: {len(market.walks)} instruments, a quote round every {options['interval']}s, "
+                          f"daily volatility {options['daily_volatility']:.1%}")
         done = 0
         while True:
-            quotes = []
-            for ref in refs:
-                tick = market_rules.tick_size(ref.board)
-                prev_close = ref.prev_close
-                limits = market_rules.limit_prices(ref, prev_close, time_today())
-                step = Decimal(str(rng.gauss(0, 0.002))) * last[ref.symbol]
-                price = (last[ref.symbol] + step).quantize(tick, ROUND_HALF_UP)
-                if limits:
-                    price = min(max(price, limits[0]), limits[1])
-                last[ref.symbol] = price
-                quotes.append(
-                    {
-                        "symbol": ref.symbol,
-                        "last": price,
-                        "prev_close": prev_close,
-                        "bid": price - tick,
-                        "ask": price,
-                        "bid_volume": rng.randrange(1, 200) * 100,
-                        "ask_volume": rng.randrange(1, 200) * 100,
-                    }
-                )
-            result = quotes_publish(quotes)
+            result = quotes_publish(market.step())
             accounts_poll_later(result.accounts_with_fills)
             done += 1
             if options["rounds"] and done >= options["rounds"]:
                 return
             time.sleep(options["interval"])
-
-
-def time_today():
-    from django.utils import timezone
-
-    from trading.calendar import SHANGHAI
-
-    return timezone.now().astimezone(SHANGHAI).date()

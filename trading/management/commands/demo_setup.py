@@ -1,5 +1,6 @@
 """Prepare the demo: an admin user, the paper account `demo` and a fresh API key."""
 
+import os
 import secrets
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +13,10 @@ from trading.auth import api_key_create
 from trading.models import Account, ApiKey
 from trading.services import account_create
 
-CREDENTIALS = Path(settings.BASE_DIR) / "var" / "demo_credentials.txt"
+
+def demo_files_dir() -> Path:
+    """Where the demo's password and API key are written (``var/``; DEMO_FILES_DIR for tests)."""
+    return Path(os.environ.get("DEMO_FILES_DIR") or Path(settings.BASE_DIR) / "var")
 
 
 class Command(BaseCommand):
@@ -20,21 +24,22 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         User = get_user_model()
-        CREDENTIALS.parent.mkdir(parents=True, exist_ok=True)
-        password = CREDENTIALS.read_text().strip() if CREDENTIALS.exists() else secrets.token_urlsafe(12)
+        credentials = demo_files_dir() / "demo_credentials.txt"
+        credentials.parent.mkdir(parents=True, exist_ok=True)
+        password = credentials.read_text().strip() if credentials.exists() else secrets.token_urlsafe(12)
         admin = User.objects.filter(username="admin").first()
         if admin is None:
             User.objects.create_superuser("admin", "admin@example.invalid", password)
-            CREDENTIALS.write_text(password)
+            credentials.write_text(password)
         if not Account.objects.filter(name="demo").exists():
             account_create(name="demo", broker_kind="paper", cash=Decimal("1000000"), display_name="演示模拟账户")
         # Keys are shown once: each run revokes the previous demo keys and prints new ones.
         ApiKey.objects.filter(name__in=["demo-strategy", "demo-market"]).delete()
         _, strategy_key = api_key_create(name="demo-strategy", accounts=["demo"])
         _, market_key = api_key_create(name="demo-market", accounts=["demo"], can_trade=False, market_data=True)
-        (CREDENTIALS.parent / "demo_api_key.txt").write_text(strategy_key + "\n")
+        (credentials.parent / "demo_api_key.txt").write_text(strategy_key + "\n")
         self.stdout.write("admin user:      admin")
-        self.stdout.write(f"admin password:  {password if CREDENTIALS.exists() else '(set before; unchanged)'}")
+        self.stdout.write(f"admin password:  {password if credentials.exists() else '(set before; unchanged)'}")
         self.stdout.write("paper account:   demo (1,000,000 CNY)")
         self.stdout.write(f"strategy key:    {strategy_key}")
         self.stdout.write(f"market-data key: {market_key}")

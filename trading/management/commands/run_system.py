@@ -1,18 +1,46 @@
-"""Start the whole system in the foreground: web server, workers, simulated market."""
+"""Start the whole system in the foreground: web server, workers, simulated market, supervised."""
 
-import os
-import signal
-import subprocess
 import sys
 import time
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from trading.management.commands.demo_setup import demo_files_dir
+from trading.market_rules import load_reference_instruments, round_to_tick, tick_size
+from trading.models import Quote
+from trading.supervisor import Supervisor
+
+FIRST_ORDER_SYMBOL = "600000.SH"
+
+
+def first_order_price(symbol: str = FIRST_ORDER_SYMBOL, *, since: datetime | None = None, wait: float = 0.0) -> Decimal | None:
+    """The current ask of ``symbol`` (a buy there fills at once and sits well inside the price cage),
+    waiting up to ``wait`` seconds for a quote newer than ``since``; else its reference previous close,
+    where the simulated market starts. None if neither is known."""
+    code, _, exchange = symbol.partition(".")
+    deadline = time.monotonic() + wait
+    while True:
+        quote = Quote.objects.select_related("instrument").filter(instrument__code=code, instrument__exchange=exchange).first()
+        fresh = quote is not None and quote.ask and (since is None or quote.updated_at >= since)
+        if fresh or time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
+    if quote is not None and quote.ask:
+        return round_to_tick(quote.ask, tick_size(quote.instrument.board))  # "10.05", not the column's "10.0500"
+    ref = next((r for r in load_reference_instruments() if r.symbol == symbol), None)
+    if ref is None or not ref.prev_close:
+        return None
+    return round_to_tick(ref.prev_close, tick_size(ref.board))
 
 
 class Command(BaseCommand):
-    help = "Run the web server (ASGI), the task workers and the simulated market until Ctrl-C."
+    help = ("Run the web server (ASGI), the task workers and the simulated market until Ctrl-C; "
+            "a process that exits is restarted with back-off while the others keep running.")
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
@@ -38,10 +66,26 @@ class Command(BaseCommand):
             mode = "embedded: SQLite, in-process tasks, in-memory channel layer"
         if not options["no_market"]:
             commands["market"] = [python, manage, "simulate_market", "--interval", "1"]
-        processes = {name: subprocess.Popen(cmd, cwd=settings.BASE_DIR) for name, cmd in commands.items()}
-        key_file = Path(settings.BASE_DIR) / "var" / "demo_api_key.txt"
+
+        def say(message: str) -> None:
+            self.stderr.write(f"{timezone.localtime():%H:%M:%S} run_system: {message}")
+            self.stderr.flush()
+
+        supervisor = Supervisor(commands, cwd=settings.BASE_DIR, say=say)
+        started = timezone.now()
+        supervisor.catch_signals()
+        supervisor.start()
+        key_file = demo_files_dir() / "demo_api_key.txt"
         key = key_file.read_text().strip() if key_file.exists() else "<your key>"
         base = f"http://{host}:{port}"
+        # The first order is priced at the current ask: a fixed price would soon be outside the price cage.
+        try:
+            price = first_order_price(since=started, wait=0 if options["no_market"] else 5)
+        except Exception:
+            supervisor.stop()
+            raise
+        order = (f'{{"account":"demo","symbol":"{FIRST_ORDER_SYMBOL}","side":"BUY","order_type":"LIMIT",'
+                 f'"price":"{price}","quantity":1000}}')
         self.stdout.write(
             "\n".join(
                 [
@@ -51,39 +95,16 @@ class Command(BaseCommand):
                     f"  API docs:  {base}/api/v1/docs",
                     f"  OpenAPI:   {base}/api/v1/openapi.json",
                     f"  health:    {base}/healthz",
-                    "  first order:",
+                    f"  first order (a buy at the current ask of {FIRST_ORDER_SYMBOL}, {price}):",
                     f"    curl -s -X POST {base}/api/v1/orders -H 'Authorization: Bearer {key}' \\",
                     "      -H 'Content-Type: application/json' \\",
-                    '      -d \'{"account":"demo","symbol":"600000.SH","side":"BUY","order_type":"LIMIT","price":"10.10","quantity":1000}\'',
-                    f"  processes: {', '.join(f'{n} (pid {p.pid})' for n, p in processes.items())}",
-                    "  Ctrl-C stops everything.",
+                    f"      -d '{order}'",
+                    f"  processes: {', '.join(f'{n} (pid {p})' for n, p in supervisor.pids().items())}",
+                    "  a process that exits is restarted (1 s, 2 s, 4 s ... 30 s apart); Ctrl-C stops everything.",
                     "",
                 ]
             )
         )
         self.stdout.flush()
-        stopping = False
-
-        def stop(*_):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        try:
-            while not stopping:
-                for name, process in processes.items():
-                    if process.poll() is not None:
-                        self.stderr.write(f"{name} exited with {process.returncode}; stopping the others")
-                        stopping = True
-                time.sleep(0.5)
-        finally:
-            for process in processes.values():
-                if process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            for process in processes.values():
-                try:
-                    process.wait(max(deadline - time.monotonic(), 0.1))
-                except subprocess.TimeoutExpired:
-                    os.kill(process.pid, signal.SIGKILL)
+        supervisor.run()
+        say("stopped")
