@@ -7,6 +7,7 @@ most on PostgreSQL, which refuses them in text: the API must refuse them before 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from django.test import override_settings
@@ -202,10 +203,12 @@ def test_an_unknown_api_path_is_json_404(market) -> None:
     assert response["Content-Type"].startswith("application/json") and response.json()["detail"]
 
 
-def test_a_websocket_upgrade_without_a_consumer_is_refused_not_a_crash() -> None:
+def test_a_websocket_upgrade_without_a_consumer_is_refused_not_a_crash(monkeypatch) -> None:
     from asgiref.sync import async_to_sync
     from channels.testing import WebsocketCommunicator
 
+    # trading.asgi sets a default DB_POOL in the environment: keep it out of later tests' subprocesses.
+    monkeypatch.setenv("DB_POOL", os.environ.get("DB_POOL", "0"))
     from trading.asgi import application
 
     async def attempt(path: str):
