@@ -23,8 +23,12 @@ def env_bool(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
-# The embedded default key is for the demo only; production settings refuse it.
+# Debug pages are a developer's explicit choice (DJANGO_DEBUG=1); even then they mask secrets (trading/debug.py).
+DEBUG = env_bool("DJANGO_DEBUG", False)
+DEFAULT_EXCEPTION_REPORTER = "trading.debug.SafeExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "trading.debug.SafeExceptionReporterFilter"
+# The embedded default key is for the demo only: outside DEMO_MODE a system check and the
+# servers' startup log warn about it (trading/checks.py); production settings refuse it.
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-demo-key-change-me-" + "x" * 24)
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
 # Key for broker credentials and webhook secrets at rest (Fernet, base64 32 bytes).
