@@ -213,6 +213,15 @@ def rate_limit_check(client: ApiClient) -> None:
 
 
 class ApiKeyAuth(HttpBearer):
+    """``Authorization: Bearer <key>``. Unlike ninja's HttpBearer, a header with another scheme
+    (``Token tbo_...``, ``Basic ...``) is refused without logging its value: it is often a key."""
+
+    def __call__(self, request: HttpRequest) -> ApiClient | None:
+        scheme, _, token = request.headers.get(self.header, "").partition(" ")
+        if scheme.lower() != self.openapi_scheme or not token:
+            return None
+        return self.authenticate(request, token)
+
     def authenticate(self, request: HttpRequest, token: str) -> ApiClient | None:
         client = api_client_for(token)
         if client is not None:

@@ -187,7 +187,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # No log line carries an API key, an Authorization value or a URL password (trading/log_filters.py).
+    "filters": {"redact_secrets": {"()": "trading.log_filters.RedactSecrets"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    # "django": without Django's own handlers, so its records reach the console through the redaction filter.
+    "loggers": {"django": {"level": "INFO"}, "django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
