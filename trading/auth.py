@@ -55,11 +55,13 @@ class ApiClient:
         return account in self.accounts
 
     def require_account(self, account: str, *, trade: bool = False) -> None:
-        """403 unless this key may use ``account`` (and trade on it, when ``trade``)."""
+        """403 unless this key may use ``account`` (and trade on it, when ``trade``).
+
+        A missing account gets the same 403 and message as another key's account, so a caller
+        cannot tell which account names exist (API.md: "an account the key may not use gets 403").
+        """
         if not self.may_use(account):
-            if not Account.objects.filter(name=account).exists():
-                raise NotFound(f"账户不存在 (unknown account {account!r})")
-            raise Forbidden(f"API密钥无权使用账户 {account} (this key may not use account {account})")
+            raise Forbidden(f"账户不存在或无权使用 (account {account!r} not found or not allowed for this key)")
         if trade and not self.can_trade:
             raise Forbidden("只读API密钥不能交易 (this key is read-only)")
 
