@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from django.utils.regex_helper import _lazy_re_compile
+from django.utils.safestring import SafeString, mark_safe
 from django.views import debug
 
 MASK = "********"
@@ -42,8 +43,9 @@ class SafeExceptionReporterFilter(debug.SafeExceptionReporterFilter):
 class SafeExceptionReporter(debug.ExceptionReporter):
     """The stock reporter, with URL credentials masked in whatever it renders."""
 
-    def get_traceback_html(self) -> str:
-        return mask_url_credentials(super().get_traceback_html())
+    def get_traceback_html(self) -> SafeString:
+        # Masking only replaces a password with asterisks: the escaped page stays escaped.
+        return mark_safe(mask_url_credentials(super().get_traceback_html()))
 
-    def get_traceback_text(self) -> str:
-        return mask_url_credentials(super().get_traceback_text())
+    def get_traceback_text(self) -> SafeString:
+        return mark_safe(mask_url_credentials(super().get_traceback_text()))
