@@ -146,6 +146,11 @@ AXES_VERBOSE = False
 OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "A股交易后台")
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(12 * 3600)))  # one trading day
 
+# API clients: failed authentications per client address (REMOTE_ADDR) before it gets 429 for the
+# rest of the window (trading/auth.py; 0 turns the limit off). Per-key rates are set on each key.
+API_AUTH_FAILURE_LIMIT = int(os.environ.get("API_AUTH_FAILURE_LIMIT", "30"))
+API_AUTH_FAILURE_WINDOW_SECONDS = float(os.environ.get("API_AUTH_FAILURE_WINDOW_SECONDS", "60"))
+
 # Celery: real workers on Redis when REDIS_URL is set, in-process otherwise.
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
