@@ -31,7 +31,7 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "trading.debug.SafeExceptionReporterFilter"
 # servers' startup log warn about it (trading/checks.py); production settings refuse it.
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-demo-key-change-me-" + "x" * 24)
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
-# Key for broker credentials and webhook secrets at rest (Fernet, base64 32 bytes).
+# Key for broker credentials, webhook secrets and TOTP seeds at rest (Fernet, base64 32 bytes).
 # Derived from SECRET_KEY when unset, which is acceptable for the demo only.
 FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY", "")
 
