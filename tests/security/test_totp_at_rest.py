@@ -78,3 +78,28 @@ def test_an_oversized_key_is_refused_by_validation() -> None:
     with pytest.raises(ValidationError):
         field.run_validators("ab" * 40)
     field.run_validators("ab" * 20)
+
+
+@pytest.mark.django_db
+def test_an_administrator_adds_an_authenticator_in_admin_and_gets_its_qr_code(admin_client) -> None:
+    from django.contrib.auth.models import User
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    user = User.objects.create_user("op4", "op4@example.invalid", "x", is_staff=True)
+    seed = "3132333435363738393031323334353637383930"
+    response = admin_client.post("/admin/otp_totp/totpdevice/add/", {
+        "user": user.pk, "name": "phone", "confirmed": "on", "key": seed, "step": 30, "t0": 0, "digits": 6,
+        "tolerance": 1, "drift": 0, "throttling_failure_count": 0,
+    })
+    assert response.status_code == 302, response.content.decode()[:2000]
+    device = TOTPDevice.objects.get(user=user)
+    assert device.key == seed and seed not in _raw_keys()[-1]
+    config = admin_client.get(f"/admin/otp_totp/totpdevice/{device.pk}/config/")
+    assert config.status_code == 200
+    qr = admin_client.get(f"/admin/otp_totp/totpdevice/{device.pk}/qrcode/")
+    assert qr.status_code == 200 and qr["Content-Type"].startswith("image/")
+    too_long = admin_client.post("/admin/otp_totp/totpdevice/add/", {
+        "user": user.pk, "name": "long", "key": "ab" * 40, "step": 30, "t0": 0, "digits": 6, "tolerance": 1,
+        "drift": 0, "throttling_failure_count": 0,
+    })
+    assert too_long.status_code == 200 and TOTPDevice.objects.filter(name="long").count() == 0
