@@ -18,6 +18,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PIP) install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# The demo: its steps neither need DJANGO_SECRET_KEY nor warn about it (trading/checks.py).
+run: export DEMO_MODE = 1
 run: venv
 	mkdir -p var
 	$(PY) manage.py ensure_database

@@ -58,9 +58,10 @@ def quotes_publish(request: HttpRequest, payload: QuotesIn):
     if not client.market_data:
         raise Forbidden("此API密钥不能发布行情 (this key is not a market-data feeder)")
     result = publish([q.model_dump() for q in payload.quotes])
-    accounts = sorted(result.accounts_with_fills)
-    accounts_poll_later(accounts)  # quotes_publish has committed: pick up the fills now
-    return Status(200, {"accepted": len(result.quotes), "accounts_with_fills": accounts})
+    accounts_poll_later(sorted(result.accounts_with_fills))  # quotes_publish has committed: pick up the fills now
+    # The answer names only accounts this key may use: a feeder learns nothing about other accounts.
+    visible = sorted(name for name in result.accounts_with_fills if client.may_use(name))
+    return Status(200, {"accepted": len(result.quotes), "accounts_with_fills": visible})
 
 
 @router.get("/market/quotes", response={200: list[QuoteOut], **ERRORS})

@@ -10,7 +10,7 @@ from ninja.responses import Status
 
 from orders import selectors, services
 from orders.schemas import BatchIn, BatchOut, FillOut, OrderIn, OrderModifyIn, OrderOut
-from trading.auth import ApiClient
+from trading.auth import ApiClient, rate_limit_charge
 from trading.errors import Forbidden, input_problems
 from trading.schemas import BODY_ERRORS, error_responses
 
@@ -42,6 +42,7 @@ def order_create_batch(request: HttpRequest, payload: BatchIn):
     if not client.can_trade:
         raise Forbidden("只读API密钥不能交易 (this key is read-only)")
     services.batch_size_check(len(payload.orders))
+    rate_limit_charge(request, len(payload.orders))  # a batch of N orders costs N requests
     items: list[services.OrderInput] = []
     problems: list[tuple[int, list[dict]]] = []
     for index, raw in enumerate(payload.orders):

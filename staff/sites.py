@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from staff.admin_lookups import strict
 from staff.forms import StaffLoginForm
 from staff.security import is_verified
 
@@ -22,6 +23,11 @@ class TradingAdminSite(admin.AdminSite):
     login_form = StaffLoginForm
     login_template = "admin/staff_login.html"
     site_url = None  # no public site: the admin is the back office
+
+    def register(self, model_or_iterable: Any, admin_class: Any = None, **options: Any) -> None:
+        """Every ModelAdmin, ours and third-party ones, filters only on what it declares
+        (staff.admin_lookups): no querystring lookups on secrets or undeclared fields."""
+        super().register(model_or_iterable, strict(admin_class or admin.ModelAdmin), **options)
 
     def has_permission(self, request: HttpRequest) -> bool:
         """Active staff who passed the second factor (unless exempt, see staff.security)."""

@@ -58,6 +58,16 @@ def _fresh_process_caches() -> None:
     quote_cache_clear()
     auth._cache.clear()
     auth._last_used_written.clear()
+    auth._buckets.clear()  # rate limits: failed logins of 127.0.0.1 must not carry over between tests
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        try:
+            client = auth._redis()
+            for key in client.scan_iter("tbo:bucket:authfail:*"):
+                client.delete(key)
+        except Exception:  # noqa: S110 - no Redis: nothing shared to reset
+            pass
 
 
 @pytest.fixture(autouse=True)

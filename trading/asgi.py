@@ -11,6 +11,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trading.settings")
 os.environ.setdefault("DB_POOL", "1")
 django_asgi_app = get_asgi_application()
 
+from trading.checks import log_startup_warnings  # noqa: E402
+
+log_startup_warnings()
+
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 # Close code for a websocket path without a consumer (4000-4999 are the application's; 4404 = not found).

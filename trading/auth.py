@@ -55,11 +55,13 @@ class ApiClient:
         return account in self.accounts
 
     def require_account(self, account: str, *, trade: bool = False) -> None:
-        """403 unless this key may use ``account`` (and trade on it, when ``trade``)."""
+        """403 unless this key may use ``account`` (and trade on it, when ``trade``).
+
+        A missing account gets the same 403 and message as another key's account, so a caller
+        cannot tell which account names exist (API.md: "an account the key may not use gets 403").
+        """
         if not self.may_use(account):
-            if not Account.objects.filter(name=account).exists():
-                raise NotFound(f"账户不存在 (unknown account {account!r})")
-            raise Forbidden(f"API密钥无权使用账户 {account} (this key may not use account {account})")
+            raise Forbidden(f"账户不存在或无权使用 (account {account!r} not found or not allowed for this key)")
         if trade and not self.can_trade:
             raise Forbidden("只读API密钥不能交易 (this key is read-only)")
 
@@ -124,11 +126,25 @@ def api_key_forget(key_id: int) -> None:
             _cache.pop(raw, None)
 
 
-# --------------------------------------------------------------------------- rate limit
+# --------------------------------------------------------------------------- rate limits
+#
+# Token buckets: a key's bucket holds one second's worth of requests
+# (rate_limit_per_second) and refills continuously, so no window edge lets two
+# seconds' worth through at once. A request costs one token and is admitted
+# while the bucket holds one; a batch of N orders costs N (the batch endpoint
+# calls rate_limit_charge): it is admitted on one token, and the bucket then
+# goes into debt, so the key waits until it has paid for every item. Failed
+# authentications are limited per client address (REMOTE_ADDR): after
+# API_AUTH_FAILURE_LIMIT failures within API_AUTH_FAILURE_WINDOW_SECONDS the
+# address gets 429 before any key is looked up in the database.
+#
+# With REDIS_URL the buckets live in Redis (one Lua script call, atomic, on
+# Redis's clock) and every process shares them; without it, or while Redis
+# does not answer, each process keeps its own.
 
 
 class RateLimited(TradingError):
-    """A key sent more requests than its rate_limit_per_second (429 with Retry-After)."""
+    """Too many requests (429 with Retry-After): a key over its rate, or an address over its failed logins."""
 
     status_code = 429
     code = "rate_limited"
@@ -138,29 +154,60 @@ class RateLimited(TradingError):
         self.retry_after = retry_after
 
 
-# In-process token buckets (prefix -> [tokens, last refill]): a burst of one
-# second's worth, refilled continuously. Per process: with several web
-# processes and no Redis, each enforces the limit on its own.
-_buckets: dict[str, list[float]] = {}
+TAKE, FORCE, PEEK = "take", "force", "peek"
+_MAX_LOCAL_BUCKETS = 50_000
+_buckets: dict[str, list[float]] = {}  # name -> [tokens, last refill (monotonic)]
 _buckets_lock = threading.Lock()
 _redis_client: Any = None
+_redis_script: Any = None
 _redis_failed_until = 0.0
 
+# KEYS[1] bucket; ARGV rate per second, capacity, cost, mode. Returns the seconds to wait (0: admitted) as a string
+# (a Lua number would come back truncated to an integer).
+_BUCKET_LUA = """
+local rate, capacity, cost, mode = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or capacity
+local at = tonumber(state[2]) or now
+tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
+local wait = 0
+if mode == 'force' then
+  tokens = tokens - cost
+elseif tokens >= 1 then
+  if mode == 'take' then tokens = tokens - cost end
+else
+  wait = (1 - tokens) / rate
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(((capacity - tokens) / rate + 1) * 1000))
+return tostring(wait)
+"""
 
-def _wait_local(prefix: str, rate: int) -> float:
-    """0 when the request may go now, else the seconds until a token is back."""
+
+def _bucket_local(name: str, rate: float, capacity: float, cost: float, mode: str) -> float:
+    """The in-process bucket ``name``: 0 when admitted (and charged), else the seconds until a token is back."""
     now = time.monotonic()
     with _buckets_lock:
-        bucket = _buckets.get(prefix)
+        bucket = _buckets.get(name)
         if bucket is None:
-            bucket = _buckets[prefix] = [float(rate), now]
-        tokens = min(float(rate), bucket[0] + (now - bucket[1]) * rate)
+            if len(_buckets) >= _MAX_LOCAL_BUCKETS:  # many addresses: forget the full (idle) buckets
+                for stale in [k for k, (tokens, at) in _buckets.items() if tokens + (now - at) * rate >= capacity]:
+                    del _buckets[stale]
+            bucket = _buckets[name] = [capacity, now]
+        tokens = min(capacity, bucket[0] + (now - bucket[1]) * rate)
         bucket[1] = now
-        if tokens >= 1.0:
-            bucket[0] = tokens - 1.0
-            return 0.0
+        wait = 0.0
+        if mode == FORCE:
+            tokens -= cost
+        elif tokens >= 1.0:
+            if mode == TAKE:
+                tokens -= cost
+        else:
+            wait = (1.0 - tokens) / rate
         bucket[0] = tokens
-        return (1.0 - tokens) / rate
+        return wait
 
 
 def _redis() -> Any:
@@ -172,49 +219,107 @@ def _redis() -> Any:
     return _redis_client
 
 
-def _wait_shared(prefix: str, rate: int) -> float:
-    """Shared by every process through Redis: one counter per key and second (one round trip)."""
-    now = time.time()
-    window = int(now)
-    pipe = _redis().pipeline(transaction=False)
-    name = f"tbo:rate:{prefix}:{window}"
-    pipe.incr(name)
-    pipe.expire(name, 2)
-    count = pipe.execute()[0]
-    if count <= rate:
-        return 0.0
-    return window + 1 - now
+def _bucket_shared(name: str, rate: float, capacity: float, cost: float, mode: str) -> float:
+    """The bucket ``name`` in Redis, shared by every process (one round trip)."""
+    global _redis_script
+    client = _redis()
+    if _redis_script is None or _redis_script.registered_client is not client:
+        _redis_script = client.register_script(_BUCKET_LUA)
+    return float(_redis_script(keys=[f"tbo:bucket:{name}"], args=[rate, capacity, cost, mode]))
 
 
-def rate_limit_check(client: ApiClient) -> None:
-    """Raise RateLimited when ``client`` is over its requests-per-second limit.
-
-    With REDIS_URL the limit is shared by all processes; without it (or while
-    Redis does not answer) each process keeps its own token bucket.
-    """
+def _bucket(name: str, rate: float, capacity: float, cost: float = 1, mode: str = TAKE) -> float:
+    """Charge (or, with PEEK, look at) a bucket: in Redis when configured and answering, else in-process."""
     global _redis_failed_until
+    if settings.REDIS_URL and time.monotonic() >= _redis_failed_until:
+        try:
+            return _bucket_shared(name, rate, capacity, cost, mode)
+        except Exception as exc:  # the limiter must not take the API down with Redis
+            _redis_failed_until = time.monotonic() + 5.0
+            log.warning("rate limit: Redis unavailable (%s); limiting in-process for 5 s", type(exc).__name__)
+    return _bucket_local(name, rate, capacity, cost, mode)
+
+
+def _refuse_key(client: ApiClient, wait: float) -> RateLimited:
+    rate = client.rate_limit_per_second
+    return RateLimited(
+        f"请求过于频繁, 每秒最多 {rate} 次 (rate limit of {rate} requests per second exceeded for key {client.name})",
+        retry_after=max(1, math.ceil(wait)),
+    )
+
+
+def rate_limit_check(client: ApiClient, cost: int = 1) -> None:
+    """Raise RateLimited when ``client`` has no token left; otherwise charge ``cost`` tokens."""
     rate = client.rate_limit_per_second
     if rate <= 0:
         return
-    wait: float | None = None
-    if settings.REDIS_URL and time.monotonic() >= _redis_failed_until:
-        try:
-            wait = _wait_shared(client.prefix or str(client.key_id), rate)
-        except Exception as exc:  # the limiter must not take the API down with Redis
-            _redis_failed_until = time.monotonic() + 5.0
-            log.warning("rate limit: Redis unavailable (%s); limiting in-process for 5 s", exc)
-    if wait is None:
-        wait = _wait_local(client.prefix or str(client.key_id), rate)
+    wait = _bucket(f"key:{client.prefix or client.key_id}", rate, rate, cost, TAKE)
+    if wait > 0:
+        raise _refuse_key(client, wait)
+
+
+def rate_limit_charge(request: HttpRequest, items: int) -> None:
+    """A batch of ``items`` orders costs ``items`` requests: charge the ``items - 1`` its request did not pay.
+
+    The batch was admitted with one token; the rest is owed (the bucket goes into debt), so the key's
+    next requests wait until it is paid. Call once per batch, before submitting its items.
+    """
+    client = getattr(request, "auth", None)
+    if not isinstance(client, ApiClient) or client.rate_limit_per_second <= 0 or items <= 1:
+        return
+    rate = client.rate_limit_per_second
+    _bucket(f"key:{client.prefix or client.key_id}", rate, rate, items - 1, FORCE)
+
+
+def client_address(request: HttpRequest) -> str:
+    return str(request.META.get("REMOTE_ADDR") or "unknown")
+
+
+def _failure_bucket(request: HttpRequest) -> tuple[str, float, float]:
+    limit = float(settings.API_AUTH_FAILURE_LIMIT)
+    return f"authfail:{client_address(request)}", limit / float(settings.API_AUTH_FAILURE_WINDOW_SECONDS), limit
+
+
+def auth_failures_check(request: HttpRequest) -> None:
+    """429 when the client's address is over its failed authentications (no charge, no database)."""
+    if settings.API_AUTH_FAILURE_LIMIT <= 0:
+        return
+    name, rate, capacity = _failure_bucket(request)
+    wait = _bucket(name, rate, capacity, 1, PEEK)
     if wait > 0:
         raise RateLimited(
-            f"请求过于频繁, 每秒最多 {rate} 次 (rate limit of {rate} requests per second exceeded for key {client.name})",
+            "认证失败次数过多, 请稍后再试 (too many failed authentications from this address; try again later)",
             retry_after=max(1, math.ceil(wait)),
         )
 
 
+def auth_failure_record(request: HttpRequest) -> None:
+    """Count one failed authentication against the client's address."""
+    if settings.API_AUTH_FAILURE_LIMIT <= 0:
+        return
+    name, rate, capacity = _failure_bucket(request)
+    _bucket(name, rate, capacity, 1, FORCE)
+
+
 class ApiKeyAuth(HttpBearer):
+    """``Authorization: Bearer <key>``. Unlike ninja's HttpBearer, a header with another scheme
+    (``Token tbo_...``, ``Basic ...``) is refused without logging its value: it is often a key."""
+
+    def __call__(self, request: HttpRequest) -> ApiClient | None:
+        header = request.headers.get(self.header, "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != self.openapi_scheme or not token:
+            if header:  # a key in the wrong place is a failed authentication too
+                auth_failures_check(request)
+                auth_failure_record(request)
+            return None
+        return self.authenticate(request, token)
+
     def authenticate(self, request: HttpRequest, token: str) -> ApiClient | None:
+        auth_failures_check(request)  # before any lookup: wrong keys from one address cannot cost the database
         client = api_client_for(token)
-        if client is not None:
-            rate_limit_check(client)
+        if client is None:
+            auth_failure_record(request)
+            return None
+        rate_limit_check(client)
         return client

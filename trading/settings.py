@@ -23,11 +23,15 @@ def env_bool(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
-# The embedded default key is for the demo only; production settings refuse it.
+# Debug pages are a developer's explicit choice (DJANGO_DEBUG=1); even then they mask secrets (trading/debug.py).
+DEBUG = env_bool("DJANGO_DEBUG", False)
+DEFAULT_EXCEPTION_REPORTER = "trading.debug.SafeExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "trading.debug.SafeExceptionReporterFilter"
+# The embedded default key is for the demo only: outside DEMO_MODE a system check and the
+# servers' startup log warn about it (trading/checks.py); production settings refuse it.
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-demo-key-change-me-" + "x" * 24)
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
-# Key for broker credentials and webhook secrets at rest (Fernet, base64 32 bytes).
+# Key for broker credentials, webhook secrets and TOTP seeds at rest (Fernet, base64 32 bytes).
 # Derived from SECRET_KEY when unset, which is acceptable for the demo only.
 FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY", "")
 
@@ -40,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "ninja",  # Swagger UI of /api/v1/docs from its static files, not a CDN
     "simple_history",
     "trading",
     "audit",
@@ -68,6 +73,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "axes.middleware.AxesMiddleware",
+    "trading.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = os.environ.get("DJANGO_ROOT_URLCONF", "trading.urls")
@@ -163,6 +169,11 @@ AXES_VERBOSE = False
 OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "A股交易后台")
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(12 * 3600)))  # one trading day
 
+# API clients: failed authentications per client address (REMOTE_ADDR) before it gets 429 for the
+# rest of the window (trading/auth.py; 0 turns the limit off). Per-key rates are set on each key.
+API_AUTH_FAILURE_LIMIT = int(os.environ.get("API_AUTH_FAILURE_LIMIT", "30"))
+API_AUTH_FAILURE_WINDOW_SECONDS = float(os.environ.get("API_AUTH_FAILURE_WINDOW_SECONDS", "60"))
+
 # Celery: real workers on Redis when REDIS_URL is set, in-process otherwise.
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
@@ -206,7 +217,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # No log line carries an API key, an Authorization value or a URL password (trading/log_filters.py).
+    "filters": {"redact_secrets": {"()": "trading.log_filters.RedactSecrets"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    # "django": without Django's own handlers, so its records reach the console through the redaction filter.
+    "loggers": {"django": {"level": "INFO"}, "django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from trading.auth import ApiKeyAuth, RateLimited
@@ -23,6 +23,8 @@ api = NinjaAPI(
     description="Orders, accounts, risk checks and paper-market data for strategies. See API.md.",
     auth=ApiKeyAuth(),
     urls_namespace="api-v1",
+    # Served from django-ninja's static files ("ninja" in INSTALLED_APPS); no call to Swagger's online validator.
+    docs=Swagger(settings={"validatorUrl": None}),
 )
 
 

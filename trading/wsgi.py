@@ -6,3 +6,7 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trading.settings")
 application = get_wsgi_application()
+
+from trading.checks import log_startup_warnings  # noqa: E402
+
+log_startup_warnings()

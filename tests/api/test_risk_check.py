@@ -61,7 +61,7 @@ def test_risk_check_on_unknown_and_foreign_accounts_answers_like_intake(market) 
     from tests import factories
 
     unknown = order_body(account="nobody")
-    assert market.post("/risk/check", unknown).status_code == market.post("/orders", unknown).status_code == 404
+    assert market.post("/risk/check", unknown).status_code == market.post("/orders", unknown).status_code == 403
     factories.account("acc9")
     foreign = order_body(account="acc9")
     assert market.post("/risk/check", foreign).status_code == market.post("/orders", foreign).status_code == 403

@@ -133,7 +133,7 @@ def test_auth_401_403_404(market) -> None:
     assert market.post("/orders", order_body(), key="tbo_nope_nope").status_code == 401
     assert market.get("/orders", key="garbage").status_code == 401
     assert market.post("/orders", order_body(account="other")).status_code == 403
-    assert market.post("/orders", order_body(account="ghost")).status_code == 404
+    assert market.post("/orders", order_body(account="ghost")).status_code == 403  # same as another key's account
     read_only = factories.api_key("ro", accounts=["acc1"], can_trade=False)
     assert market.post("/orders", order_body(), key=read_only).status_code == 403
     assert market.get("/accounts/acc1/balance", key=read_only).status_code == 200
