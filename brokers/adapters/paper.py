@@ -91,6 +91,7 @@ from django.utils import timezone
 
 from brokers.interface import (
     BrokerBalance,
+    BrokerChanges,
     BrokerInterface,
     BrokerOrder,
     BrokerOrderStatus,
@@ -296,7 +297,17 @@ def _lock_paper_account(account_name: str) -> PaperAccount:
 
 
 def _save_paper(paper: PaperAccount) -> None:
-    paper.save(update_fields=["cash", "frozen", "updated_at"])
+    paper.save(update_fields=["cash", "frozen", "change_seq", "updated_at"])
+
+
+def _stamp(order: PaperOrder, paper: PaperAccount) -> None:
+    """Give a change of ``order`` the account's next change number (``query_changes`` reads by it).
+
+    Precondition: the caller holds ``paper``'s row lock, saves the order and
+    saves ``paper`` (``_save_paper``) before the transaction ends.
+    """
+    paper.change_seq += 1
+    order.change_seq = paper.change_seq
 
 
 def _position(account_name: str, symbol: str) -> PaperPosition:
@@ -362,6 +373,7 @@ def _close_order(order: PaperOrder, paper: PaperAccount, status: BrokerOrderStat
     order.message = message
     order.cage_held = False
     order.updated_at = at
+    _stamp(order, paper)
     order.save()
 
 
@@ -472,6 +484,7 @@ def _fill(
         order.status = BrokerOrderStatus.PARTIALLY_FILLED.value
         order.message = MSG_PARTIALLY_FILLED
     order.updated_at = at
+    _stamp(order, paper)
     order.save()
     _save_paper(paper)
     return trade
@@ -501,7 +514,9 @@ def match_order(
         order.cage_held = False
         order.message = MSG_ACCEPTED
         order.updated_at = session.at
-        order.save(update_fields=["cage_held", "message", "updated_at"])
+        _stamp(order, paper)
+        order.save(update_fields=["cage_held", "message", "updated_at", "change_seq"])
+        _save_paper(paper)
     is_market = order.order_type == rules.OrderType.MARKET
     traded = False
     if quote is not None:
@@ -514,6 +529,8 @@ def match_order(
             limit = order.protection_price if is_market else order.price
             crosses = price is not None and price > 0 and (limit is None or price >= limit)
         quantity = min(order.remaining_quantity, max(volume or 0, 0))
+        if crosses and price is not None and not _inside_band(price, inst, quote, order.trading_day):
+            crosses = False  # whatever the quote says, nothing trades outside the day's band
         if crosses and quantity > 0 and price is not None:
             _fill(order, paper, inst, price, quantity, config, session.at)
             setattr(quote, volume_field, volume - quantity)
@@ -527,18 +544,45 @@ def match_order(
     return traded
 
 
+def _inside_band(price: Decimal, inst: Instrument, quote: Quote, day: date) -> bool:
+    """Whether ``price`` is within the day's price-limit band (no prev_close or no limit: always)."""
+    if not quote.prev_close or quote.prev_close <= 0:
+        return True
+    limits = rules.limit_prices(inst, quote.prev_close, day)
+    return limits is None or limits[0] <= price <= limits[1]
+
+
 def _priority_key(order: PaperOrder) -> tuple[Decimal, datetime, int]:
     price = order.price if order.price is not None else ZERO
     return (-price if order.side == rules.Side.BUY else price, order.created_at, order.pk)
 
 
+def _reachable_orders(inst: Instrument, quote: Quote) -> Any:
+    """The open orders of ``inst`` that ``quote`` may change: buys priced at or above the ask,
+    sells at or below the bid (only while that side has volume), and those held outside the cage.
+
+    Range scans on ``paperorder_book_idx``: what a quote costs depends on the orders its prices
+    reach, never on how many rest further away. Market orders never rest (matched and their rest
+    cancelled at placement), so none is missed.
+    """
+    book = PaperOrder.objects.filter(symbol=inst.symbol, status__in=OPEN_STATUSES)
+    reach = Q(cage_held=True)
+    if quote.ask is not None and quote.ask > 0 and quote.ask_volume > 0:
+        reach |= Q(cage_held=False, side=rules.Side.BUY, price__gte=quote.ask)
+    if quote.bid is not None and quote.bid > 0 and quote.bid_volume > 0:
+        reach |= Q(cage_held=False, side=rules.Side.SELL, price__lte=quote.bid)
+    return book.filter(reach)
+
+
 class RestingBook:
     """Matches resting orders when quotes arrive (used by ``quotes_publish``).
 
-    Usage inside one transaction, after locking the Quote rows of ``symbols``
-    (sorted by instrument id): ``book = RestingBook.lock(symbols, at)``, then
-    ``book.match(inst, quote)`` per published quote. ``changed_accounts``
-    lists the accounts whose orders traded, expired or were cancelled.
+    Usage inside one transaction, after locking and updating the Quote rows
+    (sorted by instrument id): ``book = RestingBook.lock(quotes, at)`` with the
+    (instrument, quote) pairs, then ``book.match(inst, quote)`` for each.
+    Only the orders a quote can reach are read and only their accounts are
+    locked (``_reachable_orders``). ``changed_accounts`` lists the accounts
+    whose orders traded, expired or were cancelled.
     """
 
     def __init__(self, at: datetime) -> None:
@@ -549,14 +593,12 @@ class RestingBook:
         self.changed_accounts: set[str] = set()
 
     @classmethod
-    def lock(cls, symbols: Iterable[str], at: datetime) -> RestingBook:
-        """Lock (sorted by name) the paper accounts with open orders in ``symbols`` and expire due orders."""
+    def lock(cls, quotes: Iterable[tuple[Instrument, Quote]], at: datetime) -> RestingBook:
+        """Lock (sorted by name) the paper accounts with orders the quotes reach, and expire their due orders."""
         book = cls(at)
-        names = set(
-            PaperOrder.objects.filter(symbol__in=list(symbols), status__in=OPEN_STATUSES).values_list(
-                "account_name", flat=True
-            )
-        )
+        names: set[str] = set()
+        for inst, quote in quotes:
+            names.update(_reachable_orders(inst, quote).values_list("account_name", flat=True).distinct())
         if not names:
             return book
         for paper in PaperAccount.objects.select_for_update().filter(account_name__in=names).order_by("account_name"):
@@ -570,14 +612,14 @@ class RestingBook:
         return book
 
     def match(self, inst: Instrument, quote: Quote) -> None:
-        """Match the open orders in ``inst`` against ``quote``, best price then oldest first."""
+        """Match the orders ``quote`` reaches in ``inst``, best price then oldest first.
+
+        They are read again under the account locks, so an order cancelled or
+        expired meanwhile is left alone.
+        """
         if not self.accounts:
             return
-        orders = list(
-            PaperOrder.objects.filter(
-                symbol=inst.symbol, status__in=OPEN_STATUSES, account_name__in=list(self.accounts)
-            )
-        )
+        orders = list(_reachable_orders(inst, quote).filter(account_name__in=list(self.accounts)))
         buys = sorted((o for o in orders if o.side == rules.Side.BUY), key=_priority_key)
         sells = sorted((o for o in orders if o.side == rules.Side.SELL), key=_priority_key)
         for order in buys + sells:
@@ -939,6 +981,7 @@ class PaperBroker(BrokerInterface):
                 )
             except _Refused as refused:
                 refusal = refused.message
+                paper.change_seq += 1
                 order = PaperOrder.objects.create(
                     broker_order_id=_order_number(session.trading_day),
                     account_name=self.account_name,
@@ -954,8 +997,10 @@ class PaperBroker(BrokerInterface):
                     trading_day=session.trading_day,
                     created_at=at,
                     updated_at=at,
+                    change_seq=paper.change_seq,
                 )
             else:
+                paper.change_seq += 1
                 order = PaperOrder.objects.create(
                     broker_order_id=_order_number(session.trading_day),
                     account_name=self.account_name,
@@ -973,17 +1018,18 @@ class PaperBroker(BrokerInterface):
                     trading_day=session.trading_day,
                     created_at=at,
                     updated_at=at,
+                    change_seq=paper.change_seq,
                 )
                 assert inst is not None  # accepted orders have an instrument
                 if order.side == rules.Side.BUY:
                     paper.frozen += accepted.frozen_amount
-                    _save_paper(paper)
                 else:
                     position = _position(self.account_name, order.symbol)
                     position.frozen_quantity += order.quantity
                     position.save(update_fields=["frozen_quantity", "updated_at"])
                 if not order.cage_held:
                     match_order(order, quote=quote, inst=inst, paper=paper, config=config, session=session)
+            _save_paper(paper)  # its frozen cash and its change number
         if self._answer_lost():
             raise BrokerTimeout(MSG_TIMEOUT)
         if refusal is not None:
@@ -1036,6 +1082,54 @@ class PaperBroker(BrokerInterface):
             .order_by("id")
         )
         return [_to_broker_order(order) for order in orders]
+
+    def query_changes(self, cursor: str | None) -> BrokerChanges:
+        """The orders whose change number is above ``cursor`` and at most the account's current one.
+
+        The cursor is ``<account id>.<opened at>.<change number>``. None, or a cursor of another
+        (e.g. re-opened) account or from its future: a full read (``query_orders``' orders, up to
+        the current number, and today's trades). Otherwise only the changed orders and their
+        trades: reads along ``paperorder_account_change_idx``, whatever the number of open orders.
+        """
+        self._check_reachable()
+        session = Session.at_time(self._config().session_mode, now())
+        self._expire(session)
+        paper = PaperAccount.objects.filter(account_name=self.account_name).values("pk", "created_at", "change_seq").first()
+        if paper is None:
+            raise BrokerError(MSG_NO_ACCOUNT)
+        epoch = f"{paper['pk']}.{paper['created_at'].timestamp():.6f}"
+        current = paper["change_seq"]
+        since: int | None = None
+        if cursor and cursor.rsplit(".", 1)[0] == epoch:
+            try:
+                since = int(cursor.rsplit(".", 1)[1])
+            except ValueError:
+                since = None
+            if since is not None and since > current:
+                since = None
+        orders = PaperOrder.objects.filter(account_name=self.account_name, change_seq__lte=current)
+        if since is None:
+            start_of_day = datetime.combine(session.trading_day, datetime.min.time(), tzinfo=calendar.SHANGHAI)
+            listed = list(
+                orders.filter(
+                    Q(trading_day=session.trading_day) | Q(status__in=OPEN_STATUSES) | Q(updated_at__gte=start_of_day)
+                ).order_by("id")
+            )
+            trades = self.query_trades()
+        else:
+            listed = list(orders.filter(change_seq__gt=since).order_by("id"))
+            ids = [order.pk for order in listed]
+            trades = [
+                _to_broker_trade(trade)
+                for start in range(0, len(ids), 500)  # within SQLite's limit of bound parameters
+                for trade in PaperTrade.objects.filter(order__in=ids[start:start + 500]).select_related("order").order_by("id")
+            ]
+        return BrokerChanges(
+            orders=[_to_broker_order(order) for order in listed],
+            trades=trades,
+            cursor=f"{epoch}.{current}",
+            complete=since is None,
+        )
 
     def query_trades(self) -> list[BrokerTrade]:
         self._check_reachable()

@@ -37,12 +37,14 @@ class Command(BaseCommand):
                 if limits:
                     price = min(max(price, limits[0]), limits[1])
                 last[ref.symbol] = price
+                # The bid sits a tick below, except at limit down: nothing is quoted outside the band.
+                bid = price - tick if not limits or price - tick >= limits[0] else None
                 quotes.append(
                     {
                         "symbol": ref.symbol,
                         "last": price,
                         "prev_close": prev_close,
-                        "bid": price - tick,
+                        "bid": bid,
                         "ask": price,
                         "bid_volume": rng.randrange(1, 200) * 100,
                         "ask_volume": rng.randrange(1, 200) * 100,
