@@ -180,6 +180,15 @@ class BrokerInterface(abc.ABC):
         """Orders of past trading days, both ends included."""
         raise NotImplementedError(f"{self.kind} does not provide order history")
 
+    def query_order(self, broker_order_id: str) -> BrokerSnapshot:
+        """One order (none in ``orders`` when the broker has no such order) and its trades.
+
+        This default reads the whole lists; an adapter that can look one order up overrides it.
+        """
+        orders = [o for o in self.query_orders() if o.broker_order_id == broker_order_id]
+        trades = [t for t in self.query_trades() if t.broker_order_id == broker_order_id] if orders else []
+        return BrokerSnapshot(orders=orders, trades=trades)
+
     def query_changes(self, cursor: str | None) -> BrokerChanges:
         """The orders that changed after ``cursor`` (from an earlier answer), with their trades.
 

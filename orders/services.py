@@ -834,11 +834,15 @@ def _place(broker: Any, order: Order) -> Order:
             order_apply_event(locked, OrderEvent.BROKER_ACCEPTED, actor=broker_actor, reason=ack.message,
                               extra={"broker_order_id": ack.broker_order_id}, update_fields=["broker_order_id"])
     _broadcast(locked)
-    # Pick up fills the broker made at once (the paper broker matches on arrival): a poll of
-    # what changed at the broker since this process last asked, not of every open order.
-    account_poll(account_id=locked.account_id)
-    locked.refresh_from_db()
-    return locked
+    # Pick up fills the broker made at once (the paper broker matches on arrival) by reading this
+    # one order back, not the account's open orders. Polls skip an order while it is SUBMITTING,
+    # so this read, after the answer is recorded, is what catches a fill made in between.
+    snapshot = broker.query_order(ack.broker_order_id)
+    found = snapshot.orders[0] if snapshot.orders else None
+    if found is None or (locked.status in WORKING_STATUSES and found.filled_quantity == locked.filled_quantity
+                         and _same_status(locked, found)):
+        return locked
+    return order_sync(order_id=locked.pk, broker_order=found, trades=snapshot.trades)
 
 
 def order_cancel_at_broker(*, order_id: int) -> Order | None:

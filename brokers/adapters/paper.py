@@ -96,6 +96,7 @@ from brokers.interface import (
     BrokerOrder,
     BrokerOrderStatus,
     BrokerPosition,
+    BrokerSnapshot,
     BrokerTrade,
     Capabilities,
     OrderAck,
@@ -1082,6 +1083,15 @@ class PaperBroker(BrokerInterface):
             .order_by("id")
         )
         return [_to_broker_order(order) for order in orders]
+
+    def query_order(self, broker_order_id: str) -> BrokerSnapshot:
+        """One order of this account and its trades, by broker order id (two indexed reads)."""
+        self._check_reachable()
+        order = PaperOrder.objects.filter(account_name=self.account_name, broker_order_id=broker_order_id).first()
+        if order is None:
+            return BrokerSnapshot()
+        trades = [_to_broker_trade(trade) for trade in order.trades.select_related("order").order_by("id")]
+        return BrokerSnapshot(orders=[_to_broker_order(order)], trades=trades)
 
     def query_changes(self, cursor: str | None) -> BrokerChanges:
         """The orders whose change number is above ``cursor`` and at most the account's current one.

@@ -153,3 +153,21 @@ def test_a_stale_order_unknown_to_the_broker_is_sent_again_when_polls_read_chang
     lost.refresh_from_db()
     assert lost.status == OrderStatus.SUBMITTED
     assert PaperOrder.objects.filter(client_ref=str(lost.pk)).count() == 1
+
+
+def test_a_fill_between_the_brokers_answer_and_its_record_is_not_lost(desk: Account, monkeypatch) -> None:
+    """A poll skips an order while it is SUBMITTING (and moves its cursor on): the placing worker
+    reads the order back once the answer is recorded, so the fill is still booked."""
+    place(0)  # this process polls acc1 from a cursor from now on
+    original = PaperBroker.place_order
+
+    def place_then_fill(self: PaperBroker, request: Any) -> Any:
+        ack = original(self, request)
+        quotes_publish([{"symbol": "600000.SH", "last": "9.99", "prev_close": "10.05", "bid": "9.98", "ask": "9.99",
+                         "bid_volume": 50000, "ask_volume": 50000}])
+        assert account_poll(account_id=desk.pk) == 0  # our order is still SUBMITTING here
+        return ack
+
+    monkeypatch.setattr(PaperBroker, "place_order", place_then_fill)
+    order = place(1, price="10.00")
+    assert order.status == OrderStatus.FILLED and order.filled_quantity == 100
