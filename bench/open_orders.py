@@ -11,7 +11,7 @@ market publishes every second, so the matcher meets all of them.
 
 Reported per run: accepted orders/s and HTTP p50/p99 (closed loop, two clients), and the p50/p99
 from acceptance to the broker call (the order's `created_at` to the paper broker's own receipt,
-`PaperOrder.created_at`, both written with the database host's clock).
+`PaperOrder.created_at`, both from this machine's clock).
 
 Environment: BENCH_DATABASES ("sqlite,postgres"), BENCH_RESTING ("0,1000,10000"),
 BENCH_SECONDS (20), BENCH_CLIENTS (2), BENCH_PORT (8765),
@@ -276,8 +276,9 @@ def main() -> None:
     if ("postgres", 0) in by and ("postgres", 10000) in by:
         base, loaded = by[("postgres", 0)], by[("postgres", 10000)]
         drop = 1 - loaded["orders_per_second"] / base["orders_per_second"]
-        print(f"target PostgreSQL intake at 10,000 resting within 10% of 0: {'met' if drop <= 0.10 else 'NOT met'} "
-              f"({drop:+.0%}); acceptance-to-broker p99 {base['to_broker_p99_ms']:.1f} -> {loaded['to_broker_p99_ms']:.1f} ms")
+        print(f"target PostgreSQL intake at 10,000 resting at most 10% below 0: {'met' if drop <= 0.10 else 'NOT met'} "
+              f"({loaded['orders_per_second']:.1f} vs {base['orders_per_second']:.1f} orders/s); acceptance-to-broker p99 "
+              f"{base['to_broker_p99_ms']:.1f} ms at 0 -> {loaded['to_broker_p99_ms']:.1f} ms at 10,000")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,11 @@ Matching (``match_order``, used at placement and by ``quotes_publish``)
     a sell cannot fill. The quote carries one price level, so a market order
     behaves as best-5-then-cancel (最优五档即时成交剩余撤销) against that level:
     what the level does not fill is cancelled at once. Resting orders are
-    matched in price-time priority when a quote arrives. Fees per fill come
+    matched in price-time priority when a quote arrives; only those the quote
+    reaches are read (buys at or above the ask, sells at or below the bid,
+    orders held outside the cage), so a quote costs what it can fill, not what
+    rests. Nothing fills outside the day's price-limit band (from the quote's
+    ``prev_close``), whatever the quote says. Fees per fill come
     from ``market_rules.fill_fees`` (commission minimum once per order). A buy
     fill releases the order's frozen cash in proportion to the quantity filled
     (all of the rest on the last fill or when the order ends).
@@ -69,6 +73,12 @@ Simulated network behaviour (broker ``settings``, for tests and demos)
     the account. ``lose_cancel_answers``: true -> a cancel is applied, then
     ``BrokerTimeout``. ``unreachable``: true -> every call raises
     ``BrokerTimeout("券商连接超时")`` without acting.
+
+Reading the books back
+    ``query_order`` reads one order and its trades. ``query_changes(cursor)``
+    reads the orders changed after ``cursor``: every change to an order takes
+    its account's next ``change_seq`` under the account's lock (see
+    ``brokers.models``), so a poll costs what changed, not what is open.
 
 Clock
     Every timestamp comes from the module-level :func:`now`, so tests can
