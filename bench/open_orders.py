@@ -1,6 +1,8 @@
 """The whole system under load with many orders resting: does one order cost more when 10,000 wait?
 
-For each database (SQLite, the embedded default; PostgreSQL with Redis) and each number of resting
+For each mode (sqlite: the embedded default, the broker call made in the web request;
+sqlite-relay: the same with ORDERS_DISPATCH=relay, the relay process making the broker calls;
+postgres: PostgreSQL with Redis) and each number of resting
 orders (0, 1,000, 10,000 by default) it builds a fresh database, rests that many limit buys far
 below the market (back-office orders SUBMITTED and the paper broker's book holding them, created in
 bulk), starts the system as `make run` does (`manage.py run_system`: on SQLite the web server, the
@@ -13,8 +15,10 @@ Reported per run: accepted orders/s and HTTP p50/p99 (closed loop, two clients),
 from acceptance to the broker call (the order's `created_at` to the paper broker's own receipt,
 `PaperOrder.created_at`, both from this machine's clock).
 
-Environment: BENCH_DATABASES ("sqlite,postgres"), BENCH_RESTING ("0,1000,10000"),
-BENCH_SECONDS (20), BENCH_CLIENTS (2), BENCH_PORT (8765),
+Environment: BENCH_DATABASES ("sqlite,sqlite-relay,postgres"), BENCH_RESTING ("0,1000,10000"),
+BENCH_SECONDS (20), BENCH_CLIENTS (2), BENCH_PORT (8765), BENCH_RATE (0: each client sends its next
+order when the last is answered, which measures intake; e.g. 5: the clients offer 5 orders/s in
+all, below what the workers drain, which measures acceptance-to-broker without a queue building up),
 BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/bench_open_orders), BENCH_REDIS_URL
 (redis://127.0.0.1:6379/14), BENCH_SQLITE_PATH (var/bench_open_orders.sqlite3).
 The figures depend on the machine and on what else runs on it; compare runs made in one window.
@@ -41,6 +45,7 @@ SQLITE_PATH = os.environ.get("BENCH_SQLITE_PATH", str(ROOT / "var" / "bench_open
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "2"))
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
+RATE = float(os.environ.get("BENCH_RATE", "0"))  # orders/s offered by all clients together; 0: as fast as answered
 SYMBOL = "600000.SH"
 RESTING_PRICE = "9.10"  # above limit down (9.05), far below the market (about 10.05)
 ORDER_PRICE = "9.50"  # rests too: the measured orders join the book
@@ -54,6 +59,8 @@ def child_env(database: str) -> dict[str, str]:
         env.update(DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL, CELERY_QUEUE="bench-open-orders")
     else:
         env.update(SQLITE_PATH=SQLITE_PATH)
+    if database == "sqlite-relay":  # embedded, with the broker calls made by the relay process
+        env.update(ORDERS_DISPATCH="relay")
     return env
 
 
@@ -134,7 +141,12 @@ def client(key: str, worker: int, deadline: float, queue: Any) -> None:
     latencies: list[float] = []
     errors: dict[int, int] = {}
     n = 0
+    pace = CLIENTS / RATE if RATE > 0 and worker != 99 else 0.0
+    next_at = time.perf_counter()
     while time.perf_counter() < deadline:
+        if pace:
+            next_at += pace
+            time.sleep(max(next_at - time.perf_counter(), 0))
         n += 1
         body = json.dumps({"account": "bench", "symbol": SYMBOL, "side": "BUY", "order_type": "LIMIT",
                            "price": ORDER_PRICE, "quantity": 100, "client_order_id": f"m-{worker}-{n}"})
@@ -195,10 +207,13 @@ def run_one(database: str, resting: int) -> dict[str, Any]:
                               env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for_server(system)
-        time.sleep(3)  # the market's first rounds, the workers' start
         queue: Any = multiprocessing.Queue()
+        warm_from = timezone.now()
         client(key, 99, time.perf_counter() + 1.5, queue)  # warm up
         queue.get()
+        warm_deadline = time.monotonic() + DRAIN_SECONDS  # until the workers and relay deliver
+        while acceptance_to_broker(warm_from)[1] and time.monotonic() < warm_deadline:
+            time.sleep(0.5)
         started_after = timezone.now()
         deadline = time.perf_counter() + SECONDS
         started = time.perf_counter()
@@ -250,9 +265,11 @@ def main() -> None:
         fresh_database(sys.argv[2])
         print("RESULT " + json.dumps(run_one(sys.argv[2], int(sys.argv[3]))))
         return
-    databases = [d.strip() for d in os.environ.get("BENCH_DATABASES", "sqlite,postgres").split(",") if d.strip()]
+    databases = [d.strip() for d in os.environ.get("BENCH_DATABASES", "sqlite,sqlite-relay,postgres").split(",") if d.strip()]
     counts = [int(n) for n in os.environ.get("BENCH_RESTING", "0,1000,10000").split(",") if n.strip()]
-    print(f"open-orders benchmark: {CLIENTS} clients x {SECONDS:.0f}s per run, resting {counts}, {', '.join(databases)}")
+    offered = f"{RATE:g} orders/s offered" if RATE > 0 else "closed loop"
+    print(f"open-orders benchmark: {CLIENTS} clients x {SECONDS:.0f}s per run ({offered}), resting {counts}, "
+          f"{', '.join(databases)}")
     rows = []
     for database in databases:
         for resting in counts:

@@ -1095,12 +1095,16 @@ class PaperBroker(BrokerInterface):
         return [_to_broker_order(order) for order in orders]
 
     def query_order(self, broker_order_id: str) -> BrokerSnapshot:
-        """One order of this account and its trades, by broker order id (two indexed reads)."""
+        """One order of this account and its trades, by broker order id (indexed reads)."""
         self._check_reachable()
         order = PaperOrder.objects.filter(account_name=self.account_name, broker_order_id=broker_order_id).first()
         if order is None:
             return BrokerSnapshot()
-        trades = [_to_broker_trade(trade) for trade in order.trades.select_related("order").order_by("id")]
+        trades = (
+            [_to_broker_trade(trade) for trade in order.trades.select_related("order").order_by("id")]
+            if order.filled_quantity
+            else []  # nothing traded: no trade to read (the usual answer for an order that rests)
+        )
         return BrokerSnapshot(orders=[_to_broker_order(order)], trades=trades)
 
     def query_changes(self, cursor: str | None) -> BrokerChanges:
