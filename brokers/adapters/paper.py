@@ -568,21 +568,24 @@ def _priority_key(order: PaperOrder) -> tuple[Decimal, datetime, int]:
     return (-price if order.side == rules.Side.BUY else price, order.created_at, order.pk)
 
 
-def _reachable_orders(inst: Instrument, quote: Quote) -> Any:
-    """The open orders of ``inst`` that ``quote`` may change: buys priced at or above the ask,
-    sells at or below the bid (only while that side has volume), and those held outside the cage.
+def _reachable_orders(inst: Instrument, quote: Quote) -> list[Any]:
+    """The open orders of ``inst`` that ``quote`` may change, as querysets: those held outside the
+    cage, buys priced at or above the ask and sells at or below the bid (while that side has volume).
 
-    Range scans on ``paperorder_book_idx``: what a quote costs depends on the orders its prices
+    Each is a range scan on ``paperorder_book_idx`` (one query each: an OR of them would make
+    SQLite scan every order of the symbol), so what a quote costs depends on the orders its prices
     reach, never on how many rest further away. Market orders never rest (matched and their rest
     cancelled at placement), so none is missed.
     """
     book = PaperOrder.objects.filter(symbol=inst.symbol, status__in=OPEN_STATUSES)
-    reach = Q(cage_held=True)
+    # ``cage_held__in`` rather than ``cage_held=``: Django writes the latter as a bare boolean
+    # ("cage_held" / NOT "cage_held"), which SQLite cannot match against the index column.
+    parts = [book.filter(cage_held__in=[True])]
     if quote.ask is not None and quote.ask > 0 and quote.ask_volume > 0:
-        reach |= Q(cage_held=False, side=rules.Side.BUY, price__gte=quote.ask)
+        parts.append(book.filter(cage_held__in=[False], side=rules.Side.BUY, price__gte=quote.ask))
     if quote.bid is not None and quote.bid > 0 and quote.bid_volume > 0:
-        reach |= Q(cage_held=False, side=rules.Side.SELL, price__lte=quote.bid)
-    return book.filter(reach)
+        parts.append(book.filter(cage_held__in=[False], side=rules.Side.SELL, price__lte=quote.bid))
+    return parts
 
 
 class RestingBook:
@@ -609,7 +612,8 @@ class RestingBook:
         book = cls(at)
         names: set[str] = set()
         for inst, quote in quotes:
-            names.update(_reachable_orders(inst, quote).values_list("account_name", flat=True).distinct())
+            for part in _reachable_orders(inst, quote):
+                names.update(part.values_list("account_name", flat=True).distinct())
         if not names:
             return book
         for paper in PaperAccount.objects.select_for_update().filter(account_name__in=names).order_by("account_name"):
@@ -630,7 +634,8 @@ class RestingBook:
         """
         if not self.accounts:
             return
-        orders = list(_reachable_orders(inst, quote).filter(account_name__in=list(self.accounts)))
+        names = list(self.accounts)
+        orders = [order for part in _reachable_orders(inst, quote) for order in part.filter(account_name__in=names)]
         buys = sorted((o for o in orders if o.side == rules.Side.BUY), key=_priority_key)
         sells = sorted((o for o in orders if o.side == rules.Side.SELL), key=_priority_key)
         for order in buys + sells:
