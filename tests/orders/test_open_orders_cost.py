@@ -171,3 +171,32 @@ def test_a_fill_between_the_brokers_answer_and_its_record_is_not_lost(desk: Acco
     monkeypatch.setattr(PaperBroker, "place_order", place_then_fill)
     order = place(1, price="10.00")
     assert order.status == OrderStatus.FILLED and order.filled_quantity == 100
+
+
+def _plan(queryset: Any) -> str:
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+        return " | ".join(str(row[-1]) for row in cursor.fetchall())
+
+
+def test_the_books_are_read_along_indexes_not_scanned(desk: Account) -> None:
+    """The queries whose rows would grow with the open orders search an index by a range (SQLite's
+    plans; PostgreSQL's planner picks by table statistics, so this runs on SQLite only)."""
+    if connection.vendor != "sqlite":
+        pytest.skip("query plans checked on SQLite")
+    from brokers.adapters import paper
+    from brokers.models import OPEN_STATUSES
+    from trading.models import Quote
+
+    rest(desk, 200)
+    quote = Quote.objects.get(instrument__code="600000")
+    quote.ask, quote.bid, quote.ask_volume, quote.bid_volume = D("9.99"), D("9.98"), 100, 100
+    plans = [_plan(part) for part in paper._reachable_orders(factories.instrument("600000.SH"), quote)]
+    assert all("paperorder_book_idx" in plan and "SCAN" not in plan for plan in plans), plans
+    assert "price>" in plans[1] and "price<" in plans[2], plans
+    session = paper.Session.at_time("always", timezone.now())
+    due = _plan(PaperOrder.objects.filter(account_name="acc1", status__in=OPEN_STATUSES).filter(session.due_filter()))
+    assert "paperorder_account_open_idx" in due and "trading_day<" in due, due
+    changes = _plan(PaperOrder.objects.filter(account_name="acc1", change_seq__gt=5, change_seq__lte=9))
+    assert "paperorder_account_change_idx" in changes and "SCAN" not in changes, changes
