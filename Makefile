@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv lint typecheck bench bench-intake clean browser-deps messages
+.PHONY: run test venv lint typecheck bench bench-intake bench-open-orders clean browser-deps messages
 
 venv: $(VENV)/.installed
 
@@ -53,10 +53,15 @@ messages: venv
 	  --ignore='tests/*' --ignore='bench/*' --ignore='artifacts/*'
 	$(PY) manage.py compilemessages --ignore='.venv/*'
 
-bench: venv
+bench: venv bench-open-orders
 	$(PY) bench/order_intake.py
 	$(PY) bench/risk_check.py
 	BENCH_RISK_RULES=all $(PY) bench/order_intake.py
+
+# The whole system (make run) with 0, 1,000 and 10,000 resting orders, on SQLite and PostgreSQL.
+bench-open-orders: venv
+	mkdir -p var
+	$(PY) bench/open_orders.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

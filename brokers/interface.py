@@ -116,6 +116,22 @@ class BrokerTrade:
         return self.commission + self.stamp_duty + self.transfer_fee + self.other_fees
 
 
+@dataclass(frozen=True)
+class BrokerChanges:
+    """What ``query_changes`` read: orders (with their trades) and where to read on from.
+
+    ``complete``: ``orders`` lists every order ``query_orders`` would (a full
+    read, so an order missing from it is unknown to the broker); otherwise only
+    those that changed after the cursor. ``cursor``: pass it to the next call
+    to read only what changed after this read; None when the adapter cannot.
+    """
+
+    orders: list[BrokerOrder]
+    trades: list[BrokerTrade]
+    cursor: str | None = None
+    complete: bool = True
+
+
 class BrokerInterface(abc.ABC):
     """One connection to one account at one broker.
 
@@ -163,6 +179,25 @@ class BrokerInterface(abc.ABC):
     def history_orders(self, start: date, end: date) -> list[BrokerOrder]:
         """Orders of past trading days, both ends included."""
         raise NotImplementedError(f"{self.kind} does not provide order history")
+
+    def query_order(self, broker_order_id: str) -> BrokerSnapshot:
+        """One order (none in ``orders`` when the broker has no such order) and its trades.
+
+        This default reads the whole lists; an adapter that can look one order up overrides it.
+        """
+        orders = [o for o in self.query_orders() if o.broker_order_id == broker_order_id]
+        trades = [t for t in self.query_trades() if t.broker_order_id == broker_order_id] if orders else []
+        return BrokerSnapshot(orders=orders, trades=trades)
+
+    def query_changes(self, cursor: str | None) -> BrokerChanges:
+        """The orders that changed after ``cursor`` (from an earlier answer), with their trades.
+
+        ``cursor`` None, or one the adapter no longer recognises: a full read
+        (``complete``). This default always reads everything (``query_orders``
+        and ``query_trades``); an adapter that can tell what changed overrides
+        it, so polling an account costs what changed, not what is open.
+        """
+        return BrokerChanges(self.query_orders(), self.query_trades(), cursor=None, complete=True)
 
 
 @dataclass

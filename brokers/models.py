@@ -12,6 +12,12 @@ lock. Rows are always locked in this order: ``trading.Quote`` (sorted by
 instrument id) -> ``PaperAccount`` (sorted by name) -> ``PaperOrder`` ->
 ``PaperSequence``, so placement, cancels, expiry and the matcher queue
 instead of deadlocking.
+
+Change numbers: every change to an order takes the next ``change_seq`` of its
+account under that account's lock and stamps it on the order. Changes of one
+account therefore commit in the order of their numbers, and a reader that
+saw the account's ``change_seq`` at S and then reads the orders numbered up
+to S misses none of them: that is the cursor of ``PaperBroker.query_changes``.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ class PaperAccount(models.Model):
     account_name = models.CharField("资金账号", max_length=64, unique=True)
     cash = money_field("资金余额", default=ZERO)
     frozen = money_field("冻结资金", default=ZERO)
+    # The number of the account's latest order change (see the module docstring).
+    change_seq = models.BigIntegerField("变更序号", default=0)
     created_at = models.DateTimeField("开户时间", auto_now_add=True)
     updated_at = models.DateTimeField("更新时间", auto_now=True)
 
@@ -124,8 +132,9 @@ class PaperOrder(models.Model):
     status = models.CharField("状态", max_length=20, choices=STATUS_CHOICES, default=BrokerOrderStatus.OPEN.value)
     message = models.CharField("说明", max_length=255, blank=True)
     trading_day = models.DateField("交易日")
-    created_at = models.DateTimeField("委托时间")
+    created_at = models.DateTimeField("委托时间")  # when the broker received it
     updated_at = models.DateTimeField("更新时间")
+    change_seq = models.BigIntegerField("变更序号", default=0)  # the account's change number of its last change
 
     class Meta:
         verbose_name = "模拟委托"
@@ -140,10 +149,13 @@ class PaperOrder(models.Model):
             models.CheckConstraint(condition=Q(frozen_amount__gte=0), name="paperorder_frozen_non_negative"),
         ]
         indexes = [
-            # The matcher: resting orders of the symbols a quote publish touches.
-            models.Index(fields=["symbol", "status"], name="paperorder_symbol_status_idx"),
-            # query_orders / expiry / history of one account.
-            models.Index(fields=["account_name", "status"], name="paperorder_account_status_idx"),
+            # The matcher: the resting orders of a symbol that a quote's price reaches (a range
+            # on price), and those held outside the cage; never every resting order of the symbol.
+            models.Index(fields=["symbol", "cage_held", "side", "status", "price"], name="paperorder_book_idx"),
+            # query_orders / expiry (a range on trading_day) of one account.
+            models.Index(fields=["account_name", "status", "trading_day"], name="paperorder_account_open_idx"),
+            # query_changes: what changed after a cursor.
+            models.Index(fields=["account_name", "change_seq"], name="paperorder_account_change_idx"),
             models.Index(fields=["account_name", "trading_day"], name="paperorder_account_day_idx"),
             models.Index(fields=["account_name", "updated_at"], name="paperorder_account_updated_idx"),
             # Reconciliation after a lost answer finds the order by our reference.

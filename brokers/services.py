@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -137,6 +138,29 @@ def _parse(index: int, quote: Any) -> _ParsedQuote:
     return parsed
 
 
+def _check_band(index: int, item: _ParsedQuote, quote: Quote, day: date) -> None:
+    """422 for a published last, bid or ask outside the day's price-limit band.
+
+    The band comes from the quote's ``prev_close`` (published now or stored);
+    without one, or for an instrument without a limit that day, any price goes.
+    """
+    if not quote.prev_close:
+        return
+    limits = rules.limit_prices(item.instrument, quote.prev_close, day)
+    if limits is None:
+        return
+    down, up = limits
+    for name in ("last", "bid", "ask"):
+        price = getattr(item, name)
+        if price is not None and not down <= price <= up:
+            raise InvalidOrder.single(
+                f"quotes[{index}].{name}",
+                "price_limit",
+                f"{name} {price} 超出当日涨跌停范围 {down}-{up} "
+                f"({name} {price} is outside the day's price band {down}-{up} set by prev_close {quote.prev_close})",
+            )
+
+
 def quotes_publish(quotes: Sequence[QuoteIn | Mapping[str, Any]]) -> PublishResult:
     """Publish quotes to the simulated market and match the paper broker's resting orders.
 
@@ -145,8 +169,10 @@ def quotes_publish(quotes: Sequence[QuoteIn | Mapping[str, Any]]) -> PublishResu
     seals a limit up or down); ``last`` and ``prev_close`` keep their previous
     value when absent (``prev_close`` sets the day's price-limit band). Prices
     are decimals (strings or Decimal, never floats) on the instrument's tick;
-    0 means absent. The whole call is one transaction; any invalid quote
-    raises ``InvalidOrder`` naming ``quotes[i].<field>`` and nothing is stored.
+    0 means absent. ``last``, ``bid`` and ``ask`` must lie within the band set
+    by the (new or stored) ``prev_close``: nothing trades outside it. The whole
+    call is one transaction; any invalid quote raises ``InvalidOrder`` naming
+    ``quotes[i].<field>`` and its rule, and nothing is stored.
     """
     parsed = [_parse(index, quote) for index, quote in enumerate(quotes)]
     at = paper.now()
@@ -160,8 +186,7 @@ def quotes_publish(quotes: Sequence[QuoteIn | Mapping[str, Any]]) -> PublishResu
             quote = paper.lock_quote(instruments[pk], create=True)
             assert quote is not None  # created when absent
             locked[pk] = quote
-        book = paper.RestingBook.lock({inst.symbol for inst in instruments.values()}, at)
-        for item in parsed:
+        for index, item in enumerate(parsed):
             quote = locked[item.instrument.pk]
             if item.last is not None:
                 quote.last = item.last
@@ -170,9 +195,13 @@ def quotes_publish(quotes: Sequence[QuoteIn | Mapping[str, Any]]) -> PublishResu
             quote.bid, quote.bid_volume = item.bid, item.bid_volume
             quote.ask, quote.ask_volume = item.ask, item.ask_volume
             quote.trading_day = day
-            quote.save()
-            book.match(item.instrument, quote)
+            _check_band(index, item, quote, day)
             result.quotes.append(quote)
+        for quote in locked.values():
+            quote.save()
+        book = paper.RestingBook.lock([(instruments[pk], locked[pk]) for pk in sorted(locked)], at)
+        for pk in sorted(locked):
+            book.match(instruments[pk], locked[pk])
         result.accounts_with_fills = set(book.changed_accounts)
         transaction.on_commit(quote_cache_clear)
     return result

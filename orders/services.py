@@ -962,10 +962,15 @@ def _place(broker: Any, order: Order) -> Order:
             order_apply_event(locked, OrderEvent.BROKER_ACCEPTED, actor=broker_actor, reason=ack.message,
                               extra={"broker_order_id": ack.broker_order_id}, update_fields=["broker_order_id"])
     _broadcast(locked)
-    # Pick up fills the broker made at once (the paper broker matches on arrival).
-    account_poll(account_id=locked.account_id)
-    locked.refresh_from_db()
-    return locked
+    # Pick up fills the broker made at once (the paper broker matches on arrival) by reading this
+    # one order back, not the account's open orders. Polls skip an order while it is SUBMITTING,
+    # so this read, after the answer is recorded, is what catches a fill made in between.
+    snapshot = broker.query_order(ack.broker_order_id)
+    found = snapshot.orders[0] if snapshot.orders else None
+    if found is None or (locked.status in WORKING_STATUSES and found.filled_quantity == locked.filled_quantity
+                         and _same_status(locked, found)):
+        return locked
+    return order_sync(order_id=locked.pk, broker_order=found, trades=snapshot.trades)
 
 
 def order_cancel_at_broker(*, order_id: int) -> Order | None:
@@ -1134,24 +1139,59 @@ def _apply_fill(account: Account, order: Order, position: Position, trade: Broke
     return fill
 
 
+# Where this process's last poll of each account left off at its broker (BrokerChanges.cursor).
+_POLL_CURSORS: dict[int, str] = {}
+_POLLED_STATUSES = (*WORKING_STATUSES, OrderStatus.UNKNOWN, OrderStatus.SUBMITTING)
+
+
+def _orders_named_by(account: Account, broker_orders: list[BrokerOrder]) -> list[Order]:
+    """This account's polled orders among those the broker listed: looked up by our id (the
+    client_ref) and by broker order id, on their own indexes, never by scanning the open orders."""
+    refs = sorted({int(o.client_ref) for o in broker_orders if o.client_ref.isdigit()})
+    ids = sorted({o.broker_order_id for o in broker_orders if o.broker_order_id})
+    found: dict[int, Order] = {}
+    for start in range(0, max(len(refs), len(ids)), 400):  # within SQLite's limit of bound parameters
+        chunk = Q(pk__in=refs[start:start + 400]) | Q(broker_order_id__in=ids[start:start + 400])
+        for order in Order.objects.filter(chunk).select_related("instrument"):
+            if order.account_id == account.pk and order.status in _POLLED_STATUSES:
+                found[order.pk] = order
+    return list(found.values())
+
+
 def account_poll(*, account_id: int) -> int:
-    """Worker: read the broker's orders and trades for one account and sync every order
-    that is working, UNKNOWN or stuck SUBMITTING. Returns how many orders changed."""
+    """Worker: bring the account's orders that are working, UNKNOWN or stuck SUBMITTING in line
+    with the broker. Returns how many orders changed.
+
+    It asks the broker only for what changed since this process last polled the account
+    (``query_changes`` with the cursor kept in ``_POLL_CURSORS``) and syncs only those orders, so
+    a poll (e.g. the one after each placement) costs what changed, not what rests open. The
+    first poll in a process, an adapter that cannot tell what changed, or an order stuck
+    SUBMITTING/UNKNOWN that the changes do not mention, reads the broker's full list instead.
+    The cursor moves on only after every order was synced."""
     account = Account.objects.filter(pk=account_id).first()
     if account is None:
         return 0
-    open_orders = list(
-        Order.objects.filter(account=account, status__in=[*WORKING_STATUSES, OrderStatus.UNKNOWN, OrderStatus.SUBMITTING]).select_related("instrument")
-    )
-    if not open_orders:
+    polled = Order.objects.filter(account=account, status__in=_POLLED_STATUSES)
+    if not polled.exists():
         return 0
     broker = broker_for(account)
-    broker_orders = broker.query_orders()
-    trades = broker.query_trades()
-    by_id = {o.broker_order_id: o for o in broker_orders}
-    by_ref = {o.client_ref: o for o in broker_orders if o.client_ref}
+    changes = broker.query_changes(_POLL_CURSORS.get(account_id))
+    in_flight: list[Order] = []
+    if not changes.complete:
+        in_flight = list(polled.filter(status__in=[OrderStatus.UNKNOWN, OrderStatus.SUBMITTING]).select_related("instrument"))
+        mentioned = {o.client_ref for o in changes.orders} | {o.broker_order_id for o in changes.orders}
+        if any(_stale(o) and str(o.pk) not in mentioned and o.broker_order_id not in mentioned for o in in_flight):
+            changes = broker.query_changes(None)  # whether the broker has it needs its full list
+    if changes.complete:
+        open_orders = list(polled.select_related("instrument"))
+    else:
+        by_pk = {o.pk: o for o in in_flight}
+        by_pk.update((o.pk, o) for o in _orders_named_by(account, changes.orders))
+        open_orders = sorted(by_pk.values(), key=lambda o: o.pk)
+    by_id = {o.broker_order_id: o for o in changes.orders}
+    by_ref = {o.client_ref: o for o in changes.orders if o.client_ref}
     trades_by_order: dict[str, list[BrokerTrade]] = {}
-    for trade in trades:
+    for trade in changes.trades:
         trades_by_order.setdefault(trade.broker_order_id, []).append(trade)
     changed = 0
     for order in open_orders:
@@ -1160,6 +1200,8 @@ def account_poll(*, account_id: int) -> int:
         if order.status == OrderStatus.SUBMITTING and not _stale(order):
             continue  # its worker is still waiting for the broker's answer
         if found is None:
+            if not changes.complete:
+                continue  # unchanged at the broker
             if order.status in (OrderStatus.UNKNOWN, OrderStatus.SUBMITTING) and _stale(order):
                 _resend_missing(broker, order)
                 changed += 1
@@ -1171,6 +1213,10 @@ def account_poll(*, account_id: int) -> int:
             continue
         order_sync(order_id=order.pk, broker_order=found, trades=order_trades)
         changed += 1
+    if changes.cursor is None:
+        _POLL_CURSORS.pop(account_id, None)
+    else:
+        _POLL_CURSORS[account_id] = changes.cursor
     return changed
 
 
@@ -1266,13 +1312,13 @@ def accounts_poll_later(account_names: Iterable[str]) -> None:
 
 
 def accounts_poll_all() -> int:
-    """Poll every account that has orders at or on the way to the broker."""
-    ids = (
-        Order.objects.filter(status__in=[*WORKING_STATUSES, OrderStatus.UNKNOWN, OrderStatus.SUBMITTING])
-        .values_list("account_id", flat=True)
-        .distinct()
-    )
-    return sum(account_poll(account_id=pk) for pk in set(ids))
+    """Poll every account that has orders at or on the way to the broker.
+
+    Asks each account whether it has such an order (one probe of the (account, status) index),
+    rather than listing the open orders, so the job costs accounts, not open orders."""
+    polled = Order.objects.filter(account=models.OuterRef("pk"), status__in=_POLLED_STATUSES)
+    ids = Account.objects.filter(models.Exists(polled)).values_list("pk", flat=True)
+    return sum(account_poll(account_id=pk) for pk in list(ids))
 
 
 def _broadcast(order: Order) -> None:

@@ -55,6 +55,7 @@ def _fresh_process_caches() -> None:
     services._INSTRUMENTS.clear()
     services._ACCOUNT_IDS.clear()
     services._ACCOUNT_SEEN.clear()
+    services._POLL_CURSORS.clear()
     quote_cache_clear()
     auth._cache.clear()
     auth._last_used_written.clear()

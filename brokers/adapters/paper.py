@@ -37,7 +37,11 @@ Matching (``match_order``, used at placement and by ``quotes_publish``)
     a sell cannot fill. The quote carries one price level, so a market order
     behaves as best-5-then-cancel (最优五档即时成交剩余撤销) against that level:
     what the level does not fill is cancelled at once. Resting orders are
-    matched in price-time priority when a quote arrives. Fees per fill come
+    matched in price-time priority when a quote arrives; only those the quote
+    reaches are read (buys at or above the ask, sells at or below the bid,
+    orders held outside the cage), so a quote costs what it can fill, not what
+    rests. Nothing fills outside the day's price-limit band (from the quote's
+    ``prev_close``), whatever the quote says. Fees per fill come
     from ``market_rules.fill_fees`` (commission minimum once per order). A buy
     fill releases the order's frozen cash in proportion to the quantity filled
     (all of the rest on the last fill or when the order ends).
@@ -70,6 +74,12 @@ Simulated network behaviour (broker ``settings``, for tests and demos)
     ``BrokerTimeout``. ``unreachable``: true -> every call raises
     ``BrokerTimeout("券商连接超时")`` without acting.
 
+Reading the books back
+    ``query_order`` reads one order and its trades. ``query_changes(cursor)``
+    reads the orders changed after ``cursor``: every change to an order takes
+    its account's next ``change_seq`` under the account's lock (see
+    ``brokers.models``), so a poll costs what changed, not what is open.
+
 Clock
     Every timestamp comes from the module-level :func:`now`, so tests can
     monkeypatch time (``monkeypatch.setattr(paper, "now", ...)``).
@@ -91,10 +101,12 @@ from django.utils import timezone
 
 from brokers.interface import (
     BrokerBalance,
+    BrokerChanges,
     BrokerInterface,
     BrokerOrder,
     BrokerOrderStatus,
     BrokerPosition,
+    BrokerSnapshot,
     BrokerTrade,
     Capabilities,
     OrderAck,
@@ -296,7 +308,17 @@ def _lock_paper_account(account_name: str) -> PaperAccount:
 
 
 def _save_paper(paper: PaperAccount) -> None:
-    paper.save(update_fields=["cash", "frozen", "updated_at"])
+    paper.save(update_fields=["cash", "frozen", "change_seq", "updated_at"])
+
+
+def _stamp(order: PaperOrder, paper: PaperAccount) -> None:
+    """Give a change of ``order`` the account's next change number (``query_changes`` reads by it).
+
+    Precondition: the caller holds ``paper``'s row lock, saves the order and
+    saves ``paper`` (``_save_paper``) before the transaction ends.
+    """
+    paper.change_seq += 1
+    order.change_seq = paper.change_seq
 
 
 def _position(account_name: str, symbol: str) -> PaperPosition:
@@ -362,6 +384,7 @@ def _close_order(order: PaperOrder, paper: PaperAccount, status: BrokerOrderStat
     order.message = message
     order.cage_held = False
     order.updated_at = at
+    _stamp(order, paper)
     order.save()
 
 
@@ -472,6 +495,7 @@ def _fill(
         order.status = BrokerOrderStatus.PARTIALLY_FILLED.value
         order.message = MSG_PARTIALLY_FILLED
     order.updated_at = at
+    _stamp(order, paper)
     order.save()
     _save_paper(paper)
     return trade
@@ -501,7 +525,9 @@ def match_order(
         order.cage_held = False
         order.message = MSG_ACCEPTED
         order.updated_at = session.at
-        order.save(update_fields=["cage_held", "message", "updated_at"])
+        _stamp(order, paper)
+        order.save(update_fields=["cage_held", "message", "updated_at", "change_seq"])
+        _save_paper(paper)
     is_market = order.order_type == rules.OrderType.MARKET
     traded = False
     if quote is not None:
@@ -514,6 +540,8 @@ def match_order(
             limit = order.protection_price if is_market else order.price
             crosses = price is not None and price > 0 and (limit is None or price >= limit)
         quantity = min(order.remaining_quantity, max(volume or 0, 0))
+        if crosses and price is not None and not _inside_band(price, inst, quote, order.trading_day):
+            crosses = False  # whatever the quote says, nothing trades outside the day's band
         if crosses and quantity > 0 and price is not None:
             _fill(order, paper, inst, price, quantity, config, session.at)
             setattr(quote, volume_field, volume - quantity)
@@ -527,18 +555,48 @@ def match_order(
     return traded
 
 
+def _inside_band(price: Decimal, inst: Instrument, quote: Quote, day: date) -> bool:
+    """Whether ``price`` is within the day's price-limit band (no prev_close or no limit: always)."""
+    if not quote.prev_close or quote.prev_close <= 0:
+        return True
+    limits = rules.limit_prices(inst, quote.prev_close, day)
+    return limits is None or limits[0] <= price <= limits[1]
+
+
 def _priority_key(order: PaperOrder) -> tuple[Decimal, datetime, int]:
     price = order.price if order.price is not None else ZERO
     return (-price if order.side == rules.Side.BUY else price, order.created_at, order.pk)
 
 
+def _reachable_orders(inst: Instrument, quote: Quote) -> list[Any]:
+    """The open orders of ``inst`` that ``quote`` may change, as querysets: those held outside the
+    cage, buys priced at or above the ask and sells at or below the bid (while that side has volume).
+
+    Each is a range scan on ``paperorder_book_idx`` (one query each: an OR of them would make
+    SQLite scan every order of the symbol), so what a quote costs depends on the orders its prices
+    reach, never on how many rest further away. Market orders never rest (matched and their rest
+    cancelled at placement), so none is missed.
+    """
+    book = PaperOrder.objects.filter(symbol=inst.symbol, status__in=OPEN_STATUSES)
+    # ``cage_held__in`` rather than ``cage_held=``: Django writes the latter as a bare boolean
+    # ("cage_held" / NOT "cage_held"), which SQLite cannot match against the index column.
+    parts = [book.filter(cage_held__in=[True])]
+    if quote.ask is not None and quote.ask > 0 and quote.ask_volume > 0:
+        parts.append(book.filter(cage_held__in=[False], side=rules.Side.BUY, price__gte=quote.ask))
+    if quote.bid is not None and quote.bid > 0 and quote.bid_volume > 0:
+        parts.append(book.filter(cage_held__in=[False], side=rules.Side.SELL, price__lte=quote.bid))
+    return parts
+
+
 class RestingBook:
     """Matches resting orders when quotes arrive (used by ``quotes_publish``).
 
-    Usage inside one transaction, after locking the Quote rows of ``symbols``
-    (sorted by instrument id): ``book = RestingBook.lock(symbols, at)``, then
-    ``book.match(inst, quote)`` per published quote. ``changed_accounts``
-    lists the accounts whose orders traded, expired or were cancelled.
+    Usage inside one transaction, after locking and updating the Quote rows
+    (sorted by instrument id): ``book = RestingBook.lock(quotes, at)`` with the
+    (instrument, quote) pairs, then ``book.match(inst, quote)`` for each.
+    Only the orders a quote can reach are read and only their accounts are
+    locked (``_reachable_orders``). ``changed_accounts`` lists the accounts
+    whose orders traded, expired or were cancelled.
     """
 
     def __init__(self, at: datetime) -> None:
@@ -549,14 +607,13 @@ class RestingBook:
         self.changed_accounts: set[str] = set()
 
     @classmethod
-    def lock(cls, symbols: Iterable[str], at: datetime) -> RestingBook:
-        """Lock (sorted by name) the paper accounts with open orders in ``symbols`` and expire due orders."""
+    def lock(cls, quotes: Iterable[tuple[Instrument, Quote]], at: datetime) -> RestingBook:
+        """Lock (sorted by name) the paper accounts with orders the quotes reach, and expire their due orders."""
         book = cls(at)
-        names = set(
-            PaperOrder.objects.filter(symbol__in=list(symbols), status__in=OPEN_STATUSES).values_list(
-                "account_name", flat=True
-            )
-        )
+        names: set[str] = set()
+        for inst, quote in quotes:
+            for part in _reachable_orders(inst, quote):
+                names.update(part.values_list("account_name", flat=True).distinct())
         if not names:
             return book
         for paper in PaperAccount.objects.select_for_update().filter(account_name__in=names).order_by("account_name"):
@@ -570,14 +627,15 @@ class RestingBook:
         return book
 
     def match(self, inst: Instrument, quote: Quote) -> None:
-        """Match the open orders in ``inst`` against ``quote``, best price then oldest first."""
+        """Match the orders ``quote`` reaches in ``inst``, best price then oldest first.
+
+        They are read again under the account locks, so an order cancelled or
+        expired meanwhile is left alone.
+        """
         if not self.accounts:
             return
-        orders = list(
-            PaperOrder.objects.filter(
-                symbol=inst.symbol, status__in=OPEN_STATUSES, account_name__in=list(self.accounts)
-            )
-        )
+        names = list(self.accounts)
+        orders = [order for part in _reachable_orders(inst, quote) for order in part.filter(account_name__in=names)]
         buys = sorted((o for o in orders if o.side == rules.Side.BUY), key=_priority_key)
         sells = sorted((o for o in orders if o.side == rules.Side.SELL), key=_priority_key)
         for order in buys + sells:
@@ -939,6 +997,7 @@ class PaperBroker(BrokerInterface):
                 )
             except _Refused as refused:
                 refusal = refused.message
+                paper.change_seq += 1
                 order = PaperOrder.objects.create(
                     broker_order_id=_order_number(session.trading_day),
                     account_name=self.account_name,
@@ -954,8 +1013,10 @@ class PaperBroker(BrokerInterface):
                     trading_day=session.trading_day,
                     created_at=at,
                     updated_at=at,
+                    change_seq=paper.change_seq,
                 )
             else:
+                paper.change_seq += 1
                 order = PaperOrder.objects.create(
                     broker_order_id=_order_number(session.trading_day),
                     account_name=self.account_name,
@@ -973,17 +1034,18 @@ class PaperBroker(BrokerInterface):
                     trading_day=session.trading_day,
                     created_at=at,
                     updated_at=at,
+                    change_seq=paper.change_seq,
                 )
                 assert inst is not None  # accepted orders have an instrument
                 if order.side == rules.Side.BUY:
                     paper.frozen += accepted.frozen_amount
-                    _save_paper(paper)
                 else:
                     position = _position(self.account_name, order.symbol)
                     position.frozen_quantity += order.quantity
                     position.save(update_fields=["frozen_quantity", "updated_at"])
                 if not order.cage_held:
                     match_order(order, quote=quote, inst=inst, paper=paper, config=config, session=session)
+            _save_paper(paper)  # its frozen cash and its change number
         if self._answer_lost():
             raise BrokerTimeout(MSG_TIMEOUT)
         if refusal is not None:
@@ -1036,6 +1098,67 @@ class PaperBroker(BrokerInterface):
             .order_by("id")
         )
         return [_to_broker_order(order) for order in orders]
+
+    def query_order(self, broker_order_id: str) -> BrokerSnapshot:
+        """One order of this account and its trades, by broker order id (indexed reads)."""
+        self._check_reachable()
+        order = PaperOrder.objects.filter(account_name=self.account_name, broker_order_id=broker_order_id).first()
+        if order is None:
+            return BrokerSnapshot()
+        trades = (
+            [_to_broker_trade(trade) for trade in order.trades.select_related("order").order_by("id")]
+            if order.filled_quantity
+            else []  # nothing traded: no trade to read (the usual answer for an order that rests)
+        )
+        return BrokerSnapshot(orders=[_to_broker_order(order)], trades=trades)
+
+    def query_changes(self, cursor: str | None) -> BrokerChanges:
+        """The orders whose change number is above ``cursor`` and at most the account's current one.
+
+        The cursor is ``<account id>.<opened at>.<change number>``. None, or a cursor of another
+        (e.g. re-opened) account or from its future: a full read (``query_orders``' orders, up to
+        the current number, and today's trades). Otherwise only the changed orders and their
+        trades: reads along ``paperorder_account_change_idx``, whatever the number of open orders.
+        """
+        self._check_reachable()
+        session = Session.at_time(self._config().session_mode, now())
+        self._expire(session)
+        paper = PaperAccount.objects.filter(account_name=self.account_name).values("pk", "created_at", "change_seq").first()
+        if paper is None:
+            raise BrokerError(MSG_NO_ACCOUNT)
+        epoch = f"{paper['pk']}.{paper['created_at'].timestamp():.6f}"
+        current = paper["change_seq"]
+        since: int | None = None
+        if cursor and cursor.rsplit(".", 1)[0] == epoch:
+            try:
+                since = int(cursor.rsplit(".", 1)[1])
+            except ValueError:
+                since = None
+            if since is not None and since > current:
+                since = None
+        orders = PaperOrder.objects.filter(account_name=self.account_name, change_seq__lte=current)
+        if since is None:
+            start_of_day = datetime.combine(session.trading_day, datetime.min.time(), tzinfo=calendar.SHANGHAI)
+            listed = list(
+                orders.filter(
+                    Q(trading_day=session.trading_day) | Q(status__in=OPEN_STATUSES) | Q(updated_at__gte=start_of_day)
+                ).order_by("id")
+            )
+            trades = self.query_trades()
+        else:
+            listed = list(orders.filter(change_seq__gt=since).order_by("id"))
+            ids = [order.pk for order in listed]
+            trades = [
+                _to_broker_trade(trade)
+                for start in range(0, len(ids), 500)  # within SQLite's limit of bound parameters
+                for trade in PaperTrade.objects.filter(order__in=ids[start:start + 500]).select_related("order").order_by("id")
+            ]
+        return BrokerChanges(
+            orders=[_to_broker_order(order) for order in listed],
+            trades=trades,
+            cursor=f"{epoch}.{current}",
+            complete=since is None,
+        )
 
     def query_trades(self) -> list[BrokerTrade]:
         self._check_reachable()

@@ -58,12 +58,14 @@ class Command(BaseCommand):
             celery = [python, "-m", "celery", "-A", "trading"]
             commands["worker"] = [*celery, "worker", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--concurrency", "2", "--loglevel", "INFO"]
             commands["beat"] = [*celery, "beat", "--loglevel", "INFO", "--schedule", str(Path(settings.BASE_DIR) / "var" / "celerybeat-schedule")]
-            if settings.ORDERS_DISPATCH == "relay":
-                commands["relay"] = [python, manage, "run_outbox_relay"]
             mode = "PostgreSQL + Celery on Redis + Channels on Redis" if settings.DATABASE_URL else "Celery on Redis"
         else:
             commands["scheduler"] = [python, manage, "run_scheduler"]
             mode = "embedded: SQLite, in-process tasks, in-memory channel layer"
+        if settings.ORDERS_DISPATCH == "relay":
+            # Without Redis the relay runs the broker calls itself (in-process tasks): off the
+            # web process, on another core (ORDERS_DISPATCH=relay, see README "Benchmarks").
+            commands["relay"] = [python, manage, "run_outbox_relay"]
         if not options["no_market"]:
             commands["market"] = [python, manage, "simulate_market", "--interval", "1"]
 
