@@ -1,7 +1,7 @@
 """The system `make run` starts, started as the README says, seen from outside: static files, docs, an order.
 
 The browser tests use a live test server, which serves static files itself; this starts
-`manage.py run_system` (daphne, the scheduler, the simulated market) on SQLite in a temporary
+`manage.py run_system` (the web server, the scheduler, the simulated market) on SQLite in a temporary
 directory with DEBUG off, and talks to it over HTTP.
 """
 

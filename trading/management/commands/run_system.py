@@ -51,9 +51,12 @@ class Command(BaseCommand):
         python = sys.executable
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         host, port = options["host"], options["port"]
-        commands = {
-            "web": [python, "-m", "daphne", "-b", host, "-p", str(port), "trading.asgi:application"],
-        }
+        if settings.WEB_SERVER == "daphne":
+            web = [python, "-m", "daphne", "-b", host, "-p", str(port), "trading.asgi:application"]
+        else:
+            web = [python, "-m", "gunicorn", "--workers", str(settings.WEB_WORKERS), "--bind", f"{host}:{port}",
+                   "--timeout", "60", "--graceful-timeout", "10", "trading.wsgi:application"]
+        commands = {"web": web}
         if settings.REDIS_URL:
             celery = [python, "-m", "celery", "-A", "trading"]
             commands["worker"] = [*celery, "worker", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--concurrency", "2", "--loglevel", "INFO"]
