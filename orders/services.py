@@ -649,12 +649,13 @@ def order_dry_run(data: OrderInput) -> RiskOutcome:
     The same checks as ``order_submit``, through the same code: fields and market rules
     (``order_check``), holdings and cash and risk control (``_admission``). Raises what intake
     raises (InvalidOrder 422, NotFound, Forbidden); else answers risk control's outcome. Runs in
-    a transaction that is always rolled back (``_admission`` may create an empty position row)
-    and without the account lock: the answer is a forecast, not a reservation.
+    a transaction that is always rolled back (``_admission`` may create an empty position row).
+    It takes the account lock like intake (the lock order: a position row is only locked under
+    its account's lock), but reserves nothing: the answer is a forecast.
     """
     account_id = account_id_by_name(data.account)
     with transaction.atomic():
-        account = Account.objects.get(pk=account_id)
+        account = account_lock(account_id)
         if account.status != Account.Status.ACTIVE:
             raise Forbidden(f"账户已停用 (account {account.name} is disabled)")
         checked = order_check(data, account=account)
