@@ -119,7 +119,8 @@ if DATABASE_URL:
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "django.db.backends.sqlite3",
+            # Django's SQLite, with write transactions queued on a file lock (trading/sqlite_backend).
+            "ENGINE": "trading.sqlite_backend",
             "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "var" / "db.sqlite3")),
             # Several processes (web, scheduler, market) share the file: wait
             # for the lock instead of failing, and take it up front. In WAL mode,
