@@ -687,7 +687,7 @@ def _release_freezes(order: Order, *, actor: Actor, posts: list[LedgerPost], pos
 
 
 def _lock_order(order_id: int) -> tuple[Account, Order]:
-    """Lock the order's account, then the order (the fixed lock order, docs/architecture.md).
+    """Lock the order's account, then the order (the fixed lock order, README "Locks").
 
     Only those two rows: ``of=("self",)`` keeps the joined instrument row unlocked.
     """
@@ -867,7 +867,6 @@ def _replacement_abandon(order: Order, *, actor: Actor, reason: str) -> None:
         order_apply_event(replacement, OrderEvent.CANCELLED, actor=actor, reason=reason)
 
 
-
 # --------------------------------------------------------------------------- broker side
 
 
@@ -905,7 +904,7 @@ def order_send_to_broker(*, order_id: int) -> Order | None:
     if resend:
         found = _find_at_broker(broker, order)
         if found is not None:
-            return order_sync(order_id=order.pk, broker_order=found, trades=_trades_of(broker, found))
+            return order_sync(order_id=order.pk, broker_order=found, trades=broker.query_order(found.broker_order_id).trades)
     return _place(broker, order)
 
 
@@ -914,10 +913,6 @@ def _find_at_broker(broker: Any, order: Order) -> BrokerOrder | None:
         if candidate.client_ref == str(order.pk) or (order.broker_order_id and candidate.broker_order_id == order.broker_order_id):
             return candidate
     return None
-
-
-def _trades_of(broker: Any, broker_order: BrokerOrder) -> list[BrokerTrade]:
-    return [t for t in broker.query_trades() if t.broker_order_id == broker_order.broker_order_id]
 
 
 def _place(broker: Any, order: Order) -> Order:
@@ -968,8 +963,7 @@ def _place(broker: Any, order: Order) -> Order:
     # so this read, after the answer is recorded, is what catches a fill made in between.
     snapshot = broker.query_order(ack.broker_order_id)
     found = snapshot.orders[0] if snapshot.orders else None
-    if found is None or (locked.status in WORKING_STATUSES and found.filled_quantity == locked.filled_quantity
-                         and _same_status(locked, found)):
+    if found is None or _nothing_new(locked, found):
         return locked
     return order_sync(order_id=locked.pk, broker_order=found, trades=snapshot.trades)
 
@@ -995,8 +989,9 @@ def order_cancel_at_broker(*, order_id: int) -> Order | None:
     account_poll(account_id=order.account_id)
     order.refresh_from_db()
     if refusal is not None and order.status == OrderStatus.CANCEL_REQUESTED:
-        found = _find_at_broker(broker, order)
-        if found is not None and found.status in (BrokerOrderStatus.OPEN, BrokerOrderStatus.PARTIALLY_FILLED):
+        # Still cancelling after the poll: if it rests at the broker, the refusal stands.
+        at_broker = broker.query_order(order.broker_order_id).orders
+        if at_broker and at_broker[0].status in _RESTING:
             order = order_cancel_refused(order_id=order.pk, reason=refusal)
     return order
 
@@ -1210,7 +1205,7 @@ def account_poll(*, account_id: int) -> int:
                 log.warning("order %s (%s) is working here but unknown to broker %s", order.pk, order.broker_order_id, account.broker_kind)
             continue
         order_trades = trades_by_order.get(found.broker_order_id, [])
-        if order.status in WORKING_STATUSES and found.filled_quantity == order.filled_quantity and _same_status(order, found):
+        if _nothing_new(order, found):
             continue
         order_sync(order_id=order.pk, broker_order=found, trades=order_trades)
         changed += 1
@@ -1221,10 +1216,13 @@ def account_poll(*, account_id: int) -> int:
     return changed
 
 
-def _same_status(order: Order, broker_order: BrokerOrder) -> bool:
-    if broker_order.status in (BrokerOrderStatus.OPEN, BrokerOrderStatus.PARTIALLY_FILLED):
-        return True  # resting at the broker, nothing new
-    return False
+_RESTING = (BrokerOrderStatus.OPEN, BrokerOrderStatus.PARTIALLY_FILLED)
+
+
+def _nothing_new(order: Order, broker_order: BrokerOrder) -> bool:
+    """Whether the broker's record adds nothing to ours: working here, resting there, same fills."""
+    return (order.status in WORKING_STATUSES and broker_order.status in _RESTING
+            and broker_order.filled_quantity == order.filled_quantity)
 
 
 def _resend_missing(broker: Any, order: Order) -> None:

@@ -60,3 +60,11 @@ def api_key(name: str = "key1", *, accounts: list[str] | None = None, can_trade:
 
     _, raw = api_key_create(name=name, accounts=accounts or ["acc1"], can_trade=can_trade, market_data=market_data)
     return raw
+
+
+def order_body(**overrides: Any) -> dict[str, Any]:
+    """The JSON body of POST /orders: a 1,000-share limit buy of 600000.SH at 10.00 for ``acc1``."""
+    body: dict[str, Any] = {"account": "acc1", "symbol": "600000.SH", "side": "BUY", "order_type": "LIMIT",
+                            "price": "10.00", "quantity": 1000, "client_order_id": "s1-0001", "strategy": "s1"}
+    body.update(overrides)
+    return body

@@ -248,12 +248,16 @@ def _refuse_key(client: ApiClient, wait: float) -> RateLimited:
     )
 
 
+def _key_bucket(client: ApiClient) -> str:
+    return f"key:{client.prefix or client.key_id}"
+
+
 def rate_limit_check(client: ApiClient, cost: int = 1) -> None:
     """Raise RateLimited when ``client`` has no token left; otherwise charge ``cost`` tokens."""
     rate = client.rate_limit_per_second
     if rate <= 0:
         return
-    wait = _bucket(f"key:{client.prefix or client.key_id}", rate, rate, cost, TAKE)
+    wait = _bucket(_key_bucket(client), rate, rate, cost, TAKE)
     if wait > 0:
         raise _refuse_key(client, wait)
 
@@ -268,7 +272,7 @@ def rate_limit_charge(request: HttpRequest, items: int) -> None:
     if not isinstance(client, ApiClient) or client.rate_limit_per_second <= 0 or items <= 1:
         return
     rate = client.rate_limit_per_second
-    _bucket(f"key:{client.prefix or client.key_id}", rate, rate, items - 1, FORCE)
+    _bucket(_key_bucket(client), rate, rate, items - 1, FORCE)
 
 
 def client_address(request: HttpRequest) -> str:

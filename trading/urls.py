@@ -20,7 +20,7 @@ log = logging.getLogger("trading.api")
 api = NinjaAPI(
     title="A股交易后台 API",
     version="1.0.0",
-    description="Orders, accounts, risk checks and paper-market data for strategies. See API.md.",
+    description="Orders, accounts, risk checks and paper-market data for strategies. See docs/api.md.",
     auth=ApiKeyAuth(),
     urls_namespace="api-v1",
     # Served from django-ninja's static files ("ninja" in INSTALLED_APPS); no call to Swagger's online validator.

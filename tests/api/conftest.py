@@ -5,13 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests import factories
-
-
-def order_body(**overrides):
-    body = {"account": "acc1", "symbol": "600000.SH", "side": "BUY", "order_type": "LIMIT", "price": "10.00",
-            "quantity": 1000, "client_order_id": "s1-0001", "strategy": "s1"}
-    body.update(overrides)
-    return body
+from tests.factories import order_body  # noqa: F401 - imported from here by the API tests
 
 
 @pytest.fixture

@@ -8,16 +8,12 @@ import pytest
 
 from orders.models import Order
 from tests import factories
+from tests.factories import order_body
 from trading.models import Account, CashLedgerEntry, Position
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def order_body(**overrides):
-    body = {"account": "acc1", "symbol": "600000.SH", "side": "BUY", "order_type": "LIMIT", "price": "10.00",
-            "quantity": 1000, "client_order_id": "s1-0001", "strategy": "s1"}
-    body.update(overrides)
-    return body
 
 
 @pytest.fixture
