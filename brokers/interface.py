@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+if TYPE_CHECKING:
+    from trading.models import Account
 
 
 class BrokerOrderStatus(StrEnum):
@@ -147,6 +150,16 @@ class BrokerInterface(abc.ABC):
     def __init__(self, account_name: str, settings: dict[str, Any] | None = None) -> None:
         self.account_name = account_name
         self.settings: dict[str, Any] = dict(settings or {})
+
+    @classmethod
+    def for_account(cls, account: Account) -> Self:
+        """The adapter for ``account``, built from its decrypted broker settings.
+
+        An adapter that needs more of the account row (the paper broker: its
+        session mode and fees) overrides this to keep what it needs, instead of
+        reading the row again on every call.
+        """
+        return cls(account.name, account.broker_settings)
 
     @abc.abstractmethod
     def login(self) -> None:

@@ -40,4 +40,4 @@ def broker_kinds() -> list[str]:
 
 def broker_for(account: "Account") -> BrokerInterface:
     """A connected adapter for ``account`` (credentials decrypted here, never logged)."""
-    return adapter_class(account.broker_kind)(account.name, account.broker_settings)
+    return adapter_class(account.broker_kind).for_account(account)

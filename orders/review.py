@@ -39,8 +39,8 @@ from orders.services import (
     _lock_order,
     _on_terminal,
     _release_freezes,
-    _tasks_run_inline,
     now,
+    reread_after_inline_worker,
 )
 from orders.state_machine import OrderEvent, order_apply_event
 from risk.controller import TRADING_STATE_RULE, risk_check_order
@@ -87,8 +87,7 @@ def _end_held(account: Account, order: Order, event: OrderEvent, *, actor: Actor
 
 
 def _after_commit(order: Order) -> Order:
-    if _tasks_run_inline():
-        order.refresh_from_db()  # the in-process worker already sent it
+    reread_after_inline_worker(order)
     _broadcast(order)
     return order
 

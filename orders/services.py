@@ -55,7 +55,7 @@ from trading.errors import (
 )
 from trading.market_rules import MarketRuleViolation, OrderType, Side
 from trading.models import Account, CashEntryKind, Instrument, Position, Quote, SessionMode, TradingState
-from trading.selectors import quote_latest
+from trading.selectors import instrument_active, quote_latest
 from trading.services import (
     LedgerPost,
     account_lock,
@@ -141,30 +141,17 @@ def account_trading_day(account: Account, at: datetime) -> date:
     return day if calendar.is_trading_day(day) else calendar.next_trading_day(day)
 
 
-_INSTRUMENTS: dict[tuple[str, str], tuple[float, Instrument]] = {}
-
-
 def instrument_lookup(symbol: str) -> Instrument:
-    """The active instrument for any accepted spelling of ``symbol``; 422 if unknown.
-
-    Reference data changes rarely, so rows are cached in-process for a minute.
-    """
+    """The active instrument for any accepted spelling of ``symbol``; 422 if unknown."""
     try:
         code, exchange = market_rules.normalize_symbol(symbol)
     except MarketRuleViolation as exc:
         raise InvalidOrder.single("symbol", exc.rule, exc.message) from None
-    key = (exchange, code)
-    import time
-
-    cached = _INSTRUMENTS.get(key)
-    if cached and cached[0] > time.monotonic():
-        return cached[1]
-    instrument = Instrument.objects.filter(exchange=exchange, code=code, is_active=True).first()
+    instrument = instrument_active(exchange, code)
     if instrument is None:
         raise InvalidOrder.single(
             "symbol", "unknown_symbol", f"证券代码不存在 (unknown symbol {market_rules.format_symbol(code, exchange)})"
         )
-    _INSTRUMENTS[key] = (time.monotonic() + 60.0, instrument)
     return instrument
 
 
@@ -403,6 +390,7 @@ def _admit_saved(order: Order, *, actor: Actor, quote: Quote | None, posts: list
 
 
 SUBMIT, CANCEL = "submit", "cancel"
+WORKER = Actor.system("worker")  # who moves an order to SUBMITTING
 
 
 def _dispatch_on_commit(order: Order, kind: str) -> None:
@@ -540,6 +528,7 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
     account_id = account_id_by_name(data.account)
     client_order_id = str(data.client_order_id) if data.client_order_id else ""
     prepared = _prepare(data, account_id, actor=actor, source=source)
+    placed: list[Order] = []  # the order as the broker call left it, when this request made it
     try:
         with transaction.atomic():
             # The idempotency lookup rides on the lock's round trip. It may read from
@@ -571,6 +560,10 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
             if admission.event is not None:
                 order.status = next_status(order.status, admission.event)
                 order.status_reason = admission.reason[:500]
+            claimed = admission.event is None and _request_is_worker()
+            if claimed:  # this request makes the broker call itself: SUBMITTING commits with the order
+                order.submitted_at = order.admitted_at
+                order.status = next_status(order.status, OrderEvent.SUBMIT_STARTED)
             new_rows: list[models.Model] = []
             if locked.allocated_id is not None:
                 order.pk = locked.allocated_id
@@ -585,7 +578,10 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
             posts: list[LedgerPost] = []
             if freezes:
                 _freeze(order, admission, actor=actor, posts=posts)
-            if admission.event is None:
+            if claimed:
+                audits.append(status_event(order, OrderStatus.NEW, OrderEvent.SUBMIT_STARTED, actor=WORKER))
+                transaction.on_commit(lambda: placed.append(_place_claimed(order)))
+            elif admission.event is None:
                 _dispatch_on_commit(order, SUBMIT)
             ledger_flush(account, posts, audits, writes, new_rows=new_rows)  # one round trip for every write
     except IntegrityError:
@@ -594,8 +590,10 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
         if existing is None:
             raise
         return SubmitResult(existing, False)
-    if _tasks_run_inline():
-        order.refresh_from_db()  # the in-process worker already moved it on
+    if placed:
+        order = placed[0]
+    else:
+        reread_after_inline_worker(order)
     _broadcast(order)
     return SubmitResult(order, True)
 
@@ -604,6 +602,41 @@ def _tasks_run_inline() -> bool:
     from trading.celery import app
 
     return bool(app.conf.task_always_eager)
+
+
+def _request_is_worker() -> bool:
+    """Whether the request itself makes the broker call (in-process tasks, no relay).
+
+    Then intake claims the order for the broker (NEW -> SUBMITTING) in its own
+    transaction and calls the broker after commit, as the worker would, without
+    a transaction of its own for the claim. A process that dies in between
+    leaves a SUBMITTING order, which the sweep reconciles and re-sends like a
+    worker's.
+    """
+    return settings.ORDERS_DISPATCH != "relay" and _tasks_run_inline()
+
+
+def _place_claimed(order: Order) -> Order:
+    """After commit: the broker call for an order claimed at intake."""
+    try:
+        return _place(broker_for(order.account), order)
+    except Exception:  # the order stays SUBMITTING: the sweep reconciles and re-sends it
+        log.exception("broker call for order %s failed; the outbox sweep will reconcile it", order.pk)
+        order.refresh_from_db()
+        return order
+
+
+def reread_after_inline_worker(order: Order) -> None:
+    """With in-process tasks the worker has already moved ``order`` on: read its row again.
+
+    Its account and instrument are kept (the same rows), so answering with the
+    order reads nothing more.
+    """
+    if not _tasks_run_inline():
+        return
+    account, instrument = order.account, order.instrument
+    order.refresh_from_db()
+    order.account, order.instrument = account, instrument
 
 
 @dataclass
@@ -709,6 +742,14 @@ def _lock_order_alone(order_id: int) -> Order | None:
     return Order.objects.select_for_update(of=("self",)).select_related("account", "instrument").filter(pk=order_id).first()
 
 
+def _relock_alone(order: Order) -> Order:
+    """``_lock_order_alone`` for an order read earlier in this process: its row again, locked,
+    with the account and instrument rows already in hand (not read again)."""
+    locked = Order.objects.select_for_update().get(pk=order.pk)
+    locked.account, locked.instrument = order.account, order.instrument
+    return locked
+
+
 # --------------------------------------------------------------------------- cancel and modify
 
 MODIFIABLE_STATUSES = frozenset({OrderStatus.NEW, OrderStatus.PENDING_APPROVAL, OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED})
@@ -725,8 +766,7 @@ def order_cancel(*, order_id: int, actor: Actor, reason: str = "") -> Order:
     with transaction.atomic():
         account, order = _lock_order(order_id)
         _cancel_locked(account, order, actor=actor, reason=reason)
-    if _tasks_run_inline():
-        order.refresh_from_db()  # the in-process worker already asked the broker
+    reread_after_inline_worker(order)  # the in-process worker already asked the broker
     _broadcast(order)
     return order
 
@@ -799,8 +839,7 @@ def order_modify(*, order_id: int, actor: Actor, price: Any = None, quantity: An
         replacement.save()
         _created_event(replacement, actor, reason=f"改单替换 #{original.pk}").save()
         _cancel_locked(account, original, actor=actor, reason=f"改单: 由 #{replacement.pk} 替换")
-    if _tasks_run_inline():
-        replacement.refresh_from_db()  # the in-process worker already moved it on
+    reread_after_inline_worker(replacement)
     _broadcast(original)
     return replacement
 
@@ -896,7 +935,7 @@ def order_send_to_broker(*, order_id: int) -> Order | None:
             resend = True
         elif order.status == OrderStatus.NEW:
             order.submitted_at = now()
-            order_apply_event(order, OrderEvent.SUBMIT_STARTED, actor=Actor.system("worker"), update_fields=["submitted_at"])
+            order_apply_event(order, OrderEvent.SUBMIT_STARTED, actor=WORKER, update_fields=["submitted_at"])
             resend = False
         else:
             return order
@@ -950,9 +989,7 @@ def _place(broker: Any, order: Order) -> Order:
         _broadcast(locked)
         return locked
     with transaction.atomic():
-        accepted = _lock_order_alone(order.pk)
-        assert accepted is not None  # orders are never deleted
-        locked = accepted
+        locked = _relock_alone(order)
         if locked.status == OrderStatus.SUBMITTING:
             locked.broker_order_id = ack.broker_order_id
             order_apply_event(locked, OrderEvent.BROKER_ACCEPTED, actor=broker_actor, reason=ack.message,

@@ -50,9 +50,9 @@ def _fresh_process_caches() -> None:
     """Process-level caches (instruments, API keys) must not leak rows across tests."""
     from orders import services
     from trading import auth
-    from trading.selectors import quote_cache_clear
+    from trading.selectors import instrument_cache_clear, quote_cache_clear
 
-    services._INSTRUMENTS.clear()
+    instrument_cache_clear()
     services._ACCOUNT_IDS.clear()
     services._ACCOUNT_SEEN.clear()
     services._POLL_CURSORS.clear()

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from trading.models import Account, Position, Quote
+from trading.models import Account, Instrument, Position, Quote
 
 ZERO = Decimal("0")
 
@@ -32,6 +32,29 @@ def quote_latest(instrument_id: int) -> Quote | None:
 
 def quote_cache_clear() -> None:
     _quotes.clear()
+
+
+# Reference data changes rarely: active instruments are kept in-process for a minute
+# (intake and the paper broker look one up per order). An instrument that is not
+# active is read every time, so a resumed one is seen at once.
+INSTRUMENT_TTL_SECONDS = 60.0
+_instruments: dict[tuple[str, str], tuple[float, Instrument]] = {}
+
+
+def instrument_active(exchange: str, code: str) -> Instrument | None:
+    """The instrument ``code`` on ``exchange`` if it is active (at most a minute old), else None."""
+    now = time.monotonic()
+    cached = _instruments.get((exchange, code))
+    if cached and cached[0] > now:
+        return cached[1]
+    instrument = Instrument.objects.filter(exchange=exchange, code=code, is_active=True).first()
+    if instrument is not None:
+        _instruments[(exchange, code)] = (now + INSTRUMENT_TTL_SECONDS, instrument)
+    return instrument
+
+
+def instrument_cache_clear() -> None:
+    _instruments.clear()
 
 
 def money(value: Decimal | None) -> str | None:

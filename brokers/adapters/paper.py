@@ -118,6 +118,7 @@ from trading import calendar
 from trading import market_rules as rules
 from trading.errors import BrokerError, BrokerTimeout
 from trading.models import Account, Instrument, Quote, SessionMode
+from trading.selectors import instrument_active
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +229,11 @@ def account_config(account_name: str, broker_settings: Mapping[str, Any] | None 
     account = Account.objects.filter(name=account_name).first()
     if account is None:
         return PaperConfig(SessionMode.ALWAYS, rules.FeeSchedule(), cage_settings(broker_settings or {}))
+    return config_of(account, broker_settings)
+
+
+def config_of(account: Account, broker_settings: Mapping[str, Any] | None = None) -> PaperConfig:
+    """The configuration read from an ``account`` row already in hand."""
     settings = broker_settings if broker_settings is not None else (account.broker_settings or {})
     return PaperConfig(
         session_mode=account.session_mode,
@@ -828,7 +834,7 @@ def _lookup(symbol_text: Any) -> tuple[Instrument | None, str, str | None]:
     except rules.MarketRuleViolation:
         return None, text[:32], MSG_UNKNOWN_SYMBOL
     symbol = rules.format_symbol(code, exchange)
-    inst = Instrument.objects.filter(exchange=exchange, code=code).first()
+    inst = instrument_active(exchange, code) or Instrument.objects.filter(exchange=exchange, code=code).first()
     if inst is None:
         return None, symbol, MSG_UNKNOWN_SYMBOL
     if not inst.is_active:
@@ -918,7 +924,17 @@ class PaperBroker(BrokerInterface):
             return count % every == 0
         return False
 
+    _known_config: PaperConfig | None = None
+
+    @classmethod
+    def for_account(cls, account: Account) -> PaperBroker:
+        broker = cls(account.name, account.broker_settings)
+        broker._known_config = config_of(account, broker.settings)  # no second read of the row per call
+        return broker
+
     def _config(self) -> PaperConfig:
+        if self._known_config is not None:
+            return self._known_config
         return account_config(self.account_name, self.settings)
 
     # --- BrokerInterface ------------------------------------------------------

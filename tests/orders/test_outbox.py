@@ -24,6 +24,7 @@ def test_an_order_whose_enqueue_failed_is_sent_by_the_sweep_exactly_once(setup, 
     def queue_down(*args, **kwargs):
         raise ConnectionError("redis is down")
 
+    monkeypatch.setattr(services, "_request_is_worker", lambda: False)  # a queue between the request and the worker
     monkeypatch.setattr(tasks.submit_order, "delay", queue_down)
     response = setup.post("/orders", {"account": "acc1", "symbol": "600000.SH", "side": "BUY", "order_type": "LIMIT",
                                       "price": "10.05", "quantity": 100, "client_order_id": "lost-enqueue"})
@@ -37,7 +38,35 @@ def test_an_order_whose_enqueue_failed_is_sent_by_the_sweep_exactly_once(setup, 
     assert PaperOrder.objects.filter(client_ref=str(order.pk)).count() == 1
 
 
+def test_a_request_that_fails_after_claiming_its_order_leaves_it_to_reconciliation(setup, monkeypatch, settings) -> None:
+    """In-process tasks: intake claims the order (SUBMITTING) and the request calls the broker after
+    commit. If that call never happens, the poll finds the stale SUBMITTING order missing at the
+    broker and sends it, once."""
+
+    def process_dies(*args, **kwargs):
+        raise RuntimeError("the process died before the broker call")
+
+    monkeypatch.setattr(services, "_place", process_dies)
+    response = setup.post("/orders", {"account": "acc1", "symbol": "600000.SH", "side": "BUY", "order_type": "LIMIT",
+                                      "price": "10.05", "quantity": 100, "client_order_id": "claimed"})
+    assert response.status_code == 201 and response.json()["status"] == "SUBMITTING"
+    order = Order.objects.get(client_order_id="claimed")
+    assert not PaperOrder.objects.filter(client_ref=str(order.pk)).exists()
+    monkeypatch.undo()
+    assert services.outbox_sweep() == 0  # a claimed order is not the outbox's: reconciliation owns it
+    services.account_poll(account_id=order.account_id)
+    order.refresh_from_db()
+    assert order.status == "SUBMITTING"  # not stale yet: it may still be on its way
+    settings.ORDERS_SUBMITTING_STALE_SECONDS = 0
+    services.account_poll(account_id=order.account_id)
+    services.account_poll(account_id=order.account_id)
+    order.refresh_from_db()
+    assert order.status == "FILLED"
+    assert PaperOrder.objects.filter(client_ref=str(order.pk)).count() == 1
+
+
 def test_sweep_leaves_recent_orders_and_waiting_replacements_alone(setup, monkeypatch, settings) -> None:
+    monkeypatch.setattr(services, "_request_is_worker", lambda: False)  # a queue between the request and the worker
     monkeypatch.setattr(tasks.submit_order, "delay", lambda *a, **k: None)  # a queue that never delivers
     setup.post("/orders", {"account": "acc1", "symbol": "600000.SH", "side": "BUY", "order_type": "LIMIT",
                            "price": "9.90", "quantity": 100, "client_order_id": "recent"})

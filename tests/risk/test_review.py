@@ -35,7 +35,8 @@ def counted_amount(env: Env) -> Decimal:
     return RiskCounter.objects.get(account=env.account, trading_day=env.today, key="").amount
 
 
-def test_approve_accepts_review_verdicts_and_sends_the_order(env: Env, django_capture_on_commit_callbacks) -> None:
+def test_approve_accepts_review_verdicts_and_sends_the_order(env: Env, django_capture_on_commit_callbacks, settings) -> None:
+    settings.ORDERS_DISPATCH = "inline"
     order = held(env)
     with django_capture_on_commit_callbacks() as callbacks:
         approved = order_approve(order_id=order.pk, actor=ALICE, reason="客户确认")
