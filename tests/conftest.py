@@ -48,6 +48,7 @@ def require_redis() -> str:
 @pytest.fixture(autouse=True)
 def _fresh_process_caches() -> None:
     """Process-level caches (instruments, API keys) must not leak rows across tests."""
+    from brokers.adapters import paper
     from orders import services
     from trading import auth
     from trading.selectors import instrument_cache_clear, quote_cache_clear
@@ -57,6 +58,7 @@ def _fresh_process_caches() -> None:
     services._ACCOUNT_SEEN.clear()
     services._POLL_CURSORS.clear()
     quote_cache_clear()
+    paper._EXPIRY_DONE.clear()
     auth._cache.clear()
     auth._last_used_written.clear()
     auth._buckets.clear()  # rate limits: failed logins of 127.0.0.1 must not carry over between tests

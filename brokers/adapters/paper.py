@@ -267,10 +267,15 @@ class Session:
         """Whether resting orders can trade now."""
         return not self.is_real or self.phase in MATCHING_PHASES
 
+    @property
+    def day_closed(self) -> bool:
+        """Whether today's orders are over too (real mode, after 15:00)."""
+        return self.is_real and self.at >= calendar.market_close(self.trading_day)
+
     def due_filter(self) -> Q:
         """Orders whose trading day is over: always mode, an earlier date; real
         mode, 15:00 of their trading day has passed."""
-        if self.is_real and self.at >= calendar.market_close(self.trading_day):
+        if self.day_closed:
             return Q(trading_day__lte=self.trading_day)
         return Q(trading_day__lt=self.trading_day)
 
@@ -394,11 +399,22 @@ def _close_order(order: PaperOrder, paper: PaperAccount, status: BrokerOrderStat
     order.save()
 
 
+# Per account, the last expiry pass this process committed: (trading day, whether that day's close
+# had passed). Orders are only ever placed for the current trading day, so after one pass nothing
+# new comes due until the key changes, and the pass (a read per order placed) is skipped.
+_EXPIRY_DONE: dict[str, tuple[date, bool]] = {}
+
+
 def expire_due_orders(paper: PaperAccount, session: Session) -> list[PaperOrder]:
     """Expire the account's open day orders whose trading day is over; release their freezes.
 
     Precondition: the caller holds ``paper``'s row lock. Returns the expired orders.
     """
+    key = (session.trading_day, session.day_closed)
+    if _EXPIRY_DONE.get(paper.account_name) == key:
+        return []
+    name = paper.account_name
+    transaction.on_commit(lambda: _EXPIRY_DONE.__setitem__(name, key))
     due = list(
         PaperOrder.objects.filter(account_name=paper.account_name, status__in=OPEN_STATUSES)
         .filter(session.due_filter())
