@@ -39,7 +39,7 @@ from orders.models import (
     OrderSource,
     OrderStatus,
 )
-from orders.state_machine import OrderEvent, next_status, order_apply_event, status_event
+from orders.state_machine import OrderEvent, StatusChange, order_apply_event
 from risk.controller import Decision, RiskOutcome, RiskReads, Verdict, reads_for, risk_check_order
 from risk.services import risk_cancel_recorded, risk_order_recorded, risk_post_trade
 from trading import calendar, market_rules
@@ -557,13 +557,13 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
             freezes = admission.event != OrderEvent.RISK_REJECTED
             if freezes:
                 order.frozen_amount, order.frozen_quantity = admission.freeze_amount, admission.freeze_quantity
+            changes: list[StatusChange] = []  # written with the order below
             if admission.event is not None:
-                order.status = next_status(order.status, admission.event)
-                order.status_reason = admission.reason[:500]
+                order_apply_event(order, admission.event, actor=actor, reason=admission.reason, defer=changes)
             claimed = admission.event is None and _request_is_worker()
             if claimed:  # this request makes the broker call itself: SUBMITTING commits with the order
                 order.submitted_at = order.admitted_at
-                order.status = next_status(order.status, OrderEvent.SUBMIT_STARTED)
+                order_apply_event(order, OrderEvent.SUBMIT_STARTED, actor=WORKER, defer=changes)
             new_rows: list[models.Model] = []
             if locked.allocated_id is not None:
                 order.pk = locked.allocated_id
@@ -573,13 +573,11 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
             writes: list[tuple[str, list[Any]]] = []
             risk_order_recorded(order, defer=writes)  # risk counters (run below) + a RiskEvent per failing verdict
             audits.append(_created_event(order, actor))
-            if admission.event is not None:
-                audits.append(status_event(order, OrderStatus.NEW, admission.event, actor=actor, reason=admission.reason))
+            audits.extend(change.audit(order) for change in changes)
             posts: list[LedgerPost] = []
             if freezes:
                 _freeze(order, admission, actor=actor, posts=posts)
             if claimed:
-                audits.append(status_event(order, OrderStatus.NEW, OrderEvent.SUBMIT_STARTED, actor=WORKER))
                 transaction.on_commit(lambda: placed.append(_place_claimed(order)))
             elif admission.event is None:
                 _dispatch_on_commit(order, SUBMIT)

@@ -9,6 +9,7 @@ reconciliation against the broker's own records may move an order out of it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -21,7 +22,6 @@ S = OrderStatus
 
 
 class OrderEvent(StrEnum):
-    RISK_PASSED = "RISK_PASSED"
     RISK_HELD = "RISK_HELD"
     RISK_REJECTED = "RISK_REJECTED"
     APPROVED = "APPROVED"
@@ -49,7 +49,6 @@ E = OrderEvent
 
 TRANSITIONS: dict[tuple[str, str], str] = {
     # pre-trade
-    (S.NEW, E.RISK_PASSED): S.NEW,
     (S.NEW, E.RISK_HELD): S.PENDING_APPROVAL,
     (S.NEW, E.RISK_REJECTED): S.REJECTED,
     (S.NEW, E.CANCELLED): S.CANCELLED,
@@ -102,6 +101,21 @@ def next_status(status: str, event: str) -> str:
         ) from None
 
 
+@dataclass(frozen=True)
+class StatusChange:
+    """A status change made to an order whose row is written later (intake's batched write):
+    its audit event is built once the order has its id."""
+
+    before: str
+    after: str
+    event: OrderEvent
+    actor: Actor
+    reason: str = ""
+
+    def audit(self, order: Order) -> AuditEvent:
+        return status_event(order, self.before, self.event, actor=self.actor, reason=self.reason, after=self.after)
+
+
 def order_apply_event(
     order: Order,
     event: OrderEvent,
@@ -110,18 +124,24 @@ def order_apply_event(
     reason: str = "",
     extra: dict[str, Any] | None = None,
     update_fields: list[str] | None = None,
+    defer: list[StatusChange] | None = None,
 ) -> Order:
     """Move ``order`` along ``event`` and record it.
 
     Preconditions: the caller holds the order's row lock (``select_for_update``)
     inside a transaction, and has set any other changed fields listed in
-    ``update_fields``, which are saved together with the status.
+    ``update_fields``, which are saved together with the status. With ``defer``
+    (an order not yet inserted) nothing is written: the change is appended there
+    and the caller inserts the order and ``change.audit(order)`` with its other writes.
     """
     before = order.status
     after = next_status(before, event)
     order.status = after
     if reason:
         order.status_reason = reason[:500]
+    if defer is not None:
+        defer.append(StatusChange(before, after, event, actor, reason))
+        return order
     if order.pk is not None:
         fields = {"status", "status_reason", "updated_at", *(update_fields or [])}
         order.save(update_fields=sorted(fields))
@@ -130,8 +150,9 @@ def order_apply_event(
 
 
 def status_event(order: Order, before: str, event: OrderEvent, *, actor: Actor, reason: str = "",
-                 extra: dict[str, Any] | None = None) -> AuditEvent:
-    """The audit event of one status change of ``order`` (built, not inserted)."""
+                 extra: dict[str, Any] | None = None, after: str | None = None) -> AuditEvent:
+    """The audit event of one status change of ``order`` (built, not inserted); ``after``
+    defaults to the order's status now."""
     return audit_event(
         actor=actor,
         action="order.status_changed",
@@ -139,6 +160,6 @@ def status_event(order: Order, before: str, event: OrderEvent, *, actor: Actor, 
         object_id=order.pk,
         account=order.account.name,
         before={"status": before},
-        after={"status": order.status, "event": str(event), **(extra or {})},
+        after={"status": after or order.status, "event": str(event), **(extra or {})},
         reason=reason,
     )

@@ -19,7 +19,6 @@ E = OrderEvent
 # The lifecycle as DESIGN.md describes it, written out independently of the
 # implementation's table: a change to either must be deliberate.
 EXPECTED = {
-    (S.NEW, E.RISK_PASSED): S.NEW,
     (S.NEW, E.RISK_HELD): S.PENDING_APPROVAL,
     (S.NEW, E.RISK_REJECTED): S.REJECTED,
     (S.NEW, E.CANCELLED): S.CANCELLED,
