@@ -313,12 +313,12 @@ def lock_timeout() -> None:
 
 
 @pytest.mark.usefixtures("require_postgres")
-def test_the_worker_locks_only_the_order_row(market, monkeypatch) -> None:
+def test_the_worker_locks_only_the_order_row(market, monkeypatch, settings) -> None:
     """Submitting to the broker never waits on the account or instrument row: the worker takes no
     lock but the order's, so it cannot close a cycle with intake, which locks the account first."""
     import orders.services as services
 
-    monkeypatch.setattr(services, "_enqueue", lambda order_id, kind: None)
+    settings.ORDERS_DISPATCH = "relay"  # the order waits in the outbox for the worker below
     monkeypatch.setattr(services, "account_poll", lambda account_id: 0)
     order = resting_buy()
     assert order.status == OrderStatus.NEW

@@ -28,10 +28,8 @@ PRICE, QUANTITY = "9.90", 1000  # 9,900 CNY an order
 
 
 @pytest.fixture
-def market(monkeypatch):
-    import orders.services
-
-    monkeypatch.setattr(orders.services, "_enqueue", lambda order_id, kind: None)  # intake only, no broker
+def market(settings):
+    settings.ORDERS_DISPATCH = "relay"  # intake only: accepted orders wait in the outbox, no relay runs
     account = factories.account("race", cash="100000000")
     factories.instrument("600000.SH")
     factories.instrument("000001.SZ")

@@ -137,10 +137,8 @@ def test_the_expiry_task_calls_the_service(env: Env, settings) -> None:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("require_postgres")
 @pytest.mark.parametrize("second", ["reject", "approve", "override"])
-def test_two_operators_at_once_one_wins_the_other_gets_a_conflict(live_env: Env, second: str, monkeypatch) -> None:
-    import orders.services
-
-    monkeypatch.setattr(orders.services, "_enqueue", lambda order_id, kind: None)  # no broker in this test
+def test_two_operators_at_once_one_wins_the_other_gets_a_conflict(live_env: Env, second: str, settings) -> None:
+    settings.ORDERS_DISPATCH = "relay"  # no broker in this test: approved orders wait in the outbox
     order = held(live_env)
     barrier = threading.Barrier(2)
     results: dict[str, object] = {}
