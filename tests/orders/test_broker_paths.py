@@ -1,0 +1,280 @@
+"""The broker side of the order path, against a broker whose answers each test scripts.
+
+Every test goes through the public services (intake, the in-process submit and cancel
+workers, ``account_poll``, ``orders_expire_day``) and asserts what a user sees: the
+order's status and reason, the money held and spent, the position, and the audit trail.
+SQLite is enough; tasks run in-process.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db.models import Sum
+from django.utils import timezone
+
+from audit.models import ActorType, AuditEvent
+from audit.services import Actor
+from brokers.adapters.scripted import BrokerScript, Reply, ScriptedBroker
+from brokers.interface import BrokerOrderStatus
+from orders.models import Fill, Order, OrderStatus
+from orders.services import OrderInput, account_poll, order_cancel, order_submit, orders_expire_day
+from tests import factories
+from tests.orders.test_modify import assert_money_invariants
+from trading.models import Account, Position
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ACTOR = Actor.api_key("broker-path-tests")
+START = Decimal("1000000")
+S = OrderStatus
+
+
+@pytest.fixture
+def script() -> BrokerScript:
+    """Account acc1 at the scripted broker with 1,000,000 CNY; 600000.SH closed at 10.00."""
+    from risk.controller import config_cache_clear
+
+    config_cache_clear()
+    factories.instrument("600000.SH")
+    factories.quote("600000.SH", prev_close="10.00")
+    account = factories.account("acc1", cash=str(START), broker_kind=ScriptedBroker.kind)
+    return ScriptedBroker.script(account.name)
+
+
+def buy(quantity: int = 1000, price: str = "9.90", client_order_id: str = "b-1") -> Order:
+    body = factories.order_body(quantity=quantity, price=price, client_order_id=client_order_id)
+    return order_submit(OrderInput(**body), actor=ACTOR).order
+
+
+def poll() -> int:
+    return account_poll(account_id=Account.objects.get(name="acc1").pk)
+
+
+def reload(order: Order) -> Order:
+    return Order.objects.select_related("account", "instrument").get(pk=order.pk)
+
+
+def account() -> Account:
+    return Account.objects.get(name="acc1")
+
+
+def trail(order: Order) -> list[tuple[str, str, str]]:
+    """The order's status changes from its audit events: (before, event, after)."""
+    events = AuditEvent.objects.filter(object_type="order", object_id=str(order.pk), action="order.status_changed")
+    return [(e.before["status"], e.after["event"], e.after["status"]) for e in events.order_by("id")]
+
+
+def age(order: Order, seconds: int = 120) -> None:
+    """As if nothing had happened to ``order`` for ``seconds`` (past ORDERS_SUBMITTING_STALE_SECONDS)."""
+    Order.objects.filter(pk=order.pk).update(updated_at=timezone.now() - timedelta(seconds=seconds))
+
+
+# --------------------------------------------------------------------------- placing
+
+
+def test_an_accepted_order_is_submitted_under_the_broker_s_id_and_keeps_its_freeze(script: BrokerScript) -> None:
+    order = reload(buy())
+    assert order.status == S.SUBMITTED
+    at_broker = script.order_of(order.pk)
+    assert at_broker is not None and order.broker_order_id == at_broker.broker_order_id
+    [sent] = script.placed
+    assert (sent.client_ref, sent.symbol, sent.side, sent.order_type, sent.quantity, sent.price) == (
+        str(order.pk), "600000.SH", "BUY", "LIMIT", 1000, Decimal("9.90"))
+    # 9,900 CNY and the estimated fees are held, nothing is spent yet.
+    assert order.frozen_amount > Decimal("9900")
+    assert account().frozen == order.frozen_amount and account().cash == START
+    assert trail(order) == [("NEW", "SUBMIT_STARTED", "SUBMITTING"), ("SUBMITTING", "BROKER_ACCEPTED", "SUBMITTED")]
+    accepted = AuditEvent.objects.filter(object_id=str(order.pk), after__event="BROKER_ACCEPTED").get()
+    assert (accepted.actor_type, accepted.actor) == (ActorType.BROKER, "scripted")
+    assert accepted.after["broker_order_id"] == order.broker_order_id
+    assert_money_invariants()
+
+
+def test_a_refused_order_is_rejected_with_the_broker_s_reason_and_its_cash_back(script: BrokerScript) -> None:
+    script.on_place(Reply.REFUSE, "委托价格超出价格笼子范围")
+    order = reload(buy())
+    assert order.status == S.REJECTED
+    assert order.status_reason == "委托价格超出价格笼子范围"
+    assert order.frozen_amount == 0
+    assert (account().cash, account().frozen, account().available) == (START, 0, START)
+    freezes = account().ledger.filter(order=order).aggregate(s=Sum("amount"))["s"]
+    assert freezes == 0  # held, then given back in full
+    assert trail(order)[-1] == ("SUBMITTING", "BROKER_REJECTED", "REJECTED")
+    assert len(script.placed) == 1
+    assert_money_invariants()
+
+
+def test_a_timed_out_order_is_unknown_until_the_poll_finds_it_at_the_broker(script: BrokerScript) -> None:
+    script.on_place(Reply.TIMEOUT, "券商应答超时")
+    order = reload(buy())
+    assert order.status == S.UNKNOWN and order.broker_order_id == ""
+    assert account().frozen == order.frozen_amount > 0  # still held: the order may be live
+    assert poll() == 1
+    order = reload(order)
+    assert order.status == S.SUBMITTED
+    at_broker = script.order_of(order.pk)
+    assert at_broker is not None and order.broker_order_id == at_broker.broker_order_id
+    assert len(script.placed) == 1  # found, never sent twice
+    assert [event for _, event, _ in trail(order)][-2:] == ["BROKER_TIMED_OUT", "RECONCILED_OPEN"]
+    assert_money_invariants()
+
+
+def test_a_timed_out_order_filled_meanwhile_is_reconciled_as_filled_with_its_fill(script: BrokerScript) -> None:
+    script.on_place(Reply.TIMEOUT)
+    order = buy()
+    at_broker = script.order_of(order.pk)
+    assert at_broker is not None
+    script.fill(at_broker.broker_order_id, 1000, Decimal("9.89"), commission=Decimal("5.00"))
+    assert poll() == 1
+    order = reload(order)
+    assert order.status == S.FILLED and order.filled_quantity == 1000
+    assert trail(order)[-1] == ("UNKNOWN", "RECONCILED_FILLED", "FILLED")
+    assert account().cash == START - Decimal("9890.00") - Decimal("5.00")
+    assert account().frozen == 0
+    assert Position.objects.get(account=account(), instrument=order.instrument).quantity == 1000
+    assert_money_invariants()
+
+
+def test_an_unknown_order_the_broker_never_received_is_sent_again_once_stale(script: BrokerScript) -> None:
+    script.on_place(Reply.TIMEOUT, reaches_broker=False)
+    order = buy()
+    assert reload(order).status == S.UNKNOWN and script.orders == {}
+    assert poll() == 0  # too recent: its answer may still come
+    assert reload(order).status == S.UNKNOWN and len(script.placed) == 1
+    age(order)
+    assert poll() == 1
+    order = reload(order)
+    assert order.status == S.SUBMITTED
+    assert len(script.placed) == 2 and len(script.orders) == 1  # the broker holds it once
+    assert [event for _, event, _ in trail(order)][-3:] == ["BROKER_TIMED_OUT", "RECONCILED_MISSING", "BROKER_ACCEPTED"]
+
+
+@pytest.mark.parametrize(("reached", "placements"), [(False, 2), (True, 1)], ids=["broker-lacks-it", "broker-has-it"])
+def test_a_stale_submitting_order_is_sent_again_only_if_the_broker_lacks_it(
+        script: BrokerScript, reached: bool, placements: int) -> None:
+    """A worker died during the call: the order is left SUBMITTING. Once stale, the poll looks it
+    up at the broker; it is placed again only when the broker has no record of it."""
+    script.on_place(Reply.CRASH, reaches_broker=reached)
+    order = buy()
+    assert reload(order).status == S.SUBMITTING
+    assert poll() == 0 and reload(order).status == S.SUBMITTING  # its worker may still be on it
+    age(order)
+    assert poll() == 1
+    order = reload(order)
+    assert order.status == S.SUBMITTED
+    assert len(script.placed) == placements
+    assert [o.client_ref for o in script.orders.values()] == [str(order.pk)]
+    assert order.broker_order_id == next(iter(script.orders))
+    assert_money_invariants()
+
+
+# --------------------------------------------------------------------------- fills
+
+
+def test_partial_fills_then_the_last_one_move_cash_position_and_freeze(script: BrokerScript) -> None:
+    order = buy(quantity=1000, price="9.90")
+    held = reload(order).frozen_amount
+    broker_order_id = reload(order).broker_order_id
+    script.fill(broker_order_id, 300, Decimal("9.88"), commission=Decimal("5.00"))
+    assert poll() == 1
+    order = reload(order)
+    position = Position.objects.get(account=account(), instrument=order.instrument)
+    assert (order.status, order.filled_quantity, position.quantity) == (S.PARTIALLY_FILLED, 300, 300)
+    assert account().cash == START - Decimal("2964.00") - Decimal("5.00")
+    assert 0 < order.frozen_amount < held and account().frozen == order.frozen_amount  # 70 % still held
+    assert_money_invariants()
+
+    assert poll() == 0  # nothing new at the broker: no second fill
+    assert Fill.objects.filter(order=order).count() == 1
+
+    script.fill(broker_order_id, 700, Decimal("9.90"), commission=Decimal("5.00"))
+    assert poll() == 1
+    order = reload(order)
+    position = Position.objects.get(account=account(), instrument=order.instrument)
+    assert (order.status, order.filled_quantity, order.filled_amount) == (S.FILLED, 1000, Decimal("9894.00"))
+    assert (position.quantity, position.cost_amount) == (1000, Decimal("9904.00"))  # fees are part of the cost
+    assert position.sellable_quantity(order.trading_day) == 0  # bought today: T+1
+    assert account().cash == START - Decimal("9894.00") - Decimal("10.00")
+    assert account().frozen == 0 and order.frozen_amount == 0
+    assert sorted(Fill.objects.filter(order=order).values_list("broker_trade_id", flat=True)) == [
+        t.broker_trade_id for t in script.trades]
+    assert [event for _, event, _ in trail(order)][-2:] == ["PARTIALLY_FILLED", "FILLED"]
+    assert AuditEvent.objects.filter(object_id=str(order.pk), action="order.filled").count() == 2
+    assert_money_invariants()
+
+
+def test_an_order_the_broker_expires_ends_expired_with_its_cash_back(script: BrokerScript) -> None:
+    order = buy()
+    script.close(reload(order).broker_order_id, BrokerOrderStatus.EXPIRED, "当日有效委托已过期")
+    assert poll() == 1
+    order = reload(order)
+    assert order.status == S.EXPIRED and order.status_reason == "当日有效委托已过期"
+    assert (account().cash, account().frozen) == (START, 0)
+    assert_money_invariants()
+
+
+# --------------------------------------------------------------------------- cancels
+
+
+@pytest.mark.parametrize(("filled", "working"), [(0, S.SUBMITTED), (300, S.PARTIALLY_FILLED)])
+def test_a_refused_cancel_returns_the_order_to_work_and_says_why(script: BrokerScript, filled: int, working: str) -> None:
+    order = buy()
+    broker_order_id = reload(order).broker_order_id
+    if filled:
+        script.fill(broker_order_id, filled, Decimal("9.90"))
+        poll()
+    held = account().frozen
+    script.on_cancel(Reply.REFUSE, "集合竞价时段不可撤单")
+    order = order_cancel(order_id=order.pk, actor=ACTOR, reason="operator")
+    assert order.status == working and "集合竞价时段不可撤单" in order.status_reason
+    assert script.cancels == [broker_order_id]
+    refused = [change for change in trail(order) if change[1] == "CANCEL_REJECTED"]
+    assert refused == [("CANCEL_REQUESTED", "CANCEL_REJECTED", "SUBMITTED")]
+    event = AuditEvent.objects.get(object_id=str(order.pk), after__event="CANCEL_REJECTED")
+    assert event.actor_type == ActorType.BROKER and "集合竞价时段不可撤单" in event.reason
+    assert AuditEvent.objects.filter(object_id=str(order.pk), action="order.cancel_refused").count() == 1
+    assert account().frozen == held > 0  # still working: still held
+
+    # It still works at the broker, so a later cancel goes through and gives the rest back.
+    order = order_cancel(order_id=order.pk, actor=ACTOR)
+    assert order.status == S.CANCELLED
+    assert account().frozen == 0 and account().cash == START - Decimal("9.90") * filled
+    assert_money_invariants()
+
+
+def test_a_cancel_refused_because_the_order_filled_records_the_fill(script: BrokerScript) -> None:
+    order = buy()
+    script.fill(reload(order).broker_order_id, 1000, Decimal("9.90"))
+    script.on_cancel(Reply.REFUSE, "委托已成交, 不能撤单")
+    order = order_cancel(order_id=order.pk, actor=ACTOR)
+    assert order.status == S.FILLED and order.filled_quantity == 1000
+    assert "CANCEL_REJECTED" not in [event for _, event, _ in trail(order)]
+    assert Position.objects.get(account=account(), instrument=order.instrument).quantity == 1000
+    assert (account().cash, account().frozen) == (START - Decimal("9900.00"), 0)
+    assert_money_invariants()
+
+
+# --------------------------------------------------------------------------- end of day
+
+
+def test_orders_that_never_reached_the_broker_expire_after_their_day(script: BrokerScript, settings) -> None:
+    sent = buy(client_order_id="sent")
+    settings.ORDERS_DISPATCH = "relay"  # nobody relays: the next order stays NEW (owed, never sent)
+    owed = buy(client_order_id="owed")
+    assert reload(owed).status == S.NEW and reload(owed).frozen_amount > 0
+
+    assert orders_expire_day(at=timezone.now()) == 0  # its day is not over
+    assert reload(owed).status == S.NEW
+
+    assert orders_expire_day(at=timezone.now() + timedelta(days=1)) == 1
+    owed, sent = reload(owed), reload(sent)
+    assert owed.status == S.EXPIRED and owed.frozen_amount == 0
+    assert sent.status == S.SUBMITTED  # at the broker: it expires when the broker says so
+    assert account().frozen == sent.frozen_amount
+    expired = AuditEvent.objects.get(object_id=str(owed.pk), after__event="EXPIRED")
+    assert (expired.actor_type, expired.actor, expired.before) == (ActorType.SYSTEM, "expiry", {"status": "NEW"})
+    assert [request.client_ref for request in script.placed] == [str(sent.pk)]
+    assert_money_invariants()
