@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from audit.models import ActorType, AuditEvent
 from audit.services import Actor
-from brokers.adapters.scripted import BrokerScript, Reply, ScriptedBroker
+from brokers.adapters.scripted import BrokerScript, Reply
 from brokers.interface import BrokerOrderStatus
 from orders.models import Fill, Order, OrderStatus
 from orders.services import OrderInput, account_poll, order_cancel, order_submit, orders_expire_day
@@ -28,20 +28,8 @@ from trading.models import Account, Position
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ACTOR = Actor.api_key("broker-path-tests")
-START = Decimal("1000000")
+START = Decimal("1000000")  # acc1's cash in the ``script`` fixture (tests/conftest.py)
 S = OrderStatus
-
-
-@pytest.fixture
-def script() -> BrokerScript:
-    """Account acc1 at the scripted broker with 1,000,000 CNY; 600000.SH closed at 10.00."""
-    from risk.controller import config_cache_clear
-
-    config_cache_clear()
-    factories.instrument("600000.SH")
-    factories.quote("600000.SH", prev_close="10.00")
-    account = factories.account("acc1", cash=str(START), broker_kind=ScriptedBroker.kind)
-    return ScriptedBroker.script(account.name)
 
 
 def buy(quantity: int = 1000, price: str = "9.90", client_order_id: str = "b-1") -> Order:
