@@ -266,3 +266,71 @@ def test_orders_that_never_reached_the_broker_expire_after_their_day(script: Bro
     assert (expired.actor_type, expired.actor, expired.before) == (ActorType.SYSTEM, "expiry", {"status": "NEW"})
     assert [request.client_ref for request in script.placed] == [str(sent.pk)]
     assert_money_invariants()
+
+
+@pytest.mark.parametrize(("reached", "placements"), [(False, 2), (True, 1)], ids=["broker-lacks-it", "broker-has-it"])
+def test_a_redelivered_submission_looks_the_order_up_before_sending_it_again(
+        script: BrokerScript, reached: bool, placements: int) -> None:
+    """The queue delivers the submit task again after its worker died (acks_late): the new worker
+    finds the stale SUBMITTING order and sends it only if the broker has no record of it."""
+    from orders import tasks
+
+    script.on_place(Reply.CRASH, reaches_broker=reached)
+    order = buy()
+    age(order)
+    tasks.submit_order(order.pk)
+    order = reload(order)
+    assert order.status == S.SUBMITTED and len(script.placed) == placements
+    assert [o.client_ref for o in script.orders.values()] == [str(order.pk)]
+
+
+def test_an_order_refused_at_the_broker_whose_answer_was_lost_is_reconciled_as_rejected(script: BrokerScript) -> None:
+    script.on_place(Reply.TIMEOUT)
+    order = buy()
+    at_broker = script.order_of(order.pk)
+    assert at_broker is not None
+    script.close(at_broker.broker_order_id, BrokerOrderStatus.REJECTED, "可用资金不足")
+    assert poll() == 1
+    order = reload(order)
+    assert (order.status, order.status_reason) == (S.REJECTED, "可用资金不足")
+    assert trail(order)[-1] == ("UNKNOWN", "RECONCILED_REJECTED", "REJECTED")
+    assert (account().cash, account().frozen) == (START, 0)
+    assert_money_invariants()
+
+
+def test_a_cancel_whose_answer_was_lost_is_settled_by_the_poll(script: BrokerScript) -> None:
+    order = buy()
+    script.on_cancel(Reply.TIMEOUT)  # the broker cancelled it; the answer never came back
+    order = order_cancel(order_id=order.pk, actor=ACTOR)
+    assert order.status == S.CANCEL_REQUESTED and account().frozen > 0
+    assert poll() == 1
+    assert reload(order).status == S.CANCELLED
+    assert (account().cash, account().frozen) == (START, 0)
+    assert_money_invariants()
+
+
+def test_a_cancel_that_never_reached_the_broker_is_asked_again_by_the_sweep(script: BrokerScript, settings) -> None:
+    from orders.services import outbox_sweep
+
+    order = buy()
+    script.on_cancel(Reply.TIMEOUT, reaches_broker=False)
+    order = order_cancel(order_id=order.pk, actor=ACTOR)
+    assert order.status == S.CANCEL_REQUESTED
+    assert poll() == 0 and reload(order).status == S.CANCEL_REQUESTED  # still resting at the broker
+    settings.ORDERS_OUTBOX_GRACE_SECONDS = 0
+    age(order, 1)
+    assert outbox_sweep() == 1
+    assert reload(order).status == S.CANCELLED
+    assert script.cancels == [order.broker_order_id] * 2
+    assert (account().cash, account().frozen) == (START, 0)
+    assert_money_invariants()
+
+
+def test_a_cancel_after_a_partial_fill_keeps_the_shares_and_gives_back_the_rest(script: BrokerScript) -> None:
+    order = buy(quantity=1000, price="9.90")
+    script.fill(reload(order).broker_order_id, 400, Decimal("9.90"), commission=Decimal("5.00"))
+    order = order_cancel(order_id=order.pk, actor=ACTOR)  # the cancel's read-back picks up the fill
+    assert (order.status, order.filled_quantity, order.frozen_amount) == (S.CANCELLED, 400, 0)
+    assert Position.objects.get(account=account(), instrument=order.instrument).quantity == 400
+    assert (account().cash, account().frozen) == (START - Decimal("3960.00") - Decimal("5.00"), 0)
+    assert_money_invariants()
