@@ -37,6 +37,19 @@ def buy(quantity: int = 1000, price: str = "9.90", client_order_id: str = "b-1")
     return order_submit(OrderInput(**body), actor=ACTOR).order
 
 
+def sell(quantity: int, price: str) -> Order:
+    body = factories.order_body(side="SELL", quantity=quantity, price=price, client_order_id="s-1")
+    return order_submit(OrderInput(**body), actor=ACTOR).order
+
+
+def hold_shares(quantity: int, *, avg_cost: str) -> None:
+    """acc1 holds ``quantity`` settled (sellable) shares of 600000.SH."""
+    from brokers.services import opening_positions_load
+
+    opening_positions_load(account_name="acc1", actor=ACTOR, rows=[
+        {"symbol": "600000.SH", "quantity": str(quantity), "avg_cost": avg_cost, "acquired": "2020-01-02"}])
+
+
 def poll() -> int:
     return account_poll(account_id=Account.objects.get(name="acc1").pk)
 
@@ -204,17 +217,49 @@ def test_an_order_the_broker_expires_ends_expired_with_its_cash_back(script: Bro
     assert_money_invariants()
 
 
+def test_a_sell_filled_credits_the_proceeds_less_fees_and_takes_the_shares(script: BrokerScript) -> None:
+    hold_shares(2000, avg_cost="9.50")
+    order = reload(sell(1000, "10.10"))
+    position = Position.objects.get(account=account(), instrument=order.instrument)
+    assert order.status == S.SUBMITTED and order.frozen_quantity == position.frozen_quantity == 1000
+    assert order.frozen_amount == 0 and account().frozen == 0  # a sell holds shares, not cash
+    script.fill(order.broker_order_id, 1000, Decimal("10.10"), commission=Decimal("5.00"), stamp_duty=Decimal("5.05"))
+    assert poll() == 1
+    order = reload(order)
+    position = Position.objects.get(account=account(), instrument=order.instrument)
+    assert (order.status, order.frozen_quantity) == (S.FILLED, 0)
+    assert (position.quantity, position.frozen_quantity, position.sellable_quantity(order.trading_day)) == (1000, 0, 1000)
+    assert position.realized_pnl == Decimal("10100.00") - Decimal("10.05") - Decimal("9500.00")
+    assert account().cash == START + Decimal("10100.00") - Decimal("10.05")
+    assert_money_invariants()
+
+
+def test_a_refused_sell_gives_the_shares_back(script: BrokerScript) -> None:
+    hold_shares(2000, avg_cost="9.50")
+    script.on_place(Reply.REFUSE, "可卖股份不足")
+    order = reload(sell(1000, "10.10"))
+    position = Position.objects.get(account=account(), instrument=order.instrument)
+    assert (order.status, order.status_reason, order.frozen_quantity) == (S.REJECTED, "可卖股份不足", 0)
+    assert (position.quantity, position.frozen_quantity, position.sellable_quantity(order.trading_day)) == (2000, 0, 2000)
+    assert account().cash == START
+
+
 # --------------------------------------------------------------------------- cancels
 
 
-@pytest.mark.parametrize(("filled", "working"), [(0, S.SUBMITTED), (300, S.PARTIALLY_FILLED)])
-def test_a_refused_cancel_returns_the_order_to_work_and_says_why(script: BrokerScript, filled: int, working: str) -> None:
+@pytest.mark.parametrize(
+    ("filled", "seen", "working"),
+    [(0, True, S.SUBMITTED), (300, True, S.PARTIALLY_FILLED), (300, False, S.PARTIALLY_FILLED)],
+    ids=["unfilled", "fill-polled", "fill-not-yet-polled"],
+)
+def test_a_refused_cancel_returns_the_order_to_work_and_says_why(
+        script: BrokerScript, filled: int, seen: bool, working: str) -> None:
     order = buy()
-    broker_order_id = reload(order).broker_order_id
+    broker_order_id, held_at_first = reload(order).broker_order_id, reload(order).frozen_amount
     if filled:
         script.fill(broker_order_id, filled, Decimal("9.90"))
+    if seen:
         poll()
-    held = account().frozen
     script.on_cancel(Reply.REFUSE, "集合竞价时段不可撤单")
     order = order_cancel(order_id=order.pk, actor=ACTOR, reason="operator")
     assert order.status == working and "集合竞价时段不可撤单" in order.status_reason
@@ -224,7 +269,10 @@ def test_a_refused_cancel_returns_the_order_to_work_and_says_why(script: BrokerS
     event = AuditEvent.objects.get(object_id=str(order.pk), after__event="CANCEL_REJECTED")
     assert event.actor_type == ActorType.BROKER and "集合竞价时段不可撤单" in event.reason
     assert AuditEvent.objects.filter(object_id=str(order.pk), action="order.cancel_refused").count() == 1
-    assert account().frozen == held > 0  # still working: still held
+    order = reload(order)
+    assert order.filled_quantity == filled
+    assert account().frozen == order.frozen_amount > 0  # still working: what its rest may cost is still held
+    assert (order.frozen_amount < held_at_first) is bool(filled)
 
     # It still works at the broker, so a later cancel goes through and gives the rest back.
     order = order_cancel(order_id=order.pk, actor=ACTOR)
