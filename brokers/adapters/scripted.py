@@ -15,7 +15,9 @@ Each account has one :class:`BrokerScript` in this process, created by
 ``open_account`` (which ``trading.services.account_create`` calls), holding the
 queued answers and the broker's own books: its orders (by broker order id, with
 our id in ``client_ref``) and its trades, returned in the interface's typed
-shapes. A call with nothing queued is accepted. The books live in memory, so
+shapes. A call with nothing queued is accepted. ``query_changes`` answers a
+complete read unless the script is ``incremental`` (then only the orders
+changed after the cursor, as the paper broker answers). The books live in memory, so
 the adapter only serves tasks run in the test's own process.
 
 It is registered under ``"scripted"`` when this module is imported; it is left
@@ -34,6 +36,7 @@ from django.utils import timezone
 
 from brokers.interface import (
     BrokerBalance,
+    BrokerChanges,
     BrokerInterface,
     BrokerOrder,
     BrokerOrderStatus,
@@ -80,7 +83,30 @@ class BrokerScript:
     trades: list[BrokerTrade] = field(default_factory=list)
     placed: list[OrderRequest] = field(default_factory=list)  # every place_order call, answered or not
     cancels: list[str] = field(default_factory=list)  # every cancel_order call's broker order id
+    # With ``incremental``, query_changes answers only the orders changed after its cursor (as the
+    # paper broker does); otherwise always a complete read (BrokerInterface's default).
+    incremental: bool = False
+    full_reads: int = 0  # query_changes calls answered with a complete read
+    _changed: dict[str, int] = field(default_factory=dict)  # broker order id -> change number
     _numbers: int = 0
+    _sequence: int = 0
+
+    def _put(self, order: BrokerOrder) -> BrokerOrder:
+        self._sequence += 1
+        self.orders[order.broker_order_id] = order
+        self._changed[order.broker_order_id] = self._sequence
+        return order
+
+    def changes(self, cursor: str | None) -> BrokerChanges:
+        """What ``query_changes(cursor)`` answers (see ``incremental``)."""
+        since = int(cursor) if self.incremental and cursor and cursor.isdigit() else None
+        if since is None or since > self._sequence:
+            self.full_reads += 1
+            return BrokerChanges(list(self.orders.values()), list(self.trades),
+                                 cursor=str(self._sequence) if self.incremental else None, complete=True)
+        ids = {order_id for order_id, number in self._changed.items() if number > since}
+        return BrokerChanges([self.orders[i] for i in ids], [t for t in self.trades if t.broker_order_id in ids],
+                             cursor=str(self._sequence), complete=False)
 
     def on_place(self, reply: Reply, message: str = "", *, reaches_broker: bool = True) -> BrokerScript:
         """Queue the answer to the next ``place_order`` call."""
@@ -116,8 +142,8 @@ class BrokerScript:
         filled = order.filled_quantity + quantity
         traded = sum((t.amount for t in self.trades if t.broker_order_id == broker_order_id), Decimal("0"))
         status = BrokerOrderStatus.FILLED if filled == order.quantity else BrokerOrderStatus.PARTIALLY_FILLED
-        self.orders[broker_order_id] = replace(order, filled_quantity=filled, status=status,
-                                               avg_fill_price=(traded / filled).quantize(Decimal("0.0001")))
+        self._put(replace(order, filled_quantity=filled, status=status,
+                          avg_fill_price=(traded / filled).quantize(Decimal("0.0001"))))
         signed = -(amount + trade.fees) if order.side == "BUY" else amount - trade.fees
         self.cash += signed
         return trade
@@ -125,8 +151,7 @@ class BrokerScript:
     def close(self, broker_order_id: str, status: BrokerOrderStatus, message: str = "") -> BrokerOrder:
         """The broker ends an open order on its own (EXPIRED at the close, CANCELLED by the exchange)."""
         order = self.orders[broker_order_id]
-        self.orders[broker_order_id] = replace(order, status=status, message=message or order.message)
-        return self.orders[broker_order_id]
+        return self._put(replace(order, status=status, message=message or order.message))
 
     def record(self, request: OrderRequest, status: BrokerOrderStatus, message: str) -> BrokerOrder:
         self._numbers += 1
@@ -137,8 +162,7 @@ class BrokerScript:
             filled_quantity=0, avg_fill_price=None, status=status, message=message, created_at=at,
             trading_day=at.astimezone(SHANGHAI).date(),
         )
-        self.orders[order.broker_order_id] = order
-        return order
+        return self._put(order)
 
 
 @register
@@ -238,3 +262,6 @@ class ScriptedBroker(BrokerInterface):
 
     def query_trades(self) -> list[BrokerTrade]:
         return list(self._book.trades)
+
+    def query_changes(self, cursor: str | None) -> BrokerChanges:
+        return self._book.changes(cursor)

@@ -121,3 +121,17 @@ def test_changes_are_a_complete_read_and_unknown_orders_an_empty_snapshot(broker
 def test_an_account_without_a_script_is_refused() -> None:
     with pytest.raises(BrokerError):
         ScriptedBroker("nobody").login()
+
+
+def test_incremental_changes_list_only_orders_changed_after_the_cursor(broker: ScriptedBroker, book: BrokerScript) -> None:
+    book.incremental = True
+    first = broker.place_order(request("14"))
+    full = broker.query_changes(None)
+    assert full.complete and full.cursor is not None and len(full.orders) == 1
+    assert broker.query_changes(full.cursor) == BrokerChanges([], [], cursor=full.cursor, complete=False)
+    broker.place_order(request("15"))
+    trade = book.fill(first.broker_order_id, 100, D("9.90"))
+    later = broker.query_changes(full.cursor)
+    assert not later.complete and sorted(o.client_ref for o in later.orders) == ["14", "15"]
+    assert later.trades == [trade]
+    assert broker.query_changes("999").complete  # a cursor from the future: read everything

@@ -172,6 +172,36 @@ def test_a_stale_submitting_order_is_sent_again_only_if_the_broker_lacks_it(
     assert_money_invariants()
 
 
+def test_an_incremental_poll_reads_only_what_changed_and_finds_a_lost_answer_there(script: BrokerScript) -> None:
+    script.incremental = True  # the broker can tell what changed since a cursor, as the paper broker does
+    first = buy(client_order_id="first")
+    assert poll() == 0 and script.full_reads == 1  # the first poll reads everything: nothing new
+    script.on_place(Reply.TIMEOUT)
+    lost = buy(client_order_id="lost")
+    assert reload(lost).status == S.UNKNOWN
+    assert poll() == 1 and script.full_reads == 1  # the lost order changed at the broker: in the changes
+    assert reload(lost).status == S.SUBMITTED
+    script.fill(reload(first).broker_order_id, 1000, Decimal("9.90"))
+    assert poll() == 1 and script.full_reads == 1
+    assert (reload(first).status, reload(lost).status) == (S.FILLED, S.SUBMITTED)
+    assert len(script.placed) == 2
+    assert_money_invariants()
+
+
+def test_a_stale_order_missing_from_the_changes_makes_the_poll_read_everything(script: BrokerScript) -> None:
+    script.incremental = True
+    buy(client_order_id="first")
+    poll()
+    script.on_place(Reply.TIMEOUT, reaches_broker=False)
+    lost = buy(client_order_id="lost")
+    assert poll() == 0 and script.full_reads == 1  # not stale yet: the changes are enough
+    age(lost)
+    assert poll() == 1 and script.full_reads == 2  # whether the broker has it needs its full list
+    lost = reload(lost)
+    assert lost.status == S.SUBMITTED and len(script.placed) == 3
+    assert [o.client_ref for o in script.orders.values()].count(str(lost.pk)) == 1
+
+
 # --------------------------------------------------------------------------- fills
 
 
