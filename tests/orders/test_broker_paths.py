@@ -412,3 +412,23 @@ def test_a_cancel_after_a_partial_fill_keeps_the_shares_and_gives_back_the_rest(
     assert Position.objects.get(account=account(), instrument=order.instrument).quantity == 400
     assert (account().cash, account().frozen) == (START - Decimal("3960.00") - Decimal("5.00"), 0)
     assert_money_invariants()
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "defect: account_poll's _resend_missing re-sends a stale UNKNOWN/SUBMITTING order the broker lacks "
+    "whatever its trading_day, so a day order whose day is over is placed on a later day (orders_expire_day "
+    "only expires NEW and PENDING_APPROVAL orders)"))
+@pytest.mark.parametrize("left_by", [Reply.TIMEOUT, Reply.CRASH], ids=["unknown", "submitting"])
+def test_an_order_lost_on_its_way_is_never_sent_after_its_trading_day(
+        script: BrokerScript, monkeypatch: pytest.MonkeyPatch, left_by: Reply) -> None:
+    from orders import services
+
+    script.on_place(left_by, reaches_broker=False)
+    order = buy()
+    assert reload(order).status in (S.UNKNOWN, S.SUBMITTING)
+    next_day = timezone.now() + timedelta(days=1)
+    monkeypatch.setattr(services, "now", lambda: next_day)  # the order path's clock
+    orders_expire_day(at=next_day)
+    poll()
+    assert len(script.placed) == 1, f"day order of {order.trading_day} sent again on {next_day.date()}"
+    assert reload(order).status != S.SUBMITTED
