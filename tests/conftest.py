@@ -100,7 +100,8 @@ def script(db):
     factories.instrument("600000.SH")
     factories.quote("600000.SH", prev_close="10.00")
     account = factories.account("acc1", cash="1000000", broker_kind=ScriptedBroker.kind)
-    return ScriptedBroker.script(account.name)
+    yield ScriptedBroker.script(account.name)
+    config_cache_clear()  # a test may have set risk rules
 
 
 @pytest.fixture

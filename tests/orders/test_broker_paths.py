@@ -21,6 +21,7 @@ from brokers.adapters.scripted import BrokerScript, Reply
 from brokers.interface import BrokerOrderStatus
 from orders.models import Fill, Order, OrderStatus
 from orders.services import OrderInput, account_poll, order_cancel, order_submit, orders_expire_day
+from risk.services import risk_rule_set
 from tests import factories
 from tests.orders.test_modify import assert_money_invariants
 from trading.models import Account, Position
@@ -331,13 +332,16 @@ def test_orders_that_never_reached_the_broker_expire_after_their_day(script: Bro
     settings.ORDERS_DISPATCH = "relay"  # nobody relays: the next order stays NEW (owed, never sent)
     owed = buy(client_order_id="owed")
     assert reload(owed).status == S.NEW and reload(owed).frozen_amount > 0
+    risk_rule_set(code="max_order_amount", params={"max_amount": "5000"}, action="REVIEW")
+    held = buy(client_order_id="held")  # waits for an operator
+    assert reload(held).status == S.PENDING_APPROVAL and reload(held).frozen_amount > 0
 
-    assert orders_expire_day(at=timezone.now()) == 0  # its day is not over
-    assert reload(owed).status == S.NEW
+    assert orders_expire_day(at=timezone.now()) == 0  # their day is not over
+    assert (reload(owed).status, reload(held).status) == (S.NEW, S.PENDING_APPROVAL)
 
-    assert orders_expire_day(at=timezone.now() + timedelta(days=1)) == 1
-    owed, sent = reload(owed), reload(sent)
-    assert owed.status == S.EXPIRED and owed.frozen_amount == 0
+    assert orders_expire_day(at=timezone.now() + timedelta(days=1)) == 2
+    owed, held, sent = reload(owed), reload(held), reload(sent)
+    assert owed.status == held.status == S.EXPIRED and owed.frozen_amount == held.frozen_amount == 0
     assert sent.status == S.SUBMITTED  # at the broker: it expires when the broker says so
     assert account().frozen == sent.frozen_amount
     expired = AuditEvent.objects.get(object_id=str(owed.pk), after__event="EXPIRED")
