@@ -104,7 +104,7 @@ class BrokerScript:
             self.full_reads += 1
             return BrokerChanges(list(self.orders.values()), list(self.trades),
                                  cursor=str(self._sequence) if self.incremental else None, complete=True)
-        ids = {order_id for order_id, number in self._changed.items() if number > since}
+        ids = [order_id for order_id, number in sorted(self._changed.items(), key=lambda item: item[1]) if number > since]
         return BrokerChanges([self.orders[i] for i in ids], [t for t in self.trades if t.broker_order_id in ids],
                              cursor=str(self._sequence), complete=False)
 
@@ -154,6 +154,7 @@ class BrokerScript:
         return self._put(replace(order, status=status, message=message or order.message))
 
     def record(self, request: OrderRequest, status: BrokerOrderStatus, message: str) -> BrokerOrder:
+        """Enter ``request`` in the broker's books under a new broker order id."""
         self._numbers += 1
         at = timezone.now()
         order = BrokerOrder(
