@@ -91,6 +91,22 @@ def _tasks_in_process(request: pytest.FixtureRequest):
 
 
 @pytest.fixture
+def script(db):
+    """Account acc1 at the scripted broker (brokers/adapters/scripted.py) with 1,000,000 CNY,
+    600000.SH closed at 10.00; returns the account's BrokerScript, to queue the broker's answers."""
+    from brokers.adapters.scripted import ScriptedBroker
+    from risk.controller import config_cache_clear
+    from tests import factories
+
+    config_cache_clear()
+    factories.instrument("600000.SH")
+    factories.quote("600000.SH", prev_close="10.00")
+    account = factories.account("acc1", cash="1000000", broker_kind=ScriptedBroker.kind)
+    yield ScriptedBroker.script(account.name)
+    config_cache_clear()  # a test may have set risk rules
+
+
+@pytest.fixture
 def api(transactional_db):
     """An HTTP client for the REST API with a trading key for account `acc1`."""
     from django.test import Client

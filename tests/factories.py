@@ -50,9 +50,9 @@ def quote(symbol: str = "600000.SH", *, last: str | None = None, prev_close: str
     return obj
 
 
-def account(name: str = "acc1", *, cash: str = "1000000", **kwargs: Any) -> Account:
+def account(name: str = "acc1", *, cash: str = "1000000", broker_kind: str = "paper", **kwargs: Any) -> Account:
     existing = Account.objects.filter(name=name).first()
-    return existing or account_create(name=name, broker_kind="paper", cash=Decimal(cash), **kwargs)
+    return existing or account_create(name=name, broker_kind=broker_kind, cash=Decimal(cash), **kwargs)
 
 
 def api_key(name: str = "key1", *, accounts: list[str] | None = None, can_trade: bool = True, market_data: bool = False) -> str:

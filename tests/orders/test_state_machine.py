@@ -74,9 +74,16 @@ def test_terminal_states_have_no_way_out() -> None:
 
 
 def test_only_reconciliation_leaves_unknown() -> None:
-    for event in OrderEvent:
-        if (S.UNKNOWN, event) in EXPECTED:
-            assert event.startswith("RECONCILED_")
+    """Checked against the code's own table and next_status, not against EXPECTED above."""
+    reconciliation = {e for e in OrderEvent if e.startswith("RECONCILED_")}
+    assert reconciliation, "no reconciliation events: nothing could ever leave UNKNOWN"
+    leaving_unknown = {OrderEvent(event) for status, event in TRANSITIONS if status == S.UNKNOWN}
+    assert leaving_unknown == reconciliation  # every reconciled outcome has a way out, nothing else does
+    for event in set(OrderEvent) - reconciliation:
+        with pytest.raises(IllegalTransition):
+            next_status(S.UNKNOWN, event)
+    for event in reconciliation:
+        assert next_status(S.UNKNOWN, event) != S.UNKNOWN
 
 
 @pytest.fixture

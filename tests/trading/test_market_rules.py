@@ -412,9 +412,31 @@ def test_index_is_not_tradable() -> None:
     assert violation(check_quantity, INDEX, BUY, LIMIT, 100, 0, DAY).rule == "not_tradable"
 
 
-def test_market_orders_allowed_with_price_limits() -> None:
-    for instrument in (MAIN_SH, MAIN_SZ, CHINEXT, STAR, BSE, ETF):
-        check_price(instrument, BUY, MARKET, None, D("10.00"), DAY)
+@pytest.mark.parametrize(
+    ("instrument", "pct", "down", "up", "tick"),
+    [
+        (MAIN_SH, "10", "9.00", "11.00", "0.01"),
+        (MAIN_SZ, "10", "9.00", "11.00", "0.01"),
+        (CHINEXT, "20", "8.00", "12.00", "0.01"),
+        (STAR, "20", "8.00", "12.00", "0.01"),
+        (BSE, "30", "7.00", "13.00", "0.01"),
+        (ETF, "10", "9.000", "11.000", "0.001"),
+    ],
+    ids=["main-sh", "main-sz", "chinext", "star", "bse", "etf"],
+)
+def test_market_orders_allowed_with_price_limits(instrument: Any, pct: str, down: str, up: str, tick: str) -> None:
+    """A market order on a day with price limits is accepted without a protection price, which
+    then defaults to the limit (up to buy, down to sell); one it is given must lie in the band."""
+    prev_close = D("10.00")
+    assert price_limit_pct(instrument, DAY) == D(pct)
+    assert limit_prices(instrument, prev_close, DAY) == (D(down), D(up))
+    for side in (BUY, SELL):
+        assert check_price(instrument, side, MARKET, None, prev_close, DAY) is None
+    assert protection_price(instrument, BUY, prev_close, DAY) == D(up)
+    assert protection_price(instrument, SELL, prev_close, DAY) == D(down)
+    assert check_price(instrument, BUY, MARKET, D(up), prev_close, DAY) is None
+    error = violation(check_price, instrument, BUY, MARKET, D(up) + D(tick), prev_close, DAY)
+    assert (error.field, error.rule) == ("price", "price_limit")
 
 
 def test_market_orders_refused_for_bonds_and_no_limit_days() -> None:
