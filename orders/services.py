@@ -1263,9 +1263,13 @@ def _nothing_new(order: Order, broker_order: BrokerOrder) -> bool:
 def _resend_missing(broker: Any, order: Order) -> None:
     """The broker has no record of an order whose answer was lost: send it again."""
     with transaction.atomic():
-        _, locked = _lock_order(order.pk)
+        account, locked = _lock_order(order.pk)
         if locked.status not in (OrderStatus.UNKNOWN, OrderStatus.SUBMITTING) or not _stale(locked):
             return  # somebody else resolved or claimed it meanwhile
+        if locked.trading_day < account_trading_day(account, now()):  # a day order is never sent after its day
+            _expire_locked(account, locked, OrderEvent.RECONCILED_EXPIRED, actor=Actor.system("reconciliation"),
+                           reason="券商无此委托且交易日已过, 不再报送 (not at the broker and its trading day is over)")
+            return
         if locked.status == OrderStatus.UNKNOWN:
             order_apply_event(locked, OrderEvent.RECONCILED_MISSING, actor=Actor.system("reconciliation"),
                               reason="券商无此委托, 重新报送 (not found at the broker; sending again)")
@@ -1328,13 +1332,20 @@ def orders_expire_day(*, at: datetime | None = None) -> int:
             account, order = _lock_order(order_id)
             if order.status not in (OrderStatus.NEW, OrderStatus.PENDING_APPROVAL):
                 continue
-            posts: list[LedgerPost] = []
-            _release_freezes(order, actor=Actor.system("expiry"), posts=posts, memo="过期解冻")
-            order_apply_event(order, OrderEvent.EXPIRED, actor=Actor.system("expiry"), reason="交易日结束未报 (trading day over)",
-                              update_fields=["frozen_amount", "frozen_quantity"])
-            ledger_flush(account, posts)
+            _expire_locked(account, order, OrderEvent.EXPIRED, actor=Actor.system("expiry"),
+                           reason="交易日结束未报 (trading day over)")
         expired += 1
     return expired
+
+
+def _expire_locked(account: Account, order: Order, event: OrderEvent, *, actor: Actor, reason: str) -> None:
+    """End an order that never reached the broker and whose trading day is over; give back its freezes.
+    Caller holds the account and order locks."""
+    posts: list[LedgerPost] = []
+    _release_freezes(order, actor=actor, posts=posts, memo="过期解冻")
+    order_apply_event(order, event, actor=actor, reason=reason, update_fields=["frozen_amount", "frozen_quantity"])
+    ledger_flush(account, posts)
+    _on_terminal(order, actor=actor)
 
 
 def accounts_poll_later(account_names: Iterable[str]) -> None:

@@ -418,10 +418,6 @@ def test_a_cancel_after_a_partial_fill_keeps_the_shares_and_gives_back_the_rest(
     assert_money_invariants()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "defect: account_poll's _resend_missing re-sends a stale UNKNOWN/SUBMITTING order the broker lacks "
-    "whatever its trading_day, so a day order whose day is over is placed on a later day (orders_expire_day "
-    "only expires NEW and PENDING_APPROVAL orders)"))
 @pytest.mark.parametrize("left_by", [Reply.TIMEOUT, Reply.CRASH], ids=["unknown", "submitting"])
 def test_an_order_lost_on_its_way_is_never_sent_after_its_trading_day(
         script: BrokerScript, monkeypatch: pytest.MonkeyPatch, left_by: Reply) -> None:
@@ -435,4 +431,6 @@ def test_an_order_lost_on_its_way_is_never_sent_after_its_trading_day(
     orders_expire_day(at=next_day)
     poll()
     assert len(script.placed) == 1, f"day order of {order.trading_day} sent again on {next_day.date()}"
-    assert reload(order).status != S.SUBMITTED
+    expired = reload(order)
+    assert expired.status == S.EXPIRED and expired.frozen_amount == 0
+    assert "trading day is over" in expired.status_reason
