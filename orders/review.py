@@ -34,7 +34,6 @@ from audit.services import Actor, audit_record
 from orders.models import Order, OrderStatus
 from orders.services import (
     SUBMIT,
-    _broadcast,
     _dispatch_on_commit,
     _lock_order,
     _on_terminal,
@@ -88,7 +87,6 @@ def _end_held(account: Account, order: Order, event: OrderEvent, *, actor: Actor
 
 def _after_commit(order: Order) -> Order:
     reread_after_inline_worker(order)
-    _broadcast(order)
     return order
 
 
@@ -181,7 +179,6 @@ def orders_expire_reviews(*, at: datetime | None = None) -> int:
                 continue  # decided meanwhile
             _end_held(account, order, OrderEvent.EXPIRED, actor=actor, memo="审核超时解冻",
                       reason=f"审核超时 {timeout} 秒无人处理 (not reviewed within {timeout}s)")
-        _broadcast(order)
         expired += 1
     return expired
 

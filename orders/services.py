@@ -592,7 +592,6 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
         order = placed[0]
     else:
         reread_after_inline_worker(order)
-    _broadcast(order)
     return SubmitResult(order, True)
 
 
@@ -765,7 +764,6 @@ def order_cancel(*, order_id: int, actor: Actor, reason: str = "") -> Order:
         account, order = _lock_order(order_id)
         _cancel_locked(account, order, actor=actor, reason=reason)
     reread_after_inline_worker(order)  # the in-process worker already asked the broker
-    _broadcast(order)
     return order
 
 
@@ -838,7 +836,6 @@ def order_modify(*, order_id: int, actor: Actor, price: Any = None, quantity: An
         _created_event(replacement, actor, reason=f"改单替换 #{original.pk}").save()
         _cancel_locked(account, original, actor=actor, reason=f"改单: 由 #{replacement.pk} 替换")
     reread_after_inline_worker(replacement)
-    _broadcast(original)
     return replacement
 
 
@@ -971,7 +968,6 @@ def _place(broker: Any, order: Order) -> Order:
             _, locked = _lock_order(order.pk)
             if locked.status == OrderStatus.SUBMITTING:
                 order_apply_event(locked, OrderEvent.BROKER_TIMED_OUT, actor=broker_actor, reason=exc.message)
-        _broadcast(locked)
         return locked
     except BrokerError as exc:
         with transaction.atomic():
@@ -984,7 +980,6 @@ def _place(broker: Any, order: Order) -> Order:
                 ledger_flush(account, posts)
                 risk_post_trade(account=account, order=locked)  # consecutive broker rejections
                 _on_terminal(locked, actor=broker_actor)
-        _broadcast(locked)
         return locked
     with transaction.atomic():
         locked = _relock_alone(order)
@@ -992,7 +987,6 @@ def _place(broker: Any, order: Order) -> Order:
             locked.broker_order_id = ack.broker_order_id
             order_apply_event(locked, OrderEvent.BROKER_ACCEPTED, actor=broker_actor, reason=ack.message,
                               extra={"broker_order_id": ack.broker_order_id}, update_fields=["broker_order_id"])
-    _broadcast(locked)
     # Pick up fills the broker made at once (the paper broker matches on arrival) by reading this
     # one order back, not the account's open orders. Polls skip an order while it is SUBMITTING,
     # so this read, after the answer is recorded, is what catches a fill made in between.
@@ -1021,13 +1015,15 @@ def order_cancel_at_broker(*, order_id: int) -> Order | None:
         refusal = exc.message
         audit_record(actor=Actor.broker(order.account.broker_kind), action="order.cancel_refused", object_type="order",
                      object_id=order.pk, account=order.account.name, reason=exc.message)
-    account_poll(account_id=order.account_id)
-    order.refresh_from_db()
-    if refusal is not None and order.status == OrderStatus.CANCEL_REQUESTED:
-        # Still cancelling after the poll: if it rests at the broker, the refusal stands.
-        at_broker = broker.query_order(order.broker_order_id).orders
-        if at_broker and at_broker[0].status in _RESTING:
-            order = order_cancel_refused(order_id=order.pk, reason=refusal)
+    # Read this one order back and record what the broker says (cancelled, filled meanwhile, ...).
+    snapshot = broker.query_order(order.broker_order_id)
+    found = snapshot.orders[0] if snapshot.orders else None
+    if found is None:
+        order.refresh_from_db()
+        return order
+    order = order_sync(order_id=order.pk, broker_order=found, trades=snapshot.trades)
+    if refusal is not None and order.status == OrderStatus.CANCEL_REQUESTED and found.status in _RESTING:
+        order = order_cancel_refused(order_id=order.pk, reason=refusal)  # it rests there: the refusal stands
     return order
 
 
@@ -1045,7 +1041,6 @@ def order_cancel_refused(*, order_id: int, reason: str) -> Order:
             order_apply_event(order, OrderEvent.PARTIALLY_FILLED, actor=broker_actor, reason=order.status_reason)
         _replacement_abandon(order, actor=broker_actor,
                              reason=f"原委托撤单被拒, 改单未生效 (the original's cancel was refused; modify abandoned): {reason}")
-    _broadcast(order)
     return order
 
 
@@ -1125,7 +1120,6 @@ def order_sync(*, order_id: int, broker_order: BrokerOrder, trades: list[BrokerT
         risk_post_trade(account=account, order=order, new_fills=new_fills)  # loss, drawdown, broker rejections
         if order.is_terminal:
             _on_terminal(order, actor=broker_actor)
-    _broadcast(order)
     return order
 
 
@@ -1366,44 +1360,7 @@ def accounts_poll_all() -> int:
     return sum(account_poll(account_id=pk) for pk in list(ids))
 
 
-def _broadcast(order: Order) -> None:
-    """Live updates go out after commit (monitoring issue); a hook point for now."""
-    return None
-
-
-class OrderManager:
-    """The plan's OrderManager (PLAN.md 6.2) as one facade over the services above,
-    for scripts that prefer an object: every method is one service call."""
-
-    def __init__(self, actor: Actor) -> None:
-        self.actor = actor
-
-    def submit_order(self, data: OrderInput) -> Order:
-        return order_submit(data, actor=self.actor).order
-
-    def submit_batch(self, items: list[OrderInput]) -> list[BatchItemResult]:
-        return order_submit_batch(items, actor=self.actor, allowed=lambda _: True)
-
-    def cancel_order(self, order_id: int, reason: str = "") -> Order:
-        return order_cancel(order_id=order_id, actor=self.actor, reason=reason)
-
-    def modify_order(self, order_id: int, *, price: Any = None, quantity: Any = None) -> Order:
-        return order_modify(order_id=order_id, actor=self.actor, price=price, quantity=quantity)
-
-    def get_order_status(self, order_id: int) -> str:
-        status = Order.objects.filter(pk=order_id).values_list("status", flat=True).first()
-        if status is None:
-            raise NotFound(f"委托不存在 (order {order_id} not found)")
-        return status
-
-    def get_pending_orders(self, account: str) -> list[Order]:
-        from orders.selectors import order_open_list
-
-        return list(order_open_list(account_id=account_id_by_name(account)))
-
-
 __all__ = [
-    "OrderManager",
     "OrderInput",
     "order_submit",
     "order_submit_batch",

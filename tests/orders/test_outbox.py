@@ -74,18 +74,6 @@ def test_sweep_leaves_recent_orders_and_waiting_replacements_alone(setup, monkey
     assert services.outbox_sweep() == 0
 
 
-def test_order_manager_facade(setup) -> None:
-    from audit.services import Actor
-
-    manager = services.OrderManager(Actor.system("script"))
-    order = manager.submit_order(services.OrderInput(account="acc1", symbol="600000.SH", side="BUY", order_type="LIMIT",
-                                                     price="9.90", quantity=100, client_order_id="m-1"))
-    assert manager.get_order_status(order.pk) == "SUBMITTED"
-    assert [o.pk for o in manager.get_pending_orders("acc1")] == [order.pk]
-    assert manager.cancel_order(order.pk).status == "CANCELLED"
-    assert manager.get_pending_orders("acc1") == []
-
-
 def test_relay_sends_each_owed_call_once_and_a_cancel_after_a_submit(setup, settings) -> None:
     settings.ORDERS_DISPATCH = "relay"
     body = {"account": "acc1", "symbol": "600000.SH", "side": "BUY", "order_type": "LIMIT", "price": "9.90",
