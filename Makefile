@@ -31,6 +31,7 @@ run: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 typecheck: venv
 	$(VENV)/bin/mypy trading orders brokers risk audit monitoring staff

@@ -93,12 +93,11 @@ def prepare(resting: int) -> str:
     from django.db import transaction
 
     from brokers.models import PaperAccount, PaperOrder
-    from brokers.services import quotes_publish
+    from brokers.services import account_create, quotes_publish
     from orders.models import Order, OrderStatus
-    from orders.services import account_trading_day
     from trading.auth import api_key_create
     from trading.models import ApiKey, Instrument
-    from trading.services import account_create
+    from trading.selectors import account_trading_day
 
     call_command("migrate", "--noinput", verbosity=0)
     call_command("load_instruments", verbosity=0)

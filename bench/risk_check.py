@@ -56,9 +56,9 @@ def prepare() -> None:
 
     import orders.services
     from audit.services import Actor
+    from brokers.services import account_create
     from orders.services import OrderInput, order_submit
     from trading.models import Account, Instrument, Position, Quote
-    from trading.services import account_create
 
     orders.services._enqueue = lambda order_id, kind: None  # intake only: no broker
     call_command("migrate", "--noinput", verbosity=0)
@@ -89,9 +89,10 @@ def time_checks(label: str, symbol: str, count: int) -> dict[str, float]:
     from django.test.utils import CaptureQueriesContext
 
     from orders.models import Order
-    from orders.services import account_trading_day, now
     from risk.controller import risk_check_order
+    from trading.clock import now
     from trading.models import Account, Instrument
+    from trading.selectors import account_trading_day
     from trading.services import account_lock
 
     account = Account.objects.get(name="bench")

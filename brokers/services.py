@@ -1,4 +1,4 @@
-"""Writes of the simulated market and of the paper broker's books.
+"""Writes of the simulated market and of the paper broker's books; opening an account.
 
 ``quotes_publish`` is the only writer of ``trading.Quote``: it stores the
 published top of book and runs the paper broker's matcher for the resting
@@ -16,16 +16,70 @@ from typing import Any
 
 from django.db import transaction
 
+from audit.services import SYSTEM, Actor, audit_record
 from brokers.adapters import paper
 from brokers.models import PaperAccount, PaperOrder, PaperPosition, PaperTrade
+from brokers.registry import adapter_class
 from trading import calendar
 from trading import market_rules as rules
+from trading.clock import now
 from trading.errors import Conflict, FieldProblem, InvalidOrder, NotFound
-from trading.models import Instrument, Quote
+from trading.market_rules import FeeSchedule
+from trading.models import Account, CashEntryKind, Instrument, Quote, SessionMode
 from trading.selectors import quote_cache_clear
+from trading.services import cash_post
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+@transaction.atomic
+def account_create(
+    *,
+    name: str,
+    broker_kind: str = "paper",
+    cash: Decimal = ZERO,
+    fee_schedule: FeeSchedule | None = None,
+    session_mode: str = SessionMode.ALWAYS,
+    broker_settings: dict[str, Any] | None = None,
+    display_name: str = "",
+    actor: Actor = SYSTEM,
+) -> Account:
+    """Open an account with its starting cash as a DEPOSIT ledger row, and its book at the
+    broker when the adapter keeps one (the paper broker)."""
+    if Account.objects.filter(name=name).exists():
+        raise Conflict(f"账户 {name} 已存在 (account {name!r} already exists)")
+    adapter = adapter_class(broker_kind)  # raises for an unknown kind
+    if cash < ZERO:
+        raise InvalidOrder.single("cash", "non_negative", f"初始资金不能为负 (cash must be >= 0; got {cash})")
+    account = Account.objects.create(
+        name=name,
+        display_name=display_name or name,
+        broker_kind=broker_kind,
+        broker_settings=broker_settings or {},
+        fee_schedule=(fee_schedule or FeeSchedule()).to_dict(),
+        session_mode=session_mode,
+    )
+    audit_record(
+        actor=actor,
+        action="account.created",
+        object_type="account",
+        object_id=account.pk,
+        account=account.name,
+        after={"broker_kind": broker_kind, "session_mode": session_mode, "fee_schedule": account.fee_schedule},
+    )
+    if cash:
+        cash_post(account, kind=CashEntryKind.DEPOSIT, amount=cash, actor=actor, memo="初始资金")
+    open_hook = getattr(adapter, "open_account", None)
+    if open_hook is not None:
+        open_hook(account.name, cash)
+    return account
+
+
+# --------------------------------------------------------------------------- quotes
 
 
 @dataclass(frozen=True)
@@ -175,7 +229,7 @@ def quotes_publish(quotes: Sequence[QuoteIn | Mapping[str, Any]]) -> PublishResu
     ``quotes[i].<field>`` and its rule, and nothing is stored.
     """
     parsed = [_parse(index, quote) for index, quote in enumerate(quotes)]
-    at = paper.now()
+    at = now()
     day = calendar.trading_day_of(at)
     instruments = {item.instrument.pk: item.instrument for item in parsed}
     result = PublishResult()
@@ -245,10 +299,9 @@ def opening_positions_load(*, account_name: str, rows: list[dict[str, str]], act
     same holdings, or the paper broker would refuse to sell what the back office says is held.
     Lock order: the account, its positions, then the paper account.
     """
-    from trading.models import Account
     from trading.services import account_lock, opening_lots_parse, position_open
 
-    at = paper.now()
+    at = now()
     today = calendar.trading_day_of(at)
     lots = opening_lots_parse(rows, today=today)
     account = Account.objects.filter(name=account_name).first()

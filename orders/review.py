@@ -38,7 +38,6 @@ from orders.services import (
     _lock_order,
     _on_terminal,
     _release_freezes,
-    now,
     reread_after_inline_worker,
 )
 from orders.state_machine import OrderEvent, order_apply_event
@@ -46,6 +45,7 @@ from risk.controller import TRADING_STATE_RULE, risk_check_order
 from risk.models import RiskLevel
 from risk.services import risk_events_for_verdicts, risk_order_released
 from risk.verdicts import RiskAction, Verdict
+from trading.clock import now
 from trading.errors import Conflict, InvalidOrder
 from trading.models import Account
 from trading.services import LedgerPost, ledger_flush

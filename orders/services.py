@@ -25,7 +25,6 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import Actor, audit_event, audit_record
@@ -43,6 +42,7 @@ from orders.state_machine import OrderEvent, StatusChange, order_apply_event
 from risk.controller import Decision, RiskOutcome, RiskReads, Verdict, reads_for, risk_check_order
 from risk.services import risk_cancel_recorded, risk_order_recorded, risk_post_trade
 from trading import calendar, market_rules
+from trading.clock import now
 from trading.errors import (
     BrokerError,
     BrokerTimeout,
@@ -55,7 +55,7 @@ from trading.errors import (
 )
 from trading.market_rules import MarketRuleViolation, OrderType, Side
 from trading.models import Account, CashEntryKind, Instrument, Position, Quote, SessionMode, TradingState
-from trading.selectors import instrument_active, quote_latest
+from trading.selectors import account_trading_day, instrument_active, quote_latest
 from trading.services import (
     LedgerPost,
     account_lock,
@@ -128,17 +128,6 @@ def _decimal(value: Any, field_name: str, problems: list[FieldProblem]) -> Decim
     return result
 
 
-def now() -> datetime:
-    """The clock of the order path (tests may replace it)."""
-    return timezone.now()
-
-
-def account_trading_day(account: Account, at: datetime) -> date:
-    """The trading day an order placed at ``at`` belongs to for this account."""
-    if account.session_mode == SessionMode.ALWAYS:
-        return at.astimezone(calendar.SHANGHAI).date()
-    day = calendar.trading_day_of(at)
-    return day if calendar.is_trading_day(day) else calendar.next_trading_day(day)
 
 
 def instrument_lookup(symbol: str) -> Instrument:

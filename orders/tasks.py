@@ -1,37 +1,51 @@
-"""Thin Celery tasks: take ids, call one service, own the retry policy."""
+"""Thin Celery tasks: take ids, call one service, own the retry policy.
+
+Each task imports its service inside its body: the services import this module to enqueue
+(``orders.services._enqueue``), so a module-level import would make the two a loop.
+"""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from orders import services
-
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def submit_order(order_id: int) -> None:
+    from orders import services
+
     services.order_send_to_broker(order_id=order_id)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def cancel_order(order_id: int) -> None:
+    from orders import services
+
     services.order_cancel_at_broker(order_id=order_id)
 
 
 @shared_task(ignore_result=True)
 def poll_account(account_id: int) -> None:
+    from orders import services
+
     services.account_poll(account_id=account_id)
 
 
 @shared_task(ignore_result=True)
 def poll_open_orders() -> None:
+    from orders import services
+
     services.accounts_poll_all()
 
 
 @shared_task(ignore_result=True)
 def outbox_sweep() -> None:
+    from orders import services
+
     services.outbox_sweep()
 
 
 @shared_task(ignore_result=True)
 def expire_day_orders() -> None:
+    from orders import services
+
     services.orders_expire_day()

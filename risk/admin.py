@@ -38,6 +38,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from simple_history.admin import SimpleHistoryAdmin
 
+from orders.kill_switch import trading_state_switch
 from risk import services
 from risk.models import RestrictedSymbol, RiskControl, RiskCounter, RiskEvent, RiskRule
 from risk.rules import REGISTRY, RULE_CLASSES, rule_choices, validate_rule_config
@@ -251,7 +252,7 @@ class RiskControlAdmin(admin.ModelAdmin):
         if request.POST.get("post") and form.is_valid():
             data = form.cleaned_data
             label = dict(TradingState.choices)[data["state"]]
-            run_service(request, lambda: services.trading_state_set(
+            run_service(request, lambda: trading_state_switch(
                 account=None, state=data["state"], reason=data["reason"], actor=actor_of(request),
                 cancel_open_orders=data["cancel_open_orders"]),
                 success=f"全局交易状态已设为 {label} (global trading state set to {data['state']})")

@@ -26,13 +26,14 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from risk.context import RiskContext
 from risk.rules import REGISTRY, Rule, RuleConfigError
 from risk.rules.base import POST_TRADE, PRE_TRADE
 from risk.verdicts import Decision, RiskAction, RiskOutcome, Verdict
+from trading.clock import now
 from trading.market_rules import Side
 from trading.models import TradingState
 from trading.services import selects_run
@@ -44,13 +45,6 @@ log = logging.getLogger(__name__)
 
 TRADING_STATE_RULE = "trading_state"
 STATE_SEVERITY: dict[str, int] = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
-
-
-def now() -> datetime:
-    """The clock of risk control: the order path's clock (tests may replace it)."""
-    from orders import services
-
-    return services.now()
 
 
 # --------------------------------------------------------------------------- configuration

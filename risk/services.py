@@ -33,14 +33,16 @@ from django.db.models.functions import Greatest
 from audit.services import SYSTEM, Actor, audit_record
 from orders.models import Order, OrderStatus
 from risk.context import OPEN_STATUSES, order_notional, quote_for
-from risk.controller import STATE_SEVERITY, config_load, now
+from risk.controller import STATE_SEVERITY, config_load
 from risk.models import RestrictedSymbol, RiskControl, RiskCounter, RiskEvent, RiskLevel, RiskRule
 from risk.rules import rule_class
 from risk.rules.base import FILL, POST_TRADE, REJECTION, Rule, RuleConfigError
 from risk.verdicts import RiskAction, Verdict
-from trading.errors import Conflict, InvalidOrder, TradingError
+from trading.clock import now
+from trading.errors import Conflict, InvalidOrder
 from trading.market_rules import Side
 from trading.models import Account, TradingState
+from trading.selectors import account_trading_day
 from trading.services import account_lock, insert_sql
 
 log = logging.getLogger(__name__)
@@ -146,16 +148,14 @@ def restricted_symbol_delete(*, restriction: RestrictedSymbol, actor: Actor = SY
 # --------------------------------------------------------------------------- trading states
 
 
-def trading_state_set(*, account: Account | None = None, state: str, reason: str, actor: Actor,
-                      cancel_open_orders: bool = False) -> str:
+def trading_state_set(*, account: Account | None = None, state: str, reason: str, actor: Actor) -> str:
     """Switch the trading state of ``account`` (None = the global state): ACTIVE, REDUCING (only
     orders that reduce a position pass) or HALTED (nothing new passes). Audited, with a RiskEvent.
 
     Takes the account lock (or the singleton's row lock) itself; safe inside a
-    caller's transaction that already holds it. ``cancel_open_orders`` then
-    cancels the open orders (of the account, or of every account), each in its
-    own transaction; orders on their way to the broker are left to it.
-    Cancels are never blocked by a trading state. Returns the previous state.
+    caller's transaction that already holds it. Cancels are never blocked by a
+    trading state; to cancel the open orders as well (the kill switch), call
+    ``orders.kill_switch.trading_state_switch``. Returns the previous state.
     """
     if state not in TradingState.values:
         raise InvalidOrder.single("state", "choice", f"交易状态须为 {'/'.join(TradingState.values)} (state must be one of "
@@ -187,8 +187,6 @@ def trading_state_set(*, account: Account | None = None, state: str, reason: str
             _event(account.pk, None, TRADING_STATE_EVENT, _state_level(state), "", f"账户 {account.name} 交易状态 {before} -> "
                    f"{state}: {reason} (account {account.name} trading state {before} -> {state})",
                    {"before": before, "state": state, "actor": actor.name})
-    if cancel_open_orders:
-        _cancel_open_orders(account, actor=actor, reason=reason)
     return before
 
 
@@ -198,22 +196,6 @@ TRADING_STATE_EVENT = "trading_state"
 def _state_level(state: str) -> str:
     levels: dict[str, str] = {TradingState.ACTIVE: RiskLevel.INFO, TradingState.REDUCING: RiskLevel.WARNING}
     return levels.get(state, RiskLevel.CRITICAL)
-
-
-def _cancel_open_orders(account: Account | None, *, actor: Actor, reason: str) -> int:
-    from orders.services import order_cancel
-
-    query = Order.objects.filter(status__in=[s for s in OPEN_STATUSES if s not in (OrderStatus.CANCEL_REQUESTED,)])
-    if account is not None:
-        query = query.filter(account_id=account.pk)
-    cancelled = 0
-    for order_id in query.values_list("pk", flat=True):
-        try:
-            order_cancel(order_id=order_id, actor=actor, reason=f"交易状态切换撤单: {reason}")
-            cancelled += 1
-        except TradingError as exc:  # on its way to the broker, or ended meanwhile
-            log.info("open order %s not cancelled on state switch: %s", order_id, exc.message)
-    return cancelled
 
 
 # --------------------------------------------------------------------------- hooks of the order path
@@ -305,8 +287,6 @@ def risk_cancel_recorded(*, account: Account, order: Order) -> None:
 
     Precondition: the caller (``order_cancel``) holds the account lock. Never blocks the cancel.
     """
-    from orders.services import account_trading_day
-
     at = now()
     _counters_add(account.pk, account_trading_day(account, at), [""], at=at, cancels=1, in_window=1)
     if order.side == Side.BUY and order.is_terminal:
@@ -367,7 +347,6 @@ def risk_post_trade(*, account: Account, order: Order, new_fills: int = 0) -> No
 
 
 def _protections_run(account: Account, order: Order, *, new_fills: int, rejected: bool) -> None:
-    from orders.services import account_trading_day
     from risk.post_trade import PostTradeState
 
     snapshot = config_load(max_age=POST_TRADE_CONFIG_MAX_AGE)

@@ -21,6 +21,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 from audit.services import Actor
+from trading.clock import now
 from trading.errors import TradingError
 from trading.selectors import price_text as api_price_text
 
@@ -69,7 +70,7 @@ def short_time(value: datetime | None) -> str:
         return "-"
     local = timezone.localtime(value)
     full = local.strftime("%Y-%m-%d %H:%M:%S")
-    text = local.strftime("%H:%M:%S") if local.date() == timezone.localdate() else local.strftime("%m-%d %H:%M")
+    text = local.strftime("%H:%M:%S") if local.date() == timezone.localdate(now()) else local.strftime("%m-%d %H:%M")
     return format_html('<span class="tbo-num" title="{}">{}</span>', full, text)
 
 

@@ -72,6 +72,7 @@ def today_summary(request: HttpRequest) -> list[dict[str, Any]] | None:
     from django.utils import timezone
 
     from orders.models import Fill, Order, OrderStatus
+    from trading.clock import now
     from trading.models import Account, TradingState
 
     S = OrderStatus
@@ -79,7 +80,7 @@ def today_summary(request: HttpRequest) -> list[dict[str, Any]] | None:
                                                        S.PARTIALLY_FILLED, S.CANCEL_REQUESTED])
                      .values_list("status").annotate(n=Count("id")).order_by())
     working = [S.NEW, S.SUBMITTING, S.SUBMITTED, S.PARTIALLY_FILLED, S.CANCEL_REQUESTED]
-    today = timezone.localdate()
+    today = timezone.localdate(now())
     fills = Fill.objects.filter(trading_day=today).aggregate(n=Count("id"), amount=Sum("amount"))
     restricted = Account.objects.exclude(trading_state=TradingState.ACTIVE).count()
     orders = reverse("admin:orders_order_changelist")

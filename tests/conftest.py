@@ -3,10 +3,39 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+# Where the `clock` fixture starts: a Monday and a trading day, in the continuous session.
+CLOCK_START = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+class Clock:
+    """The test clock: ``trading.clock.now()`` answers ``at`` until a test sets or advances it."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """Freeze the one clock (trading/clock.py) at CLOCK_START for the test: every part of the back
+    office (orders, risk, market rules, the paper broker) reads it; move it with ``clock.at = ...``
+    or ``clock.advance(seconds)``."""
+    from trading import clock as trading_clock
+
+    fake = Clock(CLOCK_START)
+    monkeypatch.setattr(trading_clock, "_source", fake)
+    return fake
 
 
 def _using_postgres() -> bool:

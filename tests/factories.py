@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from brokers.services import account_create
 from trading.market_rules import load_reference_instruments
 from trading.models import Account, Instrument, Quote
 from trading.selectors import quote_cache_clear
-from trading.services import account_create
 
 _REFERENCE = {r.symbol: r for r in load_reference_instruments()}
 

@@ -2,7 +2,7 @@
 
 Money and positions are read-only here: they move only through fills and the
 ledger services. The trading state (HALT / REDUCE / RESUME) is set through
-risk.services.trading_state_set after a confirmation page with a reason; API
+orders.kill_switch.trading_state_switch after a confirmation page with a reason; API
 keys are issued, changed and revoked through staff.services, and a new key is
 shown exactly once, in the page that created it.
 """
@@ -23,12 +23,12 @@ from django.utils.translation import gettext_lazy as _
 
 from staff.admin_tools import ReadOnlyModelAdmin, actor_of, badge, local_time, reason_page, run_for_each, run_service
 from staff.forms import SCOPE_TRADE, ApiKeyCreateForm, TradingStateForm
+from trading.clock import now
 from trading.models import Account, ApiKey, CashLedgerEntry, Instrument, Position, Quote, TradingState
+from trading.selectors import account_trading_day
 
 
 def _today_for(account: Account) -> Any:
-    from orders.services import account_trading_day, now
-
     return account_trading_day(account, now())
 
 
@@ -137,8 +137,6 @@ class AccountAdmin(ReadOnlyModelAdmin):
         account = self.get_object(request, object_id)
         context = dict(extra_context or {})
         if account is not None:
-            from orders.services import now
-
             context.update({
                 "account": account,
                 "balance": account_balance(account=account, at=now()),
@@ -153,7 +151,7 @@ class AccountAdmin(ReadOnlyModelAdmin):
         return super().change_view(request, object_id, form_url, context)
 
     def trading_state_view(self, request: HttpRequest, object_id: int, which: str) -> HttpResponse:
-        from risk.services import trading_state_set
+        from orders.kill_switch import trading_state_switch
 
         account = get_object_or_404(Account, pk=object_id)
         back = reverse("admin:trading_account_change", args=[account.pk])
@@ -164,9 +162,9 @@ class AccountAdmin(ReadOnlyModelAdmin):
         form = TradingStateForm(request.POST or None, initial={"state": state})
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
-            run_service(request, lambda: trading_state_set(account=account, state=data["state"], reason=data["reason"],
-                                                           actor=actor_of(request),
-                                                           cancel_open_orders=data["cancel_open_orders"]),
+            run_service(request, lambda: trading_state_switch(account=account, state=data["state"], reason=data["reason"],
+                                                              actor=actor_of(request),
+                                                              cancel_open_orders=data["cancel_open_orders"]),
                         success=gettext("Account %(name)s: trading state set to %(state)s.")
                         % {"name": account.name, "state": dict(TradingState.choices)[form.cleaned_data["state"]]})
             return HttpResponseRedirect(back)
@@ -177,7 +175,7 @@ class AccountAdmin(ReadOnlyModelAdmin):
 
     @admin.action(description=_("Set trading state of selected accounts…"), permissions=["set_trading_state"])
     def set_trading_state_selected(self, request: HttpRequest, queryset: QuerySet[Account]) -> Any:
-        from risk.services import trading_state_set
+        from orders.kill_switch import trading_state_switch
 
         form = TradingStateForm(request.POST if request.POST.get("post") else None)
         if request.POST.get("post") and form.is_valid():
@@ -186,8 +184,8 @@ class AccountAdmin(ReadOnlyModelAdmin):
             cancel = form.cleaned_data["cancel_open_orders"]
             by_id = {a.pk: a for a in queryset}
             run_for_each(request, list(by_id),
-                         lambda pk: trading_state_set(account=by_id[pk], state=state, reason=reason, actor=actor,
-                                                      cancel_open_orders=cancel),
+                         lambda pk: trading_state_switch(account=by_id[pk], state=state, reason=reason, actor=actor,
+                                                         cancel_open_orders=cancel),
                          done=gettext("Trading state set for %(count)d accounts."))
             return None
         accounts = list(queryset.order_by("name"))

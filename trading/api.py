@@ -10,12 +10,12 @@ from ninja.params.functions import Path
 from ninja.responses import Status
 from pydantic import BaseModel
 
-from orders import services as order_services
 from orders.schemas import FillOut
 from orders.selectors import fill_list_of_day
-from orders.services import account_by_name, account_trading_day
+from orders.services import account_by_name
 from trading import selectors
 from trading.auth import ApiClient
+from trading.clock import now
 from trading.schemas import error_responses
 
 router = Router(tags=["accounts"])
@@ -52,16 +52,16 @@ def _account(request: HttpRequest, name: str):
 
 @router.get("/accounts/{name}/balance", response={200: BalanceOut, **ERRORS})
 def account_balance(request: HttpRequest, name: str = ACCOUNT_NAME):
-    return Status(200, selectors.account_balance(account=_account(request, name), at=order_services.now()))
+    return Status(200, selectors.account_balance(account=_account(request, name), at=now()))
 
 
 @router.get("/accounts/{name}/positions", response={200: list[PositionOut], **ERRORS})
 def account_positions(request: HttpRequest, name: str = ACCOUNT_NAME):
-    return Status(200, selectors.account_positions(account=_account(request, name), at=order_services.now()))
+    return Status(200, selectors.account_positions(account=_account(request, name), at=now()))
 
 
 @router.get("/accounts/{name}/trades", response={200: list[FillOut], **ERRORS})
 def account_trades(request: HttpRequest, name: str = ACCOUNT_NAME, date: date | None = None):  # noqa: A002 - API.md names it so
     account = _account(request, name)
-    day = date or account_trading_day(account, order_services.now())
+    day = date or selectors.account_trading_day(account, now())
     return Status(200, fill_list_of_day(account_name=account.name, day=day))

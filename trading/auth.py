@@ -20,10 +20,10 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
-from django.utils import timezone
 from ninja.security import HttpBearer
 
 from audit.services import SYSTEM, Actor, audit_record
+from trading import clock
 from trading.errors import Forbidden, NotFound, TradingError
 from trading.models import Account, ApiKey
 
@@ -113,7 +113,7 @@ def api_client_for(raw: str) -> ApiClient | None:
     )
     _cache[raw] = (now + _CACHE_SECONDS, client)
     if _last_used_written.get(key.pk, 0) < now - 60:
-        ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=clock.now())
         _last_used_written[key.pk] = now
     return client
 

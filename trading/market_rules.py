@@ -35,6 +35,7 @@ from trading.calendar import (
     trading_day_of,
     trading_days_between,
 )
+from trading.clock import now
 
 T = TypeVar("T")
 
@@ -389,7 +390,7 @@ def _symbol(inst: InstrumentLike) -> str:
 
 
 def _today() -> date:
-    return trading_day_of(datetime.now(SHANGHAI))
+    return trading_day_of(now())
 
 
 def _tradable_board(inst: InstrumentLike) -> Board:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from trading.models import Account, Instrument, Position, Quote
+from trading import calendar
+from trading.models import Account, Instrument, Position, Quote, SessionMode
 
 ZERO = Decimal("0")
 
@@ -57,6 +58,14 @@ def instrument_cache_clear() -> None:
     _instruments.clear()
 
 
+def account_trading_day(account: Account, at: datetime) -> date:
+    """The trading day an order placed at ``at`` belongs to for this account."""
+    if account.session_mode == SessionMode.ALWAYS:
+        return at.astimezone(calendar.SHANGHAI).date()
+    day = calendar.trading_day_of(at)
+    return day if calendar.is_trading_day(day) else calendar.next_trading_day(day)
+
+
 def money(value: Decimal | None) -> str | None:
     """A money amount as the API writes it: a decimal string, never a float."""
     if value is None:
@@ -82,8 +91,6 @@ def position_last_price(position: Position) -> Decimal | None:
 
 def account_positions(*, account: Account, at: datetime) -> list[dict[str, Any]]:
     """Positions with market value and unrealized P&L at the latest quote."""
-    from orders.services import account_trading_day
-
     today = account_trading_day(account, at)
     rows = []
     positions = (

@@ -15,14 +15,14 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from django.db import connection, connections, models, transaction
+from django.db import connection, connections, models
 
 from audit.models import AuditEvent
 from audit.services import SYSTEM, Actor, audit_event, audit_record
 from trading import market_rules
 from trading.errors import Conflict, InvalidOrder
-from trading.market_rules import FeeSchedule, Side, format_symbol
-from trading.models import Account, CashEntryKind, CashLedgerEntry, Instrument, Position, SessionMode
+from trading.market_rules import Side, format_symbol
+from trading.models import Account, CashEntryKind, CashLedgerEntry, Instrument, Position
 
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
@@ -284,50 +284,6 @@ def ledger_totals(account: Account) -> tuple[Decimal, Decimal]:
         frozen=Sum(Case(When(kind__in=FROZEN_KINDS, then="amount"), default=ZERO, output_field=DecimalField())),
     )
     return (sums["cash"] or ZERO), (sums["frozen"] or ZERO)
-
-
-@transaction.atomic
-def account_create(
-    *,
-    name: str,
-    broker_kind: str = "paper",
-    cash: Decimal = ZERO,
-    fee_schedule: FeeSchedule | None = None,
-    session_mode: str = SessionMode.ALWAYS,
-    broker_settings: dict[str, Any] | None = None,
-    display_name: str = "",
-    actor: Actor = SYSTEM,
-) -> Account:
-    """Open an account with its starting cash as a DEPOSIT ledger row."""
-    from brokers.registry import adapter_class
-
-    if Account.objects.filter(name=name).exists():
-        raise Conflict(f"账户 {name} 已存在 (account {name!r} already exists)")
-    adapter = adapter_class(broker_kind)  # raises for an unknown kind
-    if cash < ZERO:
-        raise InvalidOrder.single("cash", "non_negative", f"初始资金不能为负 (cash must be >= 0; got {cash})")
-    account = Account.objects.create(
-        name=name,
-        display_name=display_name or name,
-        broker_kind=broker_kind,
-        broker_settings=broker_settings or {},
-        fee_schedule=(fee_schedule or FeeSchedule()).to_dict(),
-        session_mode=session_mode,
-    )
-    audit_record(
-        actor=actor,
-        action="account.created",
-        object_type="account",
-        object_id=account.pk,
-        account=account.name,
-        after={"broker_kind": broker_kind, "session_mode": session_mode, "fee_schedule": account.fee_schedule},
-    )
-    if cash:
-        cash_post(account, kind=CashEntryKind.DEPOSIT, amount=cash, actor=actor, memo="初始资金")
-    open_hook = getattr(adapter, "open_account", None)
-    if open_hook is not None:
-        open_hook(account.name, cash)
-    return account
 
 
 def position_for_update(account: Account, instrument: Instrument) -> Position:

@@ -81,8 +81,8 @@ Reading the books back
     ``brokers.models``), so a poll costs what changed, not what is open.
 
 Clock
-    Every timestamp comes from the module-level :func:`now`, so tests can
-    monkeypatch time (``monkeypatch.setattr(paper, "now", ...)``).
+    Every timestamp comes from ``trading.clock.now``, the one clock, which
+    tests move with the ``clock`` fixture (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -97,7 +97,6 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from brokers.interface import (
     BrokerBalance,
@@ -116,6 +115,7 @@ from brokers.models import OPEN_STATUSES, PaperAccount, PaperOrder, PaperPositio
 from brokers.registry import register
 from trading import calendar
 from trading import market_rules as rules
+from trading.clock import now
 from trading.errors import BrokerError, BrokerTimeout
 from trading.models import Account, Instrument, Quote, SessionMode
 from trading.selectors import instrument_active
@@ -171,11 +171,6 @@ MSG_EXPIRED = "当日委托已过期"
 
 # Phases in which resting orders match in real-session mode.
 MATCHING_PHASES = frozenset({calendar.Phase.CONTINUOUS.value, calendar.Phase.CLOSING_CALL.value})
-
-
-def now() -> datetime:
-    """The paper broker's clock (aware). Tests monkeypatch this."""
-    return timezone.now()
 
 
 # ---------------------------------------------------------------------------
@@ -909,7 +904,7 @@ class PaperBroker(BrokerInterface):
 
     @staticmethod
     def open_account(account_name: str, cash: Decimal) -> PaperAccount:
-        """Open the broker-side cash account with ``cash`` (called by ``trading.services.account_create``).
+        """Open the broker-side cash account with ``cash`` (called by ``brokers.services.account_create``).
 
         Idempotent: an existing account is returned unchanged (its books are
         the broker's). Safe inside the caller's transaction (creation runs in a

@@ -12,38 +12,22 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import connection
 
-from brokers.adapters import paper
 from brokers.adapters.paper import PaperBroker
 from brokers.interface import BrokerOrderStatus, OrderRequest
 from brokers.models import PaperAccount, PaperOrder, PaperPosition, PaperTrade
 from brokers.registry import adapter_class
-from brokers.services import QuoteIn, paper_reset_account, quotes_publish
+from brokers.services import QuoteIn, account_create, paper_reset_account, quotes_publish
+from tests.conftest import CLOCK_START, Clock
 from trading.errors import BrokerError, BrokerTimeout, InvalidOrder
 from trading.models import Instrument, Quote
-from trading.services import account_create
 
 pytestmark = pytest.mark.django_db
 
 SH = ZoneInfo("Asia/Shanghai")
-MONDAY = datetime(2026, 11, 23, 10, 0, tzinfo=SH)  # a trading day
+MONDAY = CLOCK_START  # 2026-11-23 10:00, a trading day: where the `clock` fixture starts
 TUESDAY = datetime(2026, 11, 24, 10, 0, tzinfo=SH)
 D = Decimal
 START_CASH = D("1000000.00")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.at = MONDAY
-
-    def __call__(self) -> datetime:
-        return self.at
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(paper, "now", fake)
-    return fake
 
 
 @pytest.fixture

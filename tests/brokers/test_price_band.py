@@ -5,29 +5,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from brokers.adapters import paper
 from brokers.adapters.paper import PaperBroker, RestingBook
 from brokers.interface import BrokerOrderStatus, OrderRequest
 from brokers.models import PaperOrder, PaperTrade
-from brokers.services import quotes_publish
+from brokers.services import account_create, quotes_publish
 from tests import factories
+from tests.conftest import CLOCK_START, Clock
 from trading.errors import InvalidOrder
 from trading.models import Instrument, Quote
-from trading.services import account_create
 
 D = Decimal
-MONDAY = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+MONDAY = CLOCK_START  # a trading day, where the `clock` fixture starts
 
 
 @pytest.fixture
-def pufa(monkeypatch: pytest.MonkeyPatch) -> Instrument:
-    monkeypatch.setattr(paper, "now", lambda: MONDAY)
+def pufa(clock: Clock) -> Instrument:
     return factories.instrument("600000.SH")
 
 

@@ -23,6 +23,7 @@ from orders.models import Fill, Order, OrderStatus
 from orders.services import OrderInput, account_poll, order_cancel, order_submit, orders_expire_day
 from risk.services import risk_rule_set
 from tests import factories
+from tests.conftest import Clock
 from tests.orders.test_modify import assert_money_invariants
 from trading.models import Account, Position
 
@@ -420,14 +421,13 @@ def test_a_cancel_after_a_partial_fill_keeps_the_shares_and_gives_back_the_rest(
 
 @pytest.mark.parametrize("left_by", [Reply.TIMEOUT, Reply.CRASH], ids=["unknown", "submitting"])
 def test_an_order_lost_on_its_way_is_never_sent_after_its_trading_day(
-        script: BrokerScript, monkeypatch: pytest.MonkeyPatch, left_by: Reply) -> None:
-    from orders import services
-
+        script: BrokerScript, clock: Clock, left_by: Reply) -> None:
+    clock.at = timezone.now()  # staleness compares with updated_at, which auto_now stamps from the real time
     script.on_place(left_by, reaches_broker=False)
     order = buy()
     assert reload(order).status in (S.UNKNOWN, S.SUBMITTING)
-    next_day = timezone.now() + timedelta(days=1)
-    monkeypatch.setattr(services, "now", lambda: next_day)  # the order path's clock
+    clock.advance(24 * 3600)
+    next_day = clock.at
     orders_expire_day(at=next_day)
     poll()
     assert len(script.placed) == 1, f"day order of {order.trading_day} sent again on {next_day.date()}"

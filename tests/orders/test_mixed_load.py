@@ -40,6 +40,7 @@ from orders import services
 from orders.models import TERMINAL_STATUSES, Fill, Order, OrderStatus
 from tests import factories
 from tests.orders.test_end_to_end import Relay, Worker, wait_for
+from trading.clock import now
 from trading.market_rules import Side
 from trading.models import Account, Position
 from trading.services import ledger_totals
@@ -74,7 +75,7 @@ def system(require_postgres, require_redis, tmp_path, settings, live_server):
         factories.instrument(symbol)
         factories.quote(symbol, prev_close=str(price), last=str(price), bid=str(price - Decimal("0.01")),
                         ask=str(price), bid_volume=3000, ask_volume=3000)
-    before = (services.now() - timedelta(days=3)).date()
+    before = (now() - timedelta(days=3)).date()
     keys = {}
     for name in ACCOUNTS:
         account = factories.account(name, cash="2000000")

@@ -1,8 +1,9 @@
-"""Fixtures of the risk tests: an account with cash, a quoted market, a frozen clock, helpers."""
+"""Fixtures of the risk tests: an account with cash, a quoted market, helpers; the clock is the
+shared ``clock`` fixture (tests/conftest.py), frozen at CLOCK_START."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,10 +14,10 @@ from audit.services import Actor
 from orders.models import Order
 from risk.verdicts import RiskAction, Verdict
 from tests import factories
-from trading.calendar import SHANGHAI
+from tests.conftest import Clock
 from trading.models import Account, Position
+from trading.selectors import account_trading_day
 
-T0 = datetime(2026, 11, 23, 10, 0, 0, tzinfo=SHANGHAI)
 ACTOR = Actor.api_key("risk-tests")
 
 
@@ -39,26 +40,6 @@ def _fresh_risk_cache():
     config_cache_clear()
 
 
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self.current = start
-
-    def __call__(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def clock(monkeypatch) -> Clock:
-    from orders import services
-
-    c = Clock(T0)
-    monkeypatch.setattr(services, "now", c)
-    return c
-
-
 class Env:
     """A paper account `acc1` with 1,000,000 CNY and quoted instruments; helpers for the tests."""
 
@@ -71,8 +52,6 @@ class Env:
 
     @property
     def today(self):
-        from orders.services import account_trading_day
-
         return account_trading_day(self.account, self.clock())
 
     def refresh(self) -> Account:
@@ -171,9 +150,9 @@ class RealClock(Clock):
         pass
 
     def __call__(self) -> datetime:
-        from django.utils import timezone
+        from trading.clock import now
 
-        return timezone.now()
+        return now()
 
     def advance(self, seconds: float) -> None:
         raise NotImplementedError("the real clock cannot be moved")

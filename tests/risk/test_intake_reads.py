@@ -41,7 +41,7 @@ def test_on_postgresql_an_order_with_every_rule_costs_two_statements_and_the_com
 
 
 def test_a_session_mode_changed_since_the_last_order_applies_to_the_next(env: Env) -> None:
-    env.clock.current = env.clock.current.replace(hour=20)  # after the close
+    env.clock.at = env.clock.at.replace(hour=20)  # after the close
     assert env.submit().status == OrderStatus.NEW  # simulated all-day session: accepted
     Account.objects.filter(pk=env.account.pk).update(session_mode=SessionMode.REAL)
     with pytest.raises(InvalidOrder) as refused:
@@ -53,7 +53,7 @@ def test_a_retried_order_is_answered_after_the_session_closed(env: Env) -> None:
     Account.objects.filter(pk=env.account.pk).update(session_mode=SessionMode.REAL)
     first = order_submit(OrderInput(account="acc1", symbol="600000.SH", side="BUY", order_type="LIMIT", quantity=100,
                                     price="9.90", client_order_id="retry-1"), actor=ACTOR)
-    env.clock.current = env.clock.current.replace(hour=20)
+    env.clock.at = env.clock.at.replace(hour=20)
     again = order_submit(OrderInput(account="acc1", symbol="600000.SH", side="BUY", order_type="LIMIT", quantity=100,
                                     price="9.90", client_order_id="retry-1"), actor=ACTOR)
     assert first.created and not again.created and again.order.pk == first.order.pk

@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
-from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import Actor
@@ -116,21 +115,25 @@ def test_held_orders_expire_after_the_timeout(env: Env, settings) -> None:
     settings.RISK_REVIEW_TIMEOUT_SECONDS = 600
     old = held(env)
     young = env.submit(price="10.00", quantity=12000, client_order_id="young")
-    Order.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(seconds=601))
+    # Expiry reads the clock (frozen here); created_at is stamped by Django's own clock: align it.
+    Order.objects.filter(pk=old.pk).update(created_at=env.clock() - timedelta(seconds=601))
+    Order.objects.filter(pk=young.pk).update(created_at=env.clock())
     assert orders_expire_reviews() == 1
     old.refresh_from_db()
     young.refresh_from_db()
     assert (old.status, young.status) == (OrderStatus.EXPIRED, OrderStatus.PENDING_APPROVAL)
     assert old.frozen_amount == 0 and env.refresh().frozen == young.frozen_amount
     assert counted_amount(env) == Decimal("120000.00")  # only the young one still counts
-    assert orders_expire_reviews(at=timezone.now() + timedelta(seconds=601)) == 1
+    assert orders_expire_reviews(at=env.clock() + timedelta(seconds=601)) == 1
 
 
 def test_the_expiry_task_calls_the_service(env: Env, settings) -> None:
     from risk.tasks import expire_reviews
 
     settings.RISK_REVIEW_TIMEOUT_SECONDS = 0
-    held(env)
+    order = held(env)
+    # Expiry reads the clock (frozen here); created_at is stamped by Django's own clock: align it.
+    Order.objects.filter(pk=order.pk).update(created_at=env.clock() - timedelta(seconds=1))
     assert expire_reviews.apply().get() == 1
 
 

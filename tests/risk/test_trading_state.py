@@ -6,6 +6,7 @@ import pytest
 
 from audit.models import AuditEvent
 from audit.services import Actor
+from orders.kill_switch import trading_state_switch
 from orders.models import OrderStatus
 from risk.models import RiskControl, RiskEvent
 from risk.services import trading_state_set
@@ -82,7 +83,7 @@ def test_switching_needs_a_valid_state_and_a_reason(env: Env, state: str, reason
 
 def test_halt_can_cancel_every_open_order(env: Env) -> None:
     orders = [env.submit(client_order_id=f"o{i}") for i in range(3)]
-    trading_state_set(account=env.account, state=TradingState.HALTED, reason="一键停机", actor=OPERATOR, cancel_open_orders=True)
+    trading_state_switch(account=env.account, state=TradingState.HALTED, reason="一键停机", actor=OPERATOR, cancel_open_orders=True)
     for order in orders:
         order.refresh_from_db()
         assert order.status == OrderStatus.CANCELLED

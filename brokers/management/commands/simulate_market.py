@@ -4,12 +4,12 @@ import random
 import time
 
 from django.core.management.base import BaseCommand
-from django.utils import timezone
 
 from brokers.market import DAILY_VOLATILITY, RandomWalkMarket
 from brokers.services import quotes_publish
 from orders.services import accounts_poll_later
 from trading.calendar import trading_day_of
+from trading.clock import now
 from trading.market_rules import load_reference_instruments
 from trading.models import Quote
 
@@ -25,7 +25,7 @@ class Command(BaseCommand):
                             help="standard deviation of a day's return (default 0.02: 2%%)")
 
     def handle(self, *args, **options):
-        today = trading_day_of(timezone.now())
+        today = trading_day_of(now())
         refs = [r for r in load_reference_instruments() if r.prev_close]
         # Resume from today's quotes (a restart must not jump back to the previous close).
         start = {

@@ -3,8 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.services import Actor
+from orders.kill_switch import trading_state_switch
 from risk.selectors import trading_states
-from risk.services import trading_state_set
 from trading.errors import TradingError
 from trading.models import Account, TradingState
 
@@ -41,9 +41,9 @@ class Command(BaseCommand):
                 raise CommandError(f"账户 {options['account']} 不存在 (unknown account {options['account']!r})")
         state = STATES[options["state"]]
         try:
-            before = trading_state_set(account=account, state=state, reason=options["reason"],
-                                       actor=Actor.command("trading_state"),
-                                       cancel_open_orders=options["cancel_open_orders"])
+            before = trading_state_switch(account=account, state=state, reason=options["reason"],
+                                          actor=Actor.command("trading_state"),
+                                          cancel_open_orders=options["cancel_open_orders"])
         except TradingError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(f"{account.name if account else 'global'}: {before} -> {state}")

@@ -2,9 +2,9 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.management.base import BaseCommand, CommandError
 
+from brokers.services import account_create
 from trading.errors import TradingError
 from trading.models import SessionMode
-from trading.services import account_create
 
 
 class Command(BaseCommand):

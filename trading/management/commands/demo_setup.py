@@ -9,9 +9,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from brokers.services import account_create
 from trading.auth import api_key_create
 from trading.models import Account, ApiKey
-from trading.services import account_create
 
 
 def demo_files_dir() -> Path:

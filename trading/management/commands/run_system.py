@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from trading.clock import now
 from trading.management.commands.demo_setup import demo_files_dir
 from trading.market_rules import load_reference_instruments, round_to_tick, tick_size
 from trading.models import Quote
@@ -77,7 +78,7 @@ class Command(BaseCommand):
             self.stderr.flush()
 
         supervisor = Supervisor(commands, cwd=settings.BASE_DIR, say=say)
-        started = timezone.now()
+        started = now()
         supervisor.catch_signals()
         supervisor.start()
         key_file = demo_files_dir() / "demo_api_key.txt"

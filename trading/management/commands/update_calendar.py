@@ -7,7 +7,7 @@ differences and exits non-zero when there are any.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from trading.calendar import (
     reload_calendar,
     write_holidays_csv,
 )
+from trading.clock import now
 
 # A real year has 10+ weekday closures; fewer means exchange_calendars does
 # not know that year yet and would silently turn holidays into trading days.
@@ -81,7 +82,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         path = Path(options["path"])
         first_year: int = options["first_year"]
-        last_year: int = options["last_year"] or datetime.now(SHANGHAI).year
+        last_year: int = options["last_year"] or now().astimezone(SHANGHAI).year
         if last_year < first_year:
             raise CommandError("--last-year is before --first-year")
         fetched = xshg_holidays(first_year, last_year)
