@@ -34,10 +34,10 @@ from audit.services import Actor, audit_record
 from orders.models import Order, OrderStatus
 from orders.services import (
     SUBMIT,
-    _dispatch_on_commit,
-    _lock_order,
-    _on_terminal,
-    _release_freezes,
+    after_order_ended,
+    dispatch_on_commit,
+    lock_order,
+    release_freezes,
     reread_after_inline_worker,
 )
 from orders.state_machine import OrderEvent, order_apply_event
@@ -66,7 +66,7 @@ def _require_reason(reason: str) -> str:
 
 def _held(order_id: int, doing: str, doing_en: str) -> tuple[Account, Order]:
     """Lock account then order; the order must still be PENDING_APPROVAL."""
-    account, order = _lock_order(order_id)
+    account, order = lock_order(order_id)
     if order.status != OrderStatus.PENDING_APPROVAL:
         raise Conflict(f"委托 #{order.pk} 当前状态为 {order.status}, 不能{doing} (可能已由其他操作员处理) "
                        f"(order {order.pk} is {order.status}, not PENDING_APPROVAL: it cannot be {doing_en}; "
@@ -78,11 +78,11 @@ def _end_held(account: Account, order: Order, event: OrderEvent, *, actor: Actor
               update_fields: tuple[str, ...] = ()) -> None:
     """End a held order (REJECTED or EXPIRED): release its freezes and give back its counted amount."""
     posts: list[LedgerPost] = []
-    _release_freezes(order, actor=actor, posts=posts, memo=memo)
+    release_freezes(order, actor=actor, posts=posts, memo=memo)
     order_apply_event(order, event, actor=actor, reason=reason, update_fields=["frozen_amount", "frozen_quantity", *update_fields])
     ledger_flush(account, posts)
     risk_order_released(order)
-    _on_terminal(order, actor=actor)
+    after_order_ended(order, actor=actor)
 
 
 def _after_commit(order: Order) -> Order:
@@ -117,7 +117,7 @@ def order_approve(*, order_id: int, actor: Actor, reason: str = "") -> Order:
                               update_fields=["risk_verdicts"])
             audit_record(actor=actor, action="order.approved", object_type="order", object_id=order.pk, account=account.name,
                          after={"accepted_verdicts": _verdicts_json(accepted)}, reason=reason)
-            _dispatch_on_commit(order, SUBMIT)
+            dispatch_on_commit(order, SUBMIT)
     return _after_commit(order)
 
 
@@ -159,7 +159,7 @@ def order_override(*, order_id: int, actor: Actor, reason: str) -> Order:
                     f"{', '.join(v.rule for v in overridden) or 'no failing rule'})",
             values={"overridden": _verdicts_json(overridden), "actor": actor.name},
         )
-        _dispatch_on_commit(order, SUBMIT)
+        dispatch_on_commit(order, SUBMIT)
     return _after_commit(order)
 
 
@@ -174,7 +174,7 @@ def orders_expire_reviews(*, at: datetime | None = None) -> int:
     actor = Actor.system("review-expiry")
     for order_id in candidates:
         with transaction.atomic():
-            account, order = _lock_order(order_id)
+            account, order = lock_order(order_id)
             if order.status != OrderStatus.PENDING_APPROVAL or order.created_at >= cutoff:
                 continue  # decided meanwhile
             _end_held(account, order, OrderEvent.EXPIRED, actor=actor, memo="审核超时解冻",

@@ -1,7 +1,7 @@
 """Thin Celery tasks: take ids, call one service, own the retry policy.
 
 Each task imports its service inside its body: the services import this module to enqueue
-(``orders.services._enqueue``), so a module-level import would make the two a loop.
+(``orders.services.outbox.enqueue``), so a module-level import would make the two a loop.
 """
 
 from __future__ import annotations

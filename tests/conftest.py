@@ -78,14 +78,14 @@ def require_redis() -> str:
 def _fresh_process_caches() -> None:
     """Process-level caches (instruments, API keys) must not leak rows across tests."""
     from brokers.adapters import paper
-    from orders import services
+    from orders.services import intake, locks, reconcile
     from trading import auth
     from trading.selectors import instrument_cache_clear, quote_cache_clear
 
     instrument_cache_clear()
-    services._ACCOUNT_IDS.clear()
-    services._ACCOUNT_SEEN.clear()
-    services._POLL_CURSORS.clear()
+    locks._ACCOUNT_IDS.clear()
+    intake._ACCOUNT_SEEN.clear()
+    reconcile._POLL_CURSORS.clear()
     quote_cache_clear()
     paper._EXPIRY_DONE.clear()
     auth._cache.clear()

@@ -63,7 +63,7 @@ def test_unknown_and_foreign_accounts_answer_as_a_single_order(market) -> None:
 
 
 def test_an_item_failing_unexpectedly_is_answered_and_the_others_stand(market, monkeypatch) -> None:
-    from orders import services
+    from orders.services import intake as services  # where order_submit_batch looks order_submit up
 
     real = services.order_submit
 

@@ -142,9 +142,10 @@ def test_the_original_s_freeze_counts_toward_the_replacement(market) -> None:
 def test_a_waiting_replacement_is_never_sent_or_modified(market, monkeypatch) -> None:
     """While the original's cancel is outstanding the replacement holds nothing and nothing sends it."""
     import orders.services as services
+    from orders.services import outbox
 
     original = resting_buy()
-    monkeypatch.setattr(services, "_enqueue", lambda order_id, kind: None)  # the cancel never reaches the broker
+    monkeypatch.setattr(outbox, "enqueue", lambda order_id, kind: None)  # the cancel never reaches the broker
     replacement = order_modify(order_id=original.pk, actor=ACTOR, price="9.95")
     assert replacement.status == OrderStatus.NEW and replacement.admitted_at is None and replacement.frozen_amount == 0
     assert services.outbox_relay_once() == 1  # the original's cancel only

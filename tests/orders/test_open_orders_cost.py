@@ -24,10 +24,10 @@ from brokers.adapters.paper import PaperBroker
 from brokers.models import PaperOrder
 from brokers.services import quotes_publish
 from orders.models import Order, OrderStatus
-from orders.services import OrderInput, account_poll, account_trading_day, accounts_poll_all, order_cancel, order_submit
+from orders.services import OrderInput, account_poll, accounts_poll_all, order_cancel, order_submit
 from tests import factories
 from trading.models import Account
-from trading.selectors import quote_cache_clear
+from trading.selectors import account_trading_day, quote_cache_clear
 
 pytestmark = pytest.mark.django_db(transaction=True)
 D = Decimal

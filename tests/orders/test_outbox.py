@@ -8,6 +8,7 @@ import pytest
 from brokers.models import PaperOrder
 from orders import services, tasks
 from orders.models import Order
+from orders.services import intake
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,7 +25,7 @@ def test_an_order_whose_enqueue_failed_is_sent_by_the_sweep_exactly_once(setup, 
     def queue_down(*args, **kwargs):
         raise ConnectionError("redis is down")
 
-    monkeypatch.setattr(services, "_request_is_worker", lambda: False)  # a queue between the request and the worker
+    monkeypatch.setattr(intake, "request_is_worker", lambda: False)  # a queue between the request and the worker
     monkeypatch.setattr(tasks.submit_order, "delay", queue_down)
     response = setup.post("/orders", {"account": "acc1", "symbol": "600000.SH", "side": "BUY", "order_type": "LIMIT",
                                       "price": "10.05", "quantity": 100, "client_order_id": "lost-enqueue"})
@@ -46,7 +47,7 @@ def test_a_request_that_fails_after_claiming_its_order_leaves_it_to_reconciliati
     def process_dies(*args, **kwargs):
         raise RuntimeError("the process died before the broker call")
 
-    monkeypatch.setattr(services, "_place", process_dies)
+    monkeypatch.setattr(intake, "order_place", process_dies)
     response = setup.post("/orders", {"account": "acc1", "symbol": "600000.SH", "side": "BUY", "order_type": "LIMIT",
                                       "price": "10.05", "quantity": 100, "client_order_id": "claimed"})
     assert response.status_code == 201 and response.json()["status"] == "SUBMITTING"
@@ -66,7 +67,7 @@ def test_a_request_that_fails_after_claiming_its_order_leaves_it_to_reconciliati
 
 
 def test_sweep_leaves_recent_orders_and_waiting_replacements_alone(setup, monkeypatch, settings) -> None:
-    monkeypatch.setattr(services, "_request_is_worker", lambda: False)  # a queue between the request and the worker
+    monkeypatch.setattr(intake, "request_is_worker", lambda: False)  # a queue between the request and the worker
     monkeypatch.setattr(tasks.submit_order, "delay", lambda *a, **k: None)  # a queue that never delivers
     setup.post("/orders", {"account": "acc1", "symbol": "600000.SH", "side": "BUY", "order_type": "LIMIT",
                            "price": "9.90", "quantity": 100, "client_order_id": "recent"})

@@ -1,0 +1,223 @@
+"""Order input: parsing and checking what a client sends, and building the order from it.
+
+``order_check`` applies the field and market rules (lots, ticks, price band, sessions) and
+answers a ``CheckedOrder``; ``build_order`` turns it into an unsaved ``Order``. Nothing here
+writes or locks.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from audit.models import AuditEvent
+from audit.services import Actor, audit_event
+from orders.models import (
+    Order,
+)
+from trading import calendar, market_rules
+from trading.clock import now
+from trading.errors import (
+    FieldProblem,
+    InvalidOrder,
+)
+from trading.market_rules import MarketRuleViolation, OrderType, Side
+from trading.models import Account, Instrument, Quote, SessionMode
+from trading.selectors import account_trading_day, instrument_active, quote_latest
+
+log = logging.getLogger(__name__)
+
+
+ZERO = Decimal("0")
+
+
+MAX_PRICE = Decimal("1000000")  # far above any A-share price; keeps values inside the columns
+
+
+MAX_QUANTITY = 10**9  # far above any per-order maximum; keeps values (and their products) inside the columns
+
+
+@dataclass
+class OrderInput:
+    """An order as a strategy or an operator sends it, before validation."""
+
+    account: str
+    symbol: str
+    side: str
+    order_type: str
+    quantity: Any
+    price: Any = None
+    client_order_id: str | None = None
+    strategy: str = ""
+    protection_price: Any = None
+
+
+@dataclass
+class CheckedOrder:
+    """An order whose fields and market rules were checked; ready to be admitted."""
+
+    account: Account
+    instrument: Instrument
+    side: str
+    order_type: str
+    quantity: int
+    price: Decimal | None
+    protection_price: Decimal | None
+    client_order_id: str
+    strategy: str
+    trading_day: date
+    quote: Quote | None = None
+
+
+def _decimal(value: Any, field_name: str, problems: list[FieldProblem]) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, float):
+        # A binary float cannot carry a price exactly: API.md sends prices as decimal strings.
+        problems.append(FieldProblem(field_name, "decimal", f"{field_name} 须为十进制字符串如 \"10.50\" (must be a decimal string such as \"10.50\", not a JSON number; got {value!r})"))
+        return None
+    try:
+        result = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        problems.append(FieldProblem(field_name, "decimal", f"{field_name} 须为十进制数字字符串 (must be a decimal string; got {value!r})"))
+        return None
+    if not result.is_finite():
+        problems.append(FieldProblem(field_name, "decimal", f"{field_name} 须为有限数值 (must be finite; got {value!r})"))
+        return None
+    return result
+
+
+def instrument_lookup(symbol: str) -> Instrument:
+    """The active instrument for any accepted spelling of ``symbol``; 422 if unknown."""
+    try:
+        code, exchange = market_rules.normalize_symbol(symbol)
+    except MarketRuleViolation as exc:
+        raise InvalidOrder.single("symbol", exc.rule, exc.message) from None
+    instrument = instrument_active(exchange, code)
+    if instrument is None:
+        raise InvalidOrder.single(
+            "symbol", "unknown_symbol", f"证券代码不存在 (unknown symbol {market_rules.format_symbol(code, exchange)})"
+        )
+    return instrument
+
+
+def _check_fields(data: OrderInput, problems: list[FieldProblem]) -> tuple[str, str, int, Decimal | None, Decimal | None]:
+    side = str(data.side or "").upper()
+    if side not in Side.values:
+        problems.append(FieldProblem("side", "choice", f"side 须为 BUY 或 SELL (side must be BUY or SELL; got {data.side!r})"))
+    order_type = str(data.order_type or "").upper()
+    if order_type not in OrderType.values:
+        problems.append(
+            FieldProblem("order_type", "choice", f"order_type 须为 LIMIT 或 MARKET (order_type must be LIMIT or MARKET; got {data.order_type!r})")
+        )
+    quantity = 0
+    if isinstance(data.quantity, bool) or not isinstance(data.quantity, int):
+        problems.append(FieldProblem("quantity", "integer", f"数量须为整数股 (quantity must be a whole number of shares; got {data.quantity!r})"))
+    elif data.quantity <= 0:
+        problems.append(FieldProblem("quantity", "positive", f"数量须大于0 (quantity must be positive; got {data.quantity})"))
+    elif data.quantity > MAX_QUANTITY:
+        problems.append(FieldProblem("quantity", "max_quantity", f"数量超出范围 (quantity must be at most {MAX_QUANTITY}; got {data.quantity})"))
+    else:
+        quantity = data.quantity
+    price = _decimal(data.price, "price", problems)
+    protection_price = _decimal(data.protection_price, "protection_price", problems)
+    for name, value in (("price", price), ("protection_price", protection_price)):
+        if value is not None and value <= 0:
+            problems.append(FieldProblem(name, "positive", f"{name} 须大于0 ({name} must be positive; got {value})"))
+        elif value is not None and value >= MAX_PRICE:
+            problems.append(FieldProblem(name, "max_price", f"{name} 超出范围 ({name} must be below {MAX_PRICE}; got {value})"))
+    if order_type == OrderType.LIMIT and data.price in (None, ""):
+        problems.append(FieldProblem("price", "required", "限价委托须填写价格 (price is required for a LIMIT order)"))
+    if data.client_order_id is not None and not (0 < len(str(data.client_order_id)) <= 64):
+        problems.append(FieldProblem("client_order_id", "length", "client_order_id 长度须为1-64 (client_order_id must be 1-64 characters)"))
+    if len(data.strategy or "") > 64:
+        problems.append(FieldProblem("strategy", "length", "strategy 最长64字符 (strategy must be at most 64 characters)"))
+    return side, order_type, quantity, price, protection_price
+
+
+def order_check(data: OrderInput, *, account: Account, at: datetime | None = None) -> CheckedOrder:
+    """Check an order's fields and the market rules that need no lock; raises InvalidOrder
+    naming every invalid field. Checks that depend on the account's holdings run at admission."""
+    problems: list[FieldProblem] = []
+    side, order_type, quantity, price, protection_price = _check_fields(data, problems)
+    instrument: Instrument | None = None
+    try:
+        instrument = instrument_lookup(data.symbol)
+    except InvalidOrder as exc:
+        problems.extend(exc.problems)
+    if problems or instrument is None:
+        raise InvalidOrder(problems)
+    at = at or now()
+    trading_day = account_trading_day(account, at)
+    if account.session_mode == SessionMode.REAL:
+        phase = calendar.session_phase(at)
+        if not calendar.accepts_new_orders(phase):
+            raise InvalidOrder.single("symbol", "session_closed", f"非交易时段, 账户拒绝盘外委托 (outside trading session: {phase.label})")
+        if order_type == OrderType.MARKET and not calendar.accepts_market_orders(phase):
+            raise InvalidOrder.single("order_type", "market_order_not_allowed", "市价委托仅限连续竞价时段 (market orders only in continuous trading)")
+    quote = quote_latest(instrument.pk)
+    prev_close = quote.prev_close if quote else None
+    try:
+        market_rules.check_price(instrument, side, order_type, price, prev_close, trading_day)
+    except MarketRuleViolation as exc:
+        problems.append(FieldProblem(exc.field, exc.rule, exc.message))
+    if order_type == OrderType.MARKET and protection_price is not None:
+        try:
+            market_rules.check_protection_price(instrument, protection_price, prev_close, trading_day)
+        except MarketRuleViolation as exc:
+            problems.append(FieldProblem(exc.field, exc.rule, exc.message))
+    if problems:
+        raise InvalidOrder(problems)
+    return CheckedOrder(
+        account=account,
+        instrument=instrument,
+        side=side,
+        order_type=order_type,
+        quantity=quantity,
+        price=price,
+        protection_price=protection_price,
+        client_order_id=str(data.client_order_id) if data.client_order_id else "",
+        strategy=data.strategy or "",
+        trading_day=trading_day,
+        quote=quote,
+    )
+
+
+def _order_snapshot(order: Order) -> dict[str, Any]:
+    return {
+        "client_order_id": order.client_order_id,
+        "symbol": order.instrument.symbol,
+        "side": order.side,
+        "order_type": order.order_type,
+        "price": str(order.price) if order.price is not None else None,
+        "quantity": order.quantity,
+        "strategy": order.strategy,
+        "replaces": order.replaces_id,
+    }
+
+
+def build_order(checked: CheckedOrder, *, actor: Actor, source: str, replaces: Order | None = None) -> Order:
+    return Order(
+        account=checked.account,
+        instrument=checked.instrument,
+        client_order_id=checked.client_order_id or f"auto-{uuid.uuid4().hex[:20]}",
+        strategy=checked.strategy,
+        side=checked.side,
+        order_type=checked.order_type,
+        price=checked.price,
+        protection_price=checked.protection_price,
+        quantity=checked.quantity,
+        trading_day=checked.trading_day,
+        source=source,
+        submitted_by=actor.name,
+        replaces=replaces,
+    )
+
+
+def created_event(order: Order, actor: Actor, reason: str = "") -> AuditEvent:
+    return audit_event(actor=actor, action="order.created", object_type="order", object_id=order.pk,
+                       account=order.account.name, after=_order_snapshot(order), reason=reason)

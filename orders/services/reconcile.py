@@ -1,0 +1,150 @@
+"""Polling the broker and reconciling: orders working, UNKNOWN or stuck SUBMITTING brought in
+line with the broker's records; a lost order re-sent (never after its trading day).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import models, transaction
+from django.db.models import Q
+
+from audit.services import Actor
+from brokers.interface import BrokerOrder, BrokerTrade
+from brokers.registry import broker_for
+from orders.models import (
+    WORKING_STATUSES,
+    Order,
+    OrderStatus,
+)
+from orders.services.broker import order_place, submitting_stale
+from orders.services.expiry import expire_locked
+from orders.services.locks import lock_order
+from orders.services.sync import nothing_new_at_broker, order_sync
+from orders.state_machine import OrderEvent, order_apply_event
+from trading.clock import now
+from trading.models import Account
+from trading.selectors import account_trading_day
+
+log = logging.getLogger(__name__)
+
+
+# Where this process's last poll of each account left off at its broker (BrokerChanges.cursor).
+_POLL_CURSORS: dict[int, str] = {}
+
+
+_POLLED_STATUSES = (*WORKING_STATUSES, OrderStatus.UNKNOWN, OrderStatus.SUBMITTING)
+
+
+def _orders_named_by(account: Account, broker_orders: list[BrokerOrder]) -> list[Order]:
+    """This account's polled orders among those the broker listed: looked up by our id (the
+    client_ref) and by broker order id, on their own indexes, never by scanning the open orders."""
+    refs = sorted({int(o.client_ref) for o in broker_orders if o.client_ref.isdigit()})
+    ids = sorted({o.broker_order_id for o in broker_orders if o.broker_order_id})
+    found: dict[int, Order] = {}
+    for start in range(0, max(len(refs), len(ids)), 400):  # within SQLite's limit of bound parameters
+        chunk = Q(pk__in=refs[start:start + 400]) | Q(broker_order_id__in=ids[start:start + 400])
+        for order in Order.objects.filter(chunk).select_related("instrument"):
+            if order.account_id == account.pk and order.status in _POLLED_STATUSES:
+                found[order.pk] = order
+    return list(found.values())
+
+
+def account_poll(*, account_id: int) -> int:
+    """Worker: bring the account's orders that are working, UNKNOWN or stuck SUBMITTING in line
+    with the broker. Returns how many orders changed.
+
+    It asks the broker only for what changed since this process last polled the account
+    (``query_changes`` with the cursor kept in ``_POLL_CURSORS``) and syncs only those orders, so
+    a poll (e.g. the one after each placement) costs what changed, not what rests open. The
+    first poll in a process, an adapter that cannot tell what changed, or an order stuck
+    SUBMITTING/UNKNOWN that the changes do not mention, reads the broker's full list instead.
+    The cursor moves on only after every order was synced."""
+    account = Account.objects.filter(pk=account_id).first()
+    if account is None:
+        return 0
+    polled = Order.objects.filter(account=account, status__in=_POLLED_STATUSES)
+    if not polled.exists():
+        return 0
+    broker = broker_for(account)
+    changes = broker.query_changes(_POLL_CURSORS.get(account_id))
+    in_flight: list[Order] = []
+    if not changes.complete:
+        in_flight = list(polled.filter(status__in=[OrderStatus.UNKNOWN, OrderStatus.SUBMITTING]).select_related("instrument"))
+        mentioned = {o.client_ref for o in changes.orders} | {o.broker_order_id for o in changes.orders}
+        if any(submitting_stale(o) and str(o.pk) not in mentioned and o.broker_order_id not in mentioned for o in in_flight):
+            changes = broker.query_changes(None)  # whether the broker has it needs its full list
+    if changes.complete:
+        open_orders = list(polled.select_related("instrument"))
+    else:
+        by_pk = {o.pk: o for o in in_flight}
+        by_pk.update((o.pk, o) for o in _orders_named_by(account, changes.orders))
+        open_orders = sorted(by_pk.values(), key=lambda o: o.pk)
+    by_id = {o.broker_order_id: o for o in changes.orders}
+    by_ref = {o.client_ref: o for o in changes.orders if o.client_ref}
+    trades_by_order: dict[str, list[BrokerTrade]] = {}
+    for trade in changes.trades:
+        trades_by_order.setdefault(trade.broker_order_id, []).append(trade)
+    changed = 0
+    for order in open_orders:
+        found = by_id.get(order.broker_order_id) if order.broker_order_id else None
+        found = found or by_ref.get(str(order.pk))
+        if order.status == OrderStatus.SUBMITTING and not submitting_stale(order):
+            continue  # its worker is still waiting for the broker's answer
+        if found is None:
+            if not changes.complete:
+                continue  # unchanged at the broker
+            if order.status in (OrderStatus.UNKNOWN, OrderStatus.SUBMITTING) and submitting_stale(order):
+                _resend_missing(broker, order)
+                changed += 1
+            elif order.status in WORKING_STATUSES:
+                log.warning("order %s (%s) is working here but unknown to broker %s", order.pk, order.broker_order_id, account.broker_kind)
+            continue
+        order_trades = trades_by_order.get(found.broker_order_id, [])
+        if nothing_new_at_broker(order, found):
+            continue
+        order_sync(order_id=order.pk, broker_order=found, trades=order_trades)
+        changed += 1
+    if changes.cursor is None:
+        _POLL_CURSORS.pop(account_id, None)
+    else:
+        _POLL_CURSORS[account_id] = changes.cursor
+    return changed
+
+
+def _resend_missing(broker: Any, order: Order) -> None:
+    """The broker has no record of an order whose answer was lost: send it again."""
+    with transaction.atomic():
+        account, locked = lock_order(order.pk)
+        if locked.status not in (OrderStatus.UNKNOWN, OrderStatus.SUBMITTING) or not submitting_stale(locked):
+            return  # somebody else resolved or claimed it meanwhile
+        if locked.trading_day < account_trading_day(account, now()):  # a day order is never sent after its day
+            expire_locked(account, locked, OrderEvent.RECONCILED_EXPIRED, actor=Actor.system("reconciliation"),
+                           reason="券商无此委托且交易日已过, 不再报送 (not at the broker and its trading day is over)")
+            return
+        if locked.status == OrderStatus.UNKNOWN:
+            order_apply_event(locked, OrderEvent.RECONCILED_MISSING, actor=Actor.system("reconciliation"),
+                              reason="券商无此委托, 重新报送 (not found at the broker; sending again)")
+        else:
+            locked.save(update_fields=["updated_at"])  # claim it: others now see it fresh
+    order_place(broker, locked)
+
+
+def accounts_poll_later(account_names: Iterable[str]) -> None:
+    """Enqueue a status poll of each named account (e.g. after a quote filled paper orders)."""
+    from orders import tasks
+
+    for account_id in Account.objects.filter(name__in=list(account_names)).values_list("pk", flat=True):
+        tasks.poll_account.delay(account_id)
+
+
+def accounts_poll_all() -> int:
+    """Poll every account that has orders at or on the way to the broker.
+
+    Asks each account whether it has such an order (one probe of the (account, status) index),
+    rather than listing the open orders, so the job costs accounts, not open orders."""
+    polled = Order.objects.filter(account=models.OuterRef("pk"), status__in=_POLLED_STATUSES)
+    ids = Account.objects.filter(models.Exists(polled)).values_list("pk", flat=True)
+    return sum(account_poll(account_id=pk) for pk in list(ids))
