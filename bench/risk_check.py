@@ -52,15 +52,15 @@ def setup_django() -> None:
 def prepare() -> None:
     from decimal import Decimal
 
+    from django.conf import settings
     from django.core.management import call_command
 
-    import orders.services
     from audit.services import Actor
     from brokers.services import account_create
     from orders.services import OrderInput, order_submit
     from trading.models import Account, Instrument, Position, Quote
 
-    orders.services._enqueue = lambda order_id, kind: None  # intake only: no broker
+    settings.ORDERS_DISPATCH = "relay"  # intake only: accepted orders wait in the outbox, no relay runs
     call_command("migrate", "--noinput", verbosity=0)
     call_command("load_instruments", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
     account = account_create(name="bench", broker_kind="paper", cash=Decimal("100000000"))
