@@ -12,6 +12,11 @@ optional reference-data attributes ``is_st``, ``listing_date``,
 ``registration_listing``, ``limit_pct`` (percent override) and ``t0``.
 
 Pure module: no model imports, importable without Django being set up.
+
+Why one module of about a thousand lines: the rules are one reference (MARKET_RULES.md) that
+compliance reads side by side with it, section by section (boards, lots, ticks, limits, cages,
+sessions, fees, T+1, programme trading); the sections share the dated tables and the instrument
+protocol, and splitting them would scatter the one place every figure lives.
 """
 
 from __future__ import annotations

@@ -83,6 +83,11 @@ Reading the books back
 Clock
     Every timestamp comes from ``trading.clock.now``, the one clock, which
     tests move with the ``clock`` fixture (tests/conftest.py).
+
+Why one module of over a thousand lines: an adapter is one plug-in, registered by name, and this
+one is a whole simulated broker (books, validation like the exchange's and the counter's, matching,
+expiry, the simulated network); its sections share the books' helpers and lock order, so it stays
+one file that can be read top to bottom like the broker it imitates.
 """
 
 from __future__ import annotations
