@@ -85,7 +85,7 @@ class _Prepared:
     order: Order
     quote: Quote | None
     session_mode: str
-    reads: RiskReads
+    reads: RiskReads | None  # None where they cannot ride on the lock's round trip (SQLite)
 
     def fits(self, account: Account) -> bool:
         """Whether the locked account still has the settings the order was prepared with."""
@@ -94,18 +94,19 @@ class _Prepared:
 
 def _prepare(data: OrderInput, account_id: int, *, actor: Actor, source: str) -> _Prepared | None:
     """Do before the lock what does not need it: field and market-rule checks, building the order,
-    the SQL of its risk reads. None when that is not possible (no account seen yet, a database
-    without multi-statement round trips) or the input is invalid (then the locked path decides,
+    the SQL of its risk reads (where they can ride on the lock's round trip). On SQLite, where
+    writers queue for one database lock, this keeps the checks out of the time it is held. None
+    when no account has been seen yet or the input is invalid (then the locked path decides,
     after the idempotency lookup: a retried order is answered, not refused)."""
     seen = _ACCOUNT_SEEN.get(account_id)
-    if seen is None or not multi_statement_reads():
+    if seen is None:
         return None
     try:
         checked = order_check(data, account=seen)
     except InvalidOrder:
         return None
     order = build_order(checked, actor=actor, source=source)
-    return _Prepared(order, checked.quote, seen.session_mode, reads_for(order))
+    return _Prepared(order, checked.quote, seen.session_mode, reads_for(order) if multi_statement_reads() else None)
 
 
 def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.API) -> SubmitResult:
@@ -135,7 +136,7 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
             # just before the lock was granted; a twin committed in between is then
             # caught by the unique key on insert (the IntegrityError below).
             locked = account_lock_reading(account_id, also=(_EXISTING_SQL, [client_order_id]), allocate_for=Order,
-                                          then=prepared.reads.statements if prepared else None)
+                                          then=prepared.reads.statements if prepared and prepared.reads else None)
             account = _ACCOUNT_SEEN[account_id] = locked.account
             if account.status != Account.Status.ACTIVE:
                 raise Forbidden(f"账户已停用 (account {account.name} is disabled)")
@@ -145,7 +146,7 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
             if prepared is not None and prepared.fits(account):
                 order, quote = prepared.order, prepared.quote
                 order.account = account
-                if locked.then_rows is not None:
+                if locked.then_rows is not None and prepared.reads is not None:
                     prefetched = (prepared.reads, locked.then_rows)
             else:
                 checked = order_check(data, account=account)
