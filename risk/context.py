@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Q
 
 from orders.models import Order, OrderStatus
+from risk.sql import CounterRow, SnapshotFor, SnapshotRow, counters_read, snapshot_read
 from trading import market_rules
 from trading.market_rules import OrderType, Side
 from trading.models import Account, Quote
@@ -124,8 +125,8 @@ class RiskContext:
     """Lazily loaded facts shared by every rule of one check."""
 
     def __init__(self, order: Order, *, at: datetime, config: RiskConfig | None = None, recheck: bool = False,
-                 dry_run: bool = False, counter_rows: list[tuple[Any, ...]] | None = None,
-                 snapshot_rows: list[tuple[Any, ...]] | None = None) -> None:
+                 dry_run: bool = False, counter_rows: list[CounterRow] | None = None,
+                 snapshot_rows: list[SnapshotRow] | None = None) -> None:
         self.order = order
         self.account: Account = order.account
         self.instrument = order.instrument
@@ -186,10 +187,10 @@ class RiskContext:
         return views[""], views[symbol]
 
     @cached_property
-    def _rows(self) -> list[tuple[Any, ...]]:
+    def _rows(self) -> list[CounterRow]:
         if self._counter_rows is not None:
             return self._counter_rows
-        return counter_rows(self.account.pk, self.day, self.instrument.symbol)
+        return counters_read(self.account.pk, self.day, self.instrument.symbol)
 
     @property
     def account_counter(self) -> CounterView:
@@ -325,46 +326,6 @@ def to_decimal(value: Any) -> Decimal:
     return Decimal(str(value)).quantize(CENT)
 
 
-def to_datetime(value: Any) -> datetime | None:
-    """An aware datetime from a raw row (SQLite gives naive UTC datetimes or text)."""
-    from datetime import UTC
-
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        from django.utils.dateparse import parse_datetime
-
-        value = parse_datetime(str(value))
-    if value is not None and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
-
-
-COUNTER_COLUMNS = "key, orders, amount, cancels, rejected, last_order_at, second, second_count"
-
-
-def counter_rows(account_id: int, day: Any, symbol: str) -> list[tuple[Any, ...]]:
-    """Today's counter rows a check reads (account, symbol, symbols with open buys), normalized."""
-    from django.db import connection
-
-    from risk.sql import counters_sql
-
-    sql, params = counters_sql(account_id, day, symbol)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [normalize_counter_row(tuple(row)) for row in cursor.fetchall()]
-
-
-def normalize_counter_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """(key, orders, amount, cancels, rejected, last_order_at, second, second_count, instrument_id,
-    open_buy_quantity, open_buy_amount, industry) with Python types whatever the database."""
-    (key, orders, amount, cancels, rejected, last_order_at, second, second_count, instrument_id, open_quantity,
-     open_amount, industry) = row
-    return (key, int(orders or 0), to_decimal(amount), int(cancels or 0), int(rejected or 0), to_datetime(last_order_at),
-            int(second or 0), int(second_count or 0), instrument_id, int(open_quantity or 0), to_decimal(open_amount),
-            industry or "")
-
-
 @dataclass
 class _Snapshot:
     holdings: dict[int, Holding]
@@ -373,39 +334,33 @@ class _Snapshot:
     group_buying: dict[int, int]  # ... still to buy by their open buys of the day
 
 
-def snapshot_query(order: Order) -> tuple[str, list[Any]]:
-    from risk.sql import snapshot_sql
-
+def snapshot_for_order(order: Order) -> SnapshotFor:
+    """Whose holdings a check of ``order`` reads."""
     account = order.account
-    return snapshot_sql(account_id=account.pk, instrument_id=order.instrument.pk, day=order.trading_day,
-                        symbol=order.instrument.symbol, group=account.control_group or "")
+    return SnapshotFor(account_id=account.pk, instrument_id=order.instrument.pk, day=order.trading_day,
+                       symbol=order.instrument.symbol, group=account.control_group or "")
 
 
 def load_snapshot(context: RiskContext) -> _Snapshot:
-    """One query (UNION ALL, portable SQL; or already read with the configuration check): the
-    account's positions with quotes and, with a control group, the other accounts' holdings and open
-    buys of the order's instrument."""
-    from django.db import connection
-
+    """The account's positions with quotes and, with a control group, the other accounts' holdings
+    and open buys of the order's instrument (``risk.sql.snapshot_read``, or already read with the
+    configuration check)."""
     rows = context._snapshot_rows
     if rows is None:
-        sql, params = snapshot_query(context.order)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+        rows = snapshot_read(snapshot_for_order(context.order))
     holdings: dict[int, Holding] = {}
     group_held: dict[int, int] = {}
     group_frozen: dict[int, int] = {}
     group_buying: dict[int, int] = {}
-    for kind, instrument_id, account_id, quantity, frozen, amount, industry, last, prev_close in rows:
-        quantity = int(quantity or 0)
-        if kind == "P":
-            price = to_decimal(last) if last else (to_decimal(prev_close) if prev_close else None)
-            value = (price * quantity).quantize(CENT) if price else to_decimal(amount)
-            holdings[instrument_id] = Holding(instrument_id, quantity, int(frozen or 0), value, industry or "")
-        elif kind == "G":
-            group_held[account_id] = quantity
-            group_frozen[account_id] = int(frozen or 0)
-        elif kind == "H":
-            group_buying[account_id] = quantity
+    for row in rows:
+        quantity = int(row.quantity or 0)
+        if row.kind == "P":
+            price = to_decimal(row.last) if row.last else (to_decimal(row.prev_close) if row.prev_close else None)
+            value = (price * quantity).quantize(CENT) if price else to_decimal(row.amount)
+            holdings[row.instrument_id] = Holding(row.instrument_id, quantity, int(row.frozen or 0), value, row.industry or "")
+        elif row.kind == "G":
+            group_held[row.account_id] = quantity
+            group_frozen[row.account_id] = int(row.frozen or 0)
+        elif row.kind == "H":
+            group_buying[row.account_id] = quantity
     return _Snapshot(holdings, group_held, group_frozen, group_buying)

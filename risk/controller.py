@@ -2,7 +2,7 @@
 
 Configuration (RiskRule rows, restricted symbols, the global trading state)
 is cached per process and checked for changes with ONE cheap query per check
-(``risk.sql.fingerprint_sql``: the global state and the configuration's
+(``risk.sql.fingerprint_read``: the global state and the configuration's
 version, which database triggers bump on any write to the rule and
 restricted-symbol tables), so an edit in admin, a raw SQL write or a global
 halt applies to the very next order in every process, and with no rule
@@ -32,11 +32,23 @@ from typing import Any
 from risk.context import RiskContext
 from risk.rules import REGISTRY, Rule, RuleConfigError
 from risk.rules.base import POST_TRADE, PRE_TRADE
+from risk.sql import (
+    CounterRow,
+    Fingerprint,
+    SnapshotFor,
+    SnapshotRow,
+    fingerprint_parse,
+    fingerprint_read,
+    fingerprint_sql,
+    snapshot_parse,
+    snapshot_read,
+    snapshot_sql,
+)
 from risk.verdicts import Decision, RiskAction, RiskOutcome, Verdict
 from trading.clock import now
+from trading.db import fast_path, selects_run
 from trading.market_rules import Side
 from trading.models import TradingState
-from trading.services import selects_run
 
 __all__ = ["Decision", "RiskAction", "RiskOutcome", "Verdict", "risk_check_order", "config_load", "config_cache_clear",
            "effective_state", "TRADING_STATE_RULE", "POST_TRADE", "PRE_TRADE"]
@@ -142,48 +154,33 @@ class Snapshot:
     global_state: str
     global_reason: str
     # Today's counter rows of the account and symbol asked for (read in the same round trip).
-    counter_rows: list[tuple[Any, ...]] | None = None
+    counter_rows: list[CounterRow] | None = None
 
 
 _lock = threading.Lock()
 _cache: dict[str, Any] = {"config": None, "snapshot": None, "read_at": 0.0}
 
 
-def _fingerprint_parse(rows: list[tuple[Any, ...]], counters_for: tuple[int, Any, str] | None,
-                       ) -> tuple[str, str, tuple[Any, ...], list[tuple[Any, ...]] | None]:
-    """The global state, its reason, the configuration fingerprint and (with ``counters_for``)
-    today's counter rows, from the rows of ``risk.sql.fingerprint_sql``. The singleton row may
-    be absent (fresh or flushed database): then ACTIVE."""
-    from risk.context import normalize_counter_row
-    from risk.sql import FINGERPRINT_COLUMNS as N
-
-    state, reason, *rest = rows[0][:N]
-    counters = None
-    if counters_for is not None:
-        counters = [normalize_counter_row(tuple(row[N:])) for row in rows if row[N] is not None]
-    return state or TradingState.ACTIVE, reason or "", tuple(str(v) for v in rest), counters
-
-
 def config_load(*, max_age: float = 0.0, counters_for: tuple[int, Any, str] | None = None,
-                fingerprint_rows: list[tuple[Any, ...]] | None = None) -> Snapshot:
+                fingerprint: Fingerprint | None = None) -> Snapshot:
     """The current configuration. ``max_age`` 0 (pre-trade checks): verify freshness now with one
-    query (which also reads today's counters of ``counters_for`` = (account id, day, symbol)), or
-    from ``fingerprint_rows``, that query's rows read by the caller; > 0 (post-trade hooks): reuse
-    what this process read within ``max_age`` seconds."""
-    from risk.sql import fingerprint_sql
-
+    read of the fingerprint (which also reads today's counters of ``counters_for`` = (account id,
+    day, symbol)), or from ``fingerprint``, read by the caller; > 0 (post-trade hooks): reuse
+    what this process read within ``max_age`` seconds. The singleton row may be absent (fresh or
+    flushed database): then ACTIVE."""
     cached: Snapshot | None = _cache["snapshot"]
     if max_age > 0 and cached is not None and time.monotonic() - _cache["read_at"] < max_age:
         return cached
-    if fingerprint_rows is None:
-        fingerprint_rows = selects_run([fingerprint_sql(counters_for)])[0]
-    state, reason, fingerprint, counters = _fingerprint_parse(fingerprint_rows, counters_for)
+    if fingerprint is None:
+        fingerprint = fingerprint_read(counters_for)
+    state, reason = fingerprint.trading_state or TradingState.ACTIVE, fingerprint.trading_state_reason or ""
+    config_key, counters = fingerprint.config_key, fingerprint.counters
     config: RiskConfig | None = _cache["config"]
-    if config is None or config.fingerprint != fingerprint:
+    if config is None or config.fingerprint != config_key:
         with _lock:
             config = _cache["config"]
-            if config is None or config.fingerprint != fingerprint:
-                config = _load_config(fingerprint)
+            if config is None or config.fingerprint != config_key:
+                config = _load_config(config_key)
                 _cache["config"] = config
     snapshot = Snapshot(config, state, reason, counters)
     _cache["snapshot"], _cache["read_at"] = Snapshot(config, state, reason), time.monotonic()
@@ -233,33 +230,50 @@ def _state_verdict(order: Any, snapshot: Snapshot) -> Verdict | None:
 
 @dataclass(frozen=True)
 class RiskReads:
-    """The SELECTs one pre-trade check needs: the configuration fingerprint with today's counters
-    and, when this process's configuration gives the account rules, its holdings snapshot. The
-    order path builds them before it takes the account lock (``reads_for``) and sends them in the
-    lock's own round trip."""
+    """The reads one pre-trade check needs: the configuration fingerprint with today's counters
+    and, when this process's configuration gives the account rules, its holdings snapshot. On
+    PostgreSQL the order path builds their ``statements`` before it takes the account lock
+    (``reads_for``) and sends them in the lock's own round trip; elsewhere there are none and
+    ``read`` uses the ORM."""
 
     statements: list[tuple[str, list[Any]]]
     counters_for: tuple[int, Any, str]
-    group: str | None  # the control group the snapshot was read for; None: no snapshot asked
+    snapshot_for: SnapshotFor | None  # None: no snapshot asked
+
+    @property
+    def group(self) -> str | None:
+        """The control group the snapshot was read for; None: no snapshot asked."""
+        return self.snapshot_for.group if self.snapshot_for is not None else None
 
     def matches(self, order: Any) -> bool:
         return self.counters_for == (order.account_id, order.trading_day, order.instrument.symbol)
 
+    def parse(self, rows: list[list[tuple[Any, ...]]]) -> tuple[Fingerprint, list[SnapshotRow] | None]:
+        """The fingerprint and the snapshot from the rows of ``statements``."""
+        return fingerprint_parse(rows[0], True), snapshot_parse(rows[1]) if self.snapshot_for is not None else None
+
+    def read(self) -> tuple[Fingerprint, list[SnapshotRow] | None]:
+        """The fingerprint and the snapshot, read now."""
+        if self.statements:
+            return self.parse(selects_run(self.statements))
+        return (fingerprint_read(self.counters_for),
+                snapshot_read(self.snapshot_for) if self.snapshot_for is not None else None)
+
 
 def reads_for(order: Any) -> RiskReads:
-    """What a check of ``order`` will read, as statements the caller may run early (after the lock)."""
-    from risk.sql import fingerprint_sql
-
+    """What a check of ``order`` will read; on PostgreSQL as statements the caller may run early
+    (after the lock)."""
     counters_for = (order.account_id, order.trading_day, order.instrument.symbol)
-    statements = [fingerprint_sql(counters_for)]
-    group = None
+    snapshot_for = None
     known: RiskConfig | None = _cache["config"]
     if known is not None and known.rules_for(order.account_id, PRE_TRADE):
-        from risk.context import snapshot_query
+        from risk.context import snapshot_for_order
 
-        group = order.account.control_group or ""
-        statements.append(snapshot_query(order))
-    return RiskReads(statements, counters_for, group)
+        snapshot_for = snapshot_for_order(order)
+    statements = []
+    if fast_path():
+        statements = [fingerprint_sql(counters_for), *([snapshot_sql(snapshot_for)] if snapshot_for is not None else [])]
+    return RiskReads(statements, counters_for, snapshot_for)
 
 
 def risk_check_order(order: Any, *, dry_run: bool = False, recheck: bool = False,
@@ -277,11 +291,13 @@ def risk_check_order(order: Any, *, dry_run: bool = False, recheck: bool = False
     """
     if prefetched is None or not prefetched[0].matches(order):
         reads = reads_for(order)
-        prefetched = (reads, selects_run(reads.statements))
-    reads, rows = prefetched
-    snapshot = config_load(counters_for=reads.counters_for, fingerprint_rows=rows[0])
+        fingerprint, holdings = reads.read()
+    else:
+        reads = prefetched[0]
+        fingerprint, holdings = reads.parse(prefetched[1])
+    snapshot = config_load(counters_for=reads.counters_for, fingerprint=fingerprint)
     # The holdings rows, when they were read for the account's current control group.
-    snapshot_rows = rows[1] if reads.group is not None and reads.group == (order.account.control_group or "") else None
+    snapshot_rows = holdings if reads.group is not None and reads.group == (order.account.control_group or "") else None
     verdicts: list[Verdict] = []
     state_verdict = _state_verdict(order, snapshot)
     if state_verdict is not None:

@@ -39,11 +39,12 @@ from risk.rules import rule_class
 from risk.rules.base import FILL, POST_TRADE, REJECTION, Rule, RuleConfigError
 from risk.verdicts import RiskAction, Verdict
 from trading.clock import now
+from trading.db import fast_path, insert_sql
 from trading.errors import Conflict, InvalidOrder
 from trading.market_rules import Side
 from trading.models import Account, TradingState
 from trading.selectors import account_trading_day
-from trading.services import account_lock, insert_sql
+from trading.services import account_lock
 
 log = logging.getLogger(__name__)
 ZERO = Decimal("0")
@@ -221,7 +222,7 @@ def risk_events_for_verdicts(order: Order, verdicts: list[dict[str, Any]] | list
                               level=LEVEL_OF_ACTION.get(action, RiskLevel.WARNING), action=action,
                               message=str(verdict.get("message", ""))[:4000], values=verdict.get("values") or {},
                               trading_day=order.trading_day))
-    if rows and defer is not None and connection.vendor == "postgresql":
+    if rows and defer is not None and fast_path():
         defer.append(insert_sql(RiskEvent, rows))
     elif rows:
         RiskEvent.objects.bulk_create(rows)
@@ -237,21 +238,20 @@ def _counters_add(account_id: int, day: Any, keys: list[str], *, at: Any, orders
     window of the account row; ``instrument_id`` and ``open_*`` go to symbol rows only. With
     ``defer`` the statement is appended there for the caller to run with its other writes.
     Caller holds the account lock, so read-modify-write cannot race."""
-    from risk.sql import counters_upsert_sql
+    from risk.sql import CounterAdd, counters_add_orm, counters_upsert_sql
 
-    ops = connection.ops
     second = int(at.timestamp())
-    stamp = ops.adapt_datetimefield_value(at)
-    last = stamp if last_order else None
-    params: list[Any] = []
-    for key in keys:
-        account_row = key == ""
-        params += [account_id, ops.adapt_datefield_value(day), key, None if account_row else instrument_id, orders,
-                   ops.adapt_decimalfield_value(amount, 20, 2), rejected, cancels, last,
-                   second if (account_row and in_window) else 0, in_window if account_row else 0,
-                   0 if account_row else open_quantity, ops.adapt_decimalfield_value(ZERO if account_row else open_amount, 20, 2),
-                   stamp]
-    statement = (counters_upsert_sql(len(keys)), params)
+    adds = [CounterAdd(account_id=account_id, trading_day=day, key=key, instrument_id=None if key == "" else instrument_id,
+                       orders=orders, amount=amount, rejected=rejected, cancels=cancels,
+                       last_order_at=at if last_order else None,
+                       second=second if (key == "" and in_window) else 0, second_count=in_window if key == "" else 0,
+                       open_buy_quantity=0 if key == "" else open_quantity,
+                       open_buy_amount=ZERO if key == "" else open_amount, updated_at=at)
+            for key in keys]
+    if not fast_path():
+        counters_add_orm(adds)
+        return
+    statement = counters_upsert_sql(adds)
     if defer is not None:
         defer.append(statement)
         return

@@ -1,116 +1,385 @@
-"""The raw SQL of the hot path, portable between PostgreSQL and SQLite.
+"""Risk control's reads and its one write, as named rows.
 
-Two reads serve a whole check: ``fingerprint_sql`` (the global state, the
-configuration's version and today's counter rows) and ``snapshot_sql``
-(holdings with quotes and the control group), sent in one round trip.
-Identifiers come from model metadata; every value is a bound parameter.
+A pre-trade check reads two things: the *fingerprint* (the global trading state, the
+configuration's version, and today's counter rows of the account and symbol) and the
+*snapshot* (the account's holdings with quotes and, with a control group, the other accounts'
+holdings and open buys of the order's instrument). The order path then adds to the counters.
+
+On PostgreSQL (``trading.db.fast_path()``) these are raw statements composed with
+``psycopg.sql`` from model metadata, so that the reads ride on the account lock's round trip
+and the upsert on the order path's one write statement (their gains: ``trading.db``). On SQLite
+the same reads and write go through the ORM. Either way the rows come back as the named rows
+below, the one place that states their columns.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Sequence
+from dataclasses import astuple, dataclass, fields
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any, NamedTuple, cast
 
-# The counter columns a check reads (``risk.context.normalize_counter_row`` parses them).
-COUNTER_SELECT = ("c.key, c.orders, c.amount, c.cancels, c.rejected, c.last_order_at, c.second, c.second_count,"
-                  " c.instrument_id, c.open_buy_quantity, c.open_buy_amount, i.industry")
+from django.db.models import Case, CharField, F, Field, IntegerField, Model, Q, Value, When
+from django.db.models.functions import Coalesce
+from psycopg import sql
+
+from trading.db import Statement, fast_path, selects_run
+
+ZERO = Decimal("0")
+CENT = Decimal("0.01")
 
 
-def _tables() -> dict[str, str]:
+def _decimal(value: Any) -> Decimal:
+    if value is None:
+        return ZERO
+    return value if isinstance(value, Decimal) else Decimal(str(value)).quantize(CENT)
+
+
+class CounterRow(NamedTuple):
+    """Today's running totals of the account (``key`` "") or of one of its symbols."""
+
+    key: str
+    orders: int
+    amount: Decimal
+    cancels: int
+    rejected: int
+    last_order_at: datetime | None
+    second: int
+    second_count: int
+    instrument_id: int | None
+    open_buy_quantity: int
+    open_buy_amount: Decimal
+    industry: str  # of the symbol's instrument ("" for the account row)
+
+    @classmethod
+    def parse(cls, row: Sequence[Any]) -> CounterRow:
+        """From a row in this class's column order, zeros for NULLs."""
+        (key, orders, amount, cancels, rejected, last_order_at, second, second_count, instrument_id, open_quantity,
+         open_amount, industry) = row
+        return cls(key, int(orders or 0), _decimal(amount), int(cancels or 0), int(rejected or 0), last_order_at,
+                   int(second or 0), int(second_count or 0), instrument_id, int(open_quantity or 0), _decimal(open_amount),
+                   industry or "")
+
+
+class Fingerprint(NamedTuple):
+    """The global trading state and what tells whether the cached configuration is current:
+    its version and time of last change, which triggers bump on any write to the rule and
+    restricted-symbol tables (migration risk 0003). NULLs while the singleton row is absent."""
+
+    trading_state: str | None
+    trading_state_reason: str | None
+    version: int | None
+    updated_at: datetime | None
+    counters: list[CounterRow] | None  # today's counter rows, when asked for
+
+    @property
+    def config_key(self) -> tuple[str, str]:
+        return str(self.version), str(self.updated_at)
+
+
+class SnapshotRow(NamedTuple):
+    """A holding: the account's position with quotes (``kind`` P) or, with a control group, another
+    account's shares (G) or open buys (H, from its counter row) of the order's instrument."""
+
+    kind: str
+    instrument_id: int
+    account_id: int
+    quantity: int
+    frozen: int
+    amount: Decimal
+    industry: str
+    last: Decimal | None
+    prev_close: Decimal | None
+
+
+_FINGERPRINT_COLUMNS = ("trading_state", "trading_state_reason", "version", "updated_at")
+_COUNTERS_MATCH = """
+        c.account_id = %s AND c.trading_day = %s AND (c.key IN ('', %s) OR c.open_buy_quantity > 0)"""
+
+
+def _counters_match(account_id: int, day: date, symbol: str) -> Q:
+    """``_COUNTERS_MATCH`` for the ORM."""
+    return Q(account_id=account_id, trading_day=day) & (Q(key__in=["", symbol]) | Q(open_buy_quantity__gt=0))
+
+
+def _tables() -> dict[str, sql.Identifier]:
     from risk.models import RiskControl, RiskCounter
     from trading.models import Account, Instrument, Position, Quote
 
-    return {
-        "control": RiskControl._meta.db_table,
-        "counter": RiskCounter._meta.db_table, "position": Position._meta.db_table, "instrument": Instrument._meta.db_table,
-        "quote": Quote._meta.db_table, "account": Account._meta.db_table,
-    }
+    models = {"control": RiskControl, "counter": RiskCounter, "position": Position, "instrument": Instrument,
+              "quote": Quote, "account": Account}
+    return {name: sql.Identifier(model._meta.db_table) for name, model in models.items()}
 
 
-FINGERPRINT_COLUMNS = 4
+def _counter_columns() -> sql.Composable:
+    """The columns of a CounterRow, counter rows aliased ``c`` and their instrument ``i``."""
+    return sql.SQL(", ").join(sql.SQL("{}.{}").format(sql.Identifier("i" if name == "industry" else "c"), sql.Identifier(name))
+                              for name in CounterRow._fields)
 
 
-def fingerprint_sql(counters_for: tuple[int, Any, str] | None) -> tuple[str, list[Any]]:
-    """The global state, its reason and the configuration's version and time of last change (one
-    row; NULLs while the singleton is absent): triggers bump them on any write to the rule and
-    restricted-symbol tables (migration risk 0003). With ``counters_for`` = (account id, day,
-    symbol): one row per counter row a check reads (the account's, the symbol's, those of symbols
-    with open buys), or one row of NULL counter columns when there is none."""
+# --------------------------------------------------------------------------- the fingerprint
+
+
+@lru_cache(maxsize=2)
+def _fingerprint_text(with_counters: bool) -> str:
     t = _tables()
-    sql = (
-        f"SELECT r.trading_state, r.trading_state_reason, r.version, r.updated_at"  # noqa: S608 - identifiers from model metadata; values are bound
-        f" FROM (SELECT 1 AS one) o LEFT JOIN {t['control']} r ON r.id = 1"
-    )
+    control = sql.SQL(", ").join(sql.SQL("r.{}").format(sql.Identifier(name)) for name in _FINGERPRINT_COLUMNS)
+    if not with_counters:
+        return sql.SQL("""
+        SELECT {control}
+          FROM (SELECT 1 AS one) o
+          LEFT JOIN {control_table} r ON r.id = 1""").format(control=control, control_table=t["control"]).as_string(None)
+    return sql.SQL("""
+        SELECT {control}, {counters}
+          FROM (SELECT 1 AS one) o
+          LEFT JOIN {control_table} r ON r.id = 1
+          LEFT JOIN {counter} c ON {match}
+          LEFT JOIN {instrument} i ON i.id = c.instrument_id""").format(
+        control=control, counters=_counter_columns(), control_table=t["control"], counter=t["counter"],
+        instrument=t["instrument"], match=sql.SQL(_COUNTERS_MATCH)).as_string(None)
+
+
+def fingerprint_sql(counters_for: tuple[int, Any, str] | None) -> Statement:
+    """The fingerprint's statement (PostgreSQL): one row, or with ``counters_for`` = (account id,
+    day, symbol) one row per counter row a check reads (the account's, the symbol's, those of
+    symbols with open buys), or one row of NULL counter columns when there is none."""
     if counters_for is None:
-        return sql, []
+        return _fingerprint_text(False), []
+    return _fingerprint_text(True), list(counters_for)
+
+
+def fingerprint_parse(rows: Sequence[Sequence[Any]], with_counters: bool) -> Fingerprint:
+    """The Fingerprint from the rows of ``fingerprint_sql``."""
+    n = len(_FINGERPRINT_COLUMNS)
+    state, reason, version, updated_at = rows[0][:n]
+    counters = [CounterRow.parse(row[n:]) for row in rows if row[n] is not None] if with_counters else None
+    return Fingerprint(state, reason, version, updated_at, counters)
+
+
+def _nulls(model: type[Model], names: Sequence[str]) -> dict[str, Value]:
+    """NULL columns typed as ``model``'s fields ``names``, named ``null_<name>``."""
+    return {f"null_{name}": Value(None, output_field=cast(Field, model._meta.get_field(name))) for name in names}
+
+
+def fingerprint_read(counters_for: tuple[int, Any, str] | None) -> Fingerprint:
+    """The fingerprint: one query (PostgreSQL: ``fingerprint_sql``; elsewhere the ORM's UNION ALL
+    of the singleton row and the counter rows)."""
+    from risk.models import RiskControl, RiskCounter
+
+    if fast_path():
+        return fingerprint_parse(selects_run([fingerprint_sql(counters_for)])[0], counters_for is not None)
+    control = RiskControl.objects.filter(pk=RiskControl.SINGLETON_ID).order_by()
+    if counters_for is None:
+        found = control.values_list(*_FINGERPRINT_COLUMNS)[:1]
+        state, reason, version, updated_at = found[0] if found else (None, None, None, None)
+        return Fingerprint(state, reason, version, updated_at, None)
     account_id, day, symbol = counters_for
-    sql = (
-        f"SELECT r.trading_state, r.trading_state_reason, r.version, r.updated_at, {COUNTER_SELECT}"  # noqa: S608 - identifiers from model metadata; values are bound
-        f" FROM (SELECT 1 AS one) o LEFT JOIN {t['control']} r ON r.id = 1"
-        f" LEFT JOIN {t['counter']} c"
-        f" ON c.account_id = %s AND c.trading_day = %s AND (c.key IN ('', %s) OR c.open_buy_quantity > 0)"
-        f" LEFT JOIN {t['instrument']} i ON i.id = c.instrument_id"
-    )
-    return sql, [account_id, day, symbol]
+    counter_names = CounterRow._fields[:-1]  # the industry is the instrument's
+    control_nulls = _nulls(RiskControl, _FINGERPRINT_COLUMNS)
+    counter_nulls = {**_nulls(RiskCounter, counter_names), "null_industry": Value(None, output_field=CharField())}
+    rows = control.annotate(row_kind=Value("R"), **counter_nulls).values_list(
+        "row_kind", *_FINGERPRINT_COLUMNS, *counter_nulls).union(
+        RiskCounter.objects.filter(_counters_match(account_id, day, symbol)).order_by()
+        .annotate(row_kind=Value("C"), **control_nulls)
+        .values_list("row_kind", *control_nulls, *counter_names, "instrument__industry"), all=True)
+    singleton: tuple[Any, ...] = (None, None, None, None)
+    counters = []
+    n = len(_FINGERPRINT_COLUMNS) + 1
+    for row in rows:
+        if row[0] == "R":
+            singleton = tuple(row[1:n])
+        else:
+            counters.append(CounterRow.parse(row[n:]))
+    state, reason, version, updated_at = singleton
+    return Fingerprint(state, reason, version, updated_at, counters)
 
 
-def counters_sql(account_id: int, day: Any, symbol: str) -> tuple[str, list[Any]]:
-    """Today's counter rows a check reads, without the configuration fingerprint."""
+# --------------------------------------------------------------------------- the counters
+
+
+@lru_cache(maxsize=1)
+def _counters_text() -> str:
     t = _tables()
-    sql = (
-        f"SELECT {COUNTER_SELECT} FROM {t['counter']} c LEFT JOIN {t['instrument']} i ON i.id = c.instrument_id"  # noqa: S608 - identifiers from model metadata; values are bound
-        f" WHERE c.account_id = %s AND c.trading_day = %s AND (c.key IN ('', %s) OR c.open_buy_quantity > 0)"
-    )
-    return sql, [account_id, day, symbol]
+    return sql.SQL("""
+        SELECT {columns}
+          FROM {counter} c
+          LEFT JOIN {instrument} i ON i.id = c.instrument_id
+         WHERE {match}""").format(columns=_counter_columns(), counter=t["counter"], instrument=t["instrument"],
+                                 match=sql.SQL(_COUNTERS_MATCH)).as_string(None)
 
 
-def snapshot_sql(*, account_id: int, instrument_id: int, day: Any, symbol: str, group: str) -> tuple[str, list[Any]]:
-    """Rows (kind, instrument_id, account_id, quantity, frozen, amount, industry, last, prev_close):
-    the account's positions with quotes (P) and, with a control group, the other accounts' holdings (G)
-    and open buys (H, from their counter rows) of the order's instrument."""
-    t = _tables()
-    parts = [
-        f"SELECT 'P' AS kind, p.instrument_id, p.account_id, p.quantity, p.frozen_quantity AS frozen, p.cost_amount AS amount,"  # noqa: S608 - identifiers from model metadata; values are bound
-        f" i.industry, q.last, q.prev_close FROM {t['position']} p JOIN {t['instrument']} i ON i.id = p.instrument_id"
-        f" LEFT JOIN {t['quote']} q ON q.instrument_id = p.instrument_id WHERE p.account_id = %s AND p.quantity > 0"
-    ]
-    params: list[Any] = [account_id]
-    if group:
-        parts.append(
-            f"SELECT 'G', p.instrument_id, p.account_id, p.quantity, p.frozen_quantity, 0, '', NULL, NULL"  # noqa: S608 - identifiers from model metadata; values are bound
-            f" FROM {t['position']} p JOIN {t['account']} a ON a.id = p.account_id"
-            f" WHERE a.control_group = %s AND a.id <> %s AND p.instrument_id = %s"
-        )
-        parts.append(
-            f"SELECT 'H', c.instrument_id, c.account_id, c.open_buy_quantity, 0, c.open_buy_amount, '', NULL, NULL"  # noqa: S608 - identifiers from model metadata; values are bound
-            f" FROM {t['counter']} c JOIN {t['account']} a ON a.id = c.account_id"
-            f" WHERE a.control_group = %s AND a.id <> %s AND c.trading_day = %s AND c.key = %s AND c.open_buy_quantity > 0"
-        )
-        params += [group, account_id, instrument_id, group, account_id, day, symbol]
-    return " UNION ALL ".join(parts), params
+def counters_read(account_id: int, day: date, symbol: str) -> list[CounterRow]:
+    """Today's counter rows a check reads (the account's, the symbol's, those with open buys)."""
+    from risk.models import RiskCounter
+
+    if fast_path():
+        return [CounterRow.parse(row) for row in selects_run([(_counters_text(), [account_id, day, symbol])])[0]]
+    query = (RiskCounter.objects.filter(_counters_match(account_id, day, symbol)).order_by()
+             .values_list(*CounterRow._fields[:-1], "instrument__industry"))
+    return [CounterRow.parse(row) for row in query]
 
 
-COUNTER_UPSERT_COLUMNS = ("account_id", "trading_day", '"key"', "instrument_id", "orders", "amount", "rejected", "cancels",
-                          "last_order_at", '"second"', "second_count", "open_buy_quantity", "open_buy_amount", "updated_at")
+@dataclass(frozen=True)
+class CounterAdd:
+    """What to add to one counter row (created when missing). The one-second window moves only
+    when ``second_count`` > 0; the last-order time only when given; the instrument only when the
+    row has none."""
+
+    account_id: int
+    trading_day: date
+    key: str
+    instrument_id: int | None
+    orders: int
+    amount: Decimal
+    rejected: int
+    cancels: int
+    last_order_at: datetime | None
+    second: int
+    second_count: int
+    open_buy_quantity: int
+    open_buy_amount: Decimal
+    updated_at: datetime
 
 
-def counters_upsert_sql(rows_count: int) -> str:
-    """INSERT of ``rows_count`` counter rows (values in COUNTER_UPSERT_COLUMNS order) that adds
-    to the totals of rows already there (ON CONFLICT ... DO UPDATE): one statement whatever
-    exists, so it can ride in a batch of writes. The one-second window moves only when a row
-    brings a count for it; the last-order time only when it brings one."""
+@lru_cache(maxsize=4)
+def _upsert_text(rows_count: int) -> str:
     t = _tables()["counter"]
-    placeholder = "(" + ", ".join(["%s"] * len(COUNTER_UPSERT_COLUMNS)) + ")"
-    return (
-        f"INSERT INTO {t} ({', '.join(COUNTER_UPSERT_COLUMNS)}) VALUES {', '.join([placeholder] * rows_count)}"  # noqa: S608 - identifiers from model metadata; values are bound
-        f' ON CONFLICT (account_id, trading_day, "key") DO UPDATE SET updated_at = excluded.updated_at,'
-        f" orders = {t}.orders + excluded.orders, amount = {t}.amount + excluded.amount,"
-        f" rejected = {t}.rejected + excluded.rejected, cancels = {t}.cancels + excluded.cancels,"
-        f" last_order_at = COALESCE(excluded.last_order_at, {t}.last_order_at),"
-        f" second_count = CASE WHEN excluded.second_count > 0 THEN"
-        f' (CASE WHEN {t}."second" = excluded."second" THEN {t}.second_count + excluded.second_count'
-        f" ELSE excluded.second_count END) ELSE {t}.second_count END,"
-        f' "second" = CASE WHEN excluded.second_count > 0 THEN excluded."second" ELSE {t}."second" END,'
-        f" open_buy_quantity = {t}.open_buy_quantity + excluded.open_buy_quantity,"
-        f" open_buy_amount = {t}.open_buy_amount + excluded.open_buy_amount,"
-        f" instrument_id = COALESCE({t}.instrument_id, excluded.instrument_id)"
-    )
+    names = [f.name for f in fields(CounterAdd)]
+    row = sql.SQL("({})").format(sql.SQL(", ").join(sql.Placeholder() * len(names)))
+
+    def col(name: str) -> sql.Composable:
+        return sql.SQL("{}.{}").format(t, sql.Identifier(name))
+
+    def new(name: str) -> sql.Composable:
+        return sql.SQL("excluded.{}").format(sql.Identifier(name))
+
+    added = sql.SQL(",\n            ").join(sql.SQL("{name} = {old} + {new}").format(name=sql.Identifier(name), old=col(name), new=new(name))
+                                             for name in ("orders", "amount", "rejected", "cancels", "open_buy_quantity",
+                                                          "open_buy_amount"))
+    return sql.SQL("""
+        INSERT INTO {table} ({columns})
+        VALUES {rows}
+            ON CONFLICT (account_id, trading_day, "key") DO UPDATE SET
+            updated_at = excluded.updated_at,
+            {added},
+            last_order_at = COALESCE(excluded.last_order_at, {last_order_at}),
+            second_count = CASE WHEN excluded.second_count > 0
+                                THEN (CASE WHEN {second} = excluded.second THEN {second_count} + excluded.second_count
+                                           ELSE excluded.second_count END)
+                                ELSE {second_count} END,
+            second = CASE WHEN excluded.second_count > 0 THEN excluded.second ELSE {second} END,
+            instrument_id = COALESCE({instrument_id}, excluded.instrument_id)""").format(
+        table=t, columns=sql.SQL(", ").join(sql.Identifier(name) for name in names),
+        rows=sql.SQL(", ").join([row] * rows_count), added=added, last_order_at=col("last_order_at"), second=col("second"),
+        second_count=col("second_count"), instrument_id=col("instrument_id")).as_string(None)
+
+
+def counters_upsert_sql(adds: Sequence[CounterAdd]) -> Statement:
+    """One INSERT ... ON CONFLICT DO UPDATE adding ``adds`` to the counter rows (PostgreSQL): one
+    statement whatever exists, so it can ride in the order path's batch of writes."""
+    return _upsert_text(len(adds)), [value for add in adds for value in astuple(add)]
+
+
+def counters_add_orm(adds: Sequence[CounterAdd]) -> None:
+    """``counters_upsert_sql`` with the ORM (SQLite): an UPDATE per row, an INSERT for a missing one.
+    Precondition: the caller holds the account lock, so a row cannot appear in between."""
+    from risk.models import RiskCounter
+
+    for add in adds:
+        changes: dict[str, Any] = {
+            "updated_at": add.updated_at,
+            **{name: F(name) + getattr(add, name) for name in ("orders", "amount", "rejected", "cancels", "open_buy_quantity",
+                                                                "open_buy_amount") if getattr(add, name)},
+        }
+        if add.last_order_at is not None:
+            changes["last_order_at"] = add.last_order_at
+        if add.second_count > 0:
+            changes["second_count"] = Case(When(second=add.second, then=F("second_count") + add.second_count),
+                                           default=Value(add.second_count))
+            changes["second"] = add.second
+        if add.instrument_id is not None:
+            changes["instrument_id"] = Coalesce(F("instrument_id"), Value(add.instrument_id))
+        row = RiskCounter.objects.filter(account_id=add.account_id, trading_day=add.trading_day, key=add.key)
+        if not row.update(**changes):
+            RiskCounter.objects.create(**{f.name: getattr(add, f.name) for f in fields(CounterAdd)})
+
+
+# --------------------------------------------------------------------------- the snapshot
+
+
+@lru_cache(maxsize=2)
+def _snapshot_text(with_group: bool) -> str:
+    t = _tables()
+    own = sql.SQL("""
+        SELECT 'P' AS kind, p.instrument_id, p.account_id, p.quantity, p.frozen_quantity AS frozen,
+               p.cost_amount AS amount, i.industry, q.last, q.prev_close
+          FROM {position} p
+          JOIN {instrument} i ON i.id = p.instrument_id
+          LEFT JOIN {quote} q ON q.instrument_id = p.instrument_id
+         WHERE p.account_id = %s AND p.quantity > 0""").format(**t)
+    if not with_group:
+        return own.as_string(None)
+    return sql.SQL("""{own}
+        UNION ALL
+        SELECT 'G', p.instrument_id, p.account_id, p.quantity, p.frozen_quantity, 0, '', NULL, NULL
+          FROM {position} p
+          JOIN {account} a ON a.id = p.account_id
+         WHERE a.control_group = %s AND a.id <> %s AND p.instrument_id = %s
+        UNION ALL
+        SELECT 'H', c.instrument_id, c.account_id, c.open_buy_quantity, 0, c.open_buy_amount, '', NULL, NULL
+          FROM {counter} c
+          JOIN {account} a ON a.id = c.account_id
+         WHERE a.control_group = %s AND a.id <> %s AND c.trading_day = %s AND c.key = %s
+               AND c.open_buy_quantity > 0""").format(own=own, **t).as_string(None)
+
+
+@dataclass(frozen=True)
+class SnapshotFor:
+    """Whose holdings a snapshot reads."""
+
+    account_id: int
+    instrument_id: int
+    day: date
+    symbol: str
+    group: str  # the account's control group ("" for none)
+
+
+def snapshot_sql(of: SnapshotFor) -> Statement:
+    """The snapshot's statement (PostgreSQL): rows in SnapshotRow order."""
+    if not of.group:
+        return _snapshot_text(False), [of.account_id]
+    return _snapshot_text(True), [of.account_id, of.group, of.account_id, of.instrument_id, of.group, of.account_id, of.day,
+                                  of.symbol]
+
+
+def snapshot_parse(rows: Iterable[Sequence[Any]]) -> list[SnapshotRow]:
+    return [SnapshotRow._make(row) for row in rows]
+
+
+def snapshot_read(of: SnapshotFor) -> list[SnapshotRow]:
+    """The snapshot (one round trip on PostgreSQL; the ORM elsewhere)."""
+    from risk.models import RiskCounter
+    from trading.models import Position, Quote
+
+    if fast_path():
+        return snapshot_parse(selects_run([snapshot_sql(of)])[0])
+    quote = Quote._meta
+    own = Position.objects.filter(account_id=of.account_id, quantity__gt=0).order_by().annotate(row_kind=Value("P")).values_list(
+        "row_kind", "instrument_id", "account_id", "quantity", "frozen_quantity", "cost_amount", "instrument__industry",
+        "instrument__quote__last", "instrument__quote__prev_close")
+    if not of.group:
+        return snapshot_parse(own)
+    group = Q(account__control_group=of.group) & ~Q(account_id=of.account_id)
+    blanks = {"blank_industry": Value("", output_field=CharField()),
+              "null_last": Value(None, output_field=quote.get_field("last")),
+              "null_prev_close": Value(None, output_field=quote.get_field("prev_close"))}
+    held = (Position.objects.filter(group, instrument_id=of.instrument_id).order_by()
+            .annotate(row_kind=Value("G"), zero_amount=Value(ZERO, output_field=Position._meta.get_field("cost_amount")), **blanks)
+            .values_list("row_kind", "instrument_id", "account_id", "quantity", "frozen_quantity", "zero_amount", *blanks))
+    buying = (RiskCounter.objects.filter(group, trading_day=of.day, key=of.symbol, open_buy_quantity__gt=0).order_by()
+              .annotate(row_kind=Value("H"), zero_frozen=Value(0, output_field=IntegerField()), **blanks)
+              .values_list("row_kind", "instrument_id", "account_id", "open_buy_quantity", "zero_frozen", "open_buy_amount",
+                           *blanks))
+    return snapshot_parse(own.union(held, buying, all=True))

@@ -1,5 +1,8 @@
 """Writes to the core domain: accounts, the cash ledger and positions.
 
+The order path's raw SQL (the account lock and the batched write) lives in ``trading.db``; its
+public names are re-exported here, where the order path imports them.
+
 Money moves only through :func:`cash_post`, which appends a ledger row, keeps
 the account's cached ``cash``/``frozen`` equal to the ledger sums and writes an
 audit event, all in the caller's transaction. Callers that change an account's
@@ -12,14 +15,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
-from django.db import connection, connections, models
+from django.db import connection, models
 
 from audit.models import AuditEvent
 from audit.services import SYSTEM, Actor, audit_event, audit_record
 from trading import market_rules
+from trading.db import (  # noqa: F401 - LockedAccount .. selects_run re-exported: callers import them from here
+    LockedAccount,
+    account_lock_reading,
+    fast_path,
+    insert_sql,
+    multi_statement_reads,
+    selects_run,
+    writes_run,
+)
 from trading.errors import Conflict, InvalidOrder
 from trading.market_rules import Side, format_symbol
 from trading.models import Account, CashEntryKind, CashLedgerEntry, Instrument, Position
@@ -28,113 +39,9 @@ ZERO = Decimal("0")
 CENT = Decimal("0.01")
 
 
-def multi_statement_reads() -> bool:
-    """Whether several statements can share one round trip: PostgreSQL with Django's default
-    client-side binding cursor (simple query protocol). Server-side binding and SQLite can't."""
-    return connection.vendor == "postgresql" and not connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")
-
-
-def selects_run(statements: list[tuple[str, list[Any]]]) -> list[list[tuple[Any, ...]]]:
-    """The rows of each SELECT, in order: one round trip where ``multi_statement_reads()``, else
-    one per statement."""
-    results: list[list[tuple[Any, ...]]] = []
-    with connection.cursor() as cursor:
-        if len(statements) > 1 and multi_statement_reads():
-            cursor.execute("; ".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
-            results.append([tuple(row) for row in cursor.fetchall()])
-            while cursor.nextset():
-                results.append([tuple(row) for row in cursor.fetchall()])
-        else:
-            for sql, params in statements:
-                cursor.execute(sql, params)
-                results.append([tuple(row) for row in cursor.fetchall()])
-    return results
-
-
-def _lock_fields() -> list[models.Field]:
-    # Every column but the broker credentials, which the lock holder never needs (reading them lazily if asked).
-    return [f for f in Account._meta.concrete_fields if f.name != "broker_settings"]
-
-
-@lru_cache(maxsize=8)
-def _account_lock_sql(also: str = "", allocate_table: str = "") -> str:
-    # Written out once, as the hot path runs it per order.
-    columns = [f"a.{f.column}" for f in _lock_fields()]
-    columns.append(f"({also}) AS also" if also else "NULL AS also")
-    columns.append(f"nextval(pg_get_serial_sequence('{allocate_table}', 'id')) AS allocated_id" if allocate_table else "NULL")
-    table = Account._meta.db_table
-    # SQLite has no row locks: its writers are serialised by the database lock
-    # (transaction_mode IMMEDIATE in settings), so the clause is dropped there.
-    lock = " FOR UPDATE OF a" if connection.features.has_select_for_update else ""
-    return f"SELECT {', '.join(columns)} FROM {table} a WHERE a.id = %s{lock}"  # noqa: S608 - identifiers from model metadata; values are bound
-
-
-@lru_cache(maxsize=4)
-def _account_converters(vendor: str) -> tuple[list[str], list[tuple[int, Any, list[Any]]]]:
-    """The lock query's field names and, per column that needs any, the ORM's converters."""
-    fields = _lock_fields()
-    converters = []
-    for i, f in enumerate(fields):
-        col = f.get_col(Account._meta.db_table)
-        found = [*connection.ops.get_db_converters(col), *col.get_db_converters(connection)]
-        if found:
-            converters.append((i, col, found))
-    return [f.attname for f in fields], converters
-
-
-def _account_from_row(row: tuple[Any, ...]) -> Account:
-    """An Account from the lock query's columns, each converted as the ORM would."""
-    conn = connections[connection.alias]
-    names, converters = _account_converters(conn.vendor)
-    values = list(row[:len(names)])
-    for i, col, found in converters:
-        for convert in found:
-            values[i] = convert(values[i], col, conn)
-    return Account.from_db(conn.alias, names, values)
-
-
 def account_lock(account_id: int) -> Account:
     """Lock and return the account row (SELECT ... FOR UPDATE). Take it before any order lock."""
     return account_lock_reading(account_id).account
-
-
-@dataclass
-class LockedAccount:
-    """The locked account row and what rode along with the lock (see ``account_lock_reading``)."""
-
-    account: Account
-    also: Any = None
-    allocated_id: int | None = None
-    then_rows: list[list[tuple[Any, ...]]] | None = None
-
-
-def account_lock_reading(account_id: int, *, also: tuple[str, list[Any]] | None = None,
-                         allocate_for: type[models.Model] | None = None,
-                         then: list[tuple[str, list[Any]]] | None = None) -> LockedAccount:
-    """``account_lock`` with extras in the same round trip, so that the lock holder waits on the
-    database as little as possible:
-
-    - ``also`` = (scalar SQL, its parameters) is evaluated with the lock; the
-      account row is aliased ``a``. It reads the snapshot of the statement's
-      start, possibly from before the lock was granted: use it only where a stale
-      answer is caught later (e.g. by a unique key).
-    - ``allocate_for`` (PostgreSQL): the next primary key of that model's table is
-      drawn (``allocated_id``; None elsewhere), so the new row's INSERT can join
-      the caller's other writes.
-    - ``then``: SELECTs run once the lock is granted (so they see everything
-      committed before), in the same round trip where ``multi_statement_reads()``;
-      their rows, or None where they could not ride along (the caller then reads
-      for itself).
-    """
-    allocate_table = allocate_for._meta.db_table if allocate_for is not None and connection.vendor == "postgresql" else ""
-    sql = _account_lock_sql(also[0] if also else "", allocate_table)
-    params = [*(also[1] if also else []), account_id]
-    then = then if then and multi_statement_reads() else []
-    found, *then_rows = selects_run([(sql, params), *then])
-    if not found:
-        raise Account.DoesNotExist(f"account {account_id} does not exist")
-    row = found[0]
-    return LockedAccount(_account_from_row(row), row[-2], row[-1], then_rows if then else None)
 
 
 @dataclass
@@ -209,68 +116,26 @@ def ledger_flush(account: Account, posts: list[LedgerPost], audits: list[AuditEv
     save the account totals if money moved, and run any other prepared write ``statements``
     (each a data-modifying SQL statement with its parameters, touching other tables).
     ``new_rows`` (PostgreSQL): new rows whose primary key was drawn beforehand (see
-    ``account_lock(allocate_for=...)``), inserted first with their keys.
+    ``account_lock_reading(allocate_for=...)``), inserted first with their keys.
 
-    On PostgreSQL this is one statement (data-modifying CTEs), since it runs
-    for every order while the account lock is held; elsewhere one per table.
+    On PostgreSQL this is one statement (``trading.db.writes_run``), since it runs for every
+    order while the account lock is held; on SQLite the ORM writes one table at a time.
     """
     entries = [p.entry for p in posts]
     events = [*(audits or []), *(p.audit for p in posts)]
-    if connection.vendor != "postgresql":
-        CashLedgerEntry.objects.bulk_create(entries)
-        AuditEvent.objects.bulk_create(events)
-        if posts:
-            account.save(update_fields=["cash", "frozen"])
-        with connection.cursor() as cursor:
-            for sql, values in statements or []:
-                cursor.execute(sql, values)
+    if fast_path():
+        writes_run(account, new_rows=new_rows or (), statements=statements or (), entries=entries, events=events,
+                   totals=bool(posts))
         return
-    sqls: list[str] = []
-    params: list[Any] = []
-    for obj in new_rows or []:
-        sql, values = insert_sql(type(obj), [obj], with_pk=True)
-        sqls.append(sql)
-        params.extend(values)
-    for sql, values in statements or []:
-        sqls.append(sql)
-        params.extend(values)
-    for model, rows in ((CashLedgerEntry, entries), (AuditEvent, events)):
-        if rows:
-            sql, values = insert_sql(model, rows)
-            sqls.append(sql)
-            params.extend(values)
+    for row in new_rows or ():
+        row.save(force_insert=True)
+    CashLedgerEntry.objects.bulk_create(entries)
+    AuditEvent.objects.bulk_create(events)
     if posts:
-        sqls.append(f"UPDATE {Account._meta.db_table} SET cash = %s, frozen = %s WHERE id = %s")  # noqa: S608 - identifiers from model metadata; values are bound
-        params.extend([account.cash, account.frozen, account.pk])
-    if not sqls:
-        return
-    *ctes, last = sqls
-    head = "WITH " + ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(ctes)) + " " if ctes else ""
+        account.save(update_fields=["cash", "frozen"])
     with connection.cursor() as cursor:
-        cursor.execute(head + last, params)
-    for obj in new_rows or []:
-        obj._state.adding = False
-        obj._state.db = connection.alias
-
-
-@lru_cache(maxsize=64)
-def _insert_head(model: type[models.Model], with_pk: bool, vendor: str) -> tuple[tuple[models.Field, ...], str, str]:
-    """The fields, the INSERT head and one row's placeholder of ``model`` (per database vendor)."""
-    fields = tuple(f for f in model._meta.concrete_fields if with_pk or not f.primary_key)
-    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
-    return fields, f"INSERT INTO {model._meta.db_table} ({columns}) VALUES ", "(" + ", ".join(["%s"] * len(fields)) + ")"  # noqa: S608 - identifiers from model metadata
-
-
-def insert_sql(model: type[models.Model], rows: list[Any], *, with_pk: bool = False) -> tuple[str, list[Any]]:
-    """An INSERT of ``rows`` with every value prepared by its own field (as bulk_create would);
-    ``with_pk``: their primary keys are given too."""
-    conn = connections[connection.alias]  # the wrapper itself: the proxy costs a lookup per use
-    fields, head, placeholder = _insert_head(model, with_pk, conn.vendor)
-    values: list[Any] = []
-    for row in rows:
-        row._prepare_related_fields_for_save(operation_name="ledger_flush")
-        values.extend([f.get_db_prep_save(f.pre_save(row, True), conn) for f in fields])
-    return head + ", ".join([placeholder] * len(rows)), values
+        for sql, values in statements or ():
+            cursor.execute(sql, values)
 
 
 def ledger_totals(account: Account) -> tuple[Decimal, Decimal]:

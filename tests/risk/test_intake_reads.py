@@ -36,7 +36,7 @@ def test_on_postgresql_an_order_with_every_rule_costs_two_statements_and_the_com
     # The lock, the idempotency lookup, the new order's id, the configuration check with today's
     # counters and the holdings: one round trip. Every write: one statement.
     assert "FOR UPDATE" in lock and "nextval" in lock and "risk_riskcounter" in lock and "trading_position" in lock
-    assert writes.startswith("WITH") and "INSERT INTO orders_order" in writes and "INSERT INTO audit_auditevent" in writes
+    assert writes.startswith("WITH") and 'INSERT INTO "orders_order"' in writes and 'INSERT INTO "audit_auditevent"' in writes
     assert order.pk == order.__class__.objects.get(client_order_id=order.client_order_id).pk
 
 
