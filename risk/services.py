@@ -238,7 +238,7 @@ def _counters_add(account_id: int, day: Any, keys: list[str], *, at: Any, orders
     window of the account row; ``instrument_id`` and ``open_*`` go to symbol rows only. With
     ``defer`` the statement is appended there for the caller to run with its other writes.
     Caller holds the account lock, so read-modify-write cannot race."""
-    from risk.sql import CounterAdd, counters_add_orm, counters_upsert_sql
+    from risk.sql import CounterAdd, counters_upsert_sql
 
     second = int(at.timestamp())
     adds = [CounterAdd(account_id=account_id, trading_day=day, key=key, instrument_id=None if key == "" else instrument_id,
@@ -248,11 +248,8 @@ def _counters_add(account_id: int, day: Any, keys: list[str], *, at: Any, orders
                        open_buy_quantity=0 if key == "" else open_quantity,
                        open_buy_amount=ZERO if key == "" else open_amount, updated_at=at)
             for key in keys]
-    if not fast_path():
-        counters_add_orm(adds)
-        return
     statement = counters_upsert_sql(adds)
-    if defer is not None:
+    if defer is not None and fast_path():  # PostgreSQL: with the order path's other writes
         defer.append(statement)
         return
     with connection.cursor() as cursor:

@@ -7,9 +7,11 @@ holdings and open buys of the order's instrument). The order path then adds to t
 
 On PostgreSQL (``trading.db.fast_path()``) these are raw statements composed with
 ``psycopg.sql`` from model metadata, so that the reads ride on the account lock's round trip
-and the upsert on the order path's one write statement (their gains: ``trading.db``). On SQLite
-the same reads and write go through the ORM. Either way the rows come back as the named rows
-below, the one place that states their columns.
+and the upsert on the order path's one write statement (their gains: ``trading.db``). The
+fingerprint and the counter upsert are portable SQL and serve SQLite too
+(``trading.db.portable_path``: measured there against the ORM); the other reads go through the
+ORM on SQLite. Either way the rows come back as the named rows below, the one place that states
+their columns.
 """
 
 from __future__ import annotations
@@ -19,10 +21,9 @@ from dataclasses import astuple, dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
-from django.db.models import Case, CharField, F, Field, IntegerField, Model, Q, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import CharField, IntegerField, Q, Value
 from psycopg import sql
 
 from trading.db import Statement, fast_path, selects_run
@@ -142,7 +143,7 @@ def _fingerprint_text(with_counters: bool) -> str:
 
 
 def fingerprint_sql(counters_for: tuple[int, Any, str] | None) -> Statement:
-    """The fingerprint's statement (PostgreSQL): one row, or with ``counters_for`` = (account id,
+    """The fingerprint's statement (portable: PostgreSQL and SQLite): one row, or with ``counters_for`` = (account id,
     day, symbol) one row per counter row a check reads (the account's, the symbol's, those of
     symbols with open buys), or one row of NULL counter columns when there is none."""
     if counters_for is None:
@@ -158,42 +159,9 @@ def fingerprint_parse(rows: Sequence[Sequence[Any]], with_counters: bool) -> Fin
     return Fingerprint(state, reason, version, updated_at, counters)
 
 
-def _nulls(model: type[Model], names: Sequence[str]) -> dict[str, Value]:
-    """NULL columns typed as ``model``'s fields ``names``, named ``null_<name>``."""
-    return {f"null_{name}": Value(None, output_field=cast(Field, model._meta.get_field(name))) for name in names}
-
-
 def fingerprint_read(counters_for: tuple[int, Any, str] | None) -> Fingerprint:
-    """The fingerprint: one query (PostgreSQL: ``fingerprint_sql``; elsewhere the ORM's UNION ALL
-    of the singleton row and the counter rows)."""
-    from risk.models import RiskControl, RiskCounter
-
-    if fast_path():
-        return fingerprint_parse(selects_run([fingerprint_sql(counters_for)])[0], counters_for is not None)
-    control = RiskControl.objects.filter(pk=RiskControl.SINGLETON_ID).order_by()
-    if counters_for is None:
-        found = control.values_list(*_FINGERPRINT_COLUMNS)[:1]
-        state, reason, version, updated_at = found[0] if found else (None, None, None, None)
-        return Fingerprint(state, reason, version, updated_at, None)
-    account_id, day, symbol = counters_for
-    counter_names = CounterRow._fields[:-1]  # the industry is the instrument's
-    control_nulls = _nulls(RiskControl, _FINGERPRINT_COLUMNS)
-    counter_nulls = {**_nulls(RiskCounter, counter_names), "null_industry": Value(None, output_field=CharField())}
-    rows = control.annotate(row_kind=Value("R"), **counter_nulls).values_list(
-        "row_kind", *_FINGERPRINT_COLUMNS, *counter_nulls).union(
-        RiskCounter.objects.filter(_counters_match(account_id, day, symbol)).order_by()
-        .annotate(row_kind=Value("C"), **control_nulls)
-        .values_list("row_kind", *control_nulls, *counter_names, "instrument__industry"), all=True)
-    singleton: tuple[Any, ...] = (None, None, None, None)
-    counters = []
-    n = len(_FINGERPRINT_COLUMNS) + 1
-    for row in rows:
-        if row[0] == "R":
-            singleton = tuple(row[1:n])
-        else:
-            counters.append(CounterRow.parse(row[n:]))
-    state, reason, version, updated_at = singleton
-    return Fingerprint(state, reason, version, updated_at, counters)
+    """The fingerprint: one query (``fingerprint_sql``, portable: PostgreSQL and SQLite)."""
+    return fingerprint_parse(selects_run([fingerprint_sql(counters_for)])[0], counters_for is not None)
 
 
 # --------------------------------------------------------------------------- the counters
@@ -277,33 +245,10 @@ def _upsert_text(rows_count: int) -> str:
 
 
 def counters_upsert_sql(adds: Sequence[CounterAdd]) -> Statement:
-    """One INSERT ... ON CONFLICT DO UPDATE adding ``adds`` to the counter rows (PostgreSQL): one
-    statement whatever exists, so it can ride in the order path's batch of writes."""
+    """One INSERT ... ON CONFLICT DO UPDATE adding ``adds`` to the counter rows (portable:
+    PostgreSQL and SQLite): one statement whatever exists; on PostgreSQL it rides in the order
+    path's batch of writes."""
     return _upsert_text(len(adds)), [value for add in adds for value in astuple(add)]
-
-
-def counters_add_orm(adds: Sequence[CounterAdd]) -> None:
-    """``counters_upsert_sql`` with the ORM (SQLite): an UPDATE per row, an INSERT for a missing one.
-    Precondition: the caller holds the account lock, so a row cannot appear in between."""
-    from risk.models import RiskCounter
-
-    for add in adds:
-        changes: dict[str, Any] = {
-            "updated_at": add.updated_at,
-            **{name: F(name) + getattr(add, name) for name in ("orders", "amount", "rejected", "cancels", "open_buy_quantity",
-                                                                "open_buy_amount") if getattr(add, name)},
-        }
-        if add.last_order_at is not None:
-            changes["last_order_at"] = add.last_order_at
-        if add.second_count > 0:
-            changes["second_count"] = Case(When(second=add.second, then=F("second_count") + add.second_count),
-                                           default=Value(add.second_count))
-            changes["second"] = add.second
-        if add.instrument_id is not None:
-            changes["instrument_id"] = Coalesce(F("instrument_id"), Value(add.instrument_id))
-        row = RiskCounter.objects.filter(account_id=add.account_id, trading_day=add.trading_day, key=add.key)
-        if not row.update(**changes):
-            RiskCounter.objects.create(**{f.name: getattr(add, f.name) for f in fields(CounterAdd)})
 
 
 # --------------------------------------------------------------------------- the snapshot

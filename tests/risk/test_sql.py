@@ -31,11 +31,8 @@ def _add(account_id: int, key: str, *, instrument_id: int | None = None, orders:
 
 
 def _counters_add(adds: list[sql.CounterAdd]) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(*sql.counters_upsert_sql(adds))
-    else:
-        sql.counters_add_orm(adds)
+    with connection.cursor() as cursor:
+        cursor.execute(*sql.counters_upsert_sql(adds))
 
 
 def test_counters_are_added_to_and_read_back_as_named_rows() -> None:
