@@ -26,12 +26,9 @@ from trading.clock import now
 from trading.errors import Conflict, FieldProblem, InvalidOrder, NotFound
 from trading.market_rules import FeeSchedule
 from trading.models import Account, CashEntryKind, Instrument, Quote, SessionMode
+from trading.money import ROUND_HALF_EVEN, ZERO, to_cent
 from trading.selectors import quote_cache_clear
 from trading.services import cash_post
-
-ZERO = Decimal("0")
-CENT = Decimal("0.01")
-
 
 # --------------------------------------------------------------------------- accounts
 
@@ -268,7 +265,7 @@ def paper_reset_account(*, account_name: str, cash: Decimal) -> PaperAccount:
     Deletes its orders, trades and positions; creates the account when absent.
     Does not touch the back office's own records.
     """
-    cash = Decimal(cash).quantize(CENT)
+    cash = to_cent(Decimal(cash), ROUND_HALF_EVEN)
     if cash < ZERO:
         raise InvalidOrder.single("cash", "non_negative", f"初始资金不能为负 (cash must be >= 0; got {cash})")
     account, _ = PaperAccount.objects.get_or_create(account_name=account_name, defaults={"cash": cash})

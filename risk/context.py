@@ -29,12 +29,11 @@ from orders.models import Order, OrderStatus
 from trading import market_rules
 from trading.market_rules import OrderType, Side
 from trading.models import Account, Quote
+from trading.money import ROUND_HALF_EVEN, ZERO, to_cent
 
 if TYPE_CHECKING:
     from risk.controller import RiskConfig
 
-ZERO = Decimal("0")
-CENT = Decimal("0.01")
 # Orders that hold cash or shares and may still trade (or are about to be sent).
 OPEN_STATUSES = (
     OrderStatus.NEW,
@@ -117,7 +116,7 @@ def order_notional(order: Order, quote: Quote | None) -> Decimal:
     price = notional_price(order, quote)
     if price is None:
         return ZERO
-    return (price * order.quantity).quantize(CENT)
+    return to_cent(price * order.quantity, ROUND_HALF_EVEN)
 
 
 class RiskContext:
@@ -322,7 +321,7 @@ def to_decimal(value: Any) -> Decimal:
         return ZERO
     if isinstance(value, Decimal):
         return value
-    return Decimal(str(value)).quantize(CENT)
+    return to_cent(Decimal(str(value)), ROUND_HALF_EVEN)
 
 
 def to_datetime(value: Any) -> datetime | None:
@@ -401,7 +400,7 @@ def load_snapshot(context: RiskContext) -> _Snapshot:
         quantity = int(quantity or 0)
         if kind == "P":
             price = to_decimal(last) if last else (to_decimal(prev_close) if prev_close else None)
-            value = (price * quantity).quantize(CENT) if price else to_decimal(amount)
+            value = to_cent(price * quantity, ROUND_HALF_EVEN) if price else to_decimal(amount)
             holdings[instrument_id] = Holding(instrument_id, quantity, int(frozen or 0), value, industry or "")
         elif kind == "G":
             group_held[account_id] = quantity

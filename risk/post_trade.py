@@ -28,9 +28,7 @@ from risk.context import mark_price
 from trading.calendar import SHANGHAI
 from trading.market_rules import Side
 from trading.models import CASH_KINDS, Account, CashEntryKind, CashLedgerEntry, Position
-
-ZERO = Decimal("0")
-CENT = Decimal("0.01")
+from trading.money import ROUND_HALF_EVEN, ZERO, to_cent
 
 
 class PostTradeState:
@@ -57,7 +55,7 @@ class PostTradeState:
             if not position.quantity:
                 continue
             price = mark_price(getattr(position.instrument, "quote", None))
-            value += (price * position.quantity).quantize(CENT) if price else position.cost_amount
+            value += to_cent(price * position.quantity, ROUND_HALF_EVEN) if price else position.cost_amount
         return self.account.cash + value
 
     @cached_property
@@ -96,9 +94,9 @@ class PostTradeState:
             quote = getattr(position.instrument, "quote", None)
             price = (quote.prev_close or quote.last) if quote else None
             if price:
-                value += (price * quantity).quantize(CENT)
+                value += to_cent(price * quantity, ROUND_HALF_EVEN)
             elif position.quantity:
-                value += (position.cost_amount * quantity / position.quantity).quantize(CENT)
+                value += to_cent(position.cost_amount * quantity / position.quantity, ROUND_HALF_EVEN)
         return cash_start + value
 
     @cached_property

@@ -42,11 +42,11 @@ from trading.clock import now
 from trading.errors import Conflict, InvalidOrder
 from trading.market_rules import Side
 from trading.models import Account, TradingState
+from trading.money import ZERO
 from trading.selectors import account_trading_day
 from trading.services import account_lock, insert_sql
 
 log = logging.getLogger(__name__)
-ZERO = Decimal("0")
 # Post-trade hooks reuse the configuration this process read within this many seconds.
 POST_TRADE_CONFIG_MAX_AGE = 1.0
 LEVEL_OF_ACTION: dict[str, str] = {RiskAction.WARN: RiskLevel.WARNING, RiskAction.REVIEW: RiskLevel.WARNING, RiskAction.REJECT: RiskLevel.ERROR}

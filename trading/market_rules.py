@@ -36,6 +36,7 @@ from trading.calendar import (
     trading_days_between,
 )
 from trading.clock import now
+from trading.money import to_cent
 
 T = TypeVar("T")
 
@@ -255,7 +256,6 @@ REGULATORY_FEE_RATE = constant("regulatory_fee_rate", D("0.00002"))
 # and bonds pay neither).
 STOCK_BOARDS = frozenset({Board.MAIN, Board.CHINEXT, Board.STAR, Board.BSE, Board.B_SHARE})
 TRANSFER_FEE_EXCHANGES = frozenset({Exchange.SH, Exchange.SZ})
-CENT = D("0.01")
 
 # --- symbols: exchange and board by code prefix ---------------------------
 SUFFIX_EXCHANGE = {"SH": "SH", "SS": "SH", "XSHG": "SH", "SZ": "SZ", "XSHE": "SZ", "BJ": "BJ"}
@@ -850,7 +850,7 @@ def check_session(order_type: str, at: datetime) -> None:
 
 
 def _money(amount: Decimal) -> Decimal:
-    return amount.quantize(CENT, ROUND_HALF_UP)
+    return to_cent(amount)
 
 
 def _parse_bool(value: Any) -> bool:
@@ -978,7 +978,7 @@ def estimate_buy_freeze(
     """
     amount = price * quantity
     fees = fill_fees(schedule, inst, Side.BUY, amount, D(0), D(0), on)
-    return (amount + fees.total).quantize(CENT, ROUND_UP)
+    return to_cent(amount + fees.total, ROUND_UP)
 
 
 # ---------------------------------------------------------------------------

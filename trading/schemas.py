@@ -14,11 +14,12 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator
 from pydantic_core import PydanticCustomError
 
+from trading.money import MAX_PRICE
+
 NUL = "\x00"
 NUL_MESSAGE = "不能包含NUL字符 (must not contain NUL bytes)"
 # Far above any quoted volume (the largest A-share has about 3.6e11 shares), far inside a BIGINT.
 MAX_VOLUME = 10**12
-MAX_PRICE = Decimal("1000000")  # far above any A-share price; inside the price columns (16 digits, 4 places)
 
 
 class ErrorOut(BaseModel):

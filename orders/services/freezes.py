@@ -16,7 +16,6 @@ from orders.models import (
     Order,
     OrderStatus,
 )
-from orders.services.inputs import ZERO
 from orders.services.outbox import SUBMIT, dispatch_on_commit
 from orders.state_machine import OrderEvent, order_apply_event
 from risk.controller import Decision, RiskReads, risk_check_order
@@ -28,6 +27,7 @@ from trading.errors import (
 )
 from trading.market_rules import MarketRuleViolation, OrderType, Side
 from trading.models import CashEntryKind, Position, Quote
+from trading.money import ZERO
 from trading.services import (
     LedgerPost,
     cash_post,

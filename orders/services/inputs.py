@@ -27,18 +27,10 @@ from trading.errors import (
 )
 from trading.market_rules import MarketRuleViolation, OrderType, Side
 from trading.models import Account, Instrument, Quote, SessionMode
+from trading.money import MAX_PRICE, MAX_QUANTITY
 from trading.selectors import account_trading_day, instrument_active, quote_latest
 
 log = logging.getLogger(__name__)
-
-
-ZERO = Decimal("0")
-
-
-MAX_PRICE = Decimal("1000000")  # far above any A-share price; keeps values inside the columns
-
-
-MAX_QUANTITY = 10**9  # far above any per-order maximum; keeps values (and their products) inside the columns
 
 
 @dataclass

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -28,6 +28,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from risk.verdicts import RiskAction, Verdict
 from trading.errors import TradingError
 from trading.models import TradingState
+from trading.money import ZERO, to_cent, to_ratio_places
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -38,8 +39,6 @@ PRE_TRADE = "pre"
 POST_TRADE = "post"
 FILL = "fill"
 REJECTION = "rejection"
-CENT = Decimal("0.01")
-ZERO = Decimal("0")
 
 
 class RuleConfigError(TradingError):
@@ -186,18 +185,18 @@ def json_values(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def money(value: Decimal) -> str:
-    return str(value.quantize(CENT, ROUND_HALF_UP))
+    return str(to_cent(value))
 
 
 def pct(ratio: Decimal) -> str:
     """``Decimal("0.125")`` -> "12.50%"."""
     if not ratio.is_finite():
         return "∞"
-    return f"{(ratio * 100).quantize(CENT, ROUND_HALF_UP)}%"
+    return f"{to_cent(ratio * 100)}%"
 
 
 def ratio_of(part: Decimal, whole: Decimal) -> Decimal:
     """part / whole at 6 places for display; whole <= 0 counts as everything."""
     if whole <= 0:
         return Decimal("Infinity") if part > 0 else ZERO
-    return (part / whole).quantize(Decimal("0.000001"), ROUND_HALF_UP)
+    return to_ratio_places(part / whole)
