@@ -8,7 +8,7 @@ from ninja.responses import Status
 from pydantic import BaseModel, Field
 
 from orders.services import accounts_poll_later
-from trading.auth import ApiClient
+from trading.auth import api_client
 from trading.errors import Forbidden, InvalidOrder
 from trading.market_rules import MarketRuleViolation, normalize_symbol
 from trading.models import Quote
@@ -54,7 +54,7 @@ class PublishOut(BaseModel):
 def quotes_publish(request: HttpRequest, payload: QuotesIn):
     from brokers.services import quotes_publish as publish
 
-    client: ApiClient = request.auth  # type: ignore[attr-defined]
+    client = api_client(request)
     if not client.market_data:
         raise Forbidden("此API密钥不能发布行情 (this key is not a market-data feeder)")
     result = publish([q.model_dump() for q in payload.quotes])

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from orders.models import Order
 from risk.context import RiskContext
 from risk.rules import REGISTRY, Rule, RuleConfigError
 from risk.rules.base import POST_TRADE, PRE_TRADE
@@ -74,11 +75,11 @@ class _BrokenRule(Rule[Any]):
     phase = PRE_TRADE
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(None, RiskAction.REJECT)  # type: ignore[arg-type]
+        super().__init__(None, RiskAction.REJECT)  # type: ignore[arg-type]  # a broken row has no valid parameters, and this rule reads none
         self.broken_code = code
         self.message = message
 
-    def check(self, order: Any, context: RiskContext) -> Verdict:
+    def check(self, order: Order, context: RiskContext) -> Verdict:
         return Verdict(self.broken_code, False, RiskAction.REJECT,
                        f"风控规则配置无效, 拒绝 (rule configuration invalid, failing closed): {self.message}")
 
@@ -209,7 +210,7 @@ def effective_state(account_state: str, global_state: str) -> str:
     return max((account_state or TradingState.ACTIVE, global_state or TradingState.ACTIVE), key=lambda s: STATE_SEVERITY.get(s, 2))
 
 
-def _state_verdict(order: Any, snapshot: Snapshot) -> Verdict | None:
+def _state_verdict(order: Order, snapshot: Snapshot) -> Verdict | None:
     account = order.account
     state = effective_state(account.trading_state, snapshot.global_state)
     if state == TradingState.ACTIVE:
@@ -242,11 +243,11 @@ class RiskReads:
     counters_for: tuple[int, Any, str]
     group: str | None  # the control group the snapshot was read for; None: no snapshot asked
 
-    def matches(self, order: Any) -> bool:
+    def matches(self, order: Order) -> bool:
         return self.counters_for == (order.account_id, order.trading_day, order.instrument.symbol)
 
 
-def reads_for(order: Any) -> RiskReads:
+def reads_for(order: Order) -> RiskReads:
     """What a check of ``order`` will read, as statements the caller may run early (after the lock)."""
     from risk.sql import fingerprint_sql
 
@@ -262,7 +263,7 @@ def reads_for(order: Any) -> RiskReads:
     return RiskReads(statements, counters_for, group)
 
 
-def risk_check_order(order: Any, *, dry_run: bool = False, recheck: bool = False,
+def risk_check_order(order: Order, *, dry_run: bool = False, recheck: bool = False,
                      prefetched: tuple[RiskReads, list[list[tuple[Any, ...]]]] | None = None) -> RiskOutcome:
     """Run the enabled rules for ``order`` (an unsaved or saved Order) and return every verdict.
 

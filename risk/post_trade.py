@@ -20,6 +20,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from django.db.models import Case, DecimalField, Sum, When
 
@@ -29,6 +30,9 @@ from trading.calendar import SHANGHAI
 from trading.market_rules import Side
 from trading.models import CASH_KINDS, Account, CashEntryKind, CashLedgerEntry, Position
 from trading.money import ROUND_HALF_EVEN, ZERO, to_cent
+
+if TYPE_CHECKING:
+    from risk.models import RiskCounter
 
 
 class PostTradeState:
@@ -100,7 +104,7 @@ class PostTradeState:
         return cash_start + value
 
     @cached_property
-    def counter(self):  # type: ignore[no-untyped-def]
+    def counter(self) -> RiskCounter:
         from risk.models import RiskCounter
 
         row, _ = RiskCounter.objects.get_or_create(account_id=self.account.pk, trading_day=self.day, key="")

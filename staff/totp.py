@@ -53,7 +53,7 @@ def validate_key_length(value: str) -> None:
                               f"{2 * MAX_KEY_BYTES} hex digits)", code="max_length")
 
 
-class EncryptedTOTPKeyField(models.CharField):  # type: ignore[type-arg]
+class EncryptedTOTPKeyField(models.CharField):  # type: ignore[type-arg]  # django-stubs: CharField is generic in its set and get types; the plain CharField's are meant
     """TOTPDevice.key stored encrypted; deconstructs as the CharField django-otp's migrations declare."""
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> str | None:

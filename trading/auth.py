@@ -66,6 +66,12 @@ class ApiClient:
             raise Forbidden("只读API密钥不能交易 (this key is read-only)")
 
 
+def api_client(request: HttpRequest) -> ApiClient:
+    """The caller of an API request, as the API's authentication (``ApiKeyAuth``) set it."""
+    client: ApiClient = request.auth  # type: ignore[attr-defined]  # django-stubs: HttpRequest has no auth; django-ninja sets it after authenticating
+    return client
+
+
 @transaction.atomic
 def api_key_create(*, name: str, accounts: list[str], can_trade: bool = True, market_data: bool = False,
                    actor: Actor = SYSTEM) -> tuple[ApiKey, str]:

@@ -96,7 +96,7 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from brokers.interface import (
     BrokerBalance,
@@ -582,7 +582,7 @@ def _priority_key(order: PaperOrder) -> tuple[Decimal, datetime, int]:
     return (-price if order.side == rules.Side.BUY else price, order.created_at, order.pk)
 
 
-def _reachable_orders(inst: Instrument, quote: Quote) -> list[Any]:
+def _reachable_orders(inst: Instrument, quote: Quote) -> list[QuerySet[PaperOrder]]:
     """The open orders of ``inst`` that ``quote`` may change, as querysets: those held outside the
     cage, buys priced at or above the ask and sells at or below the bid (while that side has volume).
 

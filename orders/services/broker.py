@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 
 from audit.services import Actor, audit_record
-from brokers.interface import BrokerOrder, OrderRequest
+from brokers.interface import BrokerInterface, BrokerOrder, OrderRequest
 from brokers.registry import broker_for
 from orders.models import (
     Order,
@@ -80,14 +79,14 @@ def order_send_to_broker(*, order_id: int) -> Order | None:
     return order_place(broker, order)
 
 
-def _find_at_broker(broker: Any, order: Order) -> BrokerOrder | None:
+def _find_at_broker(broker: BrokerInterface, order: Order) -> BrokerOrder | None:
     for candidate in broker.query_orders():
         if candidate.client_ref == str(order.pk) or (order.broker_order_id and candidate.broker_order_id == order.broker_order_id):
             return candidate
     return None
 
 
-def order_place(broker: Any, order: Order) -> Order:
+def order_place(broker: BrokerInterface, order: Order) -> Order:
     """Place a SUBMITTING order and record the broker's answer."""
     request = OrderRequest(
         client_ref=str(order.pk),

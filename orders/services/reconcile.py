@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
 
 from django.db import models, transaction
 from django.db.models import Q
 
 from audit.services import Actor
-from brokers.interface import BrokerOrder, BrokerTrade
+from brokers.interface import BrokerInterface, BrokerOrder, BrokerTrade
 from brokers.registry import broker_for
 from orders.models import (
     WORKING_STATUSES,
@@ -114,7 +113,7 @@ def account_poll(*, account_id: int) -> int:
     return changed
 
 
-def _resend_missing(broker: Any, order: Order) -> None:
+def _resend_missing(broker: BrokerInterface, order: Order) -> None:
     """The broker has no record of an order whose answer was lost: send it again."""
     with transaction.atomic():
         account, locked = lock_order(order.pk)

@@ -126,7 +126,7 @@ class Rule(Generic[P]):
         if raw is not None and not isinstance(raw, Mapping):
             raise RuleConfigError(f"{cls.code}: 参数须为JSON对象 (parameters must be a JSON object; got {type(raw).__name__})")
         try:
-            return cls.params_model.model_validate(dict(raw or {}))  # type: ignore[return-value]
+            return cls.params_model.model_validate(dict(raw or {}))  # type: ignore[return-value]  # params_model is a ClassVar, which cannot name P; each rule sets the model of its P
         except ValidationError as exc:
             problems = [_describe(e) for e in exc.errors()]
             text = "; ".join(f"{loc}: {message}" for loc, message in problems)
