@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from orders.services import accounts_poll_later
 from trading.auth import api_client
-from trading.errors import Forbidden, InvalidOrder
+from trading.errors import Forbidden, InputRule, InvalidOrder
 from trading.market_rules import MarketRuleViolation, normalize_symbol
 from trading.models import Quote
 from trading.schemas import BODY_ERRORS, MAX_VOLUME, QuotePrice, Text, error_responses
@@ -70,7 +70,7 @@ def quotes_list(request: HttpRequest, symbols: str = ""):
     if symbols:
         names = [s.strip() for s in symbols.split(",") if s.strip()]
         if len(names) > MAX_SYMBOLS:
-            raise InvalidOrder.single("symbols", "max_items", f"最多{MAX_SYMBOLS}个代码 (at most {MAX_SYMBOLS} symbols; got {len(names)})",
+            raise InvalidOrder.single("symbols", InputRule.MAX_ITEMS, f"最多{MAX_SYMBOLS}个代码 (at most {MAX_SYMBOLS} symbols; got {len(names)})",
                                       location="query")
         try:
             keys = [normalize_symbol(name) for name in names]

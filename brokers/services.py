@@ -23,7 +23,7 @@ from brokers.registry import adapter_class
 from trading import calendar
 from trading import market_rules as rules
 from trading.clock import now
-from trading.errors import Conflict, FieldProblem, InvalidOrder, NotFound
+from trading.errors import Conflict, FieldProblem, InputRule, InvalidOrder, NotFound
 from trading.market_rules import FeeSchedule
 from trading.models import Account, CashEntryKind, Instrument, Quote, SessionMode
 from trading.money import ROUND_HALF_EVEN, ZERO, to_cent
@@ -51,7 +51,7 @@ def account_create(
         raise Conflict(f"账户 {name} 已存在 (account {name!r} already exists)")
     adapter = adapter_class(broker_kind)  # raises for an unknown kind
     if cash < ZERO:
-        raise InvalidOrder.single("cash", "non_negative", f"初始资金不能为负 (cash must be >= 0; got {cash})")
+        raise InvalidOrder.single("cash", InputRule.NON_NEGATIVE, f"初始资金不能为负 (cash must be >= 0; got {cash})")
     account = Account.objects.create(
         name=name,
         display_name=display_name or name,
@@ -124,19 +124,19 @@ def _price(index: int, name: str, raw: Any, tick: Decimal) -> Decimal | None:
         return None
     if isinstance(raw, (float, bool)):
         raise InvalidOrder.single(
-            loc, "decimal", f"价格须为十进制字符串 ({name} must be a decimal string, not {raw!r})"
+            loc, InputRule.DECIMAL, f"价格须为十进制字符串 ({name} must be a decimal string, not {raw!r})"
         )
     try:
         price = raw if isinstance(raw, Decimal) else Decimal(str(raw))
     except (InvalidOperation, ValueError):
-        raise InvalidOrder.single(loc, "decimal", f"价格格式错误 ({name} is not a number: {raw!r})") from None
+        raise InvalidOrder.single(loc, InputRule.DECIMAL, f"价格格式错误 ({name} is not a number: {raw!r})") from None
     if not price.is_finite() or price < 0:
-        raise InvalidOrder.single(loc, "non_negative", f"价格不能为负 ({name} must be >= 0; got {raw})")
+        raise InvalidOrder.single(loc, InputRule.NON_NEGATIVE, f"价格不能为负 ({name} must be >= 0; got {raw})")
     if price == 0:
         return None  # an empty side / no price
     if price % tick:
         raise InvalidOrder.single(
-            loc, "tick_size", f"价格须为{tick}的整数倍 ({name} must be a multiple of {tick}; got {price})"
+            loc, InputRule.TICK_SIZE, f"价格须为{tick}的整数倍 ({name} must be a multiple of {tick}; got {price})"
         )
     return price
 
@@ -146,13 +146,13 @@ def _volume(index: int, name: str, raw: Any) -> int:
     if raw is None or raw == "":
         return 0
     if isinstance(raw, (bool, float)):
-        raise InvalidOrder.single(loc, "integer", f"数量须为整数 ({name} must be an integer; got {raw!r})")
+        raise InvalidOrder.single(loc, InputRule.INTEGER, f"数量须为整数 ({name} must be an integer; got {raw!r})")
     try:
         volume = int(raw)
     except (TypeError, ValueError):
-        raise InvalidOrder.single(loc, "integer", f"数量须为整数 ({name} must be an integer; got {raw!r})") from None
+        raise InvalidOrder.single(loc, InputRule.INTEGER, f"数量须为整数 ({name} must be an integer; got {raw!r})") from None
     if volume < 0:
-        raise InvalidOrder.single(loc, "non_negative", f"数量不能为负 ({name} must be >= 0; got {volume})")
+        raise InvalidOrder.single(loc, InputRule.NON_NEGATIVE, f"数量不能为负 ({name} must be >= 0; got {volume})")
     return volume
 
 
@@ -160,7 +160,7 @@ def _parse(index: int, quote: Any) -> _ParsedQuote:
     symbol = _value(quote, "symbol")
     loc = f"quotes[{index}].symbol"
     if not symbol or not isinstance(symbol, str):
-        raise InvalidOrder.single(loc, "required", "证券代码必填 (symbol is required)")
+        raise InvalidOrder.single(loc, InputRule.REQUIRED, "证券代码必填 (symbol is required)")
     try:
         code, exchange = rules.normalize_symbol(symbol)
     except rules.MarketRuleViolation as violation:
@@ -168,7 +168,7 @@ def _parse(index: int, quote: Any) -> _ParsedQuote:
     instrument = Instrument.objects.filter(exchange=exchange, code=code).first()
     if instrument is None:
         raise InvalidOrder.single(
-            loc, "unknown_symbol", f"证券代码不存在 (unknown symbol {rules.format_symbol(code, exchange)})"
+            loc, InputRule.UNKNOWN_SYMBOL, f"证券代码不存在 (unknown symbol {rules.format_symbol(code, exchange)})"
         )
     tick = rules.tick_size(rules.board_of(instrument))
     parsed = _ParsedQuote(
@@ -183,7 +183,7 @@ def _parse(index: int, quote: Any) -> _ParsedQuote:
     if parsed.bid is not None and parsed.ask is not None and parsed.bid >= parsed.ask:
         raise InvalidOrder.single(
             f"quotes[{index}].bid",
-            "crossed",
+            InputRule.CROSSED,
             f"买一价须低于卖一价 (bid {parsed.bid} must be below ask {parsed.ask})",
         )
     return parsed
@@ -206,7 +206,7 @@ def _check_band(index: int, item: _ParsedQuote, quote: Quote, day: date) -> None
         if price is not None and not down <= price <= up:
             raise InvalidOrder.single(
                 f"quotes[{index}].{name}",
-                "price_limit",
+                InputRule.PRICE_LIMIT,
                 f"{name} {price} 超出当日涨跌停范围 {down}-{up} "
                 f"({name} {price} is outside the day's price band {down}-{up} set by prev_close {quote.prev_close})",
             )
@@ -267,7 +267,7 @@ def paper_reset_account(*, account_name: str, cash: Decimal) -> PaperAccount:
     """
     cash = to_cent(Decimal(cash), ROUND_HALF_EVEN)
     if cash < ZERO:
-        raise InvalidOrder.single("cash", "non_negative", f"初始资金不能为负 (cash must be >= 0; got {cash})")
+        raise InvalidOrder.single("cash", InputRule.NON_NEGATIVE, f"初始资金不能为负 (cash must be >= 0; got {cash})")
     account, _ = PaperAccount.objects.get_or_create(account_name=account_name, defaults={"cash": cash})
     account = PaperAccount.objects.select_for_update().get(pk=account.pk)
     PaperTrade.objects.filter(order__account_name=account_name).delete()
@@ -313,7 +313,7 @@ def opening_positions_load(*, account_name: str, rows: list[dict[str, str]], act
         code, _, exchange = symbol.partition(".")
         inst = Instrument.objects.filter(code=code, exchange=exchange).first()
         if inst is None:
-            problems.append(FieldProblem("symbol", "unknown_symbol", f"证券代码不存在 (unknown symbol {symbol})"))
+            problems.append(FieldProblem("symbol", InputRule.UNKNOWN_SYMBOL, f"证券代码不存在 (unknown symbol {symbol})"))
         else:
             instruments[symbol] = inst
     if problems:

@@ -11,7 +11,7 @@ from ninja.responses import Status
 from orders import selectors, services
 from orders.schemas import BatchIn, BatchOut, FillOut, OrderIn, OrderModifyIn, OrderOut
 from trading.auth import api_client, rate_limit_charge
-from trading.errors import Forbidden, input_problems
+from trading.errors import ErrorCode, Forbidden, input_problems
 from trading.schemas import BODY_ERRORS, error_responses
 
 router = Router(tags=["orders"])
@@ -64,7 +64,7 @@ def order_create_batch(request: HttpRequest, payload: BatchIn):
             "code": result.code,
         }
     for index, detail in problems:
-        answers[index] = {"index": index, "status_code": 422, "order": None, "detail": detail, "code": "invalid_input"}
+        answers[index] = {"index": index, "status_code": 422, "order": None, "detail": detail, "code": ErrorCode.INVALID_INPUT}
     return Status(200, {"results": answers})
 
 

@@ -46,7 +46,7 @@ from risk.models import RiskLevel
 from risk.services import risk_events_for_verdicts, risk_order_released
 from risk.verdicts import RiskAction, Verdict
 from trading.clock import now
-from trading.errors import Conflict, InvalidOrder
+from trading.errors import Conflict, InputRule, InvalidOrder
 from trading.models import Account
 from trading.services import LedgerPost, ledger_flush
 
@@ -60,7 +60,7 @@ def review_timeout_seconds() -> int:
 def _require_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidOrder.single("reason", "required", "须填写原因 (a reason is required)")
+        raise InvalidOrder.single("reason", InputRule.REQUIRED, "须填写原因 (a reason is required)")
     return reason
 
 

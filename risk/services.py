@@ -39,7 +39,7 @@ from risk.rules import rule_class
 from risk.rules.base import FILL, POST_TRADE, REJECTION, Rule, RuleConfigError
 from risk.verdicts import RiskAction, Verdict
 from trading.clock import now
-from trading.errors import Conflict, InvalidOrder
+from trading.errors import Conflict, InputRule, InvalidOrder
 from trading.market_rules import Side
 from trading.models import Account, TradingState
 from trading.money import ZERO
@@ -122,9 +122,9 @@ def _restriction_snapshot(entry: RestrictedSymbol) -> dict[str, Any]:
 def restricted_symbol_save(*, restriction: RestrictedSymbol, actor: Actor = SYSTEM) -> RestrictedSymbol:
     """Add or edit a restricted symbol (audited); applies to the next order in every process."""
     if not (restriction.reason or "").strip():
-        raise InvalidOrder.single("reason", "required", "须填写原因 (a reason is required)")
+        raise InvalidOrder.single("reason", InputRule.REQUIRED, "须填写原因 (a reason is required)")
     if restriction.valid_from and restriction.valid_to and restriction.valid_to < restriction.valid_from:
-        raise InvalidOrder.single("valid_to", "order", "失效日早于生效日 (valid_to is before valid_from)")
+        raise InvalidOrder.single("valid_to", InputRule.ORDER, "失效日早于生效日 (valid_to is before valid_from)")
     if not restriction.created_by:
         restriction.created_by = actor.name
     restriction.save()
@@ -158,11 +158,11 @@ def trading_state_set(*, account: Account | None = None, state: str, reason: str
     ``orders.kill_switch.trading_state_switch``. Returns the previous state.
     """
     if state not in TradingState.values:
-        raise InvalidOrder.single("state", "choice", f"交易状态须为 {'/'.join(TradingState.values)} (state must be one of "
+        raise InvalidOrder.single("state", InputRule.CHOICE, f"交易状态须为 {'/'.join(TradingState.values)} (state must be one of "
                                   f"{', '.join(TradingState.values)}; got {state!r})")
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidOrder.single("reason", "required", "切换交易状态须填写原因 (a reason is required)")
+        raise InvalidOrder.single("reason", InputRule.REQUIRED, "切换交易状态须填写原因 (a reason is required)")
     with transaction.atomic():
         if account is None:
             RiskControl.objects.get_or_create(pk=RiskControl.SINGLETON_ID)

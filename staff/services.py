@@ -13,7 +13,7 @@ from django.db import transaction
 from audit.services import Actor, audit_record
 from staff.models import StaffProfile
 from trading.auth import api_key_create
-from trading.errors import Conflict, InvalidOrder, NotFound
+from trading.errors import Conflict, InputRule, InvalidOrder, NotFound
 from trading.models import Account, ApiKey
 
 
@@ -34,7 +34,7 @@ def api_key_issue(*, name: str, accounts: list[str], can_trade: bool, market_dat
     if ApiKey.objects.filter(name=name).exists():
         raise Conflict(f"API密钥名称已存在 (an API key named {name!r} exists)")
     if rate_limit_per_second < 0:
-        raise InvalidOrder.single("rate_limit_per_second", "non_negative", "每秒上限不能为负 (must be >= 0)")
+        raise InvalidOrder.single("rate_limit_per_second", InputRule.NON_NEGATIVE, "每秒上限不能为负 (must be >= 0)")
     key, raw = api_key_create(name=name, accounts=accounts, can_trade=can_trade, market_data=market_data, actor=actor)
     if rate_limit_per_second != key.rate_limit_per_second:
         key.rate_limit_per_second = rate_limit_per_second
@@ -89,6 +89,6 @@ def staff_language_set(*, user: Any, language: str) -> StaffProfile:
     """Remember a staff member's admin language ('' = site default)."""
     supported = {code for code, _ in settings.LANGUAGES}
     if language and language not in supported:
-        raise InvalidOrder.single("language", "choice", f"不支持的语言 (unsupported language {language!r})")
+        raise InvalidOrder.single("language", InputRule.CHOICE, f"不支持的语言 (unsupported language {language!r})")
     profile, _ = StaffProfile.objects.update_or_create(user=user, defaults={"language": language})
     return profile

@@ -24,7 +24,7 @@ from ninja.security import HttpBearer
 
 from audit.services import SYSTEM, Actor, audit_record
 from trading import clock
-from trading.errors import Forbidden, NotFound, TradingError
+from trading.errors import ErrorCode, Forbidden, NotFound, TradingError
 from trading.models import Account, ApiKey
 
 KEY_PREFIX = "tbo"
@@ -153,7 +153,7 @@ class RateLimited(TradingError):
     """Too many requests (429 with Retry-After): a key over its rate, or an address over its failed logins."""
 
     status_code = 429
-    code = "rate_limited"
+    code = ErrorCode.RATE_LIMITED
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)

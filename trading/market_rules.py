@@ -36,6 +36,7 @@ from trading.calendar import (
     trading_days_between,
 )
 from trading.clock import now
+from trading.errors import InputRule
 from trading.money import to_cent
 
 T = TypeVar("T")
@@ -322,7 +323,7 @@ _SYMBOL_RE = re.compile(r"(?:(?P<prefix>sh|sz|bj))?(?P<code>\d{6})(?:\.(?P<suffi
 def _symbol_error(text: str, why: str) -> MarketRuleViolation:
     return MarketRuleViolation(
         "symbol",
-        "symbol_format",
+        InputRule.SYMBOL_FORMAT,
         f"证券代码格式错误 (bad symbol {text!r}: {why}; use e.g. 600000.SH, 000001.SZ, 920001.BJ)",
     )
 
@@ -396,7 +397,7 @@ def _today() -> date:
 def _tradable_board(inst: InstrumentLike) -> Board:
     board = board_of(inst)
     if board == Board.INDEX:
-        raise MarketRuleViolation("symbol", "not_tradable", f"指数不可交易 ({_symbol(inst)} is an index, not tradable)")
+        raise MarketRuleViolation("symbol", InputRule.NOT_TRADABLE, f"指数不可交易 ({_symbol(inst)} is an index, not tradable)")
     return board
 
 
@@ -530,13 +531,13 @@ def _check_price_value(
     symbol = _symbol(inst)
     if price <= 0:
         raise MarketRuleViolation(
-            field, "positive", f"价格须大于0 ({field} must be positive for {symbol}; got {price})"
+            field, InputRule.POSITIVE, f"价格须大于0 ({field} must be positive for {symbol}; got {price})"
         )
     tick = tick_size(board)
     if not is_on_tick(price, tick):
         raise MarketRuleViolation(
             field,
-            "tick_size",
+            InputRule.TICK_SIZE,
             f"价格须为{tick}的整数倍 ({field} must be a multiple of {tick} for {symbol}; got {price})",
         )
     if prev_close is None or prev_close <= 0:
@@ -545,7 +546,7 @@ def _check_price_value(
     if limits is not None and not limits[0] <= price <= limits[1]:
         raise MarketRuleViolation(
             field,
-            "price_limit",
+            InputRule.PRICE_LIMIT,
             f"价格超出涨跌幅限制 [{limits[0]}, {limits[1]}] ({field} {price} for {symbol} is outside the daily "
             f"limits {limits[0]}-{limits[1]} from previous close {prev_close})",
         )
@@ -581,26 +582,26 @@ def check_price(
     if order_type == OrderType.MARKET:
         if board == Board.CONVERTIBLE_BOND:
             raise MarketRuleViolation(
-                "order_type", "market_order_not_allowed", f"可转债不接受市价委托 (no market orders for bond {symbol})"
+                "order_type", InputRule.MARKET_ORDER_NOT_ALLOWED, f"可转债不接受市价委托 (no market orders for bond {symbol})"
             )
         if price_limit_pct(inst, on) is None:
             if board != Board.STAR:
                 raise MarketRuleViolation(
                     "order_type",
-                    "market_order_not_allowed",
+                    InputRule.MARKET_ORDER_NOT_ALLOWED,
                     f"无涨跌幅限制期间不接受市价委托 (no market orders for {symbol} on {on}: no price limit that day)",
                 )
             if price is None:
                 raise MarketRuleViolation(
                     "price",
-                    "required",
+                    InputRule.REQUIRED,
                     f"须填写保护限价 (a protection price is required for market orders on {symbol} on {on})",
                 )
         if price is not None:
             _check_price_value(inst, board, price, prev_close, on)
         return
     if price is None:
-        raise MarketRuleViolation("price", "required", f"限价委托须填写价格 (a limit order on {symbol} needs a price)")
+        raise MarketRuleViolation("price", InputRule.REQUIRED, f"限价委托须填写价格 (a limit order on {symbol} needs a price)")
     _check_price_value(inst, board, price, prev_close, on)
 
 
@@ -699,14 +700,14 @@ def check_cage(
     if side == Side.BUY and price > bound:
         raise MarketRuleViolation(
             "price",
-            "price_cage",
+            InputRule.PRICE_CAGE,
             f"买入价格超出价格笼子上限{bound} (buy price {price} for {_symbol(inst)} is above the cage bound "
             f"{bound} from reference {reference})",
         )
     if side == Side.SELL and price < bound:
         raise MarketRuleViolation(
             "price",
-            "price_cage",
+            InputRule.PRICE_CAGE,
             f"卖出价格低于价格笼子下限{bound} (sell price {price} for {_symbol(inst)} is below the cage bound "
             f"{bound} from reference {reference})",
         )
@@ -742,18 +743,18 @@ def check_quantity(
     symbol, unit = _symbol(inst), rule.unit
     if quantity <= 0:
         raise MarketRuleViolation(
-            "quantity", "positive", f"数量须大于0 (quantity must be positive for {symbol}; got {quantity})"
+            "quantity", InputRule.POSITIVE, f"数量须大于0 (quantity must be positive for {symbol}; got {quantity})"
         )
     is_market = order_type == OrderType.MARKET
     maximum, kind = (rule.max_market, "市价") if is_market else (rule.max_limit, "限价")
     if maximum is None:
         raise MarketRuleViolation(
-            "order_type", "market_order_not_allowed", f"该品种不接受市价委托 (no market orders for {symbol})"
+            "order_type", InputRule.MARKET_ORDER_NOT_ALLOWED, f"该品种不接受市价委托 (no market orders for {symbol})"
         )
     if quantity > maximum:
         raise MarketRuleViolation(
             "quantity",
-            "max_quantity",
+            InputRule.MAX_QUANTITY,
             f"单笔{kind}委托数量不得超过{maximum}{unit} (quantity must be at most {maximum} "
             f"per {str(order_type).lower()} order for {symbol}; got {quantity})",
         )
@@ -767,13 +768,13 @@ def _step_error(symbol: str, rule: QuantityRule, quantity: int) -> MarketRuleVio
     if rule.step == rule.lot:
         return MarketRuleViolation(
             "quantity",
-            "lot_size",
+            InputRule.LOT_SIZE,
             f"数量须为{rule.lot}{rule.unit}的整数倍 "
             f"(quantity must be a multiple of {rule.lot} for {symbol}; got {quantity})",
         )
     return MarketRuleViolation(
         "quantity",
-        "min_quantity",
+        InputRule.MIN_QUANTITY,
         f"数量须不少于{rule.lot}{rule.unit} (quantity must be at least {rule.lot} for {symbol}; got {quantity})",
     )
 
@@ -790,7 +791,7 @@ def _check_buy_quantity(inst: InstrumentLike, rule: QuantityRule, quantity: int,
     if getattr(inst, "is_st", False) and quantity > limit:
         raise MarketRuleViolation(
             "quantity",
-            "st_daily_buy_limit",
+            InputRule.ST_DAILY_BUY_LIMIT,
             f"风险警示股票单日买入不得超过{limit}股 (at most {limit} shares of ST stock {symbol} may be bought "
             f"per day; got {quantity})",
         )
@@ -813,7 +814,7 @@ def _check_sell_quantity(symbol: str, rule: QuantityRule, quantity: int, positio
         raise _step_error(symbol, rule, quantity)
     raise MarketRuleViolation(
         "quantity",
-        "odd_lot_sell",
+        InputRule.ODD_LOT_SELL,
         f"不足{rule.lot}{rule.unit}的余额{remainder}{rule.unit}须一次性卖出 (the odd lot of {remainder} below "
         f"{rule.lot} in the holding of {position_quantity} {symbol} must be sold whole in one order; got {quantity})",
     )
@@ -834,12 +835,12 @@ def check_session(order_type: str, at: datetime) -> None:
     local = at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
     if not accepts_new_orders(phase):
         raise MarketRuleViolation(
-            NON_FIELD, "session_closed", f"当前不接受委托 (no new orders at {local} Asia/Shanghai: {phase})"
+            NON_FIELD, InputRule.SESSION_CLOSED, f"当前不接受委托 (no new orders at {local} Asia/Shanghai: {phase})"
         )
     if order_type == OrderType.MARKET and not accepts_market_orders(phase):
         raise MarketRuleViolation(
             "order_type",
-            "market_order_not_allowed",
+            InputRule.MARKET_ORDER_NOT_ALLOWED,
             f"市价委托仅限连续竞价阶段 (market orders only in continuous trading; {local} is {phase})",
         )
 

@@ -28,6 +28,7 @@ from http import HTTPStatus
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 
+from trading.errors import InputRule
 from trading.schemas import NUL, NUL_MESSAGE
 
 API_PREFIX = "/api/"
@@ -41,7 +42,7 @@ _MESSAGES = {
 
 
 def _nul_problem(location: str, name: str) -> dict[str, object]:
-    return {"loc": [location, name], "field": name, "rule": "nul_byte", "msg": NUL_MESSAGE}
+    return {"loc": [location, name], "field": name, "rule": InputRule.NUL_BYTE, "msg": NUL_MESSAGE}
 
 
 def _nul_problems(request: HttpRequest) -> list[dict[str, object]]:

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator
 from pydantic_core import PydanticCustomError
 
+from trading.errors import InputRule
 from trading.money import MAX_PRICE
 
 NUL = "\x00"
@@ -32,7 +33,7 @@ class ErrorOut(BaseModel):
 
 def _refuse_nul(value: Any) -> Any:
     if isinstance(value, str) and NUL in value:
-        raise PydanticCustomError("nul_byte", NUL_MESSAGE)
+        raise PydanticCustomError(InputRule.NUL_BYTE, NUL_MESSAGE)
     return value
 
 
@@ -44,12 +45,12 @@ def _price_text(value: Any) -> Any:
     try:
         number = Decimal(value)
     except (InvalidOperation, ValueError):
-        raise PydanticCustomError("decimal", "须为十进制数字字符串 (must be a decimal string; got '{value}')",
+        raise PydanticCustomError(InputRule.DECIMAL, "须为十进制数字字符串 (must be a decimal string; got '{value}')",
                                   {"value": value[:40]}) from None
     if not number.is_finite():
-        raise PydanticCustomError("decimal", "须为有限数值 (must be a finite decimal; got '{value}')", {"value": value[:40]})
+        raise PydanticCustomError(InputRule.DECIMAL, "须为有限数值 (must be a finite decimal; got '{value}')", {"value": value[:40]})
     if number >= MAX_PRICE:
-        raise PydanticCustomError("max_price", "超出范围 (must be below {limit}; got '{value}')",
+        raise PydanticCustomError(InputRule.MAX_PRICE, "超出范围 (must be below {limit}; got '{value}')",
                                   {"limit": str(MAX_PRICE), "value": value[:40]})
     return value
 

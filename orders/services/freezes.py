@@ -23,6 +23,7 @@ from risk.services import risk_order_recorded
 from trading import market_rules
 from trading.clock import now
 from trading.errors import (
+    InputRule,
     InvalidOrder,
 )
 from trading.market_rules import MarketRuleViolation, OrderType, Side
@@ -49,7 +50,7 @@ def _buy_freeze_amount(order: Order, quote: Quote | None) -> Decimal:
         if price is None:
             raise InvalidOrder.single(
                 "protection_price",
-                "required",
+                InputRule.REQUIRED,
                 "无涨跌停价可参考, 市价买入须填写保护价 (a market buy needs a protection_price when no limit-up price is known)",
             )
     assert price is not None
@@ -109,7 +110,7 @@ def admission_for(order: Order, *, quote: Quote | None,
         if order.quantity > sellable:
             raise InvalidOrder.single(
                 "quantity",
-                "sellable_quantity",
+                InputRule.SELLABLE_QUANTITY,
                 f"可卖数量不足 (only {sellable} shares of {order.instrument.symbol} are sellable today "
                 f"(T+1 and open sells excluded); got {order.quantity})",
             )
@@ -121,7 +122,7 @@ def admission_for(order: Order, *, quote: Quote | None,
             if bought + order.quantity > limit:
                 raise InvalidOrder.single(
                     "quantity",
-                    "st_daily_buy_limit",
+                    InputRule.ST_DAILY_BUY_LIMIT,
                     f"ST股票单日买入不得超过{limit}股 (ST stocks: at most {limit} shares a day per account; {bought} already ordered today)",
                 )
         freeze_amount = _buy_freeze_amount(order, quote)
@@ -129,7 +130,7 @@ def admission_for(order: Order, *, quote: Quote | None,
         if freeze_amount > available:
             raise InvalidOrder.single(
                 "quantity",
-                "available_cash",
+                InputRule.AVAILABLE_CASH,
                 f"可用资金不足 (order needs {freeze_amount} CNY incl. estimated fees; available {available})",
             )
     outcome = risk_check_order(order, prefetched=prefetched)

@@ -33,7 +33,9 @@ from risk.controller import RiskOutcome, RiskReads, Verdict, reads_for
 from risk.services import risk_order_recorded
 from trading.clock import now
 from trading.errors import (
+    ErrorCode,
     Forbidden,
+    InputRule,
     InvalidOrder,
     TradingError,
 )
@@ -230,7 +232,7 @@ def batch_size_check(count: int) -> None:
     """422 for a batch over ORDERS_MAX_BATCH items (checked before any item is looked at)."""
     if count > settings.ORDERS_MAX_BATCH:
         limit = settings.ORDERS_MAX_BATCH
-        raise InvalidOrder.single("orders", "max_items", f"批量委托最多{limit}笔 (at most {limit} orders per batch; got {count})")
+        raise InvalidOrder.single("orders", InputRule.MAX_ITEMS, f"批量委托最多{limit}笔 (at most {limit} orders per batch; got {count})")
 
 
 def order_submit_batch(items: list[OrderInput], *, actor: Actor, allowed: Callable[[str], bool]) -> list[BatchItemResult]:
@@ -250,7 +252,7 @@ def order_submit_batch(items: list[OrderInput], *, actor: Actor, allowed: Callab
             results.append(BatchItemResult(index, exc.status_code, error=exc.detail(), code=exc.code))
         except Exception:
             log.exception("batch item %s failed unexpectedly", index)
-            results.append(BatchItemResult(index, 500, error="服务器内部错误 (internal error)", code="internal_error"))
+            results.append(BatchItemResult(index, 500, error="服务器内部错误 (internal error)", code=ErrorCode.INTERNAL_ERROR))
     return results
 
 

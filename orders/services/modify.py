@@ -27,6 +27,7 @@ from risk.services import risk_cancel_recorded
 from trading.clock import now
 from trading.errors import (
     Conflict,
+    InputRule,
     InvalidOrder,
 )
 from trading.models import Account, Quote
@@ -94,7 +95,7 @@ def order_modify(*, order_id: int, actor: Actor, price: Any = None, quantity: An
     without ``admitted_at`` and nothing sends it.
     """
     if price is None and quantity is None:
-        raise InvalidOrder.single("price", "required", "须指定新价格或新数量 (give price and/or quantity)")
+        raise InvalidOrder.single("price", InputRule.REQUIRED, "须指定新价格或新数量 (give price and/or quantity)")
     with transaction.atomic():
         account, original = lock_order(order_id)
         if original.status not in MODIFIABLE_STATUSES or _waiting_replacement(original):
@@ -115,7 +116,7 @@ def order_modify(*, order_id: int, actor: Actor, price: Any = None, quantity: An
         checked = order_check(data, account=account)
         if checked.quantity <= original.filled_quantity:
             raise InvalidOrder.single(
-                "quantity", "above_filled", f"新数量须大于已成交数量 {original.filled_quantity} (new quantity must exceed the filled {original.filled_quantity})"
+                "quantity", InputRule.ABOVE_FILLED, f"新数量须大于已成交数量 {original.filled_quantity} (new quantity must exceed the filled {original.filled_quantity})"
             )
         generation = Order.objects.filter(account=account, client_order_id__startswith=f"{original.client_order_id}~").count() + 1
         checked.client_order_id = f"{original.client_order_id}~{generation}"[:64]
