@@ -12,6 +12,7 @@ from orders import selectors, services
 from orders.schemas import BatchIn, BatchOut, FillOut, OrderIn, OrderModifyIn, OrderOut
 from trading.auth import api_client, rate_limit_charge
 from trading.errors import ErrorCode, Forbidden, input_problems
+from trading.i18n import bilingual
 from trading.schemas import BODY_ERRORS, error_responses
 
 router = Router(tags=["orders"])
@@ -36,7 +37,7 @@ def order_create(request: HttpRequest, payload: OrderIn):
 def order_create_batch(request: HttpRequest, payload: BatchIn):
     client = api_client(request)
     if not client.can_trade:
-        raise Forbidden("只读API密钥不能交易 (this key is read-only)")
+        raise Forbidden(bilingual("this key is read-only"))
     services.batch_size_check(len(payload.orders))
     rate_limit_charge(request, len(payload.orders))  # a batch of N orders costs N requests
     items: list[services.OrderInput | None] = []

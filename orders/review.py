@@ -47,6 +47,7 @@ from risk.services import risk_events_for_verdicts, risk_order_released
 from risk.verdicts import RiskAction, Verdict
 from trading.clock import now
 from trading.errors import Conflict, InputRule, InvalidOrder
+from trading.i18n import bilingual
 from trading.models import Account
 from trading.services import LedgerPost, ledger_flush
 
@@ -60,7 +61,7 @@ def review_timeout_seconds() -> int:
 def _require_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidOrder.single("reason", InputRule.REQUIRED, "须填写原因 (a reason is required)")
+        raise InvalidOrder.single("reason", InputRule.REQUIRED, bilingual("a reason is required"))
     return reason
 
 
@@ -141,8 +142,7 @@ def order_override(*, order_id: int, actor: Actor, reason: str) -> Order:
         outcome = risk_check_order(order, recheck=True)
         state = next((v for v in outcome.failed if v.rule == TRADING_STATE_RULE), None)
         if state is not None:
-            raise Conflict(f"交易状态不允许, 不能越权放行, 请先恢复交易状态: {state.message} "
-                           f"(a trading state cannot be overridden; switch it back first)")
+            raise Conflict(bilingual("a trading state cannot be overridden; switch it back first", message=state.message))
         overridden = outcome.failed
         order.risk_verdicts = _verdicts_json(outcome.verdicts)
         order_apply_event(order, OrderEvent.APPROVED, actor=actor, reason=f"越权放行 ({actor.name}): {reason} (risk overridden)",
@@ -155,8 +155,7 @@ def order_override(*, order_id: int, actor: Actor, reason: str) -> Order:
         RiskEvent.objects.create(
             account_id=account.pk, order=order, rule="override", level=RiskLevel.WARNING, action="OVERRIDE",
             trading_day=order.trading_day,
-            message=f"操作员 {actor.name} 越权放行: {reason} (operator {actor.name} overrode "
-                    f"{', '.join(v.rule for v in overridden) or 'no failing rule'})",
+            message=bilingual("operator {name} overrode {value}", name=actor.name, reason=reason, value=', '.join(v.rule for v in overridden) or 'no failing rule'),
             values={"overridden": _verdicts_json(overridden), "actor": actor.name},
         )
         dispatch_on_commit(order, SUBMIT)
@@ -178,7 +177,7 @@ def orders_expire_reviews(*, at: datetime | None = None) -> int:
             if order.status != OrderStatus.PENDING_APPROVAL or order.created_at >= cutoff:
                 continue  # decided meanwhile
             _end_held(account, order, OrderEvent.EXPIRED, actor=actor, memo="审核超时解冻",
-                      reason=f"审核超时 {timeout} 秒无人处理 (not reviewed within {timeout}s)")
+                      reason=bilingual("not reviewed within {timeout}s", timeout=timeout))
         expired += 1
     return expired
 

@@ -35,6 +35,7 @@ from risk.rules import REGISTRY, Rule, RuleConfigError
 from risk.rules.base import POST_TRADE, PRE_TRADE
 from risk.verdicts import Decision, RiskAction, RiskOutcome, Verdict
 from trading.clock import now
+from trading.i18n import bilingual
 from trading.market_rules import Side
 from trading.models import TradingState
 from trading.services import selects_run
@@ -112,7 +113,7 @@ def _build_rule(code: str, params: Any, action: str) -> Rule[Any]:
     try:
         cls = REGISTRY.get(code)
         if cls is None:
-            raise RuleConfigError(f"未知规则 {code!r} (unknown rule code {code!r})")
+            raise RuleConfigError(bilingual("unknown rule code {code!r}", code=code))
         return cls.build(params, action)
     except RuleConfigError as exc:
         log.error("risk rule %s is invalid and fails closed: %s", code, exc.message)
@@ -221,12 +222,12 @@ def _state_verdict(order: Order, snapshot: Snapshot) -> Verdict | None:
     values = {"state": state, "scope": "global" if scope_global else "account", "reason": reason}
     if state == TradingState.HALTED:
         return Verdict(TRADING_STATE_RULE, False, RiskAction.REJECT,
-                       f"{scope}已暂停交易: {reason} ({scope_en} trading is HALTED: {reason})", values)
+                       bilingual("{scope_en} trading is HALTED: {reason}", scope=scope, reason=reason, scope_en=scope_en), values)
     if order.side == Side.BUY:
         return Verdict(TRADING_STATE_RULE, False, RiskAction.REJECT,
-                       f"{scope}处于只减仓状态, 禁止买入: {reason} ({scope_en} is REDUCING: only orders that reduce a position pass)",
+                       bilingual("{scope_en} is REDUCING: only orders that reduce a position pass", scope=scope, reason=reason, scope_en=scope_en),
                        values)
-    return Verdict(TRADING_STATE_RULE, True, RiskAction.REJECT, "只减仓状态, 卖出放行 (REDUCING: a sell reduces the position)", values)
+    return Verdict(TRADING_STATE_RULE, True, RiskAction.REJECT, bilingual("REDUCING: a sell reduces the position"), values)
 
 
 # --------------------------------------------------------------------------- the check
@@ -300,5 +301,5 @@ def risk_check_order(order: Order, *, dry_run: bool = False, recheck: bool = Fal
         except Exception as exc:  # a broken rule refuses rather than lets an order slip through
             log.exception("risk rule %s raised on order %s", rule.code, getattr(order, "pk", None))
             verdicts.append(Verdict(rule.code, False, RiskAction.REJECT,
-                                    f"风控规则执行出错, 拒绝 (rule raised {type(exc).__name__}, failing closed)"))
+                                    bilingual("rule raised {name}, failing closed", name=type(exc).__name__)))
     return RiskOutcome(verdicts)

@@ -26,6 +26,7 @@ from trading.errors import (
     InputRule,
     InvalidOrder,
 )
+from trading.i18n import bilingual
 from trading.market_rules import MarketRuleViolation, OrderType, Side
 from trading.models import CashEntryKind, Position, Quote
 from trading.money import ZERO
@@ -51,7 +52,7 @@ def _buy_freeze_amount(order: Order, quote: Quote | None) -> Decimal:
             raise InvalidOrder.single(
                 "protection_price",
                 InputRule.REQUIRED,
-                "无涨跌停价可参考, 市价买入须填写保护价 (a market buy needs a protection_price when no limit-up price is known)",
+                bilingual("a market buy needs a protection_price when no limit-up price is known"),
             )
     assert price is not None
     return market_rules.estimate_buy_freeze(order.account.fees, order.instrument, price, order.quantity, order.trading_day)
@@ -111,8 +112,7 @@ def admission_for(order: Order, *, quote: Quote | None,
             raise InvalidOrder.single(
                 "quantity",
                 InputRule.SELLABLE_QUANTITY,
-                f"可卖数量不足 (only {sellable} shares of {order.instrument.symbol} are sellable today "
-                f"(T+1 and open sells excluded); got {order.quantity})",
+                bilingual("only {sellable} shares of {symbol} are sellable today (T+1 and open sells excluded); got {quantity}", sellable=sellable, symbol=order.instrument.symbol, quantity=order.quantity),
             )
         freeze_quantity = order.quantity
     else:
@@ -123,7 +123,7 @@ def admission_for(order: Order, *, quote: Quote | None,
                 raise InvalidOrder.single(
                     "quantity",
                     InputRule.ST_DAILY_BUY_LIMIT,
-                    f"ST股票单日买入不得超过{limit}股 (ST stocks: at most {limit} shares a day per account; {bought} already ordered today)",
+                    bilingual("ST stocks: at most {limit} shares a day per account; {bought} already ordered today", limit=limit, bought=bought),
                 )
         freeze_amount = _buy_freeze_amount(order, quote)
         available = account.available + released_amount
@@ -131,7 +131,7 @@ def admission_for(order: Order, *, quote: Quote | None,
             raise InvalidOrder.single(
                 "quantity",
                 InputRule.AVAILABLE_CASH,
-                f"可用资金不足 (order needs {freeze_amount} CNY incl. estimated fees; available {available})",
+                bilingual("order needs {freeze_amount} CNY incl. estimated fees; available {available}", freeze_amount=freeze_amount, available=available),
             )
     outcome = risk_check_order(order, prefetched=prefetched)
     event = {Decision.PASS: None, Decision.REVIEW: OrderEvent.RISK_HELD, Decision.REJECT: OrderEvent.RISK_REJECTED}[outcome.decision]

@@ -27,6 +27,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from risk.verdicts import RiskAction, Verdict
 from trading.errors import TradingError
+from trading.i18n import bilingual
 from trading.models import TradingState
 from trading.money import ZERO, to_cent, to_ratio_places
 
@@ -55,9 +56,9 @@ class RuleConfigError(TradingError):
 def _no_float(value: Any) -> Any:
     # Money and ratios are Decimal end to end: a JSON float would smuggle binary rounding in.
     if isinstance(value, bool):
-        raise ValueError("须为数字 (must be a number)")
+        raise ValueError(bilingual("must be a number"))
     if isinstance(value, float):
-        raise ValueError(f'须为十进制字符串如 "0.10" (use a decimal string such as "0.10", not the float {value!r})')
+        raise ValueError(bilingual("use a decimal string such as \"0.10\", not the float {value!r}", value=value))
     return value
 
 
@@ -90,9 +91,9 @@ def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
     loc = ".".join(str(part) for part in error.get("loc", ())) or "params"
     message = str(error.get("msg", "invalid"))
     if error.get("type") == "extra_forbidden":
-        message = "未知参数 (unknown parameter)"
+        message = bilingual("unknown parameter")
     elif error.get("type") == "missing":
-        message = "缺少必填参数 (required parameter missing)"
+        message = bilingual("required parameter missing")
     return loc, message
 
 
@@ -124,7 +125,7 @@ class Rule(Generic[P]):
     def parse_params(cls, raw: Mapping[str, Any] | None) -> P:
         """Validate raw JSON parameters; RuleConfigError naming the first bad parameter."""
         if raw is not None and not isinstance(raw, Mapping):
-            raise RuleConfigError(f"{cls.code}: 参数须为JSON对象 (parameters must be a JSON object; got {type(raw).__name__})")
+            raise RuleConfigError(bilingual("parameters must be a JSON object; got {name}", code=cls.code, name=type(raw).__name__))
         try:
             return cls.params_model.model_validate(dict(raw or {}))  # type: ignore[return-value]  # params_model is a ClassVar, which cannot name P; each rule sets the model of its P
         except ValidationError as exc:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import Ratio, Rule, RuleParams, money, pct, ratio_of
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -32,7 +33,7 @@ class FundDoubleTen(Rule[FundDoubleTenParams]):
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         if not context.is_buy:
-            return self.ok("卖出减持 (a sell reduces the stake)")
+            return self.ok(bilingual("a sell reduces the stake"))
         symbol = order.instrument.symbol
         value, nav, nav_limit = context.symbol_value_after, context.total_assets, self.params.max_nav_ratio
         nav_ratio = ratio_of(value, nav)

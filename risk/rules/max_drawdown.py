@@ -8,6 +8,7 @@ from pydantic import model_validator
 
 from risk.rules.base import FILL, POST_TRADE, Money, ProtectionState, Ratio, Rule, RuleParams, money, pct, ratio_of
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 from trading.models import TradingState
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ class MaxDrawdownParams(RuleParams):
     @model_validator(mode="after")
     def _one_given(self) -> MaxDrawdownParams:
         if self.max_amount is None and self.max_ratio is None:
-            raise ValueError("须给出 max_amount 或 max_ratio (give max_amount and/or max_ratio)")
+            raise ValueError(bilingual("give max_amount and/or max_ratio"))
         return self
 
 

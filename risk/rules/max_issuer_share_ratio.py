@@ -9,6 +9,7 @@ from pydantic import model_validator
 
 from risk.rules.base import Ratio, Rule, RuleParams, pct, ratio_of
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -23,7 +24,7 @@ class MaxIssuerShareRatioParams(RuleParams):
     @model_validator(mode="after")
     def _warn_below_limit(self) -> MaxIssuerShareRatioParams:
         if self.warn_ratio > self.limit_ratio:
-            raise ValueError("warn_ratio 须不大于 limit_ratio (warn_ratio must not exceed limit_ratio)")
+            raise ValueError(bilingual("warn_ratio must not exceed limit_ratio"))
         return self
 
 
@@ -42,9 +43,9 @@ class MaxIssuerShareRatio(Rule[MaxIssuerShareRatioParams]):
     def check(self, order: Order, context: RiskContext) -> Verdict:
         total_shares = order.instrument.total_shares
         if not context.is_buy:
-            return self.ok("卖出减持 (a sell reduces the stake)")
+            return self.ok(bilingual("a sell reduces the stake"))
         if not total_shares:
-            return self.ok("总股本未知 (total shares unknown)")
+            return self.ok(bilingual("total shares unknown"))
         shares = context.symbol_shares_after + (context.group_other_shares if self.params.include_control_group else 0)
         ratio = ratio_of(Decimal(shares), Decimal(total_shares))
         limit, warn = self.params.limit_ratio, self.params.warn_ratio

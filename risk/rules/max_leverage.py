@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import PositiveDecimal, Rule, RuleParams, money, ratio_of
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -30,7 +31,7 @@ class MaxLeverage(Rule[MaxLeverageParams]):
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         if not context.is_buy:
-            return self.ok("卖出降低杠杆 (a sell lowers leverage)")
+            return self.ok(bilingual("a sell lowers leverage"))
         exposure, net_assets, limit = context.gross_exposure_after, context.total_assets, self.params.max_leverage
         leverage = ratio_of(exposure, net_assets)
         values = {"exposure_after": exposure, "net_assets": net_assets, "leverage": leverage, "max_leverage": limit}

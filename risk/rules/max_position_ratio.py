@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import Ratio, Rule, RuleParams, money, pct, ratio_of
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -31,7 +32,7 @@ class MaxPositionRatio(Rule[MaxPositionRatioParams]):
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         if not context.is_buy:
-            return self.ok("卖出减仓 (a sell reduces the position)")
+            return self.ok(bilingual("a sell reduces the position"))
         value, total, limit = context.symbol_value_after, context.total_assets, self.params.max_ratio
         ratio = ratio_of(value, total)
         values = {"value_after": value, "total_assets": total, "ratio": ratio, "max_ratio": limit}

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import Ratio, Rule, RuleParams, pct, ratio_of
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 from trading.market_rules import OrderType
 
 if TYPE_CHECKING:
@@ -29,11 +30,11 @@ class MaxPriceDeviation(Rule[MaxPriceDeviationParams]):
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         if order.order_type != OrderType.LIMIT or order.price is None:
-            return self.ok("非限价委托 (not a limit order)")
+            return self.ok(bilingual("not a limit order"))
         quote = context.quote
         reference = (quote.last or quote.prev_close) if quote else None
         if not reference:
-            return self.ok("无最新价 (no last price)")
+            return self.ok(bilingual("no last price"))
         distance = abs(order.price - reference)
         limit = self.params.max_ratio
         ratio = ratio_of(distance, reference)

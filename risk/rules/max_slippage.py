@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from risk.rules.base import Ratio, Rule, RuleParams, pct, ratio_of
 from risk.verdicts import Verdict
 from trading import market_rules
+from trading.i18n import bilingual
 from trading.market_rules import OrderType
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ class MaxSlippage(Rule[MaxSlippageParams]):
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         if order.order_type != OrderType.MARKET:
-            return self.ok("非市价委托 (not a market order)")
+            return self.ok(bilingual("not a market order"))
         quote = context.quote
         if quote is None:
             return self.fail("无行情, 无法评估市价委托滑点", "no quote: cannot bound the slippage of a market order")

@@ -8,6 +8,7 @@ from pydantic import model_validator
 
 from risk.rules.base import Count, Money, Rule, RuleParams, money
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -21,7 +22,7 @@ class MaxSymbolPositionParams(RuleParams):
     @model_validator(mode="after")
     def _one_given(self) -> MaxSymbolPositionParams:
         if self.max_shares is None and self.max_value is None:
-            raise ValueError("须给出 max_shares 或 max_value (give max_shares and/or max_value)")
+            raise ValueError(bilingual("give max_shares and/or max_value"))
         return self
 
 
@@ -38,7 +39,7 @@ class MaxSymbolPosition(Rule[MaxSymbolPositionParams]):
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         if not context.is_buy:
-            return self.ok("卖出减仓 (a sell reduces the position)")
+            return self.ok(bilingual("a sell reduces the position"))
         shares, value = context.symbol_shares_after, context.symbol_value_after
         max_shares, max_value = self.params.max_shares, self.params.max_value
         values = {"shares_after": shares, "max_shares": max_shares, "value_after": value, "max_value": max_value}

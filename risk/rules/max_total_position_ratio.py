@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import Ratio, Rule, RuleParams, money, pct, ratio_of
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -28,7 +29,7 @@ class MaxTotalPositionRatio(Rule[MaxTotalPositionRatioParams]):
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         if not context.is_buy:
-            return self.ok("卖出减仓 (a sell reduces the position)")
+            return self.ok(bilingual("a sell reduces the position"))
         exposure, total, limit = context.gross_exposure_after, context.total_assets, self.params.max_ratio
         ratio = ratio_of(exposure, total)
         values = {"exposure_after": exposure, "total_assets": total, "ratio": ratio, "max_ratio": limit}

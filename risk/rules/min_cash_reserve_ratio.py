@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import NonNegativeRatio, Rule, RuleParams, money, pct, ratio_of
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -28,7 +29,7 @@ class MinCashReserveRatio(Rule[MinCashReserveRatioParams]):
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         if not context.is_buy:
-            return self.ok("卖出增加现金 (a sell adds cash)")
+            return self.ok(bilingual("a sell adds cash"))
         after = context.available_before - context.buy_freeze
         total, limit = context.total_assets, self.params.min_ratio
         ratio = ratio_of(after, total)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from risk.rules.base import Rule, RuleParams
 from risk.verdicts import Verdict
 from trading import calendar, market_rules
+from trading.i18n import bilingual
 from trading.market_rules import CageSettings, OrderType, Side
 from trading.models import SessionMode
 
@@ -32,16 +33,16 @@ class PriceCage(Rule[PriceCageParams]):
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         if order.order_type != OrderType.LIMIT or order.price is None:
-            return self.ok("非限价委托 (not a limit order)")
+            return self.ok(bilingual("not a limit order"))
         if context.account.session_mode == SessionMode.REAL and calendar.session_phase(context.at) != calendar.Phase.CONTINUOUS:
-            return self.ok("非连续竞价时段 (not continuous trading)")
+            return self.ok(bilingual("not continuous trading"))
         if not market_rules.has_price_cage(order.instrument, order.trading_day):
-            return self.ok("该证券无价格笼子 (no price cage for this instrument)")
+            return self.ok(bilingual("no price cage for this instrument"))
         quote = context.quote
         reference = market_rules.cage_reference(order.side, quote.bid if quote else None, quote.ask if quote else None,
                                                 quote.last if quote else None, quote.prev_close if quote else None)
         if reference is None:
-            return self.ok("无参考价 (no reference price)")
+            return self.ok(bilingual("no reference price"))
         settings = CageSettings(star_chinext_tick_allowance=self.params.star_chinext_tick_allowance,
                                 bse_tick_allowance=self.params.bse_tick_allowance)
         bound = market_rules.price_cage(order.instrument, order.side, reference, order.trading_day, settings)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from risk.rules.base import Rule, RuleParams
 from risk.verdicts import Verdict
 from trading import market_rules
+from trading.i18n import bilingual
 from trading.market_rules import OrderType
 
 if TYPE_CHECKING:
@@ -34,10 +35,10 @@ class PriceLimit(Rule[PriceLimitParams]):
         quote = context.quote
         prev_close = quote.prev_close if quote else None
         if not prev_close:
-            return self.ok("无昨收价, 不检查 (no previous close: not checked)")
+            return self.ok(bilingual("no previous close: not checked"))
         limits = market_rules.limit_prices(order.instrument, prev_close, order.trading_day)
         if limits is None:
-            return self.ok("当日无涨跌幅限制 (no price limit today)")
+            return self.ok(bilingual("no price limit today"))
         down, up = limits
         is_market = order.order_type == OrderType.MARKET
         price = order.protection_price if is_market else order.price

@@ -1,0 +1,38 @@
+"""User-facing messages: one English msgid, rendered "中文 (English)" through the catalogues.
+
+Every message a user reads (API error details, refusals, admin notices) is written once, in
+English, with named placeholders, and translated in ``locale/zh_Hans/LC_MESSAGES/django.po``.
+:func:`bilingual` renders it in both languages and joins them as the API has always answered:
+``"可用资金不足 (order needs 1000.00 CNY, available 10.00)"``, whatever language is active, so
+a client reads the same text as before the catalogues carried it.
+
+``makemessages`` finds the calls (``trading/management/commands/makemessages.py`` adds
+``bilingual`` to its keywords); ``make messages`` refreshes and compiles both catalogues. Log
+lines stay in plain text.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from django.utils import translation
+
+CHINESE = "zh-hans"
+ENGLISH = "en"
+
+
+@cache
+def _templates(msgid: str) -> tuple[str, str]:
+    # The catalogues are read once per process; msgids are literals, so the cache stays small.
+    with translation.override(CHINESE):
+        chinese = translation.gettext(msgid)
+    with translation.override(ENGLISH):
+        english = translation.gettext(msgid)
+    return chinese, english
+
+
+def bilingual(msgid: str, /, **params: object) -> str:
+    """``msgid`` (English, ``str.format`` placeholders) as "中文 (English)", each side formatted
+    with ``params``. A msgid without a Chinese translation shows its English on both sides."""
+    chinese, english = _templates(msgid)
+    return f"{chinese.format(**params)} ({english.format(**params)})"
