@@ -163,13 +163,14 @@ class Rule(Generic[P]):
     def ok(self, message: str = "", /, **values: Any) -> Verdict:
         return Verdict(self.code, True, self.action, message, json_values(values))
 
-    def fail(self, zh: str, en: str, /, **values: Any) -> Verdict:
-        """A failing verdict with the configured action; message "中文 (English)"."""
-        return Verdict(self.code, False, self.action, f"{zh} ({en})", json_values(values))
+    def fail(self, message: str, /, **values: Any) -> Verdict:
+        """A failing verdict with the configured action; ``message`` is "中文 (English)"
+        (``trading.i18n.bilingual``)."""
+        return Verdict(self.code, False, self.action, message, json_values(values))
 
-    def warn(self, zh: str, en: str, /, **values: Any) -> Verdict:
+    def warn(self, message: str, /, **values: Any) -> Verdict:
         """A failing verdict that only warns, whatever the configured action (e.g. an early line)."""
-        return Verdict(self.code, False, RiskAction.WARN, f"{zh} ({en})", json_values(values))
+        return Verdict(self.code, False, RiskAction.WARN, message, json_values(values))
 
 
 def json_values(values: Mapping[str, Any]) -> dict[str, Any]:

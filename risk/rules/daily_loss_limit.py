@@ -53,7 +53,6 @@ class DailyLossLimit(Rule[DailyLossLimitParams]):
         values = {"loss": loss, "start_assets": state.start_assets, "capital_base": base, "assets": state.assets,
                   "limit": limit, "loss_ratio": ratio_of(loss, base), "target_state": self.params.target_state}
         if loss > 0 and loss >= limit:
-            return self.fail(f"当日亏损 {money(loss)} ({pct(ratio_of(loss, base))}) 达到限额 {money(limit)}, 账户转为 {self.params.target_state}",
-                             f"today's loss {money(loss)} reached the limit {money(limit)}; account moves to {self.params.target_state}",
+            return self.fail(bilingual("today's loss {money_loss} reached the limit {money_limit}; account moves to {target_state}", money_loss=money(loss), pct_ratio_of=pct(ratio_of(loss, base)), money_limit=money(limit), target_state=self.params.target_state),
                              **values)
         return None

@@ -38,7 +38,5 @@ class MaxIndustryRatio(Rule[MaxIndustryRatioParams]):
         ratio = ratio_of(value, total)
         values = {"industry": industry, "value_after": value, "total_assets": total, "ratio": ratio, "max_ratio": limit}
         if value > limit * total:
-            return self.fail(f"行业 {industry} 持仓市值 {money(value)} 占总资产的 {pct(ratio)}, 超过上限 {pct(limit)}",
-                             f"industry {industry} value after the order {money(value)} is {pct(ratio)} of total assets "
-                             f"{money(total)}, above max {pct(limit)}", **values)
+            return self.fail(bilingual("industry {industry} value after the order {money_value} is {pct_ratio} of total assets {money_total}, above max {pct_limit}", industry=industry, money_value=money(value), pct_ratio=pct(ratio), pct_limit=pct(limit), money_total=money(total)), **values)
         return self.ok(**values)

@@ -51,11 +51,7 @@ class MaxIssuerShareRatio(Rule[MaxIssuerShareRatioParams]):
         limit, warn = self.params.limit_ratio, self.params.warn_ratio
         values = {"shares_after": shares, "total_shares": total_shares, "ratio": ratio, "limit_ratio": limit, "warn_ratio": warn}
         if shares >= limit * total_shares:
-            return self.fail(f"买入后持有 {order.instrument.symbol} {shares} 股, 占总股本 {pct(ratio)}, 达到举牌线 {pct(limit)}",
-                             f"after the order the stake in {order.instrument.symbol} is {shares} shares = {pct(ratio)} of "
-                             f"total shares, reaching the {pct(limit)} disclosure line", **values)
+            return self.fail(bilingual("after the order the stake in {symbol} is {shares} shares = {pct_ratio} of total shares, reaching the {pct_limit} disclosure line", symbol=order.instrument.symbol, shares=shares, pct_ratio=pct(ratio), pct_limit=pct(limit)), **values)
         if shares >= warn * total_shares:
-            return self.warn(f"买入后持有 {order.instrument.symbol} 占总股本 {pct(ratio)}, 接近举牌线 {pct(limit)} (预警 {pct(warn)})",
-                             f"the stake in {order.instrument.symbol} after the order is {pct(ratio)} of total shares, "
-                             f"near the {pct(limit)} line (warning at {pct(warn)})", **values)
+            return self.warn(bilingual("the stake in {symbol} after the order is {pct_ratio} of total shares, near the {pct_limit} line (warning at {pct_warn})", symbol=order.instrument.symbol, pct_ratio=pct(ratio), pct_limit=pct(limit), pct_warn=pct(warn)), **values)
         return self.ok(**values)

@@ -37,7 +37,5 @@ class MaxPositionRatio(Rule[MaxPositionRatioParams]):
         ratio = ratio_of(value, total)
         values = {"value_after": value, "total_assets": total, "ratio": ratio, "max_ratio": limit}
         if value > limit * total:
-            return self.fail(f"{order.instrument.symbol} 持仓市值 {money(value)} 占总资产 {money(total)} 的 {pct(ratio)}, 超过上限 {pct(limit)}",
-                             f"{order.instrument.symbol} value after the order {money(value)} is {pct(ratio)} of total assets "
-                             f"{money(total)}, above max {pct(limit)}", **values)
+            return self.fail(bilingual("{symbol} value after the order {money_value} is {pct_ratio} of total assets {money_total}, above max {pct_limit}", symbol=order.instrument.symbol, money_value=money(value), money_total=money(total), pct_ratio=pct(ratio), pct_limit=pct(limit)), **values)
         return self.ok(**values)

@@ -40,7 +40,6 @@ class MaxPriceDeviation(Rule[MaxPriceDeviationParams]):
         ratio = ratio_of(distance, reference)
         values = {"price": order.price, "reference": reference, "deviation": ratio, "max_ratio": limit}
         if distance > limit * reference:
-            return self.fail(f"委托价 {order.price} 偏离最新价 {reference} 达 {pct(ratio)}, 超过上限 {pct(limit)}",
-                             f"price {order.price} deviates {pct(ratio)} from the last price {reference}, above max {pct(limit)}",
+            return self.fail(bilingual("price {price} deviates {pct_ratio} from the last price {reference}, above max {pct_limit}", price=order.price, reference=reference, pct_ratio=pct(ratio), pct_limit=pct(limit)),
                              **values)
         return self.ok(**values)

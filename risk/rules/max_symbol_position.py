@@ -45,9 +45,7 @@ class MaxSymbolPosition(Rule[MaxSymbolPositionParams]):
         values = {"shares_after": shares, "max_shares": max_shares, "value_after": value, "max_value": max_value}
         symbol = order.instrument.symbol
         if max_shares is not None and shares > max_shares:
-            return self.fail(f"{symbol} 买入后持仓 {shares} 股超过上限 {max_shares} 股",
-                             f"{symbol} holding after the order {shares} shares exceeds max {max_shares}", **values)
+            return self.fail(bilingual("{symbol} holding after the order {shares} shares exceeds max {max_shares}", symbol=symbol, shares=shares, max_shares=max_shares), **values)
         if max_value is not None and value > max_value:
-            return self.fail(f"{symbol} 买入后持仓市值 {money(value)} 超过上限 {money(max_value)}",
-                             f"{symbol} value after the order {money(value)} exceeds max {money(max_value)}", **values)
+            return self.fail(bilingual("{symbol} value after the order {money_value} exceeds max {money_max_value}", symbol=symbol, money_value=money(value), money_max_value=money(max_value)), **values)
         return self.ok(**values)

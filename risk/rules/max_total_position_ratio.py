@@ -34,7 +34,5 @@ class MaxTotalPositionRatio(Rule[MaxTotalPositionRatioParams]):
         ratio = ratio_of(exposure, total)
         values = {"exposure_after": exposure, "total_assets": total, "ratio": ratio, "max_ratio": limit}
         if exposure > limit * total:
-            return self.fail(f"买入后总仓位 {money(exposure)} 占总资产 {money(total)} 的 {pct(ratio)}, 超过上限 {pct(limit)}",
-                             f"total position after the order {money(exposure)} is {pct(ratio)} of total assets {money(total)}, "
-                             f"above max {pct(limit)}", **values)
+            return self.fail(bilingual("total position after the order {money_exposure} is {pct_ratio} of total assets {money_total}, above max {pct_limit}", money_exposure=money(exposure), money_total=money(total), pct_ratio=pct(ratio), pct_limit=pct(limit)), **values)
         return self.ok(**values)

@@ -35,7 +35,5 @@ class MinCashReserveRatio(Rule[MinCashReserveRatioParams]):
         ratio = ratio_of(after, total)
         values = {"available_after": after, "total_assets": total, "ratio": ratio, "min_ratio": limit}
         if after < limit * total:
-            return self.fail(f"买入后可用资金 {money(after)} 占总资产 {money(total)} 的 {pct(ratio)}, 低于下限 {pct(limit)}",
-                             f"available cash after the order {money(after)} is {pct(ratio)} of total assets {money(total)}, "
-                             f"below min {pct(limit)}", **values)
+            return self.fail(bilingual("available cash after the order {money_after} is {pct_ratio} of total assets {money_total}, below min {pct_limit}", money_after=money(after), money_total=money(total), pct_ratio=pct(ratio), pct_limit=pct(limit)), **values)
         return self.ok(**values)

@@ -48,9 +48,7 @@ class PriceCage(Rule[PriceCageParams]):
         bound = market_rules.price_cage(order.instrument, order.side, reference, order.trading_day, settings)
         values = {"price": order.price, "bound": bound, "reference": reference}
         if order.side == Side.BUY and order.price > bound:
-            return self.fail(f"买入价格 {order.price} 超出价格笼子上限 {bound} (参考价 {reference})",
-                             f"buy price {order.price} is above the cage bound {bound} from reference {reference}", **values)
+            return self.fail(bilingual("buy price {price} is above the cage bound {bound} from reference {reference}", price=order.price, bound=bound, reference=reference), **values)
         if order.side == Side.SELL and order.price < bound:
-            return self.fail(f"卖出价格 {order.price} 低于价格笼子下限 {bound} (参考价 {reference})",
-                             f"sell price {order.price} is below the cage bound {bound} from reference {reference}", **values)
+            return self.fail(bilingual("sell price {price} is below the cage bound {bound} from reference {reference}", price=order.price, bound=bound, reference=reference), **values)
         return self.ok(**values)

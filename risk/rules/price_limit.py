@@ -44,15 +44,14 @@ class PriceLimit(Rule[PriceLimitParams]):
         price = order.protection_price if is_market else order.price
         values = {"price": price, "limit_down": down, "limit_up": up, "prev_close": prev_close}
         if price is not None and not down <= price <= up:
-            return self.fail(f"价格 {price} 超出涨跌停范围 [{down}, {up}]",
-                             f"price {price} is outside the day's limits {down}-{up}", **values)
+            return self.fail(bilingual("price {price} is outside the day's limits {down}-{up}", price=price, down=down, up=up), **values)
         last = quote.last if quote else None
         if context.is_buy and self.params.refuse_buy_at_limit_up:
             at_limit = (last is not None and last >= up) if is_market else (price is not None and price >= up)
             if at_limit:
-                return self.fail(f"禁止以涨停价 {up} 买入", f"buying at the limit up {up} is not allowed", last=last, **values)
+                return self.fail(bilingual("buying at the limit up {up} is not allowed", up=up), last=last, **values)
         if not context.is_buy and self.params.refuse_sell_at_limit_down:
             at_limit = (last is not None and last <= down) if is_market else (price is not None and price <= down)
             if at_limit:
-                return self.fail(f"禁止以跌停价 {down} 卖出", f"selling at the limit down {down} is not allowed", last=last, **values)
+                return self.fail(bilingual("selling at the limit down {down} is not allowed", down=down), last=last, **values)
         return self.ok(**values)
