@@ -69,9 +69,9 @@ def _held(order_id: int, doing: str, doing_en: str) -> tuple[Account, Order]:
     """Lock account then order; the order must still be PENDING_APPROVAL."""
     account, order = lock_order(order_id)
     if order.status != OrderStatus.PENDING_APPROVAL:
-        raise Conflict(f"委托 #{order.pk} 当前状态为 {order.status}, 不能{doing} (可能已由其他操作员处理) "
-                       f"(order {order.pk} is {order.status}, not PENDING_APPROVAL: it cannot be {doing_en}; "
-                       f"another operator may have acted on it)")
+        raise Conflict(bilingual("order {pk} is {status}, not PENDING_APPROVAL: it cannot be {doing_en}; "
+                                 "another operator may have acted on it",
+                                 pk=order.pk, status=order.status, doing=doing, doing_en=doing_en))
     return account, order
 
 
@@ -107,14 +107,14 @@ def order_approve(*, order_id: int, actor: Actor, reason: str = "") -> Order:
         if blocking:
             text = "; ".join(f"{v.rule}: {v.message}" for v in blocking)
             _end_held(account, order, OrderEvent.RISK_REJECTED, actor=actor, memo="审批复核拒绝解冻",
-                      reason=f"审批复核未通过 (re-check on approval failed): {text}", update_fields=("risk_verdicts",))
+                      reason=bilingual("re-check on approval failed") + f": {text}", update_fields=("risk_verdicts",))
             risk_events_for_verdicts(order, blocking)
             audit_record(actor=actor, action="order.approval_rechecked_rejected", object_type="order", object_id=order.pk,
                          account=account.name, after={"verdicts": _verdicts_json(blocking)}, reason=reason)
         else:
             accepted = [v for v in outcome.failed]
             order_apply_event(order, OrderEvent.APPROVED, actor=actor,
-                              reason=f"审批通过 ({actor.name}){': ' + reason if reason else ''} (approved)",
+                              reason=bilingual("approved", name=actor.name, reason=f": {reason}" if reason else ""),
                               update_fields=["risk_verdicts"])
             audit_record(actor=actor, action="order.approved", object_type="order", object_id=order.pk, account=account.name,
                          after={"accepted_verdicts": _verdicts_json(accepted)}, reason=reason)
@@ -128,7 +128,7 @@ def order_reject(*, order_id: int, actor: Actor, reason: str) -> Order:
     with transaction.atomic():
         account, order = _held(order_id, "拒绝", "rejected")
         _end_held(account, order, OrderEvent.OPERATOR_REJECTED, actor=actor, memo="人工拒绝解冻",
-                  reason=f"人工拒绝 ({actor.name}): {reason} (rejected by an operator)")
+                  reason=bilingual("rejected by an operator", name=actor.name, reason=reason))
     return _after_commit(order)
 
 
@@ -145,7 +145,7 @@ def order_override(*, order_id: int, actor: Actor, reason: str) -> Order:
             raise Conflict(bilingual("a trading state cannot be overridden; switch it back first", message=state.message))
         overridden = outcome.failed
         order.risk_verdicts = _verdicts_json(outcome.verdicts)
-        order_apply_event(order, OrderEvent.APPROVED, actor=actor, reason=f"越权放行 ({actor.name}): {reason} (risk overridden)",
+        order_apply_event(order, OrderEvent.APPROVED, actor=actor, reason=bilingual("risk overridden", name=actor.name, reason=reason),
                           update_fields=["risk_verdicts"])
         audit_record(actor=actor, action="order.risk_overridden", object_type="order", object_id=order.pk, account=account.name,
                      before={"status": OrderStatus.PENDING_APPROVAL, "verdicts": _verdicts_json(overridden)},

@@ -82,7 +82,7 @@ class _BrokenRule(Rule[Any]):
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         return Verdict(self.broken_code, False, RiskAction.REJECT,
-                       f"风控规则配置无效, 拒绝 (rule configuration invalid, failing closed): {self.message}")
+                       bilingual("rule configuration invalid, failing closed") + f": {self.message}")
 
 
 @dataclass

@@ -30,6 +30,7 @@ from trading.errors import (
     BrokerError,
     BrokerTimeout,
 )
+from trading.i18n import bilingual
 from trading.services import (
     LedgerPost,
     ledger_flush,
@@ -173,9 +174,9 @@ def order_cancel_refused(*, order_id: int, reason: str) -> Order:
         if order.status != OrderStatus.CANCEL_REQUESTED:
             return order
         broker_actor = Actor.broker(account.broker_kind)
-        order_apply_event(order, OrderEvent.CANCEL_REJECTED, actor=broker_actor, reason=f"券商拒绝撤单 (cancel refused): {reason}")
+        order_apply_event(order, OrderEvent.CANCEL_REJECTED, actor=broker_actor, reason=bilingual("cancel refused") + f": {reason}")
         if order.filled_quantity:
             order_apply_event(order, OrderEvent.PARTIALLY_FILLED, actor=broker_actor, reason=order.status_reason)
         replacement_abandon(order, actor=broker_actor,
-                             reason=f"原委托撤单被拒, 改单未生效 (the original's cancel was refused; modify abandoned): {reason}")
+                             reason=bilingual("the original's cancel was refused; modify abandoned") + f": {reason}")
     return order

@@ -145,7 +145,7 @@ def _modify_admissible(replacement: Order, original: Order, *, quote: Quote | No
     if admission.event == OrderEvent.RISK_REJECTED:
         failed = next((v for v in admission.verdicts if not v.get("passed") and v.get("action") == "REJECT"), {})
         rule = str(failed.get("rule") or "risk")
-        raise InvalidOrder.single(changed, rule, f"风控拒绝改单 (risk control refuses the modified order): {admission.reason}")
+        raise InvalidOrder.single(changed, rule, bilingual("risk control refuses the modified order") + f": {admission.reason}")
 
 
 def _replacement_waiting_for(order: Order) -> Order | None:

@@ -131,7 +131,7 @@ class Rule(Generic[P]):
         except ValidationError as exc:
             problems = [_describe(e) for e in exc.errors()]
             text = "; ".join(f"{loc}: {message}" for loc, message in problems)
-            raise RuleConfigError(f"{cls.code} 参数无效 (invalid parameters of {cls.code}) — {text}", field=problems[0][0]) from None
+            raise RuleConfigError(bilingual("invalid parameters of {code}", code=cls.code) + f" — {text}", field=problems[0][0]) from None
 
     @classmethod
     def normalize_params(cls, raw: Mapping[str, Any] | None) -> dict[str, Any]:

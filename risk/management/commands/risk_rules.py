@@ -10,6 +10,7 @@ from risk.selectors import risk_rule_list
 from risk.services import risk_rule_set
 from risk.verdicts import RiskAction
 from trading.errors import TradingError
+from trading.i18n import bilingual
 from trading.models import Account
 
 
@@ -46,9 +47,9 @@ class Command(BaseCommand):
         try:
             params = json.loads(options["params"])
         except json.JSONDecodeError as exc:
-            raise CommandError(f"--params 须为 JSON 对象 (--params must be a JSON object: {exc})") from exc
+            raise CommandError(bilingual("--params must be a JSON object: {exc}", exc=exc)) from exc
         if not isinstance(params, dict):
-            raise CommandError("--params 须为 JSON 对象 (--params must be a JSON object)")
+            raise CommandError(bilingual("--params must be a JSON object"))
         account = _account(options["account"])
         try:
             rule = risk_rule_set(code=options["code"], account=account, params=params, action=options["action"],
