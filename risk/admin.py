@@ -44,7 +44,7 @@ from risk.models import RestrictedSymbol, RiskControl, RiskCounter, RiskEvent, R
 from risk.rules import REGISTRY, RULE_CLASSES, rule_choices, validate_rule_config
 from staff.admin_tools import ReadOnlyAdminMixin, actor_of, reason_page, run_service
 from staff.forms import TradingStateForm
-from trading.i18n import bilingual
+from trading.i18n import bilingual, pbilingual
 from trading.models import TradingState
 
 MANAGE_RULES = "risk.manage_risk_rules"
@@ -259,9 +259,8 @@ class RiskControlAdmin(admin.ModelAdmin):
                 success=bilingual("global trading state set to {value}", label=label, value=data['state']))
             return None
         rows = list(queryset)
-        return reason_page(request, self, title="设置全局交易状态 (set the global trading state)", form=form,
+        return reason_page(request, self, title=pbilingual("page title", "set the global trading state"), form=form,
                            objects=rows, submit_label=gettext("Confirm"), danger=True,
                            action="set_global_trading_state", selected=[str(row.pk) for row in rows],
-                           intro="新委托立即按新的全局状态检查, 适用于全部账户 "
-                                 "(new orders of every account are checked against it at once).",
+                           intro=bilingual("new orders of every account are checked against it at once") + ".",
                            extra={"cancel_url": reverse("admin:risk_riskcontrol_changelist")})

@@ -40,7 +40,7 @@ from risk.rules.base import FILL, POST_TRADE, REJECTION, Rule, RuleConfigError
 from risk.verdicts import RiskAction, Verdict
 from trading.clock import now
 from trading.errors import Conflict, InputRule, InvalidOrder
-from trading.i18n import bilingual
+from trading.i18n import bilingual, pbilingual
 from trading.market_rules import Side
 from trading.models import Account, TradingState
 from trading.money import ZERO
@@ -159,10 +159,10 @@ def trading_state_set(*, account: Account | None = None, state: str, reason: str
     ``orders.kill_switch.trading_state_switch``. Returns the previous state.
     """
     if state not in TradingState.values:
-        raise InvalidOrder.single("state", InputRule.CHOICE, bilingual("state must be one of {value2}; got {state!r}", value='/'.join(TradingState.values), value2=', '.join(TradingState.values), state=state))
+        raise InvalidOrder.single("state", InputRule.CHOICE, bilingual("state must be one of {states}; got {state!r}", states_slashed='/'.join(TradingState.values), states=', '.join(TradingState.values), state=state))
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidOrder.single("reason", InputRule.REQUIRED, "切换交易状态须填写原因 (a reason is required)")
+        raise InvalidOrder.single("reason", InputRule.REQUIRED, pbilingual("trading state", "a reason is required"))
     with transaction.atomic():
         if account is None:
             RiskControl.objects.get_or_create(pk=RiskControl.SINGLETON_ID)

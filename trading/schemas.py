@@ -15,10 +15,10 @@ from pydantic import BaseModel, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from trading.errors import InputRule
+from trading.i18n import bilingual
 from trading.money import MAX_PRICE
 
 NUL = "\x00"
-NUL_MESSAGE = "不能包含NUL字符 (must not contain NUL bytes)"
 # Far above any quoted volume (the largest A-share has about 3.6e11 shares), far inside a BIGINT.
 MAX_VOLUME = 10**12
 
@@ -31,9 +31,14 @@ class ErrorOut(BaseModel):
     code: str | None = None
 
 
+def nul_message() -> str:
+    """What a value with a NUL byte is told (rule ``nul_byte``)."""
+    return bilingual("must not contain NUL bytes")
+
+
 def _refuse_nul(value: Any) -> Any:
     if isinstance(value, str) and NUL in value:
-        raise PydanticCustomError(InputRule.NUL_BYTE, NUL_MESSAGE)
+        raise PydanticCustomError(InputRule.NUL_BYTE, nul_message())
     return value
 
 

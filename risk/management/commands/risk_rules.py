@@ -10,7 +10,7 @@ from risk.selectors import risk_rule_list
 from risk.services import risk_rule_set
 from risk.verdicts import RiskAction
 from trading.errors import TradingError
-from trading.i18n import bilingual
+from trading.i18n import bilingual, pbilingual
 from trading.models import Account
 
 
@@ -19,7 +19,7 @@ def _account(name: str | None) -> Account | None:
         return None
     account = Account.objects.filter(name=name).first()
     if account is None:
-        raise CommandError(f"账户 {name} 不存在 (unknown account {name!r})")
+        raise CommandError(pbilingual("account name", "unknown account {name!r}", name=name))
     return account
 
 
