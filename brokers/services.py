@@ -113,7 +113,7 @@ class _ParsedQuote:
     ask_volume: int
 
 
-def _value(quote: Any, name: str) -> Any:
+def _value(quote: QuoteIn | Mapping[str, Any], name: str) -> Any:
     if isinstance(quote, Mapping):
         return quote.get(name)
     return getattr(quote, name, None)
@@ -157,7 +157,7 @@ def _volume(index: int, name: str, raw: Any) -> int:
     return volume
 
 
-def _parse(index: int, quote: Any) -> _ParsedQuote:
+def _parse(index: int, quote: QuoteIn | Mapping[str, Any]) -> _ParsedQuote:
     symbol = _value(quote, "symbol")
     loc = f"quotes[{index}].symbol"
     if not symbol or not isinstance(symbol, str):

@@ -11,6 +11,7 @@ order moved on) is shown as an error message.
 from __future__ import annotations
 
 from decimal import Decimal
+from types import ModuleType
 from typing import Any
 
 from django.contrib import admin, messages
@@ -46,7 +47,7 @@ CANCELLABLE = {S.NEW, S.PENDING_APPROVAL, S.SUBMITTED, S.PARTIALLY_FILLED}
 MODIFIABLE = {S.NEW, S.PENDING_APPROVAL, S.SUBMITTED, S.PARTIALLY_FILLED}
 
 
-def _review() -> Any:
+def _review() -> ModuleType:
     from orders import review
 
     return review
