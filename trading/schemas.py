@@ -47,15 +47,18 @@ def _price_text(value: Any) -> Any:
     value = _refuse_nul(value)
     if value is None or value == "" or not isinstance(value, str):
         return value
+    # The messages are pydantic templates: bilingual() leaves their fields as placeholders
+    # ("{value}" for value), which pydantic fills from the error's context.
     try:
         number = Decimal(value)
     except (InvalidOperation, ValueError):
-        raise PydanticCustomError(InputRule.DECIMAL, "须为十进制数字字符串 (must be a decimal string; got '{value}')",
+        raise PydanticCustomError(InputRule.DECIMAL, bilingual("must be a decimal string; got '{value}'", value="{value}"),
                                   {"value": value[:40]}) from None
     if not number.is_finite():
-        raise PydanticCustomError(InputRule.DECIMAL, "须为有限数值 (must be a finite decimal; got '{value}')", {"value": value[:40]})
+        raise PydanticCustomError(InputRule.DECIMAL, bilingual("must be a finite decimal; got '{value}'", value="{value}"),
+                                  {"value": value[:40]})
     if number >= MAX_PRICE:
-        raise PydanticCustomError(InputRule.MAX_PRICE, "超出范围 (must be below {limit}; got '{value}')",
+        raise PydanticCustomError(InputRule.MAX_PRICE, bilingual("must be below {limit}; got '{value}'", limit="{limit}", value="{value}"),
                                   {"limit": str(MAX_PRICE), "value": value[:40]})
     return value
 
