@@ -8,8 +8,9 @@ from ninja.responses import Status
 from pydantic import BaseModel, Field
 
 from orders.services import accounts_poll_later
-from trading.auth import ApiClient
-from trading.errors import Forbidden, InvalidOrder
+from trading.auth import api_client
+from trading.errors import Forbidden, InputRule, InvalidOrder
+from trading.i18n import bilingual
 from trading.market_rules import MarketRuleViolation, normalize_symbol
 from trading.models import Quote
 from trading.schemas import BODY_ERRORS, MAX_VOLUME, QuotePrice, Text, error_responses
@@ -54,9 +55,9 @@ class PublishOut(BaseModel):
 def quotes_publish(request: HttpRequest, payload: QuotesIn):
     from brokers.services import quotes_publish as publish
 
-    client: ApiClient = request.auth  # type: ignore[attr-defined]
+    client = api_client(request)
     if not client.market_data:
-        raise Forbidden("此API密钥不能发布行情 (this key is not a market-data feeder)")
+        raise Forbidden(bilingual("this key is not a market-data feeder"))
     result = publish([q.model_dump() for q in payload.quotes])
     accounts_poll_later(sorted(result.accounts_with_fills))  # quotes_publish has committed: pick up the fills now
     # The answer names only accounts this key may use: a feeder learns nothing about other accounts.
@@ -70,7 +71,7 @@ def quotes_list(request: HttpRequest, symbols: str = ""):
     if symbols:
         names = [s.strip() for s in symbols.split(",") if s.strip()]
         if len(names) > MAX_SYMBOLS:
-            raise InvalidOrder.single("symbols", "max_items", f"最多{MAX_SYMBOLS}个代码 (at most {MAX_SYMBOLS} symbols; got {len(names)})",
+            raise InvalidOrder.single("symbols", InputRule.MAX_ITEMS, bilingual("at most {max_symbols} symbols; got {len_names}", max_symbols=MAX_SYMBOLS, len_names=len(names)),
                                       location="query")
         try:
             keys = [normalize_symbol(name) for name in names]

@@ -30,8 +30,7 @@ from django.db.models import Q
 from brokers.interface import BrokerOrderStatus
 from trading.market_rules import OrderType, Side
 from trading.models import money_field, price_field
-
-ZERO = Decimal("0")
+from trading.money import ROUND_HALF_EVEN, ZERO, to_price_places
 
 STATUS_LABELS = {
     BrokerOrderStatus.OPEN: "已报",
@@ -177,7 +176,7 @@ class PaperOrder(models.Model):
     def avg_fill_price(self) -> Decimal | None:
         if not self.filled_quantity:
             return None
-        return (self.filled_amount / self.filled_quantity).quantize(Decimal("0.0001"))
+        return to_price_places(self.filled_amount / self.filled_quantity, ROUND_HALF_EVEN)
 
 
 class PaperTrade(models.Model):

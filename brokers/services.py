@@ -23,15 +23,13 @@ from brokers.registry import adapter_class
 from trading import calendar
 from trading import market_rules as rules
 from trading.clock import now
-from trading.errors import Conflict, FieldProblem, InvalidOrder, NotFound
+from trading.errors import Conflict, FieldProblem, InputRule, InvalidOrder, NotFound
+from trading.i18n import bilingual
 from trading.market_rules import FeeSchedule
 from trading.models import Account, CashEntryKind, Instrument, Quote, SessionMode
+from trading.money import ROUND_HALF_EVEN, ZERO, to_cent
 from trading.selectors import quote_cache_clear
 from trading.services import cash_post
-
-ZERO = Decimal("0")
-CENT = Decimal("0.01")
-
 
 # --------------------------------------------------------------------------- accounts
 
@@ -51,10 +49,10 @@ def account_create(
     """Open an account with its starting cash as a DEPOSIT ledger row, and its book at the
     broker when the adapter keeps one (the paper broker)."""
     if Account.objects.filter(name=name).exists():
-        raise Conflict(f"账户 {name} 已存在 (account {name!r} already exists)")
+        raise Conflict(bilingual("account {name!r} already exists", name=name))
     adapter = adapter_class(broker_kind)  # raises for an unknown kind
     if cash < ZERO:
-        raise InvalidOrder.single("cash", "non_negative", f"初始资金不能为负 (cash must be >= 0; got {cash})")
+        raise InvalidOrder.single("cash", InputRule.NON_NEGATIVE, bilingual("cash must be >= 0; got {cash}", cash=cash))
     account = Account.objects.create(
         name=name,
         display_name=display_name or name,
@@ -115,7 +113,7 @@ class _ParsedQuote:
     ask_volume: int
 
 
-def _value(quote: Any, name: str) -> Any:
+def _value(quote: QuoteIn | Mapping[str, Any], name: str) -> Any:
     if isinstance(quote, Mapping):
         return quote.get(name)
     return getattr(quote, name, None)
@@ -127,19 +125,19 @@ def _price(index: int, name: str, raw: Any, tick: Decimal) -> Decimal | None:
         return None
     if isinstance(raw, (float, bool)):
         raise InvalidOrder.single(
-            loc, "decimal", f"价格须为十进制字符串 ({name} must be a decimal string, not {raw!r})"
+            loc, InputRule.DECIMAL, bilingual("{name} must be a decimal string, not {raw!r}", name=name, raw=raw)
         )
     try:
         price = raw if isinstance(raw, Decimal) else Decimal(str(raw))
     except (InvalidOperation, ValueError):
-        raise InvalidOrder.single(loc, "decimal", f"价格格式错误 ({name} is not a number: {raw!r})") from None
+        raise InvalidOrder.single(loc, InputRule.DECIMAL, bilingual("{name} is not a number: {raw!r}", name=name, raw=raw)) from None
     if not price.is_finite() or price < 0:
-        raise InvalidOrder.single(loc, "non_negative", f"价格不能为负 ({name} must be >= 0; got {raw})")
+        raise InvalidOrder.single(loc, InputRule.NON_NEGATIVE, bilingual("{name} must be >= 0; got {raw}", name=name, raw=raw))
     if price == 0:
         return None  # an empty side / no price
     if price % tick:
         raise InvalidOrder.single(
-            loc, "tick_size", f"价格须为{tick}的整数倍 ({name} must be a multiple of {tick}; got {price})"
+            loc, InputRule.TICK_SIZE, bilingual("{name} must be a multiple of {tick}; got {price}", tick=tick, name=name, price=price)
         )
     return price
 
@@ -149,21 +147,21 @@ def _volume(index: int, name: str, raw: Any) -> int:
     if raw is None or raw == "":
         return 0
     if isinstance(raw, (bool, float)):
-        raise InvalidOrder.single(loc, "integer", f"数量须为整数 ({name} must be an integer; got {raw!r})")
+        raise InvalidOrder.single(loc, InputRule.INTEGER, bilingual("{name} must be an integer; got {raw!r}", name=name, raw=raw))
     try:
         volume = int(raw)
     except (TypeError, ValueError):
-        raise InvalidOrder.single(loc, "integer", f"数量须为整数 ({name} must be an integer; got {raw!r})") from None
+        raise InvalidOrder.single(loc, InputRule.INTEGER, bilingual("{name} must be an integer; got {raw!r}", name=name, raw=raw)) from None
     if volume < 0:
-        raise InvalidOrder.single(loc, "non_negative", f"数量不能为负 ({name} must be >= 0; got {volume})")
+        raise InvalidOrder.single(loc, InputRule.NON_NEGATIVE, bilingual("{name} must be >= 0; got {volume}", name=name, volume=volume))
     return volume
 
 
-def _parse(index: int, quote: Any) -> _ParsedQuote:
+def _parse(index: int, quote: QuoteIn | Mapping[str, Any]) -> _ParsedQuote:
     symbol = _value(quote, "symbol")
     loc = f"quotes[{index}].symbol"
     if not symbol or not isinstance(symbol, str):
-        raise InvalidOrder.single(loc, "required", "证券代码必填 (symbol is required)")
+        raise InvalidOrder.single(loc, InputRule.REQUIRED, bilingual("symbol is required"))
     try:
         code, exchange = rules.normalize_symbol(symbol)
     except rules.MarketRuleViolation as violation:
@@ -171,7 +169,7 @@ def _parse(index: int, quote: Any) -> _ParsedQuote:
     instrument = Instrument.objects.filter(exchange=exchange, code=code).first()
     if instrument is None:
         raise InvalidOrder.single(
-            loc, "unknown_symbol", f"证券代码不存在 (unknown symbol {rules.format_symbol(code, exchange)})"
+            loc, InputRule.UNKNOWN_SYMBOL, bilingual("unknown symbol {value}", value=rules.format_symbol(code, exchange))
         )
     tick = rules.tick_size(rules.board_of(instrument))
     parsed = _ParsedQuote(
@@ -186,8 +184,8 @@ def _parse(index: int, quote: Any) -> _ParsedQuote:
     if parsed.bid is not None and parsed.ask is not None and parsed.bid >= parsed.ask:
         raise InvalidOrder.single(
             f"quotes[{index}].bid",
-            "crossed",
-            f"买一价须低于卖一价 (bid {parsed.bid} must be below ask {parsed.ask})",
+            InputRule.CROSSED,
+            bilingual("bid {bid} must be below ask {ask}", bid=parsed.bid, ask=parsed.ask),
         )
     return parsed
 
@@ -209,9 +207,8 @@ def _check_band(index: int, item: _ParsedQuote, quote: Quote, day: date) -> None
         if price is not None and not down <= price <= up:
             raise InvalidOrder.single(
                 f"quotes[{index}].{name}",
-                "price_limit",
-                f"{name} {price} 超出当日涨跌停范围 {down}-{up} "
-                f"({name} {price} is outside the day's price band {down}-{up} set by prev_close {quote.prev_close})",
+                InputRule.PRICE_LIMIT,
+                bilingual("{name} {price} is outside the day's price band {down}-{up} set by prev_close {prev_close}", name=name, price=price, down=down, up=up, prev_close=quote.prev_close),
             )
 
 
@@ -268,9 +265,9 @@ def paper_reset_account(*, account_name: str, cash: Decimal) -> PaperAccount:
     Deletes its orders, trades and positions; creates the account when absent.
     Does not touch the back office's own records.
     """
-    cash = Decimal(cash).quantize(CENT)
+    cash = to_cent(Decimal(cash), ROUND_HALF_EVEN)
     if cash < ZERO:
-        raise InvalidOrder.single("cash", "non_negative", f"初始资金不能为负 (cash must be >= 0; got {cash})")
+        raise InvalidOrder.single("cash", InputRule.NON_NEGATIVE, bilingual("cash must be >= 0; got {cash}", cash=cash))
     account, _ = PaperAccount.objects.get_or_create(account_name=account_name, defaults={"cash": cash})
     account = PaperAccount.objects.select_for_update().get(pk=account.pk)
     PaperTrade.objects.filter(order__account_name=account_name).delete()
@@ -306,7 +303,7 @@ def opening_positions_load(*, account_name: str, rows: list[dict[str, str]], act
     lots = opening_lots_parse(rows, today=today)
     account = Account.objects.filter(name=account_name).first()
     if account is None:
-        raise NotFound(f"账户 {account_name} 不存在 (account {account_name!r} does not exist)")
+        raise NotFound(bilingual("account {account_name!r} does not exist", account_name=account_name))
     by_symbol: dict[str, list[Any]] = {}
     for lot in lots:
         by_symbol.setdefault(lot.symbol, []).append(lot)
@@ -316,7 +313,7 @@ def opening_positions_load(*, account_name: str, rows: list[dict[str, str]], act
         code, _, exchange = symbol.partition(".")
         inst = Instrument.objects.filter(code=code, exchange=exchange).first()
         if inst is None:
-            problems.append(FieldProblem("symbol", "unknown_symbol", f"证券代码不存在 (unknown symbol {symbol})"))
+            problems.append(FieldProblem("symbol", InputRule.UNKNOWN_SYMBOL, bilingual("unknown symbol {symbol}", symbol=symbol)))
         else:
             instruments[symbol] = inst
     if problems:
@@ -342,8 +339,7 @@ def _paper_positions_set(account_name: str, positions: dict[str, Any], today: An
     for symbol, position in positions.items():
         book, _ = PaperPosition.objects.select_for_update().get_or_create(account_name=account_name, symbol=symbol)
         if book.frozen_quantity:
-            raise Conflict(f"模拟券商 {symbol} 有未成交卖单 (the paper broker holds {book.frozen_quantity} shares of "
-                           f"{symbol} for open sells; cancel them first)")
+            raise Conflict(bilingual("the paper broker holds {frozen_quantity} shares of {symbol} for open sells; cancel them first", symbol=symbol, frozen_quantity=book.frozen_quantity))
         book.quantity = position.quantity
         book.cost_amount = position.cost_amount
         # The back office's unsettled count is 0 for T+0 instruments; the paper broker ignores it for those anyway.

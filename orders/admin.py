@@ -11,6 +11,7 @@ order moved on) is shown as an error message.
 from __future__ import annotations
 
 from decimal import Decimal
+from types import ModuleType
 from typing import Any
 
 from django.contrib import admin, messages
@@ -46,7 +47,7 @@ CANCELLABLE = {S.NEW, S.PENDING_APPROVAL, S.SUBMITTED, S.PARTIALLY_FILLED}
 MODIFIABLE = {S.NEW, S.PENDING_APPROVAL, S.SUBMITTED, S.PARTIALLY_FILLED}
 
 
-def _review() -> Any:
+def _review() -> ModuleType:
     from orders import review
 
     return review
@@ -92,22 +93,22 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # ------------------------------------------------------------------ permissions
     # All fields are read-only: orders change only through the actions below.
 
-    def has_approve_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_approve_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
         return request.user.has_perm("orders.approve_order")
 
-    def has_reject_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_reject_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
         return request.user.has_perm("orders.reject_order")
 
-    def has_override_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_override_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
         return request.user.has_perm("orders.override_order")
 
-    def has_cancel_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_cancel_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
         return request.user.has_perm("orders.cancel_order")
 
-    def has_modify_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_modify_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
         return request.user.has_perm("orders.modify_order")
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_readonly_fields(self, request: HttpRequest, obj: Order | None = None) -> list[str]:
         return [f.name for f in Order._meta.fields]
 
     # ------------------------------------------------------------------ list columns
@@ -424,7 +425,7 @@ class FillAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["order", "order__instrument", "order__account"]
     date_hierarchy = "filled_at"
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_readonly_fields(self, request: HttpRequest, obj: Fill | None = None) -> list[str]:
         return [f.name for f in Fill._meta.fields]
 
     @admin.display(description=_("order"), ordering="order_id")

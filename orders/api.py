@@ -10,8 +10,9 @@ from ninja.responses import Status
 
 from orders import selectors, services
 from orders.schemas import BatchIn, BatchOut, FillOut, OrderIn, OrderModifyIn, OrderOut
-from trading.auth import ApiClient, rate_limit_charge
-from trading.errors import Forbidden, input_problems
+from trading.auth import api_client, rate_limit_charge
+from trading.errors import ErrorCode, Forbidden, input_problems
+from trading.i18n import bilingual
 from trading.schemas import BODY_ERRORS, error_responses
 
 router = Router(tags=["orders"])
@@ -20,17 +21,13 @@ ERRORS = error_responses(*BODY_ERRORS, 403, 404, 409)
 MAX_OFFSET = 10**9  # inside any OFFSET the databases take
 
 
-def _client(request: HttpRequest) -> ApiClient:
-    return request.auth  # type: ignore[attr-defined,no-any-return]
-
-
 def _input(payload: OrderIn) -> services.OrderInput:
     return services.OrderInput(**payload.model_dump())
 
 
 @router.post("/orders", response={200: OrderOut, 201: OrderOut, **ERRORS})
 def order_create(request: HttpRequest, payload: OrderIn):
-    client = _client(request)
+    client = api_client(request)
     client.require_account(payload.account, trade=True)
     result = services.order_submit(_input(payload), actor=client.actor)
     return Status((201 if result.created else 200), selectors.order_as_json(result.order))
@@ -38,19 +35,19 @@ def order_create(request: HttpRequest, payload: OrderIn):
 
 @router.post("/orders/batch", response={200: BatchOut, **ERRORS})
 def order_create_batch(request: HttpRequest, payload: BatchIn):
-    client = _client(request)
+    client = api_client(request)
     if not client.can_trade:
-        raise Forbidden("只读API密钥不能交易 (this key is read-only)")
+        raise Forbidden(bilingual("this key is read-only"))
     services.batch_size_check(len(payload.orders))
     rate_limit_charge(request, len(payload.orders))  # a batch of N orders costs N requests
-    items: list[services.OrderInput] = []
+    items: list[services.OrderInput | None] = []
     problems: list[tuple[int, list[dict]]] = []
     for index, raw in enumerate(payload.orders):
         try:
             items.append(_input(OrderIn(**raw)))
         except pydantic.ValidationError as exc:  # reported per item, below
             problems.append((index, input_problems(exc.errors(), where=["body", "orders", index])))
-            items.append(None)  # type: ignore[arg-type]
+            items.append(None)
 
     def may_trade(account: str) -> bool:
         client.require_account(account, trade=True)  # 404 or 403 for an item as for a single order
@@ -68,14 +65,14 @@ def order_create_batch(request: HttpRequest, payload: BatchIn):
             "code": result.code,
         }
     for index, detail in problems:
-        answers[index] = {"index": index, "status_code": 422, "order": None, "detail": detail, "code": "invalid_input"}
+        answers[index] = {"index": index, "status_code": 422, "order": None, "detail": detail, "code": ErrorCode.INVALID_INPUT}
     return Status(200, {"results": answers})
 
 
 @router.get("/orders", response={200: list[OrderOut], **ERRORS})
 def order_list(request: HttpRequest, account: str | None = None, status: str | None = None, symbol: str | None = None,
                strategy: str | None = None, limit: int = 100, offset: int = Query(0, le=MAX_OFFSET)):
-    client = _client(request)
+    client = api_client(request)
     if account:
         client.require_account(account)
     limit = max(1, min(limit, 1000))
@@ -86,12 +83,12 @@ def order_list(request: HttpRequest, account: str | None = None, status: str | N
 
 @router.get("/orders/{order_id}", response={200: OrderOut, **ERRORS})
 def order_get(request: HttpRequest, order_id: int):
-    return Status(200, selectors.order_as_json(selectors.order_visible(order_id=order_id, accounts=_client(request).accounts)))
+    return Status(200, selectors.order_as_json(selectors.order_visible(order_id=order_id, accounts=api_client(request).accounts)))
 
 
 @router.post("/orders/{order_id}/cancel", response={202: OrderOut, **ERRORS})
 def order_cancel(request: HttpRequest, order_id: int):
-    client = _client(request)
+    client = api_client(request)
     order = selectors.order_visible(order_id=order_id, accounts=client.accounts)
     client.require_account(order.account.name, trade=True)
     order = services.order_cancel(order_id=order.pk, actor=client.actor, reason="API撤单")
@@ -100,7 +97,7 @@ def order_cancel(request: HttpRequest, order_id: int):
 
 @router.patch("/orders/{order_id}", response={200: OrderOut, **ERRORS})
 def order_modify(request: HttpRequest, order_id: int, payload: OrderModifyIn):
-    client = _client(request)
+    client = api_client(request)
     order = selectors.order_visible(order_id=order_id, accounts=client.accounts)
     client.require_account(order.account.name, trade=True)
     replacement = services.order_modify(order_id=order.pk, actor=client.actor, price=payload.price, quantity=payload.quantity)
@@ -109,5 +106,5 @@ def order_modify(request: HttpRequest, order_id: int, payload: OrderModifyIn):
 
 @router.get("/orders/{order_id}/fills", response={200: list[FillOut], **ERRORS})
 def order_fills(request: HttpRequest, order_id: int):
-    order = selectors.order_visible(order_id=order_id, accounts=_client(request).accounts)
+    order = selectors.order_visible(order_id=order_id, accounts=api_client(request).accounts)
     return Status(200, [selectors.fill_as_json(f, order) for f in order.fills.order_by("id")])

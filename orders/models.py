@@ -9,6 +9,7 @@ from django.db.models import Q
 
 from trading.market_rules import OrderType, Side
 from trading.models import Account, Instrument, money_field, price_field
+from trading.money import ROUND_HALF_EVEN, to_price_places
 
 
 class OrderStatus(models.TextChoices):
@@ -113,7 +114,7 @@ class Order(models.Model):
     def avg_fill_price(self) -> Decimal | None:
         if not self.filled_quantity:
             return None
-        return (self.filled_amount / self.filled_quantity).quantize(Decimal("0.0001"))
+        return to_price_places(self.filled_amount / self.filled_quantity, ROUND_HALF_EVEN)
 
 
 class Fill(models.Model):

@@ -46,7 +46,8 @@ from risk.models import RiskLevel
 from risk.services import risk_events_for_verdicts, risk_order_released
 from risk.verdicts import RiskAction, Verdict
 from trading.clock import now
-from trading.errors import Conflict, InvalidOrder
+from trading.errors import Conflict, InputRule, InvalidOrder
+from trading.i18n import bilingual
 from trading.models import Account
 from trading.services import LedgerPost, ledger_flush
 
@@ -60,7 +61,7 @@ def review_timeout_seconds() -> int:
 def _require_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidOrder.single("reason", "required", "须填写原因 (a reason is required)")
+        raise InvalidOrder.single("reason", InputRule.REQUIRED, bilingual("a reason is required"))
     return reason
 
 
@@ -68,9 +69,9 @@ def _held(order_id: int, doing: str, doing_en: str) -> tuple[Account, Order]:
     """Lock account then order; the order must still be PENDING_APPROVAL."""
     account, order = lock_order(order_id)
     if order.status != OrderStatus.PENDING_APPROVAL:
-        raise Conflict(f"委托 #{order.pk} 当前状态为 {order.status}, 不能{doing} (可能已由其他操作员处理) "
-                       f"(order {order.pk} is {order.status}, not PENDING_APPROVAL: it cannot be {doing_en}; "
-                       f"another operator may have acted on it)")
+        raise Conflict(bilingual("order {pk} is {status}, not PENDING_APPROVAL: it cannot be {doing_en}; "
+                                 "another operator may have acted on it",
+                                 pk=order.pk, status=order.status, doing=doing, doing_en=doing_en))
     return account, order
 
 
@@ -106,14 +107,14 @@ def order_approve(*, order_id: int, actor: Actor, reason: str = "") -> Order:
         if blocking:
             text = "; ".join(f"{v.rule}: {v.message}" for v in blocking)
             _end_held(account, order, OrderEvent.RISK_REJECTED, actor=actor, memo="审批复核拒绝解冻",
-                      reason=f"审批复核未通过 (re-check on approval failed): {text}", update_fields=("risk_verdicts",))
+                      reason=bilingual("re-check on approval failed") + f": {text}", update_fields=("risk_verdicts",))
             risk_events_for_verdicts(order, blocking)
             audit_record(actor=actor, action="order.approval_rechecked_rejected", object_type="order", object_id=order.pk,
                          account=account.name, after={"verdicts": _verdicts_json(blocking)}, reason=reason)
         else:
             accepted = [v for v in outcome.failed]
             order_apply_event(order, OrderEvent.APPROVED, actor=actor,
-                              reason=f"审批通过 ({actor.name}){': ' + reason if reason else ''} (approved)",
+                              reason=bilingual("approved", name=actor.name, reason=f": {reason}" if reason else ""),
                               update_fields=["risk_verdicts"])
             audit_record(actor=actor, action="order.approved", object_type="order", object_id=order.pk, account=account.name,
                          after={"accepted_verdicts": _verdicts_json(accepted)}, reason=reason)
@@ -127,7 +128,7 @@ def order_reject(*, order_id: int, actor: Actor, reason: str) -> Order:
     with transaction.atomic():
         account, order = _held(order_id, "拒绝", "rejected")
         _end_held(account, order, OrderEvent.OPERATOR_REJECTED, actor=actor, memo="人工拒绝解冻",
-                  reason=f"人工拒绝 ({actor.name}): {reason} (rejected by an operator)")
+                  reason=bilingual("rejected by an operator", name=actor.name, reason=reason))
     return _after_commit(order)
 
 
@@ -141,11 +142,10 @@ def order_override(*, order_id: int, actor: Actor, reason: str) -> Order:
         outcome = risk_check_order(order, recheck=True)
         state = next((v for v in outcome.failed if v.rule == TRADING_STATE_RULE), None)
         if state is not None:
-            raise Conflict(f"交易状态不允许, 不能越权放行, 请先恢复交易状态: {state.message} "
-                           f"(a trading state cannot be overridden; switch it back first)")
+            raise Conflict(bilingual("a trading state cannot be overridden; switch it back first", message=state.message))
         overridden = outcome.failed
         order.risk_verdicts = _verdicts_json(outcome.verdicts)
-        order_apply_event(order, OrderEvent.APPROVED, actor=actor, reason=f"越权放行 ({actor.name}): {reason} (risk overridden)",
+        order_apply_event(order, OrderEvent.APPROVED, actor=actor, reason=bilingual("risk overridden", name=actor.name, reason=reason),
                           update_fields=["risk_verdicts"])
         audit_record(actor=actor, action="order.risk_overridden", object_type="order", object_id=order.pk, account=account.name,
                      before={"status": OrderStatus.PENDING_APPROVAL, "verdicts": _verdicts_json(overridden)},
@@ -155,8 +155,7 @@ def order_override(*, order_id: int, actor: Actor, reason: str) -> Order:
         RiskEvent.objects.create(
             account_id=account.pk, order=order, rule="override", level=RiskLevel.WARNING, action="OVERRIDE",
             trading_day=order.trading_day,
-            message=f"操作员 {actor.name} 越权放行: {reason} (operator {actor.name} overrode "
-                    f"{', '.join(v.rule for v in overridden) or 'no failing rule'})",
+            message=bilingual("operator {name} overrode {value}", name=actor.name, reason=reason, value=', '.join(v.rule for v in overridden) or 'no failing rule'),
             values={"overridden": _verdicts_json(overridden), "actor": actor.name},
         )
         dispatch_on_commit(order, SUBMIT)
@@ -178,7 +177,7 @@ def orders_expire_reviews(*, at: datetime | None = None) -> int:
             if order.status != OrderStatus.PENDING_APPROVAL or order.created_at >= cutoff:
                 continue  # decided meanwhile
             _end_held(account, order, OrderEvent.EXPIRED, actor=actor, memo="审核超时解冻",
-                      reason=f"审核超时 {timeout} 秒无人处理 (not reviewed within {timeout}s)")
+                      reason=bilingual("not reviewed within {timeout}s", timeout=timeout))
         expired += 1
     return expired
 

@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 
 from orders.models import Fill, Order
 from trading.errors import InvalidOrder, NotFound
+from trading.i18n import bilingual
 from trading.selectors import money, price_text
 
 MAX_ID = 2**63 - 1  # the largest key a BIGINT holds
@@ -17,10 +18,10 @@ MAX_ID = 2**63 - 1  # the largest key a BIGINT holds
 
 def order_visible(*, order_id: int, accounts: Iterable[str]) -> Order:
     if not 0 < order_id <= MAX_ID:  # no such row can exist (and the databases refuse to compare with it)
-        raise NotFound(f"委托不存在 (order {order_id} not found)")
+        raise NotFound(bilingual("order {order_id} not found", order_id=order_id))
     order = Order.objects.select_related("account", "instrument").filter(pk=order_id, account__name__in=list(accounts)).first()
     if order is None:
-        raise NotFound(f"委托不存在 (order {order_id} not found)")
+        raise NotFound(bilingual("order {order_id} not found", order_id=order_id))
     return order
 
 

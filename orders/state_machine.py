@@ -17,6 +17,7 @@ from audit.models import AuditEvent
 from audit.services import Actor, audit_event
 from orders.models import Order, OrderStatus
 from trading.errors import IllegalTransition
+from trading.i18n import bilingual
 
 S = OrderStatus
 
@@ -98,7 +99,7 @@ def next_status(status: str, event: str) -> str:
         return TRANSITIONS[(status, event)]
     except KeyError:
         raise IllegalTransition(
-            f"委托状态 {status} 不允许事件 {event} (illegal order transition {status} --{event}-->)"
+            bilingual("illegal order transition {status} --{event}-->", status=status, event=event)
         ) from None
 
 

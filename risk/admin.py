@@ -44,6 +44,7 @@ from risk.models import RestrictedSymbol, RiskControl, RiskCounter, RiskEvent, R
 from risk.rules import REGISTRY, RULE_CLASSES, rule_choices, validate_rule_config
 from staff.admin_tools import ReadOnlyAdminMixin, actor_of, reason_page, run_service
 from staff.forms import TradingStateForm
+from trading.i18n import bilingual, pbilingual
 from trading.models import TradingState
 
 MANAGE_RULES = "risk.manage_risk_rules"
@@ -71,7 +72,7 @@ class _HistoryAdmin(SimpleHistoryAdmin):
 def _params_catalogue() -> str:
     lines = []
     for cls in RULE_CLASSES:
-        params = ", ".join(f"{name}: {kind} = {default}" for name, kind, default in cls.describe_params()) or "无参数 (none)"
+        params = ", ".join(f"{name}: {kind} = {default}" for name, kind, default in cls.describe_params()) or bilingual("none")
         lines.append(f"{cls.code} ({cls.title}, {cls.phase}): {params}")
     return "\n".join(lines)
 
@@ -124,11 +125,11 @@ class RiskRuleAdmin(_HistoryAdmin):
     @admin.display(description="名称")
     def title(self, obj: RiskRule) -> str:
         cls = REGISTRY.get(obj.code)
-        return cls.title if cls else "未知规则 (unknown)"
+        return cls.title if cls else bilingual("unknown")
 
     @admin.display(description="范围")
     def scope(self, obj: RiskRule) -> str:
-        return obj.account.name if obj.account_id and obj.account else "全局 (global)"
+        return obj.account.name if obj.account_id and obj.account else bilingual("global")
 
     @admin.display(description="参数")
     def params_text(self, obj: RiskRule) -> str:
@@ -150,11 +151,11 @@ class RiskRuleAdmin(_HistoryAdmin):
             services.risk_rule_save(rule=rule, actor=actor_of(request))
         self.message_user(request, f"{queryset.count()} 条规则已{'启用' if enabled else '停用'}")
 
-    @admin.action(description="启用所选规则 (enable)", permissions=["change"])
+    @admin.action(description=bilingual("enable"), permissions=["change"])
     def enable_rules(self, request: HttpRequest, queryset: QuerySet[RiskRule]) -> None:
         self._set_enabled(request, queryset, True)
 
-    @admin.action(description="停用所选规则 (disable)", permissions=["change"])
+    @admin.action(description=bilingual("disable"), permissions=["change"])
     def disable_rules(self, request: HttpRequest, queryset: QuerySet[RiskRule]) -> None:
         self._set_enabled(request, queryset, False)
 
@@ -170,7 +171,7 @@ class RestrictedSymbolAdmin(_HistoryAdmin):
 
     @admin.display(description="范围")
     def scope(self, obj: RestrictedSymbol) -> str:
-        return obj.account.name if obj.account_id and obj.account else "全部账户 (all)"
+        return obj.account.name if obj.account_id and obj.account else bilingual("all")
 
     def save_model(self, request: HttpRequest, obj: RestrictedSymbol, form: Any, change: bool) -> None:
         services.restricted_symbol_save(restriction=obj, actor=actor_of(request))
@@ -245,7 +246,7 @@ class RiskControlAdmin(admin.ModelAdmin):
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return super().has_view_permission(request, obj) or self.has_set_trading_state_permission(request)
 
-    @admin.action(description="设置全局交易状态… (set the global trading state)", permissions=["set_trading_state"])
+    @admin.action(description=bilingual("set the global trading state"), permissions=["set_trading_state"])
     def set_global_trading_state(self, request: HttpRequest, queryset: QuerySet[RiskControl]) -> HttpResponse | None:
         """The account page's confirmation (state, reason, cancel open orders) for the global row."""
         form = TradingStateForm(request.POST if request.POST.get("post") else None)
@@ -255,12 +256,11 @@ class RiskControlAdmin(admin.ModelAdmin):
             run_service(request, lambda: trading_state_switch(
                 account=None, state=data["state"], reason=data["reason"], actor=actor_of(request),
                 cancel_open_orders=data["cancel_open_orders"]),
-                success=f"全局交易状态已设为 {label} (global trading state set to {data['state']})")
+                success=bilingual("global trading state set to {value}", label=label, value=data['state']))
             return None
         rows = list(queryset)
-        return reason_page(request, self, title="设置全局交易状态 (set the global trading state)", form=form,
+        return reason_page(request, self, title=pbilingual("page title", "set the global trading state"), form=form,
                            objects=rows, submit_label=gettext("Confirm"), danger=True,
                            action="set_global_trading_state", selected=[str(row.pk) for row in rows],
-                           intro="新委托立即按新的全局状态检查, 适用于全部账户 "
-                                 "(new orders of every account are checked against it at once).",
+                           intro=bilingual("new orders of every account are checked against it at once") + ".",
                            extra={"cancel_url": reverse("admin:risk_riskcontrol_changelist")})

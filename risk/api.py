@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from orders.schemas import OrderIn, VerdictOut
 from orders.services import OrderInput, order_dry_run
-from trading.auth import ApiClient
+from trading.auth import api_client
 from trading.schemas import BODY_ERRORS, error_responses
 
 router = Router(tags=["risk"])
@@ -23,7 +23,7 @@ class RiskCheckOut(BaseModel):
 
 @router.post("/risk/check", response={200: RiskCheckOut, **error_responses(*BODY_ERRORS, 403, 404)})
 def risk_check(request: HttpRequest, payload: OrderIn):
-    client: ApiClient = request.auth  # type: ignore[attr-defined]
+    client = api_client(request)
     client.require_account(payload.account)
     outcome = order_dry_run(OrderInput(**payload.model_dump()))
     return Status(200, {

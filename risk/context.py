@@ -30,12 +30,11 @@ from risk.sql import CounterRow, SnapshotFor, SnapshotRow, counters_read, snapsh
 from trading import market_rules
 from trading.market_rules import OrderType, Side
 from trading.models import Account, Quote
+from trading.money import ROUND_HALF_EVEN, ZERO, to_cent
 
 if TYPE_CHECKING:
     from risk.controller import RiskConfig
 
-ZERO = Decimal("0")
-CENT = Decimal("0.01")
 # Orders that hold cash or shares and may still trade (or are about to be sent).
 OPEN_STATUSES = (
     OrderStatus.NEW,
@@ -118,7 +117,7 @@ def order_notional(order: Order, quote: Quote | None) -> Decimal:
     price = notional_price(order, quote)
     if price is None:
         return ZERO
-    return (price * order.quantity).quantize(CENT)
+    return to_cent(price * order.quantity, ROUND_HALF_EVEN)
 
 
 class RiskContext:
@@ -323,7 +322,7 @@ def to_decimal(value: Any) -> Decimal:
         return ZERO
     if isinstance(value, Decimal):
         return value
-    return Decimal(str(value)).quantize(CENT)
+    return to_cent(Decimal(str(value)), ROUND_HALF_EVEN)
 
 
 @dataclass
@@ -356,7 +355,7 @@ def load_snapshot(context: RiskContext) -> _Snapshot:
         quantity = int(row.quantity or 0)
         if row.kind == "P":
             price = to_decimal(row.last) if row.last else (to_decimal(row.prev_close) if row.prev_close else None)
-            value = (price * quantity).quantize(CENT) if price else to_decimal(row.amount)
+            value = to_cent(price * quantity, ROUND_HALF_EVEN) if price else to_decimal(row.amount)
             holdings[row.instrument_id] = Holding(row.instrument_id, quantity, int(row.frozen or 0), value, row.industry or "")
         elif row.kind == "G":
             group_held[row.account_id] = quantity

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from orders.models import Order
 from risk.context import RiskContext
 from risk.rules import REGISTRY, Rule, RuleConfigError
 from risk.rules.base import POST_TRADE, PRE_TRADE
@@ -47,6 +48,7 @@ from risk.sql import (
 from risk.verdicts import Decision, RiskAction, RiskOutcome, Verdict
 from trading.clock import now
 from trading.db import fast_path, selects_run
+from trading.i18n import bilingual
 from trading.market_rules import Side
 from trading.models import TradingState
 
@@ -86,13 +88,13 @@ class _BrokenRule(Rule[Any]):
     phase = PRE_TRADE
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(None, RiskAction.REJECT)  # type: ignore[arg-type]
+        super().__init__(None, RiskAction.REJECT)  # type: ignore[arg-type]  # a broken row has no valid parameters, and this rule reads none
         self.broken_code = code
         self.message = message
 
-    def check(self, order: Any, context: RiskContext) -> Verdict:
+    def check(self, order: Order, context: RiskContext) -> Verdict:
         return Verdict(self.broken_code, False, RiskAction.REJECT,
-                       f"风控规则配置无效, 拒绝 (rule configuration invalid, failing closed): {self.message}")
+                       bilingual("rule configuration invalid, failing closed") + f": {self.message}")
 
 
 @dataclass
@@ -123,7 +125,7 @@ def _build_rule(code: str, params: Any, action: str) -> Rule[Any]:
     try:
         cls = REGISTRY.get(code)
         if cls is None:
-            raise RuleConfigError(f"未知规则 {code!r} (unknown rule code {code!r})")
+            raise RuleConfigError(bilingual("unknown rule code {code!r}", code=code))
         return cls.build(params, action)
     except RuleConfigError as exc:
         log.error("risk rule %s is invalid and fails closed: %s", code, exc.message)
@@ -206,7 +208,7 @@ def effective_state(account_state: str, global_state: str) -> str:
     return max((account_state or TradingState.ACTIVE, global_state or TradingState.ACTIVE), key=lambda s: STATE_SEVERITY.get(s, 2))
 
 
-def _state_verdict(order: Any, snapshot: Snapshot) -> Verdict | None:
+def _state_verdict(order: Order, snapshot: Snapshot) -> Verdict | None:
     account = order.account
     state = effective_state(account.trading_state, snapshot.global_state)
     if state == TradingState.ACTIVE:
@@ -217,12 +219,12 @@ def _state_verdict(order: Any, snapshot: Snapshot) -> Verdict | None:
     values = {"state": state, "scope": "global" if scope_global else "account", "reason": reason}
     if state == TradingState.HALTED:
         return Verdict(TRADING_STATE_RULE, False, RiskAction.REJECT,
-                       f"{scope}已暂停交易: {reason} ({scope_en} trading is HALTED: {reason})", values)
+                       bilingual("{scope_en} trading is HALTED: {reason}", scope=scope, reason=reason, scope_en=scope_en), values)
     if order.side == Side.BUY:
         return Verdict(TRADING_STATE_RULE, False, RiskAction.REJECT,
-                       f"{scope}处于只减仓状态, 禁止买入: {reason} ({scope_en} is REDUCING: only orders that reduce a position pass)",
+                       bilingual("{scope_en} is REDUCING: only orders that reduce a position pass", scope=scope, reason=reason, scope_en=scope_en),
                        values)
-    return Verdict(TRADING_STATE_RULE, True, RiskAction.REJECT, "只减仓状态, 卖出放行 (REDUCING: a sell reduces the position)", values)
+    return Verdict(TRADING_STATE_RULE, True, RiskAction.REJECT, bilingual("REDUCING: a sell reduces the position"), values)
 
 
 # --------------------------------------------------------------------------- the check
@@ -245,7 +247,7 @@ class RiskReads:
         """The control group the snapshot was read for; None: no snapshot asked."""
         return self.snapshot_for.group if self.snapshot_for is not None else None
 
-    def matches(self, order: Any) -> bool:
+    def matches(self, order: Order) -> bool:
         return self.counters_for == (order.account_id, order.trading_day, order.instrument.symbol)
 
     def parse(self, rows: list[list[tuple[Any, ...]]]) -> tuple[Fingerprint, list[SnapshotRow] | None]:
@@ -260,7 +262,7 @@ class RiskReads:
                 snapshot_read(self.snapshot_for) if self.snapshot_for is not None else None)
 
 
-def reads_for(order: Any) -> RiskReads:
+def reads_for(order: Order) -> RiskReads:
     """What a check of ``order`` will read; on PostgreSQL as statements the caller may run early
     (after the lock)."""
     counters_for = (order.account_id, order.trading_day, order.instrument.symbol)
@@ -276,7 +278,7 @@ def reads_for(order: Any) -> RiskReads:
     return RiskReads(statements, counters_for, snapshot_for)
 
 
-def risk_check_order(order: Any, *, dry_run: bool = False, recheck: bool = False,
+def risk_check_order(order: Order, *, dry_run: bool = False, recheck: bool = False,
                      prefetched: tuple[RiskReads, list[list[tuple[Any, ...]]]] | None = None) -> RiskOutcome:
     """Run the enabled rules for ``order`` (an unsaved or saved Order) and return every verdict.
 
@@ -315,5 +317,5 @@ def risk_check_order(order: Any, *, dry_run: bool = False, recheck: bool = False
         except Exception as exc:  # a broken rule refuses rather than lets an order slip through
             log.exception("risk rule %s raised on order %s", rule.code, getattr(order, "pk", None))
             verdicts.append(Verdict(rule.code, False, RiskAction.REJECT,
-                                    f"风控规则执行出错, 拒绝 (rule raised {type(exc).__name__}, failing closed)"))
+                                    bilingual("rule raised {name}, failing closed", name=type(exc).__name__)))
     return RiskOutcome(verdicts)

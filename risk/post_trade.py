@@ -20,6 +20,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from django.db.models import Case, DecimalField, Sum, When
 
@@ -28,9 +29,10 @@ from risk.context import mark_price
 from trading.calendar import SHANGHAI
 from trading.market_rules import Side
 from trading.models import CASH_KINDS, Account, CashEntryKind, CashLedgerEntry, Position
+from trading.money import ROUND_HALF_EVEN, ZERO, to_cent
 
-ZERO = Decimal("0")
-CENT = Decimal("0.01")
+if TYPE_CHECKING:
+    from risk.models import RiskCounter
 
 
 class PostTradeState:
@@ -57,7 +59,7 @@ class PostTradeState:
             if not position.quantity:
                 continue
             price = mark_price(getattr(position.instrument, "quote", None))
-            value += (price * position.quantity).quantize(CENT) if price else position.cost_amount
+            value += to_cent(price * position.quantity, ROUND_HALF_EVEN) if price else position.cost_amount
         return self.account.cash + value
 
     @cached_property
@@ -96,13 +98,13 @@ class PostTradeState:
             quote = getattr(position.instrument, "quote", None)
             price = (quote.prev_close or quote.last) if quote else None
             if price:
-                value += (price * quantity).quantize(CENT)
+                value += to_cent(price * quantity, ROUND_HALF_EVEN)
             elif position.quantity:
-                value += (position.cost_amount * quantity / position.quantity).quantize(CENT)
+                value += to_cent(position.cost_amount * quantity / position.quantity, ROUND_HALF_EVEN)
         return cash_start + value
 
     @cached_property
-    def counter(self):  # type: ignore[no-untyped-def]
+    def counter(self) -> RiskCounter:
         from risk.models import RiskCounter
 
         row, _ = RiskCounter.objects.get_or_create(account_id=self.account.pk, trading_day=self.day, key="")

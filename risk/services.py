@@ -40,14 +40,15 @@ from risk.rules.base import FILL, POST_TRADE, REJECTION, Rule, RuleConfigError
 from risk.verdicts import RiskAction, Verdict
 from trading.clock import now
 from trading.db import fast_path, insert_sql
-from trading.errors import Conflict, InvalidOrder
+from trading.errors import Conflict, InputRule, InvalidOrder
+from trading.i18n import bilingual, pbilingual
 from trading.market_rules import Side
 from trading.models import Account, TradingState
+from trading.money import ZERO
 from trading.selectors import account_trading_day
 from trading.services import account_lock
 
 log = logging.getLogger(__name__)
-ZERO = Decimal("0")
 # Post-trade hooks reuse the configuration this process read within this many seconds.
 POST_TRADE_CONFIG_MAX_AGE = 1.0
 LEVEL_OF_ACTION: dict[str, str] = {RiskAction.WARN: RiskLevel.WARNING, RiskAction.REVIEW: RiskLevel.WARNING, RiskAction.REJECT: RiskLevel.ERROR}
@@ -76,11 +77,11 @@ def risk_rule_save(*, rule: RiskRule, actor: Actor = SYSTEM) -> RiskRule:
     """
     rule.params = rule_class(rule.code).normalize_params(rule.params)
     if rule.action not in RiskAction.values:
-        raise RuleConfigError(f"动作须为 {'/'.join(RiskAction.values)} (action must be one of {', '.join(RiskAction.values)})",
+        raise RuleConfigError(bilingual("action must be one of {value2}", value='/'.join(RiskAction.values), value2=', '.join(RiskAction.values)),
                               field="action")
     if RiskRule.objects.filter(code=rule.code, account=rule.account).exclude(pk=rule.pk).exists():
         scope = rule.account.name if rule.account_id and rule.account else "全局"
-        raise Conflict(f"规则 {rule.code} [{scope}] 已存在 (rule {rule.code} already exists for {scope})")
+        raise Conflict(bilingual("rule {code} already exists for {scope}", code=rule.code, scope=scope))
     before = None
     if rule.pk:
         previous = RiskRule.objects.filter(pk=rule.pk).select_related("account").first()
@@ -123,9 +124,9 @@ def _restriction_snapshot(entry: RestrictedSymbol) -> dict[str, Any]:
 def restricted_symbol_save(*, restriction: RestrictedSymbol, actor: Actor = SYSTEM) -> RestrictedSymbol:
     """Add or edit a restricted symbol (audited); applies to the next order in every process."""
     if not (restriction.reason or "").strip():
-        raise InvalidOrder.single("reason", "required", "须填写原因 (a reason is required)")
+        raise InvalidOrder.single("reason", InputRule.REQUIRED, bilingual("a reason is required"))
     if restriction.valid_from and restriction.valid_to and restriction.valid_to < restriction.valid_from:
-        raise InvalidOrder.single("valid_to", "order", "失效日早于生效日 (valid_to is before valid_from)")
+        raise InvalidOrder.single("valid_to", InputRule.ORDER, bilingual("valid_to is before valid_from"))
     if not restriction.created_by:
         restriction.created_by = actor.name
     restriction.save()
@@ -159,11 +160,10 @@ def trading_state_set(*, account: Account | None = None, state: str, reason: str
     ``orders.kill_switch.trading_state_switch``. Returns the previous state.
     """
     if state not in TradingState.values:
-        raise InvalidOrder.single("state", "choice", f"交易状态须为 {'/'.join(TradingState.values)} (state must be one of "
-                                  f"{', '.join(TradingState.values)}; got {state!r})")
+        raise InvalidOrder.single("state", InputRule.CHOICE, bilingual("state must be one of {states}; got {state!r}", states_slashed='/'.join(TradingState.values), states=', '.join(TradingState.values), state=state))
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidOrder.single("reason", "required", "切换交易状态须填写原因 (a reason is required)")
+        raise InvalidOrder.single("reason", InputRule.REQUIRED, pbilingual("trading state", "a reason is required"))
     with transaction.atomic():
         if account is None:
             RiskControl.objects.get_or_create(pk=RiskControl.SINGLETON_ID)
@@ -174,8 +174,7 @@ def trading_state_set(*, account: Account | None = None, state: str, reason: str
             control.save()
             audit_record(actor=actor, action="risk.trading_state_set", object_type="risk_control", object_id=control.pk,
                          before={"state": before}, after={"state": state, "scope": "global"}, reason=reason)
-            _event(None, None, TRADING_STATE_EVENT, _state_level(state), "", f"全局交易状态 {before} -> {state}: {reason} "
-                   f"(global trading state {before} -> {state})", {"before": before, "state": state, "actor": actor.name})
+            _event(None, None, TRADING_STATE_EVENT, _state_level(state), "", bilingual("global trading state {before} -> {state}", before=before, state=state, reason=reason), {"before": before, "state": state, "actor": actor.name})
         else:
             locked = account_lock(account.pk)
             before = locked.trading_state
@@ -185,8 +184,7 @@ def trading_state_set(*, account: Account | None = None, state: str, reason: str
             account.trading_state, account.trading_state_reason = state, reason[:255]
             audit_record(actor=actor, action="account.trading_state_set", object_type="account", object_id=account.pk,
                          account=account.name, before={"state": before}, after={"state": state}, reason=reason)
-            _event(account.pk, None, TRADING_STATE_EVENT, _state_level(state), "", f"账户 {account.name} 交易状态 {before} -> "
-                   f"{state}: {reason} (account {account.name} trading state {before} -> {state})",
+            _event(account.pk, None, TRADING_STATE_EVENT, _state_level(state), "", bilingual("account {name} trading state {before} -> {state}", name=account.name, before=before, state=state, reason=reason),
                    {"before": before, "state": state, "actor": actor.name})
     return before
 

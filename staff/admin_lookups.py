@@ -88,7 +88,7 @@ class StrictLookupsMixin:
     """lookup_allowed: only declared filters (see the module docstring)."""
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
-        model_admin: admin.ModelAdmin = self  # type: ignore[assignment]
+        model_admin: admin.ModelAdmin = self  # type: ignore[assignment]  # a mixin: only ever mixed into a ModelAdmin
         # Popups of raw-id widgets filter by a relation's limit_choices_to: allowed as Django does,
         # for exactly that lookup and value.
         for fk_lookup in model_admin.model._meta.related_fkey_lookups:
@@ -98,7 +98,7 @@ class StrictLookupsMixin:
                 return True
         if not lookup_is_declared(model_admin, lookup, request):
             return False
-        return super().lookup_allowed(lookup, value, request)  # type: ignore[misc,no-any-return]
+        return super().lookup_allowed(lookup, value, request)  # type: ignore[misc,no-any-return]  # a mixin: super() is the ModelAdmin it is mixed into, unknown to mypy
 
 
 def strict(admin_class: type[admin.ModelAdmin]) -> type[admin.ModelAdmin]:

@@ -111,7 +111,7 @@ class TradingStateForm(ReasonForm):
         kwargs["reason_required"] = True
         super().__init__(*args, **kwargs)
         choices = [(value, _(str(label))) for value, label in TradingState.choices]
-        self.fields["state"].choices = choices  # type: ignore[attr-defined]
+        self.fields["state"].choices = choices  # type: ignore[attr-defined]  # django-stubs: Field has no choices; this field is a ChoiceField
         self.order_fields(["state", "cancel_open_orders", "reason"])
 
 

@@ -79,24 +79,24 @@ def translate_model_labels() -> None:
     for label in THIRD_PARTY_APPS:
         if apps.is_installed(label) or label in {c.label for c in apps.get_app_configs()}:
             config = apps.get_app_config(label)
-            config.verbose_name = _lazy(config.verbose_name)  # type: ignore[assignment]
+            config.verbose_name = _lazy(config.verbose_name)  # type: ignore[assignment]  # django-stubs: verbose names are typed str; a lazy gettext proxy is what Django expects here
             for model in config.get_models():
                 opts = model._meta
                 if isinstance(opts.verbose_name, str) and not isinstance(opts.verbose_name, Promise):
                     # Django's default plural is lazy ("{}s"): spell it out so it can be translated too.
-                    opts.verbose_name_plural = _lazy(str(opts.verbose_name_plural))  # type: ignore[assignment]
-                    opts.verbose_name = _lazy(opts.verbose_name)  # type: ignore[assignment]
+                    opts.verbose_name_plural = _lazy(str(opts.verbose_name_plural))  # type: ignore[assignment]  # django-stubs: verbose names are typed str; a lazy gettext proxy is what Django expects here
+                    opts.verbose_name = _lazy(opts.verbose_name)  # type: ignore[assignment]  # django-stubs: verbose names are typed str; a lazy gettext proxy is what Django expects here
     for label in PROJECT_APPS:
         if apps.is_installed(label):
             config = apps.get_app_config(label)
-            config.verbose_name = _lazy(config.verbose_name)  # type: ignore[assignment]
+            config.verbose_name = _lazy(config.verbose_name)  # type: ignore[assignment]  # django-stubs: verbose names are typed str; a lazy gettext proxy is what Django expects here
     for model in project_models():
         opts = model._meta
-        opts.verbose_name = _lazy(opts.verbose_name)  # type: ignore[assignment]
-        opts.verbose_name_plural = _lazy(opts.verbose_name_plural, PLURAL)  # type: ignore[assignment]
+        opts.verbose_name = _lazy(opts.verbose_name)  # type: ignore[assignment]  # django-stubs: verbose names are typed str; a lazy gettext proxy is what Django expects here
+        opts.verbose_name_plural = _lazy(opts.verbose_name_plural, PLURAL)  # type: ignore[assignment]  # django-stubs: verbose names are typed str; a lazy gettext proxy is what Django expects here
         for field in opts.get_fields():
             if not isinstance(field, models.Field):
                 continue
-            field.verbose_name = _lazy(field.verbose_name)  # type: ignore[assignment]
+            field.verbose_name = _lazy(field.verbose_name)  # type: ignore[assignment]  # django-stubs: verbose names are typed str; a lazy gettext proxy is what Django expects here
             if field.choices and not callable(field.choices):
                 field.choices = [(value, _lazy(label)) for value, label in field.flatchoices]

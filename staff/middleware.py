@@ -38,7 +38,7 @@ class StaffLanguageMiddleware:
             return self.get_response(request)  # the API answers in its own bilingual messages
         language = chosen_language(request)
         translation.activate(language)
-        request.LANGUAGE_CODE = language  # type: ignore[attr-defined]
+        request.LANGUAGE_CODE = language  # type: ignore[attr-defined]  # django-stubs: HttpRequest has no LANGUAGE_CODE; Django's LocaleMiddleware sets it the same way
         response = self.get_response(request)
         response.headers.setdefault("Content-Language", language)
         return response

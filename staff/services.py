@@ -13,7 +13,8 @@ from django.db import transaction
 from audit.services import Actor, audit_record
 from staff.models import StaffProfile
 from trading.auth import api_key_create
-from trading.errors import Conflict, InvalidOrder, NotFound
+from trading.errors import Conflict, InputRule, InvalidOrder, NotFound
+from trading.i18n import bilingual
 from trading.models import Account, ApiKey
 
 
@@ -32,9 +33,9 @@ def api_key_issue(*, name: str, accounts: list[str], can_trade: bool, market_dat
     """Create a key (trading.auth.api_key_create) with its rate limit; returns the row and the
     raw key, which the caller shows once and never stores."""
     if ApiKey.objects.filter(name=name).exists():
-        raise Conflict(f"API密钥名称已存在 (an API key named {name!r} exists)")
+        raise Conflict(bilingual("an API key named {name!r} exists", name=name))
     if rate_limit_per_second < 0:
-        raise InvalidOrder.single("rate_limit_per_second", "non_negative", "每秒上限不能为负 (must be >= 0)")
+        raise InvalidOrder.single("rate_limit_per_second", InputRule.NON_NEGATIVE, bilingual("must be >= 0"))
     key, raw = api_key_create(name=name, accounts=accounts, can_trade=can_trade, market_data=market_data, actor=actor)
     if rate_limit_per_second != key.rate_limit_per_second:
         key.rate_limit_per_second = rate_limit_per_second
@@ -50,11 +51,11 @@ def api_key_update(*, key_id: int, accounts: list[str], can_trade: bool, market_
     """Change what a key may do. Takes effect within the auth cache's few seconds."""
     key = ApiKey.objects.select_for_update().filter(pk=key_id).first()
     if key is None:
-        raise NotFound(f"API密钥不存在 (API key {key_id} not found)")
+        raise NotFound(bilingual("API key {key_id} not found", key_id=key_id))
     found = list(Account.objects.filter(name__in=accounts))
     missing = sorted(set(accounts) - {a.name for a in found})
     if missing:
-        raise NotFound(f"账户不存在: {', '.join(missing)} (unknown accounts)")
+        raise NotFound(bilingual("unknown accounts", value=', '.join(missing)))
     before = _scopes(key)
     key.can_trade, key.market_data, key.rate_limit_per_second = can_trade, market_data, rate_limit_per_second
     key.save(update_fields=["can_trade", "market_data", "rate_limit_per_second"])
@@ -72,9 +73,9 @@ def api_key_revoke(*, key_id: int, actor: Actor, reason: str = "") -> ApiKey:
     The row stays, so its history and audit events keep their subject."""
     key = ApiKey.objects.select_for_update().filter(pk=key_id).first()
     if key is None:
-        raise NotFound(f"API密钥不存在 (API key {key_id} not found)")
+        raise NotFound(bilingual("API key {key_id} not found", key_id=key_id))
     if not key.is_active:
-        raise Conflict(f"API密钥 {key.name} 已吊销 (API key {key.name} is already revoked)")
+        raise Conflict(bilingual("API key {name} is already revoked", name=key.name))
     key.is_active = False
     key.save(update_fields=["is_active"])
     audit_record(actor=actor, action="api_key.revoked", object_type="api_key", object_id=key.pk,
@@ -89,6 +90,6 @@ def staff_language_set(*, user: Any, language: str) -> StaffProfile:
     """Remember a staff member's admin language ('' = site default)."""
     supported = {code for code, _ in settings.LANGUAGES}
     if language and language not in supported:
-        raise InvalidOrder.single("language", "choice", f"不支持的语言 (unsupported language {language!r})")
+        raise InvalidOrder.single("language", InputRule.CHOICE, bilingual("unsupported language {language!r}", language=language))
     profile, _ = StaffProfile.objects.update_or_create(user=user, defaults={"language": language})
     return profile

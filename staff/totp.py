@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from trading.crypto import decrypt_compact, encrypt_compact
+from trading.i18n import bilingual
 
 PREFIX = "enc1$"
 # varchar(80): the prefix and base64 of nonce (12) + seed + tag (16) must fit.
@@ -49,11 +50,10 @@ def decrypt_key(stored: str) -> str:
 
 def validate_key_length(value: str) -> None:
     if len(value) > 2 * MAX_KEY_BYTES:
-        raise ValidationError(f"密钥最多 {MAX_KEY_BYTES} 字节 (a key of at most {MAX_KEY_BYTES} bytes, "
-                              f"{2 * MAX_KEY_BYTES} hex digits)", code="max_length")
+        raise ValidationError(bilingual("a key of at most {max_key_bytes} bytes, {hex_digits} hex digits", max_key_bytes=MAX_KEY_BYTES, hex_digits=2 * MAX_KEY_BYTES), code="max_length")
 
 
-class EncryptedTOTPKeyField(models.CharField):  # type: ignore[type-arg]
+class EncryptedTOTPKeyField(models.CharField):  # type: ignore[type-arg]  # django-stubs: CharField is generic in its set and get types; the plain CharField's are meant
     """TOTPDevice.key stored encrypted; deconstructs as the CharField django-otp's migrations declare."""
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> str | None:

@@ -25,6 +25,7 @@ from staff.admin_tools import ReadOnlyModelAdmin, actor_of, badge, local_time, r
 from staff.forms import SCOPE_TRADE, ApiKeyCreateForm, TradingStateForm
 from trading.clock import now
 from trading.models import Account, ApiKey, CashLedgerEntry, Instrument, Position, Quote, TradingState
+from trading.money import ROUND_HALF_EVEN, to_cent
 from trading.selectors import account_trading_day
 
 
@@ -74,7 +75,7 @@ class PositionInline(admin.TabularInline):
         from trading.selectors import position_last_price
 
         last = position_last_price(obj)
-        return (last * obj.quantity).quantize(last.__class__("0.01")) if last is not None else "-"
+        return to_cent(last * obj.quantity, ROUND_HALF_EVEN) if last is not None else "-"
 
 
 STATE_ACTIONS = {

@@ -14,7 +14,7 @@ from orders.schemas import FillOut
 from orders.selectors import fill_list_of_day
 from orders.services import account_by_name
 from trading import selectors
-from trading.auth import ApiClient
+from trading.auth import api_client
 from trading.clock import now
 from trading.schemas import error_responses
 
@@ -45,7 +45,7 @@ class PositionOut(BaseModel):
 
 
 def _account(request: HttpRequest, name: str):
-    client: ApiClient = request.auth  # type: ignore[attr-defined]
+    client = api_client(request)
     client.require_account(name)
     return account_by_name(name)
 

@@ -24,7 +24,8 @@ from ninja.security import HttpBearer
 
 from audit.services import SYSTEM, Actor, audit_record
 from trading import clock
-from trading.errors import Forbidden, NotFound, TradingError
+from trading.errors import ErrorCode, Forbidden, NotFound, TradingError
+from trading.i18n import bilingual
 from trading.models import Account, ApiKey
 
 KEY_PREFIX = "tbo"
@@ -61,9 +62,15 @@ class ApiClient:
         cannot tell which account names exist (API.md: "an account the key may not use gets 403").
         """
         if not self.may_use(account):
-            raise Forbidden(f"账户不存在或无权使用 (account {account!r} not found or not allowed for this key)")
+            raise Forbidden(bilingual("account {account!r} not found or not allowed for this key", account=account))
         if trade and not self.can_trade:
-            raise Forbidden("只读API密钥不能交易 (this key is read-only)")
+            raise Forbidden(bilingual("this key is read-only"))
+
+
+def api_client(request: HttpRequest) -> ApiClient:
+    """The caller of an API request, as the API's authentication (``ApiKeyAuth``) set it."""
+    client: ApiClient = request.auth  # type: ignore[attr-defined]  # django-stubs: HttpRequest has no auth; django-ninja sets it after authenticating
+    return client
 
 
 @transaction.atomic
@@ -73,7 +80,7 @@ def api_key_create(*, name: str, accounts: list[str], can_trade: bool = True, ma
     found = list(Account.objects.filter(name__in=accounts))
     missing = sorted(set(accounts) - {a.name for a in found})
     if missing:
-        raise NotFound(f"账户不存在: {', '.join(missing)} (unknown accounts)")
+        raise NotFound(bilingual("unknown accounts", value=', '.join(missing)))
     prefix = secrets.token_hex(4)
     raw = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     key = ApiKey.objects.create(name=name, prefix=prefix, key_hash=hash_key(raw), can_trade=can_trade, market_data=market_data)
@@ -147,7 +154,7 @@ class RateLimited(TradingError):
     """Too many requests (429 with Retry-After): a key over its rate, or an address over its failed logins."""
 
     status_code = 429
-    code = "rate_limited"
+    code = ErrorCode.RATE_LIMITED
 
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
@@ -243,7 +250,7 @@ def _bucket(name: str, rate: float, capacity: float, cost: float = 1, mode: str 
 def _refuse_key(client: ApiClient, wait: float) -> RateLimited:
     rate = client.rate_limit_per_second
     return RateLimited(
-        f"请求过于频繁, 每秒最多 {rate} 次 (rate limit of {rate} requests per second exceeded for key {client.name})",
+        bilingual("rate limit of {rate} requests per second exceeded for key {name}", rate=rate, name=client.name),
         retry_after=max(1, math.ceil(wait)),
     )
 
@@ -292,7 +299,7 @@ def auth_failures_check(request: HttpRequest) -> None:
     wait = _bucket(name, rate, capacity, 1, PEEK)
     if wait > 0:
         raise RateLimited(
-            "认证失败次数过多, 请稍后再试 (too many failed authentications from this address; try again later)",
+            bilingual("too many failed authentications from this address; try again later"),
             retry_after=max(1, math.ceil(wait)),
         )
 

@@ -65,7 +65,7 @@ def decrypt_text(token: str) -> str:
         raise ValueError("cannot decrypt a secret: FIELD_ENCRYPTION_KEY differs from the one it was written with") from exc
 
 
-class EncryptedJSONField(models.Field):  # type: ignore[type-arg]
+class EncryptedJSONField(models.Field):  # type: ignore[type-arg]  # django-stubs: Field is generic in its set and get types; this field takes and gives any JSON value
     """A JSON value stored as a Fernet token in a text column: the database never holds it in clear."""
 
     def get_internal_type(self) -> str:
@@ -91,7 +91,7 @@ class EncryptedJSONField(models.Field):  # type: ignore[type-arg]
         return "<encrypted>"
 
 
-class EncryptedTextField(models.TextField):  # type: ignore[type-arg]
+class EncryptedTextField(models.TextField):  # type: ignore[type-arg]  # django-stubs: TextField is generic in its set and get types; the plain TextField's are meant
     """A text value stored as a Fernet token: the database never holds it in clear.
 
     Reads accept a value written before the column was encrypted (no Fernet

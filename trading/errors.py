@@ -4,7 +4,68 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
+
+
+class ErrorCode(StrEnum):
+    """The ``code`` of every error answer (docs/api.md, "Errors"): stable, clients match on it."""
+
+    TRADING_ERROR = "trading_error"
+    INVALID_INPUT = "invalid_input"
+    INVALID_ORDER = "invalid_order"
+    INVALID_JSON = "invalid_json"
+    HTTP_ERROR = "http_error"
+    BODY_TOO_LARGE = "body_too_large"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    ILLEGAL_TRANSITION = "illegal_transition"
+    RATE_LIMITED = "rate_limited"
+    BROKER_ERROR = "broker_error"
+    BROKER_TIMEOUT = "broker_timeout"
+    INTERNAL_ERROR = "internal_error"
+
+
+class InputRule(StrEnum):
+    """The ``rule`` of a 400/422 detail item (``FieldProblem``, ``MarketRuleViolation``): stable,
+    clients match on it (docs/api.md, "Errors"). Pydantic's own type codes (``int_parsing``,
+    ``missing``, ...) and the risk rules' codes (``risk.rules``) pass through as they are."""
+
+    # input form
+    REQUIRED = "required"
+    CHOICE = "choice"
+    DECIMAL = "decimal"
+    INTEGER = "integer"
+    POSITIVE = "positive"
+    NON_NEGATIVE = "non_negative"
+    LENGTH = "length"
+    ORDER = "order"  # one value must not come before another (valid_from, valid_to)
+    MAX_ITEMS = "max_items"
+    MAX_PRICE = "max_price"
+    MAX_QUANTITY = "max_quantity"
+    NUL_BYTE = "nul_byte"
+    INVALID_JSON = "invalid_json"
+    # symbols
+    SYMBOL_FORMAT = "symbol_format"
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    NOT_TRADABLE = "not_tradable"
+    # market rules
+    SESSION_CLOSED = "session_closed"
+    MARKET_ORDER_NOT_ALLOWED = "market_order_not_allowed"
+    TICK_SIZE = "tick_size"
+    PRICE_LIMIT = "price_limit"
+    PRICE_CAGE = "price_cage"
+    CROSSED = "crossed"
+    LOT_SIZE = "lot_size"
+    MIN_QUANTITY = "min_quantity"
+    ODD_LOT_SELL = "odd_lot_sell"
+    ST_DAILY_BUY_LIMIT = "st_daily_buy_limit"
+    # the account
+    AVAILABLE_CASH = "available_cash"
+    SELLABLE_QUANTITY = "sellable_quantity"
+    ABOVE_FILLED = "above_filled"
 
 
 @dataclass(frozen=True)
@@ -24,7 +85,7 @@ class TradingError(Exception):
     """Base of every error the back office reports to a user."""
 
     status_code = 400
-    code = "trading_error"
+    code: str = ErrorCode.TRADING_ERROR
 
     def __init__(self, message: str = "", *, code: str | None = None) -> None:
         super().__init__(message or self.code)
@@ -40,7 +101,7 @@ class InvalidOrder(TradingError):
     """Input that is malformed or breaks a market rule (422)."""
 
     status_code = 422
-    code = "invalid_order"
+    code = ErrorCode.INVALID_ORDER
 
     def __init__(self, problems: list[FieldProblem]) -> None:
         super().__init__("; ".join(p.message for p in problems))
@@ -56,36 +117,36 @@ class InvalidOrder(TradingError):
 
 class NotFound(TradingError):
     status_code = 404
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
 
 
 class Forbidden(TradingError):
     status_code = 403
-    code = "forbidden"
+    code = ErrorCode.FORBIDDEN
 
 
 class Conflict(TradingError):
     status_code = 409
-    code = "conflict"
+    code = ErrorCode.CONFLICT
 
 
 class IllegalTransition(Conflict):
     """An order state change that the transition table does not allow."""
 
-    code = "illegal_transition"
+    code = ErrorCode.ILLEGAL_TRANSITION
 
 
 class BrokerError(TradingError):
     """The broker refused or failed a call; the message is the broker's own."""
 
     status_code = 502
-    code = "broker_error"
+    code = ErrorCode.BROKER_ERROR
 
 
 class BrokerTimeout(BrokerError):
     """The broker did not answer in time: the call may or may not have taken effect."""
 
-    code = "broker_timeout"
+    code = ErrorCode.BROKER_TIMEOUT
 
 
 def field_name(names: Sequence[str | int]) -> str:

@@ -41,6 +41,9 @@ from trading.calendar import (
     trading_days_between,
 )
 from trading.clock import now
+from trading.errors import InputRule
+from trading.i18n import bilingual
+from trading.money import to_cent
 
 T = TypeVar("T")
 
@@ -260,7 +263,6 @@ REGULATORY_FEE_RATE = constant("regulatory_fee_rate", D("0.00002"))
 # and bonds pay neither).
 STOCK_BOARDS = frozenset({Board.MAIN, Board.CHINEXT, Board.STAR, Board.BSE, Board.B_SHARE})
 TRANSFER_FEE_EXCHANGES = frozenset({Exchange.SH, Exchange.SZ})
-CENT = D("0.01")
 
 # --- symbols: exchange and board by code prefix ---------------------------
 SUFFIX_EXCHANGE = {"SH": "SH", "SS": "SH", "XSHG": "SH", "SZ": "SZ", "XSHE": "SZ", "BJ": "BJ"}
@@ -327,8 +329,8 @@ _SYMBOL_RE = re.compile(r"(?:(?P<prefix>sh|sz|bj))?(?P<code>\d{6})(?:\.(?P<suffi
 def _symbol_error(text: str, why: str) -> MarketRuleViolation:
     return MarketRuleViolation(
         "symbol",
-        "symbol_format",
-        f"证券代码格式错误 (bad symbol {text!r}: {why}; use e.g. 600000.SH, 000001.SZ, 920001.BJ)",
+        InputRule.SYMBOL_FORMAT,
+        bilingual("bad symbol {text!r}: {why}; use e.g. 600000.SH, 000001.SZ, 920001.BJ", text=text, why=why),
     )
 
 
@@ -401,7 +403,7 @@ def _today() -> date:
 def _tradable_board(inst: InstrumentLike) -> Board:
     board = board_of(inst)
     if board == Board.INDEX:
-        raise MarketRuleViolation("symbol", "not_tradable", f"指数不可交易 ({_symbol(inst)} is an index, not tradable)")
+        raise MarketRuleViolation("symbol", InputRule.NOT_TRADABLE, bilingual("{symbol_inst} is an index, not tradable", symbol_inst=_symbol(inst)))
     return board
 
 
@@ -535,14 +537,14 @@ def _check_price_value(
     symbol = _symbol(inst)
     if price <= 0:
         raise MarketRuleViolation(
-            field, "positive", f"价格须大于0 ({field} must be positive for {symbol}; got {price})"
+            field, InputRule.POSITIVE, bilingual("{field} must be positive for {symbol}; got {price}", field=field, symbol=symbol, price=price)
         )
     tick = tick_size(board)
     if not is_on_tick(price, tick):
         raise MarketRuleViolation(
             field,
-            "tick_size",
-            f"价格须为{tick}的整数倍 ({field} must be a multiple of {tick} for {symbol}; got {price})",
+            InputRule.TICK_SIZE,
+            bilingual("{field} must be a multiple of {tick} for {symbol}; got {price}", tick=tick, field=field, symbol=symbol, price=price),
         )
     if prev_close is None or prev_close <= 0:
         return  # no reference price (e.g. listing day before the open): no band to check
@@ -550,9 +552,8 @@ def _check_price_value(
     if limits is not None and not limits[0] <= price <= limits[1]:
         raise MarketRuleViolation(
             field,
-            "price_limit",
-            f"价格超出涨跌幅限制 [{limits[0]}, {limits[1]}] ({field} {price} for {symbol} is outside the daily "
-            f"limits {limits[0]}-{limits[1]} from previous close {prev_close})",
+            InputRule.PRICE_LIMIT,
+            bilingual("{field} {price} for {symbol} is outside the daily limits {value}-{value2} from previous close {prev_close}", value=limits[0], value2=limits[1], field=field, price=price, symbol=symbol, prev_close=prev_close),
         )
 
 
@@ -586,26 +587,26 @@ def check_price(
     if order_type == OrderType.MARKET:
         if board == Board.CONVERTIBLE_BOND:
             raise MarketRuleViolation(
-                "order_type", "market_order_not_allowed", f"可转债不接受市价委托 (no market orders for bond {symbol})"
+                "order_type", InputRule.MARKET_ORDER_NOT_ALLOWED, bilingual("no market orders for bond {symbol}", symbol=symbol)
             )
         if price_limit_pct(inst, on) is None:
             if board != Board.STAR:
                 raise MarketRuleViolation(
                     "order_type",
-                    "market_order_not_allowed",
-                    f"无涨跌幅限制期间不接受市价委托 (no market orders for {symbol} on {on}: no price limit that day)",
+                    InputRule.MARKET_ORDER_NOT_ALLOWED,
+                    bilingual("no market orders for {symbol} on {on}: no price limit that day", symbol=symbol, on=on),
                 )
             if price is None:
                 raise MarketRuleViolation(
                     "price",
-                    "required",
-                    f"须填写保护限价 (a protection price is required for market orders on {symbol} on {on})",
+                    InputRule.REQUIRED,
+                    bilingual("a protection price is required for market orders on {symbol} on {on}", symbol=symbol, on=on),
                 )
         if price is not None:
             _check_price_value(inst, board, price, prev_close, on)
         return
     if price is None:
-        raise MarketRuleViolation("price", "required", f"限价委托须填写价格 (a limit order on {symbol} needs a price)")
+        raise MarketRuleViolation("price", InputRule.REQUIRED, bilingual("a limit order on {symbol} needs a price", symbol=symbol))
     _check_price_value(inst, board, price, prev_close, on)
 
 
@@ -704,16 +705,14 @@ def check_cage(
     if side == Side.BUY and price > bound:
         raise MarketRuleViolation(
             "price",
-            "price_cage",
-            f"买入价格超出价格笼子上限{bound} (buy price {price} for {_symbol(inst)} is above the cage bound "
-            f"{bound} from reference {reference})",
+            InputRule.PRICE_CAGE,
+            bilingual("buy price {price} for {symbol_inst} is above the cage bound {bound} from reference {reference}", bound=bound, price=price, symbol_inst=_symbol(inst), reference=reference),
         )
     if side == Side.SELL and price < bound:
         raise MarketRuleViolation(
             "price",
-            "price_cage",
-            f"卖出价格低于价格笼子下限{bound} (sell price {price} for {_symbol(inst)} is below the cage bound "
-            f"{bound} from reference {reference})",
+            InputRule.PRICE_CAGE,
+            bilingual("sell price {price} for {symbol_inst} is below the cage bound {bound} from reference {reference}", bound=bound, price=price, symbol_inst=_symbol(inst), reference=reference),
         )
 
 
@@ -747,20 +746,19 @@ def check_quantity(
     symbol, unit = _symbol(inst), rule.unit
     if quantity <= 0:
         raise MarketRuleViolation(
-            "quantity", "positive", f"数量须大于0 (quantity must be positive for {symbol}; got {quantity})"
+            "quantity", InputRule.POSITIVE, bilingual("quantity must be positive for {symbol}; got {quantity}", symbol=symbol, quantity=quantity)
         )
     is_market = order_type == OrderType.MARKET
     maximum, kind = (rule.max_market, "市价") if is_market else (rule.max_limit, "限价")
     if maximum is None:
         raise MarketRuleViolation(
-            "order_type", "market_order_not_allowed", f"该品种不接受市价委托 (no market orders for {symbol})"
+            "order_type", InputRule.MARKET_ORDER_NOT_ALLOWED, bilingual("no market orders for {symbol}", symbol=symbol)
         )
     if quantity > maximum:
         raise MarketRuleViolation(
             "quantity",
-            "max_quantity",
-            f"单笔{kind}委托数量不得超过{maximum}{unit} (quantity must be at most {maximum} "
-            f"per {str(order_type).lower()} order for {symbol}; got {quantity})",
+            InputRule.MAX_QUANTITY,
+            bilingual("quantity must be at most {maximum} per {value} order for {symbol}; got {quantity}", kind=kind, maximum=maximum, unit=unit, value=str(order_type).lower(), symbol=symbol, quantity=quantity),
         )
     if side == Side.BUY:
         _check_buy_quantity(inst, rule, quantity, day)
@@ -772,14 +770,13 @@ def _step_error(symbol: str, rule: QuantityRule, quantity: int) -> MarketRuleVio
     if rule.step == rule.lot:
         return MarketRuleViolation(
             "quantity",
-            "lot_size",
-            f"数量须为{rule.lot}{rule.unit}的整数倍 "
-            f"(quantity must be a multiple of {rule.lot} for {symbol}; got {quantity})",
+            InputRule.LOT_SIZE,
+            bilingual("quantity must be a multiple of {lot} for {symbol}; got {quantity}", lot=rule.lot, unit=rule.unit, symbol=symbol, quantity=quantity),
         )
     return MarketRuleViolation(
         "quantity",
-        "min_quantity",
-        f"数量须不少于{rule.lot}{rule.unit} (quantity must be at least {rule.lot} for {symbol}; got {quantity})",
+        InputRule.MIN_QUANTITY,
+        bilingual("quantity must be at least {lot} for {symbol}; got {quantity}", lot=rule.lot, unit=rule.unit, symbol=symbol, quantity=quantity),
     )
 
 
@@ -795,9 +792,8 @@ def _check_buy_quantity(inst: InstrumentLike, rule: QuantityRule, quantity: int,
     if getattr(inst, "is_st", False) and quantity > limit:
         raise MarketRuleViolation(
             "quantity",
-            "st_daily_buy_limit",
-            f"风险警示股票单日买入不得超过{limit}股 (at most {limit} shares of ST stock {symbol} may be bought "
-            f"per day; got {quantity})",
+            InputRule.ST_DAILY_BUY_LIMIT,
+            bilingual("at most {limit} shares of ST stock {symbol} may be bought per day; got {quantity}", limit=limit, symbol=symbol, quantity=quantity),
         )
 
 
@@ -818,9 +814,8 @@ def _check_sell_quantity(symbol: str, rule: QuantityRule, quantity: int, positio
         raise _step_error(symbol, rule, quantity)
     raise MarketRuleViolation(
         "quantity",
-        "odd_lot_sell",
-        f"不足{rule.lot}{rule.unit}的余额{remainder}{rule.unit}须一次性卖出 (the odd lot of {remainder} below "
-        f"{rule.lot} in the holding of {position_quantity} {symbol} must be sold whole in one order; got {quantity})",
+        InputRule.ODD_LOT_SELL,
+        bilingual("the odd lot of {remainder} below {lot} in the holding of {position_quantity} {symbol} must be sold whole in one order; got {quantity}", lot=rule.lot, unit=rule.unit, remainder=remainder, position_quantity=position_quantity, symbol=symbol, quantity=quantity),
     )
 
 
@@ -839,13 +834,13 @@ def check_session(order_type: str, at: datetime) -> None:
     local = at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
     if not accepts_new_orders(phase):
         raise MarketRuleViolation(
-            NON_FIELD, "session_closed", f"当前不接受委托 (no new orders at {local} Asia/Shanghai: {phase})"
+            NON_FIELD, InputRule.SESSION_CLOSED, bilingual("no new orders at {local} Asia/Shanghai: {phase}", local=local, phase=phase)
         )
     if order_type == OrderType.MARKET and not accepts_market_orders(phase):
         raise MarketRuleViolation(
             "order_type",
-            "market_order_not_allowed",
-            f"市价委托仅限连续竞价阶段 (market orders only in continuous trading; {local} is {phase})",
+            InputRule.MARKET_ORDER_NOT_ALLOWED,
+            bilingual("market orders only in continuous trading; {local} is {phase}", local=local, phase=phase),
         )
 
 
@@ -855,7 +850,7 @@ def check_session(order_type: str, at: datetime) -> None:
 
 
 def _money(amount: Decimal) -> Decimal:
-    return amount.quantize(CENT, ROUND_HALF_UP)
+    return to_cent(amount)
 
 
 def _parse_bool(value: Any) -> bool:
@@ -983,7 +978,7 @@ def estimate_buy_freeze(
     """
     amount = price * quantity
     fees = fill_fees(schedule, inst, Side.BUY, amount, D(0), D(0), on)
-    return (amount + fees.total).quantize(CENT, ROUND_UP)
+    return to_cent(amount + fees.total, ROUND_UP)
 
 
 # ---------------------------------------------------------------------------

@@ -27,21 +27,25 @@ from http import HTTPStatus
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
+from django.utils.translation import gettext_noop
 
-from trading.schemas import NUL, NUL_MESSAGE
+from trading.errors import ErrorCode, InputRule
+from trading.i18n import bilingual
+from trading.schemas import NUL, nul_message
 
 API_PREFIX = "/api/"
 
+# msgids, rendered "中文 (English)" by bilingual() when answered.
 _MESSAGES = {
-    401: "缺少或无效的API密钥 (missing or invalid API key)",
-    404: "未找到 (not found)",
-    405: "不支持的请求方法 (method not allowed)",
-    413: "请求体过大 (request body too large)",
+    401: gettext_noop("missing or invalid API key"),
+    404: gettext_noop("not found"),
+    405: gettext_noop("method not allowed"),
+    413: gettext_noop("request body too large"),
 }
 
 
 def _nul_problem(location: str, name: str) -> dict[str, object]:
-    return {"loc": [location, name], "field": name, "rule": "nul_byte", "msg": NUL_MESSAGE}
+    return {"loc": [location, name], "field": name, "rule": InputRule.NUL_BYTE, "msg": nul_message()}
 
 
 def _nul_problems(request: HttpRequest) -> list[dict[str, object]]:
@@ -76,7 +80,7 @@ class ApiEdgeMiddleware:
         if not request.path_info.startswith(API_PREFIX):
             return self.get_response(request)
         if NUL in request.META.get("HTTP_AUTHORIZATION", ""):
-            return _error_response(401, _MESSAGES[401], "unauthorized")
+            return _error_response(401, bilingual(_MESSAGES[401]), ErrorCode.UNAUTHORIZED)
         problems = _nul_problems(request)
         if problems:
             return _error_response(422, problems, "invalid_input")
@@ -93,7 +97,7 @@ class ApiEdgeMiddleware:
         except ValueError:
             reason = response.reason_phrase
         code = reason.lower().replace(" ", "_").replace("-", "_")
-        answer = _error_response(status, _MESSAGES.get(status, reason), code)
+        answer = _error_response(status, bilingual(_MESSAGES[status]) if status in _MESSAGES else reason, code)
         for header in ("Allow", "Retry-After", "WWW-Authenticate"):
             if response.has_header(header):
                 answer[header] = response[header]

@@ -12,6 +12,7 @@ from simple_history.models import HistoricalRecords
 
 from trading.crypto import EncryptedJSONField
 from trading.market_rules import Board, Exchange, FeeSchedule, format_symbol
+from trading.money import ROUND_HALF_EVEN, to_price_places
 
 
 def money_field(verbose_name: str = "", **options: Any) -> models.DecimalField:
@@ -165,7 +166,7 @@ class Position(models.Model):
     def avg_cost(self) -> Decimal | None:
         if not self.quantity:
             return None
-        return (self.cost_amount / self.quantity).quantize(Decimal("0.0001"))
+        return to_price_places(self.cost_amount / self.quantity, ROUND_HALF_EVEN)
 
 
 class CashEntryKind(models.TextChoices):

@@ -14,11 +14,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator
 from pydantic_core import PydanticCustomError
 
+from trading.errors import InputRule
+from trading.i18n import bilingual
+from trading.money import MAX_PRICE
+
 NUL = "\x00"
-NUL_MESSAGE = "不能包含NUL字符 (must not contain NUL bytes)"
 # Far above any quoted volume (the largest A-share has about 3.6e11 shares), far inside a BIGINT.
 MAX_VOLUME = 10**12
-MAX_PRICE = Decimal("1000000")  # far above any A-share price; inside the price columns (16 digits, 4 places)
 
 
 class ErrorOut(BaseModel):
@@ -29,9 +31,14 @@ class ErrorOut(BaseModel):
     code: str | None = None
 
 
+def nul_message() -> str:
+    """What a value with a NUL byte is told (rule ``nul_byte``)."""
+    return bilingual("must not contain NUL bytes")
+
+
 def _refuse_nul(value: Any) -> Any:
     if isinstance(value, str) and NUL in value:
-        raise PydanticCustomError("nul_byte", NUL_MESSAGE)
+        raise PydanticCustomError(InputRule.NUL_BYTE, nul_message())
     return value
 
 
@@ -40,15 +47,18 @@ def _price_text(value: Any) -> Any:
     value = _refuse_nul(value)
     if value is None or value == "" or not isinstance(value, str):
         return value
+    # The messages are pydantic templates: bilingual() leaves their fields as placeholders
+    # ("{value}" for value), which pydantic fills from the error's context.
     try:
         number = Decimal(value)
     except (InvalidOperation, ValueError):
-        raise PydanticCustomError("decimal", "须为十进制数字字符串 (must be a decimal string; got '{value}')",
+        raise PydanticCustomError(InputRule.DECIMAL, bilingual("must be a decimal string; got '{value}'", value="{value}"),
                                   {"value": value[:40]}) from None
     if not number.is_finite():
-        raise PydanticCustomError("decimal", "须为有限数值 (must be a finite decimal; got '{value}')", {"value": value[:40]})
+        raise PydanticCustomError(InputRule.DECIMAL, bilingual("must be a finite decimal; got '{value}'", value="{value}"),
+                                  {"value": value[:40]})
     if number >= MAX_PRICE:
-        raise PydanticCustomError("max_price", "超出范围 (must be below {limit}; got '{value}')",
+        raise PydanticCustomError(InputRule.MAX_PRICE, bilingual("must be below {limit}; got '{value}'", limit="{limit}", value="{value}"),
                                   {"limit": str(MAX_PRICE), "value": value[:40]})
     return value
 

@@ -9,8 +9,7 @@ from typing import Any
 
 from trading import calendar
 from trading.models import Account, Instrument, Position, Quote, SessionMode
-
-ZERO = Decimal("0")
+from trading.money import ROUND_HALF_EVEN, ZERO, to_cent
 
 # Intake reads the latest quote for the price band of every order. Quotes of one
 # instrument change at most a few times a second and the band only moves with
@@ -100,7 +99,7 @@ def account_positions(*, account: Account, at: datetime) -> list[dict[str, Any]]
     )
     for position in positions:
         last = position_last_price(position)
-        market_value = (last * position.quantity).quantize(Decimal("0.01")) if last is not None else ZERO
+        market_value = to_cent(last * position.quantity, ROUND_HALF_EVEN) if last is not None else ZERO
         rows.append(
             {
                 "symbol": position.instrument.symbol,
@@ -111,7 +110,7 @@ def account_positions(*, account: Account, at: datetime) -> list[dict[str, Any]]
                 "avg_cost": str(position.avg_cost) if position.avg_cost is not None else None,
                 "last_price": price_text(last),
                 "market_value": str(market_value),
-                "unrealized_pnl": str((market_value - position.cost_amount).quantize(Decimal("0.01"))),
+                "unrealized_pnl": str(to_cent(market_value - position.cost_amount, ROUND_HALF_EVEN)),
             }
         )
     return rows

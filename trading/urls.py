@@ -12,7 +12,8 @@ from ninja import NinjaAPI, Swagger
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from trading.auth import ApiKeyAuth, RateLimited
-from trading.errors import FieldProblem, TradingError, input_problems
+from trading.errors import ErrorCode, FieldProblem, InputRule, TradingError, input_problems
+from trading.i18n import bilingual
 from trading.market_rules import MarketRuleViolation
 
 log = logging.getLogger("trading.api")
@@ -48,22 +49,22 @@ def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse
         # ninja reports ["body", "payload", "quantity"]: the field is what follows.
         skip = 2 if loc[:2] == ("body", "payload") else 1
         detail.extend(input_problems([error], where=[str(loc[0])] if loc else [], skip=skip))
-    return api.create_response(request, {"detail": detail, "code": "invalid_input"}, status=422)
+    return api.create_response(request, {"detail": detail, "code": ErrorCode.INVALID_INPUT}, status=422)
 
 
 @api.exception_handler(MarketRuleViolation)
 def market_rule_violation(request: HttpRequest, exc: MarketRuleViolation) -> HttpResponse:
     problem = FieldProblem(exc.field, exc.rule, exc.message)
-    return api.create_response(request, {"detail": [problem.as_detail()], "code": "invalid_input"}, status=422)
+    return api.create_response(request, {"detail": [problem.as_detail()], "code": ErrorCode.INVALID_INPUT}, status=422)
 
 
 @api.exception_handler(HttpError)
 def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if exc.status_code == 400:  # ninja raises it for one thing only: a body that is not JSON
-        problem = {"loc": ["body"], "field": "body", "rule": "invalid_json",
-                   "msg": "请求体须为JSON对象 (the request body must be a JSON object; send Content-Type: application/json)"}
-        return api.create_response(request, {"detail": [problem], "code": "invalid_json"}, status=400)
-    return api.create_response(request, {"detail": str(exc), "code": "http_error"}, status=exc.status_code)
+        problem = {"loc": ["body"], "field": "body", "rule": InputRule.INVALID_JSON,
+                   "msg": bilingual("the request body must be a JSON object; send Content-Type: application/json")}
+        return api.create_response(request, {"detail": [problem], "code": ErrorCode.INVALID_JSON}, status=400)
+    return api.create_response(request, {"detail": str(exc), "code": ErrorCode.HTTP_ERROR}, status=exc.status_code)
 
 
 @api.exception_handler(RequestDataTooBig)
@@ -72,21 +73,21 @@ def body_too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse
 
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     return api.create_response(
-        request, {"detail": f"请求体超过{limit}字节 (the request body is over the upload limit of {limit} bytes)",
-                  "code": "body_too_large"}, status=413)
+        request, {"detail": bilingual("the request body is over the upload limit of {limit} bytes", limit=limit),
+                  "code": ErrorCode.BODY_TOO_LARGE}, status=413)
 
 
 @api.exception_handler(AuthenticationError)
 def auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return api.create_response(
-        request, {"detail": "缺少或无效的API密钥 (missing or invalid API key)", "code": "unauthorized"}, status=401
+        request, {"detail": bilingual("missing or invalid API key"), "code": ErrorCode.UNAUTHORIZED}, status=401
     )
 
 
 @api.exception_handler(Exception)
 def unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     log.exception("unhandled error on %s %s", request.method, request.path)
-    return api.create_response(request, {"detail": "服务器内部错误 (internal error)", "code": "internal_error"}, status=500)
+    return api.create_response(request, {"detail": bilingual("internal error"), "code": ErrorCode.INTERNAL_ERROR}, status=500)
 
 
 def _mount() -> None:

@@ -97,11 +97,11 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from brokers.interface import (
     BrokerBalance,
@@ -123,14 +123,11 @@ from trading import market_rules as rules
 from trading.clock import now
 from trading.errors import BrokerError, BrokerTimeout
 from trading.models import Account, Instrument, Quote, SessionMode
+from trading.money import MAX_STORED_PRICE, ROUND_HALF_EVEN, ZERO, to_cent, to_price_places
 from trading.selectors import instrument_active
 
 logger = logging.getLogger(__name__)
 
-ZERO = Decimal("0")
-CENT = Decimal("0.01")
-PRICE_PLACES = Decimal("0.0001")
-MAX_STORED_PRICE = Decimal("999999999999")  # PRICE: 16 digits, 4 decimals
 
 # What the broker tells the user (kept verbatim in the order's status_reason).
 MSG_NO_ACCOUNT = "资金账号不存在"
@@ -286,7 +283,7 @@ class Session:
 
 
 def _money(value: Decimal) -> Decimal:
-    return value.quantize(CENT, ROUND_HALF_UP)
+    return to_cent(value)
 
 
 def _next_number(kind: str, day: date) -> int:
@@ -488,7 +485,7 @@ def _fill(
         if quantity == remaining_before:
             release = order.frozen_amount
         else:
-            release = (order.frozen_amount * quantity / remaining_before).quantize(CENT, ROUND_DOWN)
+            release = to_cent(order.frozen_amount * quantity / remaining_before, ROUND_DOWN)
         order.frozen_amount -= release
         paper.frozen -= release
         paper.cash -= amount + fees.total
@@ -590,7 +587,7 @@ def _priority_key(order: PaperOrder) -> tuple[Decimal, datetime, int]:
     return (-price if order.side == rules.Side.BUY else price, order.created_at, order.pk)
 
 
-def _reachable_orders(inst: Instrument, quote: Quote) -> list[Any]:
+def _reachable_orders(inst: Instrument, quote: Quote) -> list[QuerySet[PaperOrder]]:
     """The open orders of ``inst`` that ``quote`` may change, as querysets: those held outside the
     cage, buys priced at or above the ask and sells at or below the bid (while that side has volume).
 
@@ -730,7 +727,7 @@ def _as_price(value: Any) -> Decimal | None:
 def _storable_price(value: Decimal | None) -> Decimal | None:
     if value is None or abs(value) >= MAX_STORED_PRICE:
         return None
-    return value.quantize(PRICE_PLACES, ROUND_HALF_UP)
+    return to_price_places(value)
 
 
 @dataclass
@@ -994,7 +991,7 @@ class PaperBroker(BrokerInterface):
                     symbol=position.symbol,
                     quantity=position.quantity,
                     sellable_quantity=sellable_quantity(position, session.trading_day, t0),
-                    avg_cost=(position.cost_amount / position.quantity).quantize(PRICE_PLACES),
+                    avg_cost=to_price_places(position.cost_amount / position.quantity, ROUND_HALF_EVEN),
                     last_price=last,
                     market_value=market_value,
                 )

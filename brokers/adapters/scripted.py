@@ -49,8 +49,8 @@ from brokers.interface import (
 from brokers.registry import register
 from trading.calendar import SHANGHAI
 from trading.errors import BrokerError, BrokerTimeout
+from trading.money import ROUND_HALF_EVEN, ZERO, to_cent, to_price_places
 
-CENT = Decimal("0.01")
 _OPEN = (BrokerOrderStatus.OPEN, BrokerOrderStatus.PARTIALLY_FILLED)
 
 
@@ -76,7 +76,7 @@ class Answer:
 class BrokerScript:
     """One account's queued answers and the broker's books for it."""
 
-    cash: Decimal = Decimal("0")
+    cash: Decimal = ZERO
     place_answers: deque[Answer] = field(default_factory=deque)
     cancel_answers: deque[Answer] = field(default_factory=deque)
     orders: dict[str, BrokerOrder] = field(default_factory=dict)
@@ -123,15 +123,15 @@ class BrokerScript:
         found = [o for o in self.orders.values() if o.client_ref == str(client_ref)]
         return found[-1] if found else None
 
-    def fill(self, broker_order_id: str, quantity: int, price: Decimal, *, commission: Decimal = Decimal("0"),
-             stamp_duty: Decimal = Decimal("0"), transfer_fee: Decimal = Decimal("0")) -> BrokerTrade:
+    def fill(self, broker_order_id: str, quantity: int, price: Decimal, *, commission: Decimal = ZERO,
+             stamp_duty: Decimal = ZERO, transfer_fee: Decimal = ZERO) -> BrokerTrade:
         """The broker executes ``quantity`` of an open order at ``price``: a trade, and the
         order PARTIALLY_FILLED or FILLED with its average price."""
         order = self.orders[broker_order_id]
         if order.status not in _OPEN or quantity > order.quantity - order.filled_quantity:
             raise ValueError(f"scripted broker: cannot fill {quantity} of {order.status} order {broker_order_id}")
         at = timezone.now()
-        amount = (price * quantity).quantize(CENT)
+        amount = to_cent(price * quantity, ROUND_HALF_EVEN)
         trade = BrokerTrade(
             broker_trade_id=f"T{len(self.trades) + 1:06d}", broker_order_id=broker_order_id, symbol=order.symbol,
             side=order.side, price=price, quantity=quantity, amount=amount, filled_at=at,
@@ -140,10 +140,10 @@ class BrokerScript:
         )
         self.trades.append(trade)
         filled = order.filled_quantity + quantity
-        traded = sum((t.amount for t in self.trades if t.broker_order_id == broker_order_id), Decimal("0"))
+        traded = sum((t.amount for t in self.trades if t.broker_order_id == broker_order_id), ZERO)
         status = BrokerOrderStatus.FILLED if filled == order.quantity else BrokerOrderStatus.PARTIALLY_FILLED
         self._put(replace(order, filled_quantity=filled, status=status,
-                          avg_fill_price=(traded / filled).quantize(Decimal("0.0001"))))
+                          avg_fill_price=to_price_places(traded / filled, ROUND_HALF_EVEN)))
         signed = -(amount + trade.fees) if order.side == "BUY" else amount - trade.fees
         self.cash += signed
         return trade
@@ -207,12 +207,12 @@ class ScriptedBroker(BrokerInterface):
 
     def get_balance(self) -> BrokerBalance:
         book = self._book
-        frozen = sum(
-            ((o.price or Decimal("0")) * (o.quantity - o.filled_quantity) for o in book.orders.values()
+        frozen = to_cent(sum(
+            ((o.price or ZERO) * (o.quantity - o.filled_quantity) for o in book.orders.values()
              if o.side == "BUY" and o.status in _OPEN),
-            Decimal("0"),
-        ).quantize(CENT)
-        market_value = sum((p.market_value for p in self.get_positions()), Decimal("0"))
+            ZERO,
+        ), ROUND_HALF_EVEN)
+        market_value = sum((p.market_value for p in self.get_positions()), ZERO)
         return BrokerBalance(cash=book.cash, available=book.cash - frozen, frozen=frozen, market_value=market_value,
                              total_assets=book.cash + market_value)
 
@@ -221,12 +221,12 @@ class ScriptedBroker(BrokerInterface):
         trade is today's, so nothing is sellable before tomorrow (T+1)."""
         held: dict[str, tuple[int, Decimal]] = {}
         for trade in self._book.trades:
-            quantity, cost = held.get(trade.symbol, (0, Decimal("0")))
+            quantity, cost = held.get(trade.symbol, (0, ZERO))
             sign = 1 if trade.side == "BUY" else -1
             held[trade.symbol] = (quantity + sign * trade.quantity, cost + sign * trade.amount)
         return [
             BrokerPosition(symbol=symbol, quantity=quantity, sellable_quantity=0,
-                           avg_cost=(cost / quantity).quantize(Decimal("0.0001")), last_price=None, market_value=cost)
+                           avg_cost=to_price_places(cost / quantity, ROUND_HALF_EVEN), last_price=None, market_value=cost)
             for symbol, (quantity, cost) in sorted(held.items()) if quantity > 0
         ]
 

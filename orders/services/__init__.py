@@ -27,9 +27,6 @@ from orders.services.broker import (
 from orders.services.expiry import expire_locked, orders_expire_day
 from orders.services.freezes import Admission, admission_for, admit_saved, freeze_admitted, release_freezes
 from orders.services.inputs import (
-    MAX_PRICE,
-    MAX_QUANTITY,
-    ZERO,
     CheckedOrder,
     OrderInput,
     build_order,
@@ -68,9 +65,6 @@ from orders.services.reconcile import account_poll, accounts_poll_all, accounts_
 from orders.services.sync import RESTING_AT_BROKER, nothing_new_at_broker, order_sync
 
 __all__ = [
-    "ZERO",
-    "MAX_PRICE",
-    "MAX_QUANTITY",
     "OrderInput",
     "CheckedOrder",
     "instrument_lookup",

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 
 from audit.services import Actor, audit_record
-from brokers.interface import BrokerOrder, OrderRequest
+from brokers.interface import BrokerInterface, BrokerOrder, OrderRequest
 from brokers.registry import broker_for
 from orders.models import (
     Order,
@@ -31,6 +30,7 @@ from trading.errors import (
     BrokerError,
     BrokerTimeout,
 )
+from trading.i18n import bilingual
 from trading.services import (
     LedgerPost,
     ledger_flush,
@@ -80,14 +80,14 @@ def order_send_to_broker(*, order_id: int) -> Order | None:
     return order_place(broker, order)
 
 
-def _find_at_broker(broker: Any, order: Order) -> BrokerOrder | None:
+def _find_at_broker(broker: BrokerInterface, order: Order) -> BrokerOrder | None:
     for candidate in broker.query_orders():
         if candidate.client_ref == str(order.pk) or (order.broker_order_id and candidate.broker_order_id == order.broker_order_id):
             return candidate
     return None
 
 
-def order_place(broker: Any, order: Order) -> Order:
+def order_place(broker: BrokerInterface, order: Order) -> Order:
     """Place a SUBMITTING order and record the broker's answer."""
     request = OrderRequest(
         client_ref=str(order.pk),
@@ -174,9 +174,9 @@ def order_cancel_refused(*, order_id: int, reason: str) -> Order:
         if order.status != OrderStatus.CANCEL_REQUESTED:
             return order
         broker_actor = Actor.broker(account.broker_kind)
-        order_apply_event(order, OrderEvent.CANCEL_REJECTED, actor=broker_actor, reason=f"券商拒绝撤单 (cancel refused): {reason}")
+        order_apply_event(order, OrderEvent.CANCEL_REJECTED, actor=broker_actor, reason=bilingual("cancel refused") + f": {reason}")
         if order.filled_quantity:
             order_apply_event(order, OrderEvent.PARTIALLY_FILLED, actor=broker_actor, reason=order.status_reason)
         replacement_abandon(order, actor=broker_actor,
-                             reason=f"原委托撤单被拒, 改单未生效 (the original's cancel was refused; modify abandoned): {reason}")
+                             reason=bilingual("the original's cancel was refused; modify abandoned") + f": {reason}")
     return order

@@ -18,6 +18,7 @@ from orders.services.locks import lock_order
 from orders.services.modify import after_order_ended
 from orders.state_machine import OrderEvent, order_apply_event
 from trading.clock import now
+from trading.i18n import bilingual
 from trading.models import Account
 from trading.selectors import account_trading_day
 from trading.services import (
@@ -45,7 +46,7 @@ def orders_expire_day(*, at: datetime | None = None) -> int:
             if order.status not in (OrderStatus.NEW, OrderStatus.PENDING_APPROVAL):
                 continue
             expire_locked(account, order, OrderEvent.EXPIRED, actor=Actor.system("expiry"),
-                           reason="交易日结束未报 (trading day over)")
+                           reason=bilingual("trading day over"))
         expired += 1
     return expired
 

@@ -16,7 +16,6 @@ from orders.models import (
     Order,
     OrderStatus,
 )
-from orders.services.inputs import ZERO
 from orders.services.outbox import SUBMIT, dispatch_on_commit
 from orders.state_machine import OrderEvent, order_apply_event
 from risk.controller import Decision, RiskReads, risk_check_order
@@ -24,10 +23,13 @@ from risk.services import risk_order_recorded
 from trading import market_rules
 from trading.clock import now
 from trading.errors import (
+    InputRule,
     InvalidOrder,
 )
+from trading.i18n import bilingual
 from trading.market_rules import MarketRuleViolation, OrderType, Side
 from trading.models import CashEntryKind, Position, Quote
+from trading.money import ZERO
 from trading.services import (
     LedgerPost,
     cash_post,
@@ -49,8 +51,8 @@ def _buy_freeze_amount(order: Order, quote: Quote | None) -> Decimal:
         if price is None:
             raise InvalidOrder.single(
                 "protection_price",
-                "required",
-                "无涨跌停价可参考, 市价买入须填写保护价 (a market buy needs a protection_price when no limit-up price is known)",
+                InputRule.REQUIRED,
+                bilingual("a market buy needs a protection_price when no limit-up price is known"),
             )
     assert price is not None
     return market_rules.estimate_buy_freeze(order.account.fees, order.instrument, price, order.quantity, order.trading_day)
@@ -109,9 +111,8 @@ def admission_for(order: Order, *, quote: Quote | None,
         if order.quantity > sellable:
             raise InvalidOrder.single(
                 "quantity",
-                "sellable_quantity",
-                f"可卖数量不足 (only {sellable} shares of {order.instrument.symbol} are sellable today "
-                f"(T+1 and open sells excluded); got {order.quantity})",
+                InputRule.SELLABLE_QUANTITY,
+                bilingual("only {sellable} shares of {symbol} are sellable today (T+1 and open sells excluded); got {quantity}", sellable=sellable, symbol=order.instrument.symbol, quantity=order.quantity),
             )
         freeze_quantity = order.quantity
     else:
@@ -121,16 +122,16 @@ def admission_for(order: Order, *, quote: Quote | None,
             if bought + order.quantity > limit:
                 raise InvalidOrder.single(
                     "quantity",
-                    "st_daily_buy_limit",
-                    f"ST股票单日买入不得超过{limit}股 (ST stocks: at most {limit} shares a day per account; {bought} already ordered today)",
+                    InputRule.ST_DAILY_BUY_LIMIT,
+                    bilingual("ST stocks: at most {limit} shares a day per account; {bought} already ordered today", limit=limit, bought=bought),
                 )
         freeze_amount = _buy_freeze_amount(order, quote)
         available = account.available + released_amount
         if freeze_amount > available:
             raise InvalidOrder.single(
                 "quantity",
-                "available_cash",
-                f"可用资金不足 (order needs {freeze_amount} CNY incl. estimated fees; available {available})",
+                InputRule.AVAILABLE_CASH,
+                bilingual("order needs {freeze_amount} CNY incl. estimated fees; available {available}", freeze_amount=freeze_amount, available=available),
             )
     outcome = risk_check_order(order, prefetched=prefetched)
     event = {Decision.PASS: None, Decision.REVIEW: OrderEvent.RISK_HELD, Decision.REJECT: OrderEvent.RISK_REJECTED}[outcome.decision]

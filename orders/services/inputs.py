@@ -23,22 +23,16 @@ from trading import calendar, market_rules
 from trading.clock import now
 from trading.errors import (
     FieldProblem,
+    InputRule,
     InvalidOrder,
 )
+from trading.i18n import bilingual
 from trading.market_rules import MarketRuleViolation, OrderType, Side
 from trading.models import Account, Instrument, Quote, SessionMode
+from trading.money import MAX_PRICE, MAX_QUANTITY
 from trading.selectors import account_trading_day, instrument_active, quote_latest
 
 log = logging.getLogger(__name__)
-
-
-ZERO = Decimal("0")
-
-
-MAX_PRICE = Decimal("1000000")  # far above any A-share price; keeps values inside the columns
-
-
-MAX_QUANTITY = 10**9  # far above any per-order maximum; keeps values (and their products) inside the columns
 
 
 @dataclass
@@ -78,15 +72,15 @@ def _decimal(value: Any, field_name: str, problems: list[FieldProblem]) -> Decim
         return None
     if isinstance(value, float):
         # A binary float cannot carry a price exactly: API.md sends prices as decimal strings.
-        problems.append(FieldProblem(field_name, "decimal", f"{field_name} 须为十进制字符串如 \"10.50\" (must be a decimal string such as \"10.50\", not a JSON number; got {value!r})"))
+        problems.append(FieldProblem(field_name, InputRule.DECIMAL, bilingual("must be a decimal string such as \"10.50\", not a JSON number; got {value!r}", field_name=field_name, value=value)))
         return None
     try:
         result = Decimal(str(value))
     except (InvalidOperation, ValueError):
-        problems.append(FieldProblem(field_name, "decimal", f"{field_name} 须为十进制数字字符串 (must be a decimal string; got {value!r})"))
+        problems.append(FieldProblem(field_name, InputRule.DECIMAL, bilingual("must be a decimal string; got {value!r}", field_name=field_name, value=value)))
         return None
     if not result.is_finite():
-        problems.append(FieldProblem(field_name, "decimal", f"{field_name} 须为有限数值 (must be finite; got {value!r})"))
+        problems.append(FieldProblem(field_name, InputRule.DECIMAL, bilingual("must be finite; got {value!r}", field_name=field_name, value=value)))
         return None
     return result
 
@@ -100,7 +94,7 @@ def instrument_lookup(symbol: str) -> Instrument:
     instrument = instrument_active(exchange, code)
     if instrument is None:
         raise InvalidOrder.single(
-            "symbol", "unknown_symbol", f"证券代码不存在 (unknown symbol {market_rules.format_symbol(code, exchange)})"
+            "symbol", InputRule.UNKNOWN_SYMBOL, bilingual("unknown symbol {value}", value=market_rules.format_symbol(code, exchange))
         )
     return instrument
 
@@ -108,34 +102,34 @@ def instrument_lookup(symbol: str) -> Instrument:
 def _check_fields(data: OrderInput, problems: list[FieldProblem]) -> tuple[str, str, int, Decimal | None, Decimal | None]:
     side = str(data.side or "").upper()
     if side not in Side.values:
-        problems.append(FieldProblem("side", "choice", f"side 须为 BUY 或 SELL (side must be BUY or SELL; got {data.side!r})"))
+        problems.append(FieldProblem("side", InputRule.CHOICE, bilingual("side must be BUY or SELL; got {side!r}", side=data.side)))
     order_type = str(data.order_type or "").upper()
     if order_type not in OrderType.values:
         problems.append(
-            FieldProblem("order_type", "choice", f"order_type 须为 LIMIT 或 MARKET (order_type must be LIMIT or MARKET; got {data.order_type!r})")
+            FieldProblem("order_type", InputRule.CHOICE, bilingual("order_type must be LIMIT or MARKET; got {order_type!r}", order_type=data.order_type))
         )
     quantity = 0
     if isinstance(data.quantity, bool) or not isinstance(data.quantity, int):
-        problems.append(FieldProblem("quantity", "integer", f"数量须为整数股 (quantity must be a whole number of shares; got {data.quantity!r})"))
+        problems.append(FieldProblem("quantity", InputRule.INTEGER, bilingual("quantity must be a whole number of shares; got {quantity!r}", quantity=data.quantity)))
     elif data.quantity <= 0:
-        problems.append(FieldProblem("quantity", "positive", f"数量须大于0 (quantity must be positive; got {data.quantity})"))
+        problems.append(FieldProblem("quantity", InputRule.POSITIVE, bilingual("quantity must be positive; got {quantity}", quantity=data.quantity)))
     elif data.quantity > MAX_QUANTITY:
-        problems.append(FieldProblem("quantity", "max_quantity", f"数量超出范围 (quantity must be at most {MAX_QUANTITY}; got {data.quantity})"))
+        problems.append(FieldProblem("quantity", InputRule.MAX_QUANTITY, bilingual("quantity must be at most {max_quantity}; got {quantity}", max_quantity=MAX_QUANTITY, quantity=data.quantity)))
     else:
         quantity = data.quantity
     price = _decimal(data.price, "price", problems)
     protection_price = _decimal(data.protection_price, "protection_price", problems)
     for name, value in (("price", price), ("protection_price", protection_price)):
         if value is not None and value <= 0:
-            problems.append(FieldProblem(name, "positive", f"{name} 须大于0 ({name} must be positive; got {value})"))
+            problems.append(FieldProblem(name, InputRule.POSITIVE, bilingual("{name} must be positive; got {value}", name=name, value=value)))
         elif value is not None and value >= MAX_PRICE:
-            problems.append(FieldProblem(name, "max_price", f"{name} 超出范围 ({name} must be below {MAX_PRICE}; got {value})"))
+            problems.append(FieldProblem(name, InputRule.MAX_PRICE, bilingual("{name} must be below {max_price}; got {value}", name=name, max_price=MAX_PRICE, value=value)))
     if order_type == OrderType.LIMIT and data.price in (None, ""):
-        problems.append(FieldProblem("price", "required", "限价委托须填写价格 (price is required for a LIMIT order)"))
+        problems.append(FieldProblem("price", InputRule.REQUIRED, bilingual("price is required for a LIMIT order")))
     if data.client_order_id is not None and not (0 < len(str(data.client_order_id)) <= 64):
-        problems.append(FieldProblem("client_order_id", "length", "client_order_id 长度须为1-64 (client_order_id must be 1-64 characters)"))
+        problems.append(FieldProblem("client_order_id", InputRule.LENGTH, bilingual("client_order_id must be 1-64 characters")))
     if len(data.strategy or "") > 64:
-        problems.append(FieldProblem("strategy", "length", "strategy 最长64字符 (strategy must be at most 64 characters)"))
+        problems.append(FieldProblem("strategy", InputRule.LENGTH, bilingual("strategy must be at most 64 characters")))
     return side, order_type, quantity, price, protection_price
 
 
@@ -156,9 +150,9 @@ def order_check(data: OrderInput, *, account: Account, at: datetime | None = Non
     if account.session_mode == SessionMode.REAL:
         phase = calendar.session_phase(at)
         if not calendar.accepts_new_orders(phase):
-            raise InvalidOrder.single("symbol", "session_closed", f"非交易时段, 账户拒绝盘外委托 (outside trading session: {phase.label})")
+            raise InvalidOrder.single("symbol", InputRule.SESSION_CLOSED, bilingual("outside trading session: {label}", label=phase.label))
         if order_type == OrderType.MARKET and not calendar.accepts_market_orders(phase):
-            raise InvalidOrder.single("order_type", "market_order_not_allowed", "市价委托仅限连续竞价时段 (market orders only in continuous trading)")
+            raise InvalidOrder.single("order_type", InputRule.MARKET_ORDER_NOT_ALLOWED, bilingual("market orders only in continuous trading"))
     quote = quote_latest(instrument.pk)
     prev_close = quote.prev_close if quote else None
     try:

@@ -33,10 +33,13 @@ from risk.controller import RiskOutcome, RiskReads, Verdict, reads_for
 from risk.services import risk_order_recorded
 from trading.clock import now
 from trading.errors import (
+    ErrorCode,
     Forbidden,
+    InputRule,
     InvalidOrder,
     TradingError,
 )
+from trading.i18n import bilingual
 from trading.models import Account, Quote
 from trading.services import (
     LedgerPost,
@@ -139,7 +142,7 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
                                           then=prepared.reads.statements if prepared and prepared.reads else None)
             account = _ACCOUNT_SEEN[account_id] = locked.account
             if account.status != Account.Status.ACTIVE:
-                raise Forbidden(f"账户已停用 (account {account.name} is disabled)")
+                raise Forbidden(bilingual("account {name} is disabled", name=account.name))
             if locked.also is not None:  # the order of this client_order_id
                 return SubmitResult(Order.objects.select_related("account", "instrument").get(pk=locked.also), False)
             prefetched = None
@@ -231,7 +234,7 @@ def batch_size_check(count: int) -> None:
     """422 for a batch over ORDERS_MAX_BATCH items (checked before any item is looked at)."""
     if count > settings.ORDERS_MAX_BATCH:
         limit = settings.ORDERS_MAX_BATCH
-        raise InvalidOrder.single("orders", "max_items", f"批量委托最多{limit}笔 (at most {limit} orders per batch; got {count})")
+        raise InvalidOrder.single("orders", InputRule.MAX_ITEMS, bilingual("at most {limit} orders per batch; got {count}", limit=limit, count=count))
 
 
 def order_submit_batch(items: list[OrderInput], *, actor: Actor, allowed: Callable[[str], bool]) -> list[BatchItemResult]:
@@ -244,14 +247,14 @@ def order_submit_batch(items: list[OrderInput], *, actor: Actor, allowed: Callab
     for index, item in enumerate(items):
         try:
             if not allowed(item.account):
-                raise Forbidden(f"API密钥无权使用账户 {item.account} (this key may not use account {item.account})")
+                raise Forbidden(bilingual("this key may not use account {account}", account=item.account))
             result = order_submit(item, actor=actor)
             results.append(BatchItemResult(index, 201 if result.created else 200, order=result.order))
         except TradingError as exc:
             results.append(BatchItemResult(index, exc.status_code, error=exc.detail(), code=exc.code))
         except Exception:
             log.exception("batch item %s failed unexpectedly", index)
-            results.append(BatchItemResult(index, 500, error="服务器内部错误 (internal error)", code="internal_error"))
+            results.append(BatchItemResult(index, 500, error=bilingual("internal error"), code=ErrorCode.INTERNAL_ERROR))
     return results
 
 
@@ -269,7 +272,7 @@ def order_dry_run(data: OrderInput) -> RiskOutcome:
     with transaction.atomic():
         account = account_lock(account_id)
         if account.status != Account.Status.ACTIVE:
-            raise Forbidden(f"账户已停用 (account {account.name} is disabled)")
+            raise Forbidden(bilingual("account {name} is disabled", name=account.name))
         checked = order_check(data, account=account)
         order = build_order(checked, actor=Actor.system("risk-dry-run"), source=OrderSource.API)
         admission = admission_for(order, quote=checked.quote)

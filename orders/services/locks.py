@@ -15,6 +15,7 @@ from orders.models import (
 from trading.errors import (
     NotFound,
 )
+from trading.i18n import bilingual
 from trading.models import Account
 from trading.services import (
     account_lock,
@@ -32,7 +33,7 @@ def account_id_by_name(name: str) -> int:
     if account_id is None:
         account_id = Account.objects.filter(name=name).values_list("pk", flat=True).first()
         if account_id is None:
-            raise NotFound(f"账户不存在 (unknown account {name!r})")
+            raise NotFound(bilingual("unknown account {name!r}", name=name))
         _ACCOUNT_IDS[name] = account_id
     return account_id
 
@@ -40,7 +41,7 @@ def account_id_by_name(name: str) -> int:
 def account_by_name(name: str) -> Account:
     account = Account.objects.filter(name=name).first()
     if account is None:
-        raise NotFound(f"账户不存在 (unknown account {name!r})")
+        raise NotFound(bilingual("unknown account {name!r}", name=name))
     return account
 
 
@@ -51,7 +52,7 @@ def lock_order(order_id: int) -> tuple[Account, Order]:
     """
     account_id = Order.objects.filter(pk=order_id).values_list("account_id", flat=True).first()
     if account_id is None:
-        raise NotFound(f"委托不存在 (order {order_id} not found)")
+        raise NotFound(bilingual("order {order_id} not found", order_id=order_id))
     account = account_lock(account_id)
     order = Order.objects.select_for_update(of=("self",)).select_related("instrument").get(pk=order_id)
     order.account = account

@@ -27,8 +27,10 @@ from risk.services import risk_cancel_recorded
 from trading.clock import now
 from trading.errors import (
     Conflict,
+    InputRule,
     InvalidOrder,
 )
+from trading.i18n import bilingual
 from trading.models import Account, Quote
 from trading.selectors import quote_latest
 from trading.services import (
@@ -60,11 +62,11 @@ def order_cancel(*, order_id: int, actor: Actor, reason: str = "") -> Order:
 def _cancel_locked(account: Account, order: Order, *, actor: Actor, reason: str = "") -> None:
     """The cancel of ``order``; the caller holds the account lock, then the order's."""
     if order.is_terminal:
-        raise Conflict(f"委托已是终态 {order.status}, 不能撤单 (order {order.pk} is already {order.status})")
+        raise Conflict(bilingual("order {pk} is already {status}", status=order.status, pk=order.pk))
     if order.status == OrderStatus.CANCEL_REQUESTED:
         return
     if order.status in (OrderStatus.SUBMITTING, OrderStatus.UNKNOWN):
-        raise Conflict(f"委托正在报送券商, 请稍后再撤 (order {order.pk} is {order.status}; retry the cancel shortly)")
+        raise Conflict(bilingual("order {pk} is {status}; retry the cancel shortly", pk=order.pk, status=order.status))
     posts: list[LedgerPost] = []
     if order.status in (OrderStatus.NEW, OrderStatus.PENDING_APPROVAL):
         release_freezes(order, actor=actor, posts=posts, memo="撤单解冻")
@@ -94,14 +96,14 @@ def order_modify(*, order_id: int, actor: Actor, price: Any = None, quantity: An
     without ``admitted_at`` and nothing sends it.
     """
     if price is None and quantity is None:
-        raise InvalidOrder.single("price", "required", "须指定新价格或新数量 (give price and/or quantity)")
+        raise InvalidOrder.single("price", InputRule.REQUIRED, bilingual("give price and/or quantity"))
     with transaction.atomic():
         account, original = lock_order(order_id)
         if original.status not in MODIFIABLE_STATUSES or _waiting_replacement(original):
-            why = "等待原委托撤单 (waiting for its original's cancel)" if _waiting_replacement(original) else original.status
-            raise Conflict(f"委托状态为 {why}, 不能改单 (order {original.pk} is {why} and cannot be modified)")
+            why = bilingual("waiting for its original's cancel") if _waiting_replacement(original) else original.status
+            raise Conflict(bilingual("order {pk} is {why} and cannot be modified", why=why, pk=original.pk))
         if Order.objects.filter(replaces=original).exclude(status__in=TERMINAL_STATUSES).exists():
-            raise Conflict(f"委托 #{original.pk} 已有改单在进行中 (order {original.pk} already has a live replacement)")
+            raise Conflict(bilingual("order {pk} already has a live replacement", pk=original.pk))
         data = OrderInput(
             account=account.name,
             symbol=original.instrument.symbol,
@@ -115,13 +117,13 @@ def order_modify(*, order_id: int, actor: Actor, price: Any = None, quantity: An
         checked = order_check(data, account=account)
         if checked.quantity <= original.filled_quantity:
             raise InvalidOrder.single(
-                "quantity", "above_filled", f"新数量须大于已成交数量 {original.filled_quantity} (new quantity must exceed the filled {original.filled_quantity})"
+                "quantity", InputRule.ABOVE_FILLED, bilingual("new quantity must exceed the filled {filled_quantity}", filled_quantity=original.filled_quantity)
             )
         generation = Order.objects.filter(account=account, client_order_id__startswith=f"{original.client_order_id}~").count() + 1
         checked.client_order_id = f"{original.client_order_id}~{generation}"[:64]
         replacement = build_order(checked, actor=actor, source=original.source, replaces=original)
         _modify_admissible(replacement, original, quote=checked.quote, changed="quantity" if quantity is not None else "price")
-        replacement.status_reason = "等待原委托撤单确认 (waiting for the original order's cancel)"
+        replacement.status_reason = bilingual("waiting for the original order's cancel")
         replacement.save()
         created_event(replacement, actor, reason=f"改单替换 #{original.pk}").save()
         _cancel_locked(account, original, actor=actor, reason=f"改单: 由 #{replacement.pk} 替换")
@@ -143,7 +145,7 @@ def _modify_admissible(replacement: Order, original: Order, *, quote: Quote | No
     if admission.event == OrderEvent.RISK_REJECTED:
         failed = next((v for v in admission.verdicts if not v.get("passed") and v.get("action") == "REJECT"), {})
         rule = str(failed.get("rule") or "risk")
-        raise InvalidOrder.single(changed, rule, f"风控拒绝改单 (risk control refuses the modified order): {admission.reason}")
+        raise InvalidOrder.single(changed, rule, bilingual("risk control refuses the modified order") + f": {admission.reason}")
 
 
 def _replacement_waiting_for(order: Order) -> Order | None:
@@ -164,7 +166,7 @@ def after_order_ended(order: Order, *, actor: Actor) -> None:
         return
     remaining = replacement.quantity - order.filled_quantity
     if remaining <= 0:
-        order_apply_event(replacement, OrderEvent.CANCELLED, actor=actor, reason="原委托已全部成交, 替换单取消 (the original filled completely)")
+        order_apply_event(replacement, OrderEvent.CANCELLED, actor=actor, reason=bilingual("the original filled completely"))
         return
     if remaining != replacement.quantity:
         replacement.quantity = remaining

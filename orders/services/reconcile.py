@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
 
 from django.db import models, transaction
 from django.db.models import Q
 
 from audit.services import Actor
-from brokers.interface import BrokerOrder, BrokerTrade
+from brokers.interface import BrokerInterface, BrokerOrder, BrokerTrade
 from brokers.registry import broker_for
 from orders.models import (
     WORKING_STATUSES,
@@ -25,6 +24,7 @@ from orders.services.locks import lock_order
 from orders.services.sync import nothing_new_at_broker, order_sync
 from orders.state_machine import OrderEvent, order_apply_event
 from trading.clock import now
+from trading.i18n import bilingual
 from trading.models import Account
 from trading.selectors import account_trading_day
 
@@ -114,7 +114,7 @@ def account_poll(*, account_id: int) -> int:
     return changed
 
 
-def _resend_missing(broker: Any, order: Order) -> None:
+def _resend_missing(broker: BrokerInterface, order: Order) -> None:
     """The broker has no record of an order whose answer was lost: send it again."""
     with transaction.atomic():
         account, locked = lock_order(order.pk)
@@ -122,11 +122,11 @@ def _resend_missing(broker: Any, order: Order) -> None:
             return  # somebody else resolved or claimed it meanwhile
         if locked.trading_day < account_trading_day(account, now()):  # a day order is never sent after its day
             expire_locked(account, locked, OrderEvent.RECONCILED_EXPIRED, actor=Actor.system("reconciliation"),
-                           reason="券商无此委托且交易日已过, 不再报送 (not at the broker and its trading day is over)")
+                           reason=bilingual("not at the broker and its trading day is over"))
             return
         if locked.status == OrderStatus.UNKNOWN:
             order_apply_event(locked, OrderEvent.RECONCILED_MISSING, actor=Actor.system("reconciliation"),
-                              reason="券商无此委托, 重新报送 (not found at the broker; sending again)")
+                              reason=bilingual("not found at the broker; sending again"))
         else:
             locked.save(update_fields=["updated_at"])  # claim it: others now see it fresh
     order_place(broker, locked)

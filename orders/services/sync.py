@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
 
 from django.db import transaction
 
@@ -24,6 +23,7 @@ from risk.services import risk_post_trade
 from trading import market_rules
 from trading.market_rules import Side
 from trading.models import Account, CashEntryKind, Position
+from trading.money import ROUND_HALF_EVEN, to_cent
 from trading.services import (
     LedgerPost,
     cash_post,
@@ -137,7 +137,7 @@ def _apply_fill(account: Account, order: Order, position: Position, trade: Broke
     order.fees_paid += fees
     order.commission_charged += trade.commission
     if order.side == Side.BUY:
-        release = order.frozen_amount if order.remaining_quantity == 0 else (order.frozen_amount * trade.quantity / remaining_before).quantize(Decimal("0.01"))
+        release = order.frozen_amount if order.remaining_quantity == 0 else to_cent(order.frozen_amount * trade.quantity / remaining_before, ROUND_HALF_EVEN)
         if release:
             cash_post(account, kind=CashEntryKind.UNFREEZE, amount=-release, actor=actor, order=order, fill=fill, memo="成交解冻", defer=posts)
             order.frozen_amount -= release

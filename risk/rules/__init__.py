@@ -37,6 +37,7 @@ from risk.rules.price_limit import PriceLimit
 from risk.rules.restricted_list import RestrictedList
 from risk.rules.self_trade import SelfTrade
 from risk.rules.st_block import StBlock
+from trading.i18n import bilingual
 
 RULE_CLASSES: tuple[type[Rule[Any]], ...] = (
     # compliance and price first: the cheapest and the most decisive
@@ -81,7 +82,7 @@ def rule_class(code: str) -> type[Rule[Any]]:
     try:
         return REGISTRY[code]
     except KeyError:
-        raise RuleConfigError(f"未知规则 {code!r} (unknown rule code {code!r}; known: {', '.join(REGISTRY)})", field="code") from None
+        raise RuleConfigError(bilingual("unknown rule code {code!r}; known: {value}", code=code, value=', '.join(REGISTRY)), field="code") from None
 
 
 def validate_rule_config(code: str, params: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from risk.rules.base import Count, PositiveDecimal, Rule, RuleParams
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 from trading.market_rules import HF_WARN_SHARE_DEFAULT
 
 
@@ -32,11 +33,8 @@ def programme_verdict(rule: Rule[ProgrammeRateParams], *, count_after: int, line
     warn_at = math.ceil(Decimal(line) * params.warn_ratio)
     values = {"count_after": count_after, "limit": limit, "warn_at": warn_at, "line": line, "registered_hf": registered}
     if limit is not None and count_after > limit:
-        return rule.fail(f"{zh_unit}报撤单 {count_after} 笔超过上限 {limit} 笔 (高频认定线 {line} 笔)",
-                         f"{count_after} orders plus cancels {en_unit} exceed the limit {limit}; the high-frequency line is {line}",
+        return rule.fail(bilingual("{count_after} orders plus cancels {en_unit} exceed the limit {limit}; the high-frequency line is {line}", zh_unit=zh_unit, count_after=count_after, limit=limit, line=line, en_unit=en_unit),
                          **values)
     if not registered and count_after >= warn_at:
-        return rule.warn(f"{zh_unit}报撤单 {count_after} 笔已达高频认定线 {line} 笔的 {params.warn_ratio * 100}%",
-                         f"{count_after} orders plus cancels {en_unit} reached {params.warn_ratio * 100}% of the "
-                         f"high-frequency line {line}", **values)
+        return rule.warn(bilingual("{count_after} orders plus cancels {en_unit} reached {warn_percent}% of the high-frequency line {line}", zh_unit=zh_unit, count_after=count_after, line=line, warn_percent=params.warn_ratio * 100, en_unit=en_unit), **values)
     return rule.ok(**values)

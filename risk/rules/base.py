@@ -20,14 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from risk.verdicts import RiskAction, Verdict
 from trading.errors import TradingError
+from trading.i18n import bilingual
 from trading.models import TradingState
+from trading.money import ZERO, to_cent, to_ratio_places
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -38,8 +40,6 @@ PRE_TRADE = "pre"
 POST_TRADE = "post"
 FILL = "fill"
 REJECTION = "rejection"
-CENT = Decimal("0.01")
-ZERO = Decimal("0")
 
 
 class RuleConfigError(TradingError):
@@ -56,9 +56,9 @@ class RuleConfigError(TradingError):
 def _no_float(value: Any) -> Any:
     # Money and ratios are Decimal end to end: a JSON float would smuggle binary rounding in.
     if isinstance(value, bool):
-        raise ValueError("须为数字 (must be a number)")
+        raise ValueError(bilingual("must be a number"))
     if isinstance(value, float):
-        raise ValueError(f'须为十进制字符串如 "0.10" (use a decimal string such as "0.10", not the float {value!r})')
+        raise ValueError(bilingual("use a decimal string such as \"0.10\", not the float {value!r}", value=value))
     return value
 
 
@@ -91,9 +91,9 @@ def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
     loc = ".".join(str(part) for part in error.get("loc", ())) or "params"
     message = str(error.get("msg", "invalid"))
     if error.get("type") == "extra_forbidden":
-        message = "未知参数 (unknown parameter)"
+        message = bilingual("unknown parameter")
     elif error.get("type") == "missing":
-        message = "缺少必填参数 (required parameter missing)"
+        message = bilingual("required parameter missing")
     return loc, message
 
 
@@ -125,13 +125,13 @@ class Rule(Generic[P]):
     def parse_params(cls, raw: Mapping[str, Any] | None) -> P:
         """Validate raw JSON parameters; RuleConfigError naming the first bad parameter."""
         if raw is not None and not isinstance(raw, Mapping):
-            raise RuleConfigError(f"{cls.code}: 参数须为JSON对象 (parameters must be a JSON object; got {type(raw).__name__})")
+            raise RuleConfigError(bilingual("parameters must be a JSON object; got {name}", code=cls.code, name=type(raw).__name__))
         try:
-            return cls.params_model.model_validate(dict(raw or {}))  # type: ignore[return-value]
+            return cls.params_model.model_validate(dict(raw or {}))  # type: ignore[return-value]  # params_model is a ClassVar, which cannot name P; each rule sets the model of its P
         except ValidationError as exc:
             problems = [_describe(e) for e in exc.errors()]
             text = "; ".join(f"{loc}: {message}" for loc, message in problems)
-            raise RuleConfigError(f"{cls.code} 参数无效 (invalid parameters of {cls.code}) — {text}", field=problems[0][0]) from None
+            raise RuleConfigError(bilingual("invalid parameters of {code}", code=cls.code) + f" — {text}", field=problems[0][0]) from None
 
     @classmethod
     def normalize_params(cls, raw: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -163,13 +163,14 @@ class Rule(Generic[P]):
     def ok(self, message: str = "", /, **values: Any) -> Verdict:
         return Verdict(self.code, True, self.action, message, json_values(values))
 
-    def fail(self, zh: str, en: str, /, **values: Any) -> Verdict:
-        """A failing verdict with the configured action; message "中文 (English)"."""
-        return Verdict(self.code, False, self.action, f"{zh} ({en})", json_values(values))
+    def fail(self, message: str, /, **values: Any) -> Verdict:
+        """A failing verdict with the configured action; ``message`` is "中文 (English)"
+        (``trading.i18n.bilingual``)."""
+        return Verdict(self.code, False, self.action, message, json_values(values))
 
-    def warn(self, zh: str, en: str, /, **values: Any) -> Verdict:
+    def warn(self, message: str, /, **values: Any) -> Verdict:
         """A failing verdict that only warns, whatever the configured action (e.g. an early line)."""
-        return Verdict(self.code, False, RiskAction.WARN, f"{zh} ({en})", json_values(values))
+        return Verdict(self.code, False, RiskAction.WARN, message, json_values(values))
 
 
 def json_values(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -186,18 +187,18 @@ def json_values(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def money(value: Decimal) -> str:
-    return str(value.quantize(CENT, ROUND_HALF_UP))
+    return str(to_cent(value))
 
 
 def pct(ratio: Decimal) -> str:
     """``Decimal("0.125")`` -> "12.50%"."""
     if not ratio.is_finite():
         return "∞"
-    return f"{(ratio * 100).quantize(CENT, ROUND_HALF_UP)}%"
+    return f"{to_cent(ratio * 100)}%"
 
 
 def ratio_of(part: Decimal, whole: Decimal) -> Decimal:
     """part / whole at 6 places for display; whole <= 0 counts as everything."""
     if whole <= 0:
         return Decimal("Infinity") if part > 0 else ZERO
-    return (part / whole).quantize(Decimal("0.000001"), ROUND_HALF_UP)
+    return to_ratio_places(part / whole)

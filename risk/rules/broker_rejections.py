@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import POST_TRADE, REJECTION, Count, ProtectionState, Rule, RuleParams
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 from trading.models import TradingState
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ class BrokerRejections(Rule[BrokerRejectionsParams]):
         limit = self.params.max_consecutive
         count = state.consecutive_rejections(limit)
         if count >= limit:
-            return self.fail(f"券商连续拒单 {count} 笔, 账户转为 {self.params.target_state}",
-                             f"{count} consecutive broker rejections; account moves to {self.params.target_state}",
+            return self.fail(bilingual("{count} consecutive broker rejections; account moves to {target_state}", count=count, target_state=self.params.target_state),
                              consecutive=count, max_consecutive=limit, target_state=self.params.target_state)
         return None

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import NonNegativeDecimal, Rule, RuleParams
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -38,6 +39,5 @@ class Cooldown(Rule[CooldownParams]):
         since = max(Decimal((context.at - last) // timedelta(microseconds=1)) / 1_000_000, Decimal(0))
         values = {"seconds_since_last": since, "seconds": wait, "last_order_at": last}
         if since < wait:
-            return self.fail(f"{order.instrument.symbol} 距上笔委托 {since} 秒, 须间隔 {wait} 秒",
-                             f"{since}s since the previous order on {order.instrument.symbol}; cooldown is {wait}s", **values)
+            return self.fail(bilingual("{since}s since the previous order on {symbol}; cooldown is {wait}s", symbol=order.instrument.symbol, since=since, wait=wait), **values)
         return self.ok(**values)

@@ -8,6 +8,7 @@ from pydantic import model_validator
 
 from risk.rules.base import FILL, POST_TRADE, Money, ProtectionState, Ratio, Rule, RuleParams, money, pct, ratio_of
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 from trading.models import TradingState
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ class DailyLossLimitParams(RuleParams):
     @model_validator(mode="after")
     def _one_given(self) -> DailyLossLimitParams:
         if self.max_loss_amount is None and self.max_loss_ratio is None:
-            raise ValueError("须给出 max_loss_amount 或 max_loss_ratio (give max_loss_amount and/or max_loss_ratio)")
+            raise ValueError(bilingual("give max_loss_amount and/or max_loss_ratio"))
         return self
 
 
@@ -52,7 +53,6 @@ class DailyLossLimit(Rule[DailyLossLimitParams]):
         values = {"loss": loss, "start_assets": state.start_assets, "capital_base": base, "assets": state.assets,
                   "limit": limit, "loss_ratio": ratio_of(loss, base), "target_state": self.params.target_state}
         if loss > 0 and loss >= limit:
-            return self.fail(f"当日亏损 {money(loss)} ({pct(ratio_of(loss, base))}) 达到限额 {money(limit)}, 账户转为 {self.params.target_state}",
-                             f"today's loss {money(loss)} reached the limit {money(limit)}; account moves to {self.params.target_state}",
+            return self.fail(bilingual("today's loss {money_loss} reached the limit {money_limit}; account moves to {target_state}", money_loss=money(loss), pct_ratio_of=pct(ratio_of(loss, base)), money_limit=money(limit), target_state=self.params.target_state),
                              **values)
         return None

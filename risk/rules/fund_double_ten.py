@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import Ratio, Rule, RuleParams, money, pct, ratio_of
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -32,15 +33,13 @@ class FundDoubleTen(Rule[FundDoubleTenParams]):
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         if not context.is_buy:
-            return self.ok("卖出减持 (a sell reduces the stake)")
+            return self.ok(bilingual("a sell reduces the stake"))
         symbol = order.instrument.symbol
         value, nav, nav_limit = context.symbol_value_after, context.total_assets, self.params.max_nav_ratio
         nav_ratio = ratio_of(value, nav)
         values: dict[str, object] = {"value_after": value, "nav": nav, "nav_ratio": nav_ratio, "max_nav_ratio": nav_limit}
         if value > nav_limit * nav:
-            return self.fail(f"{symbol} 市值 {money(value)} 占基金净值 {money(nav)} 的 {pct(nav_ratio)}, 超过 {pct(nav_limit)}",
-                             f"{symbol} value after the order {money(value)} is {pct(nav_ratio)} of the fund's NAV {money(nav)}, "
-                             f"above {pct(nav_limit)}", **values)
+            return self.fail(bilingual("{symbol} value after the order {money_value} is {pct_nav_ratio} of the fund's NAV {money_nav}, above {pct_nav_limit}", symbol=symbol, money_value=money(value), money_nav=money(nav), pct_nav_ratio=pct(nav_ratio), pct_nav_limit=pct(nav_limit)), **values)
         total_shares = order.instrument.total_shares
         if total_shares:
             shares = context.symbol_shares_after + context.group_other_shares
@@ -49,7 +48,5 @@ class FundDoubleTen(Rule[FundDoubleTenParams]):
             values.update(manager_shares_after=shares, total_shares=total_shares, share_ratio=share_ratio,
                           max_manager_share_ratio=share_limit)
             if shares > share_limit * total_shares:
-                return self.fail(f"同一管理人持有 {symbol} {shares} 股, 占总股本 {pct(share_ratio)}, 超过 {pct(share_limit)}",
-                                 f"funds of one manager would hold {shares} shares of {symbol} = {pct(share_ratio)} of total "
-                                 f"shares, above {pct(share_limit)}", **values)
+                return self.fail(bilingual("funds of one manager would hold {shares} shares of {symbol} = {pct_share_ratio} of total shares, above {pct_share_limit}", symbol=symbol, shares=shares, pct_share_ratio=pct(share_ratio), pct_share_limit=pct(share_limit)), **values)
         return self.ok(**values)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import Count, Ratio, Rule, RuleParams, pct, ratio_of
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -37,6 +38,5 @@ class MaxCancelRatio(Rule[MaxCancelRatioParams]):
         values = {"orders_today": orders, "cancels_today": cancels, "ratio": ratio, "max_ratio": limit,
                   "min_orders": self.params.min_orders}
         if orders >= self.params.min_orders and cancels > limit * orders:
-            return self.fail(f"当日撤单 {cancels} 笔 / 委托 {orders} 笔 = {pct(ratio)}, 超过上限 {pct(limit)}",
-                             f"cancels today {cancels} / orders {orders} = {pct(ratio)} exceeds max {pct(limit)}", **values)
+            return self.fail(bilingual("cancels today {cancels} / orders {orders} = {pct_ratio} exceeds max {pct_limit}", cancels=cancels, orders=orders, pct_ratio=pct(ratio), pct_limit=pct(limit)), **values)
         return self.ok(**values)

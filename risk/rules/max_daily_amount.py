@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import Money, Rule, RuleParams, money
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -35,7 +36,6 @@ class MaxDailyAmount(Rule[MaxDailyAmountParams]):
         after, limit = today + context.amount, self.params.max_amount
         values = {"amount_today": today, "amount": context.amount, "amount_after": after, "max_amount": limit}
         if after > limit:
-            return self.fail(f"当日委托金额 {money(today)} + 本笔 {money(context.amount)} = {money(after)} 超过上限 {money(limit)}",
-                             f"amount today {money(today)} + this order {money(context.amount)} = {money(after)} exceeds max {money(limit)}",
+            return self.fail(bilingual("amount today {money_today} + this order {money_amount} = {money_after} exceeds max {money_limit}", money_today=money(today), money_amount=money(context.amount), money_after=money(after), money_limit=money(limit)),
                              **values)
         return self.ok(**values)

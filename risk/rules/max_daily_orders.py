@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import Count, Rule, RuleParams
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -30,6 +31,5 @@ class MaxDailyOrders(Rule[MaxDailyOrdersParams]):
         after, limit = context.account_counter.orders + 1, self.params.max_orders
         values = {"orders_after": after, "max_orders": limit}
         if after > limit:
-            return self.fail(f"当日第 {after} 笔委托, 超过上限 {limit} 笔",
-                             f"this would be order {after} of the account today, above max {limit}", **values)
+            return self.fail(bilingual("this would be order {after} of the account today, above max {limit}", after=after, limit=limit), **values)
         return self.ok(**values)

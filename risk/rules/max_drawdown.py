@@ -8,6 +8,7 @@ from pydantic import model_validator
 
 from risk.rules.base import FILL, POST_TRADE, Money, ProtectionState, Ratio, Rule, RuleParams, money, pct, ratio_of
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 from trading.models import TradingState
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ class MaxDrawdownParams(RuleParams):
     @model_validator(mode="after")
     def _one_given(self) -> MaxDrawdownParams:
         if self.max_amount is None and self.max_ratio is None:
-            raise ValueError("须给出 max_amount 或 max_ratio (give max_amount and/or max_ratio)")
+            raise ValueError(bilingual("give max_amount and/or max_ratio"))
         return self
 
 
@@ -50,8 +51,5 @@ class MaxDrawdown(Rule[MaxDrawdownParams]):
         values = {"drawdown": drawdown, "peak_assets": peak, "limit": limit, "drawdown_ratio": ratio_of(drawdown, peak),
                   "target_state": self.params.target_state}
         if drawdown > 0 and drawdown >= limit:
-            return self.fail(f"日内回撤 {money(drawdown)} ({pct(ratio_of(drawdown, peak))}) 达到限额 {money(limit)}, "
-                             f"账户转为 {self.params.target_state}",
-                             f"drawdown from today's peak {money(drawdown)} reached the limit {money(limit)}; account moves to "
-                             f"{self.params.target_state}", **values)
+            return self.fail(bilingual("drawdown from today's peak {money_drawdown} reached the limit {money_limit}; account moves to {target_state}", money_drawdown=money(drawdown), pct_ratio_of=pct(ratio_of(drawdown, peak)), money_limit=money(limit), target_state=self.params.target_state), **values)
         return None

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import Ratio, Rule, RuleParams, money, pct, ratio_of
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -29,15 +30,13 @@ class MaxIndustryRatio(Rule[MaxIndustryRatioParams]):
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         if not context.is_buy:
-            return self.ok("卖出减仓 (a sell reduces the position)")
+            return self.ok(bilingual("a sell reduces the position"))
         industry = order.instrument.industry
         if not industry:
-            return self.ok("无行业分类 (instrument has no industry)")
+            return self.ok(bilingual("instrument has no industry"))
         value, total, limit = context.industry_value_after(industry), context.total_assets, self.params.max_ratio
         ratio = ratio_of(value, total)
         values = {"industry": industry, "value_after": value, "total_assets": total, "ratio": ratio, "max_ratio": limit}
         if value > limit * total:
-            return self.fail(f"行业 {industry} 持仓市值 {money(value)} 占总资产的 {pct(ratio)}, 超过上限 {pct(limit)}",
-                             f"industry {industry} value after the order {money(value)} is {pct(ratio)} of total assets "
-                             f"{money(total)}, above max {pct(limit)}", **values)
+            return self.fail(bilingual("industry {industry} value after the order {money_value} is {pct_ratio} of total assets {money_total}, above max {pct_limit}", industry=industry, money_value=money(value), pct_ratio=pct(ratio), pct_limit=pct(limit), money_total=money(total)), **values)
         return self.ok(**values)

@@ -9,6 +9,7 @@ from pydantic import model_validator
 
 from risk.rules.base import Ratio, Rule, RuleParams, pct, ratio_of
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -23,7 +24,7 @@ class MaxIssuerShareRatioParams(RuleParams):
     @model_validator(mode="after")
     def _warn_below_limit(self) -> MaxIssuerShareRatioParams:
         if self.warn_ratio > self.limit_ratio:
-            raise ValueError("warn_ratio 须不大于 limit_ratio (warn_ratio must not exceed limit_ratio)")
+            raise ValueError(bilingual("warn_ratio must not exceed limit_ratio"))
         return self
 
 
@@ -42,19 +43,15 @@ class MaxIssuerShareRatio(Rule[MaxIssuerShareRatioParams]):
     def check(self, order: Order, context: RiskContext) -> Verdict:
         total_shares = order.instrument.total_shares
         if not context.is_buy:
-            return self.ok("卖出减持 (a sell reduces the stake)")
+            return self.ok(bilingual("a sell reduces the stake"))
         if not total_shares:
-            return self.ok("总股本未知 (total shares unknown)")
+            return self.ok(bilingual("total shares unknown"))
         shares = context.symbol_shares_after + (context.group_other_shares if self.params.include_control_group else 0)
         ratio = ratio_of(Decimal(shares), Decimal(total_shares))
         limit, warn = self.params.limit_ratio, self.params.warn_ratio
         values = {"shares_after": shares, "total_shares": total_shares, "ratio": ratio, "limit_ratio": limit, "warn_ratio": warn}
         if shares >= limit * total_shares:
-            return self.fail(f"买入后持有 {order.instrument.symbol} {shares} 股, 占总股本 {pct(ratio)}, 达到举牌线 {pct(limit)}",
-                             f"after the order the stake in {order.instrument.symbol} is {shares} shares = {pct(ratio)} of "
-                             f"total shares, reaching the {pct(limit)} disclosure line", **values)
+            return self.fail(bilingual("after the order the stake in {symbol} is {shares} shares = {pct_ratio} of total shares, reaching the {pct_limit} disclosure line", symbol=order.instrument.symbol, shares=shares, pct_ratio=pct(ratio), pct_limit=pct(limit)), **values)
         if shares >= warn * total_shares:
-            return self.warn(f"买入后持有 {order.instrument.symbol} 占总股本 {pct(ratio)}, 接近举牌线 {pct(limit)} (预警 {pct(warn)})",
-                             f"the stake in {order.instrument.symbol} after the order is {pct(ratio)} of total shares, "
-                             f"near the {pct(limit)} line (warning at {pct(warn)})", **values)
+            return self.warn(bilingual("the stake in {symbol} after the order is {pct_ratio} of total shares, near the {pct_limit} line (warning at {pct_warn})", symbol=order.instrument.symbol, pct_ratio=pct(ratio), pct_limit=pct(limit), pct_warn=pct(warn)), **values)
         return self.ok(**values)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import PositiveDecimal, Rule, RuleParams, money, ratio_of
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -30,12 +31,10 @@ class MaxLeverage(Rule[MaxLeverageParams]):
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         if not context.is_buy:
-            return self.ok("卖出降低杠杆 (a sell lowers leverage)")
+            return self.ok(bilingual("a sell lowers leverage"))
         exposure, net_assets, limit = context.gross_exposure_after, context.total_assets, self.params.max_leverage
         leverage = ratio_of(exposure, net_assets)
         values = {"exposure_after": exposure, "net_assets": net_assets, "leverage": leverage, "max_leverage": limit}
         if exposure > limit * net_assets:
-            return self.fail(f"买入后杠杆 {leverage} 倍 (敞口 {money(exposure)} / 净资产 {money(net_assets)}) 超过上限 {limit} 倍",
-                             f"leverage after the order {leverage}x (exposure {money(exposure)} / net assets {money(net_assets)}) "
-                             f"exceeds max {limit}x", **values)
+            return self.fail(bilingual("leverage after the order {leverage}x (exposure {money_exposure} / net assets {money_net_assets}) exceeds max {limit}x", leverage=leverage, money_exposure=money(exposure), money_net_assets=money(net_assets), limit=limit), **values)
         return self.ok(**values)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import Money, Rule, RuleParams, money
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -28,6 +29,5 @@ class MaxOrderAmount(Rule[MaxOrderAmountParams]):
     def check(self, order: Order, context: RiskContext) -> Verdict:
         amount, limit = context.amount, self.params.max_amount
         if amount > limit:
-            return self.fail(f"单笔金额 {money(amount)} 超过上限 {money(limit)}",
-                             f"order amount {money(amount)} exceeds max {money(limit)}", amount=amount, max_amount=limit)
+            return self.fail(bilingual("order amount {money_amount} exceeds max {money_limit}", money_amount=money(amount), money_limit=money(limit)), amount=amount, max_amount=limit)
         return self.ok(amount=amount, max_amount=limit)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import Ratio, Rule, RuleParams, money, pct, ratio_of
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -31,12 +32,10 @@ class MaxPositionRatio(Rule[MaxPositionRatioParams]):
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         if not context.is_buy:
-            return self.ok("卖出减仓 (a sell reduces the position)")
+            return self.ok(bilingual("a sell reduces the position"))
         value, total, limit = context.symbol_value_after, context.total_assets, self.params.max_ratio
         ratio = ratio_of(value, total)
         values = {"value_after": value, "total_assets": total, "ratio": ratio, "max_ratio": limit}
         if value > limit * total:
-            return self.fail(f"{order.instrument.symbol} 持仓市值 {money(value)} 占总资产 {money(total)} 的 {pct(ratio)}, 超过上限 {pct(limit)}",
-                             f"{order.instrument.symbol} value after the order {money(value)} is {pct(ratio)} of total assets "
-                             f"{money(total)}, above max {pct(limit)}", **values)
+            return self.fail(bilingual("{symbol} value after the order {money_value} is {pct_ratio} of total assets {money_total}, above max {pct_limit}", symbol=order.instrument.symbol, money_value=money(value), money_total=money(total), pct_ratio=pct(ratio), pct_limit=pct(limit)), **values)
         return self.ok(**values)

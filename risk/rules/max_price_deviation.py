@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import Ratio, Rule, RuleParams, pct, ratio_of
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 from trading.market_rules import OrderType
 
 if TYPE_CHECKING:
@@ -29,17 +30,16 @@ class MaxPriceDeviation(Rule[MaxPriceDeviationParams]):
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         if order.order_type != OrderType.LIMIT or order.price is None:
-            return self.ok("非限价委托 (not a limit order)")
+            return self.ok(bilingual("not a limit order"))
         quote = context.quote
         reference = (quote.last or quote.prev_close) if quote else None
         if not reference:
-            return self.ok("无最新价 (no last price)")
+            return self.ok(bilingual("no last price"))
         distance = abs(order.price - reference)
         limit = self.params.max_ratio
         ratio = ratio_of(distance, reference)
         values = {"price": order.price, "reference": reference, "deviation": ratio, "max_ratio": limit}
         if distance > limit * reference:
-            return self.fail(f"委托价 {order.price} 偏离最新价 {reference} 达 {pct(ratio)}, 超过上限 {pct(limit)}",
-                             f"price {order.price} deviates {pct(ratio)} from the last price {reference}, above max {pct(limit)}",
+            return self.fail(bilingual("price {price} deviates {pct_ratio} from the last price {reference}, above max {pct_limit}", price=order.price, reference=reference, pct_ratio=pct(ratio), pct_limit=pct(limit)),
                              **values)
         return self.ok(**values)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from risk.rules.base import Ratio, Rule, RuleParams, pct, ratio_of
 from risk.verdicts import Verdict
 from trading import market_rules
+from trading.i18n import bilingual
 from trading.market_rules import OrderType
 
 if TYPE_CHECKING:
@@ -31,24 +32,23 @@ class MaxSlippage(Rule[MaxSlippageParams]):
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         if order.order_type != OrderType.MARKET:
-            return self.ok("非市价委托 (not a market order)")
+            return self.ok(bilingual("not a market order"))
         quote = context.quote
         if quote is None:
-            return self.fail("无行情, 无法评估市价委托滑点", "no quote: cannot bound the slippage of a market order")
+            return self.fail(bilingual("no quote: cannot bound the slippage of a market order"))
         touch = quote.ask if context.is_buy else quote.bid
         reference = touch or quote.last or quote.prev_close
         protection = order.protection_price
         if protection is None and quote.prev_close:
             protection = market_rules.protection_price(order.instrument, order.side, quote.prev_close, order.trading_day)
         if protection is None or not reference:
-            return self.fail("市价委托须有保护价", "a market order needs a protection price", protection_price=protection,
+            return self.fail(bilingual("a market order needs a protection price"), protection_price=protection,
                              reference=reference)
         slip = (protection - reference) if context.is_buy else (reference - protection)
         limit = self.params.max_ratio
         ratio = ratio_of(slip, reference)
         values = {"protection_price": protection, "reference": reference, "slippage": ratio, "max_ratio": limit}
         if slip > limit * reference:
-            return self.fail(f"保护价 {protection} 相对参考价 {reference} 滑点 {pct(ratio)}, 超过上限 {pct(limit)}",
-                             f"protection price {protection} allows {pct(ratio)} slippage from {reference}, above max {pct(limit)}",
+            return self.fail(bilingual("protection price {protection} allows {pct_ratio} slippage from {reference}, above max {pct_limit}", protection=protection, reference=reference, pct_ratio=pct(ratio), pct_limit=pct(limit)),
                              **values)
         return self.ok(**values)

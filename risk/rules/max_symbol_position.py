@@ -8,6 +8,7 @@ from pydantic import model_validator
 
 from risk.rules.base import Count, Money, Rule, RuleParams, money
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -21,7 +22,7 @@ class MaxSymbolPositionParams(RuleParams):
     @model_validator(mode="after")
     def _one_given(self) -> MaxSymbolPositionParams:
         if self.max_shares is None and self.max_value is None:
-            raise ValueError("须给出 max_shares 或 max_value (give max_shares and/or max_value)")
+            raise ValueError(bilingual("give max_shares and/or max_value"))
         return self
 
 
@@ -38,15 +39,13 @@ class MaxSymbolPosition(Rule[MaxSymbolPositionParams]):
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         if not context.is_buy:
-            return self.ok("卖出减仓 (a sell reduces the position)")
+            return self.ok(bilingual("a sell reduces the position"))
         shares, value = context.symbol_shares_after, context.symbol_value_after
         max_shares, max_value = self.params.max_shares, self.params.max_value
         values = {"shares_after": shares, "max_shares": max_shares, "value_after": value, "max_value": max_value}
         symbol = order.instrument.symbol
         if max_shares is not None and shares > max_shares:
-            return self.fail(f"{symbol} 买入后持仓 {shares} 股超过上限 {max_shares} 股",
-                             f"{symbol} holding after the order {shares} shares exceeds max {max_shares}", **values)
+            return self.fail(bilingual("{symbol} holding after the order {shares} shares exceeds max {max_shares}", symbol=symbol, shares=shares, max_shares=max_shares), **values)
         if max_value is not None and value > max_value:
-            return self.fail(f"{symbol} 买入后持仓市值 {money(value)} 超过上限 {money(max_value)}",
-                             f"{symbol} value after the order {money(value)} exceeds max {money(max_value)}", **values)
+            return self.fail(bilingual("{symbol} value after the order {money_value} exceeds max {money_max_value}", symbol=symbol, money_value=money(value), money_max_value=money(max_value)), **values)
         return self.ok(**values)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import Ratio, Rule, RuleParams, money, pct, ratio_of
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -28,12 +29,10 @@ class MaxTotalPositionRatio(Rule[MaxTotalPositionRatioParams]):
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         if not context.is_buy:
-            return self.ok("卖出减仓 (a sell reduces the position)")
+            return self.ok(bilingual("a sell reduces the position"))
         exposure, total, limit = context.gross_exposure_after, context.total_assets, self.params.max_ratio
         ratio = ratio_of(exposure, total)
         values = {"exposure_after": exposure, "total_assets": total, "ratio": ratio, "max_ratio": limit}
         if exposure > limit * total:
-            return self.fail(f"买入后总仓位 {money(exposure)} 占总资产 {money(total)} 的 {pct(ratio)}, 超过上限 {pct(limit)}",
-                             f"total position after the order {money(exposure)} is {pct(ratio)} of total assets {money(total)}, "
-                             f"above max {pct(limit)}", **values)
+            return self.fail(bilingual("total position after the order {money_exposure} is {pct_ratio} of total assets {money_total}, above max {pct_limit}", money_exposure=money(exposure), money_total=money(total), pct_ratio=pct(ratio), pct_limit=pct(limit)), **values)
         return self.ok(**values)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import NonNegativeRatio, Rule, RuleParams, money, pct, ratio_of
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -28,13 +29,11 @@ class MinCashReserveRatio(Rule[MinCashReserveRatioParams]):
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         if not context.is_buy:
-            return self.ok("卖出增加现金 (a sell adds cash)")
+            return self.ok(bilingual("a sell adds cash"))
         after = context.available_before - context.buy_freeze
         total, limit = context.total_assets, self.params.min_ratio
         ratio = ratio_of(after, total)
         values = {"available_after": after, "total_assets": total, "ratio": ratio, "min_ratio": limit}
         if after < limit * total:
-            return self.fail(f"买入后可用资金 {money(after)} 占总资产 {money(total)} 的 {pct(ratio)}, 低于下限 {pct(limit)}",
-                             f"available cash after the order {money(after)} is {pct(ratio)} of total assets {money(total)}, "
-                             f"below min {pct(limit)}", **values)
+            return self.fail(bilingual("available cash after the order {money_after} is {pct_ratio} of total assets {money_total}, below min {pct_limit}", money_after=money(after), money_total=money(total), pct_ratio=pct(ratio), pct_limit=pct(limit)), **values)
         return self.ok(**values)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from risk.rules.base import Rule, RuleParams
 from risk.verdicts import Verdict
 from trading import calendar, market_rules
+from trading.i18n import bilingual
 from trading.market_rules import CageSettings, OrderType, Side
 from trading.models import SessionMode
 
@@ -32,24 +33,22 @@ class PriceCage(Rule[PriceCageParams]):
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         if order.order_type != OrderType.LIMIT or order.price is None:
-            return self.ok("非限价委托 (not a limit order)")
+            return self.ok(bilingual("not a limit order"))
         if context.account.session_mode == SessionMode.REAL and calendar.session_phase(context.at) != calendar.Phase.CONTINUOUS:
-            return self.ok("非连续竞价时段 (not continuous trading)")
+            return self.ok(bilingual("not continuous trading"))
         if not market_rules.has_price_cage(order.instrument, order.trading_day):
-            return self.ok("该证券无价格笼子 (no price cage for this instrument)")
+            return self.ok(bilingual("no price cage for this instrument"))
         quote = context.quote
         reference = market_rules.cage_reference(order.side, quote.bid if quote else None, quote.ask if quote else None,
                                                 quote.last if quote else None, quote.prev_close if quote else None)
         if reference is None:
-            return self.ok("无参考价 (no reference price)")
+            return self.ok(bilingual("no reference price"))
         settings = CageSettings(star_chinext_tick_allowance=self.params.star_chinext_tick_allowance,
                                 bse_tick_allowance=self.params.bse_tick_allowance)
         bound = market_rules.price_cage(order.instrument, order.side, reference, order.trading_day, settings)
         values = {"price": order.price, "bound": bound, "reference": reference}
         if order.side == Side.BUY and order.price > bound:
-            return self.fail(f"买入价格 {order.price} 超出价格笼子上限 {bound} (参考价 {reference})",
-                             f"buy price {order.price} is above the cage bound {bound} from reference {reference}", **values)
+            return self.fail(bilingual("buy price {price} is above the cage bound {bound} from reference {reference}", price=order.price, bound=bound, reference=reference), **values)
         if order.side == Side.SELL and order.price < bound:
-            return self.fail(f"卖出价格 {order.price} 低于价格笼子下限 {bound} (参考价 {reference})",
-                             f"sell price {order.price} is below the cage bound {bound} from reference {reference}", **values)
+            return self.fail(bilingual("sell price {price} is below the cage bound {bound} from reference {reference}", price=order.price, bound=bound, reference=reference), **values)
         return self.ok(**values)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from risk.rules.base import Rule, RuleParams
 from risk.verdicts import Verdict
 from trading import market_rules
+from trading.i18n import bilingual
 from trading.market_rules import OrderType
 
 if TYPE_CHECKING:
@@ -34,24 +35,23 @@ class PriceLimit(Rule[PriceLimitParams]):
         quote = context.quote
         prev_close = quote.prev_close if quote else None
         if not prev_close:
-            return self.ok("无昨收价, 不检查 (no previous close: not checked)")
+            return self.ok(bilingual("no previous close: not checked"))
         limits = market_rules.limit_prices(order.instrument, prev_close, order.trading_day)
         if limits is None:
-            return self.ok("当日无涨跌幅限制 (no price limit today)")
+            return self.ok(bilingual("no price limit today"))
         down, up = limits
         is_market = order.order_type == OrderType.MARKET
         price = order.protection_price if is_market else order.price
         values = {"price": price, "limit_down": down, "limit_up": up, "prev_close": prev_close}
         if price is not None and not down <= price <= up:
-            return self.fail(f"价格 {price} 超出涨跌停范围 [{down}, {up}]",
-                             f"price {price} is outside the day's limits {down}-{up}", **values)
+            return self.fail(bilingual("price {price} is outside the day's limits {down}-{up}", price=price, down=down, up=up), **values)
         last = quote.last if quote else None
         if context.is_buy and self.params.refuse_buy_at_limit_up:
             at_limit = (last is not None and last >= up) if is_market else (price is not None and price >= up)
             if at_limit:
-                return self.fail(f"禁止以涨停价 {up} 买入", f"buying at the limit up {up} is not allowed", last=last, **values)
+                return self.fail(bilingual("buying at the limit up {up} is not allowed", up=up), last=last, **values)
         if not context.is_buy and self.params.refuse_sell_at_limit_down:
             at_limit = (last is not None and last <= down) if is_market else (price is not None and price <= down)
             if at_limit:
-                return self.fail(f"禁止以跌停价 {down} 卖出", f"selling at the limit down {down} is not allowed", last=last, **values)
+                return self.fail(bilingual("selling at the limit down {down} is not allowed", down=down), last=last, **values)
         return self.ok(**values)

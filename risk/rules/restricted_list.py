@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import Rule, RuleParams
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -32,8 +33,6 @@ class RestrictedList(Rule[RestrictedListParams]):
         for entry in restrictions_for(context.config, order.instrument.pk):
             if entry.applies(account_id=context.account.pk, side=order.side, day=order.trading_day):
                 scope = "本账户" if entry.account_id else "全部账户"
-                return self.fail(f"{order.instrument.symbol} 在禁止交易名单中 ({scope}): {entry.reason}",
-                                 f"{order.instrument.symbol} is restricted ({'this account' if entry.account_id else 'all accounts'}): "
-                                 f"{entry.reason}", restriction=entry.pk, reason=entry.reason, valid_from=entry.valid_from,
+                return self.fail(bilingual("{symbol} is restricted ({value}): {reason}", symbol=order.instrument.symbol, scope=scope, reason=entry.reason, value='this account' if entry.account_id else 'all accounts'), restriction=entry.pk, reason=entry.reason, valid_from=entry.valid_from,
                                  valid_to=entry.valid_to)
         return self.ok()

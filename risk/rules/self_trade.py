@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import Rule, RuleParams
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -33,7 +34,5 @@ class SelfTrade(Rule[SelfTradeParams]):
             first = crossing[0]
             price = first["price"] if first["order_type"] != "MARKET" else "市价/market"
             ids = [c["pk"] for c in crossing]
-            return self.fail(f"可能与账户 {first['account__name']} 的反向挂单 #{first['pk']} ({first['side']} @ {price}) 自成交",
-                             f"could trade against resting {first['side'].lower()} order #{first['pk']} @ {price} of account "
-                             f"{first['account__name']} (same account or control group)", crossing_orders=ids)
+            return self.fail(bilingual("could trade against resting {side_lower} order #{pk} @ {price} of account {account_name} (same account or control group)", account_name=first['account__name'], pk=first['pk'], side=first['side'], price=price, side_lower=first['side'].lower()), crossing_orders=ids)
         return self.ok()

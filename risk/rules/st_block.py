@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from risk.rules.base import Rule, RuleParams
 from risk.verdicts import Verdict
+from trading.i18n import bilingual
 
 if TYPE_CHECKING:
     from orders.models import Order
@@ -28,6 +29,5 @@ class StBlock(Rule[StBlockParams]):
     def check(self, order: Order, context: RiskContext) -> Verdict:
         if order.instrument.is_st and (context.is_buy or self.params.block_sells):
             side = "买入" if context.is_buy else "卖出"
-            return self.fail(f"禁止{side}ST股票 {order.instrument.symbol} {order.instrument.name}",
-                             f"{order.side.lower()} of ST stock {order.instrument.symbol} is not allowed", is_st=True)
+            return self.fail(bilingual("{side_lower} of ST stock {symbol} is not allowed", side=side, symbol=order.instrument.symbol, name=order.instrument.name, side_lower=order.side.lower()), is_st=True)
         return self.ok(is_st=order.instrument.is_st)

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from audit.services import Actor
 from brokers.services import opening_positions_load
 from trading.errors import InvalidOrder, TradingError
+from trading.i18n import bilingual
 
 
 class Command(BaseCommand):
@@ -27,7 +28,7 @@ class Command(BaseCommand):
                 with open(options["file"], newline="", encoding="utf-8-sig") as handle:
                     rows = list(csv.DictReader(handle))
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise CommandError(f"不能读取文件 (cannot read {options['file']}: {exc})") from exc
+            raise CommandError(bilingual("cannot read {file}: {exc}", file=options['file'], exc=exc)) from exc
         try:
             result = opening_positions_load(account_name=options["account"], rows=rows, actor=Actor.command("load_positions"))
         except InvalidOrder as exc:

@@ -10,6 +10,7 @@ from risk.selectors import risk_rule_list
 from risk.services import risk_rule_set
 from risk.verdicts import RiskAction
 from trading.errors import TradingError
+from trading.i18n import bilingual, pbilingual
 from trading.models import Account
 
 
@@ -18,7 +19,7 @@ def _account(name: str | None) -> Account | None:
         return None
     account = Account.objects.filter(name=name).first()
     if account is None:
-        raise CommandError(f"账户 {name} 不存在 (unknown account {name!r})")
+        raise CommandError(pbilingual("account name", "unknown account {name!r}", name=name))
     return account
 
 
@@ -46,9 +47,9 @@ class Command(BaseCommand):
         try:
             params = json.loads(options["params"])
         except json.JSONDecodeError as exc:
-            raise CommandError(f"--params 须为 JSON 对象 (--params must be a JSON object: {exc})") from exc
+            raise CommandError(bilingual("--params must be a JSON object: {exc}", exc=exc)) from exc
         if not isinstance(params, dict):
-            raise CommandError("--params 须为 JSON 对象 (--params must be a JSON object)")
+            raise CommandError(bilingual("--params must be a JSON object"))
         account = _account(options["account"])
         try:
             rule = risk_rule_set(code=options["code"], account=account, params=params, action=options["action"],

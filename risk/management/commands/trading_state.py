@@ -6,6 +6,7 @@ from audit.services import Actor
 from orders.kill_switch import trading_state_switch
 from risk.selectors import trading_states
 from trading.errors import TradingError
+from trading.i18n import bilingual
 from trading.models import Account, TradingState
 
 STATES = {"halt": TradingState.HALTED, "reduce": TradingState.REDUCING, "resume": TradingState.ACTIVE}
@@ -38,7 +39,7 @@ class Command(BaseCommand):
         if options["account"]:
             account = Account.objects.filter(name=options["account"]).first()
             if account is None:
-                raise CommandError(f"账户 {options['account']} 不存在 (unknown account {options['account']!r})")
+                raise CommandError(bilingual("unknown account {account!r}", account=options['account']))
         state = STATES[options["state"]]
         try:
             before = trading_state_switch(account=account, state=state, reason=options["reason"],
