@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import astuple, dataclass, fields
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -27,15 +27,13 @@ from django.db.models import CharField, IntegerField, Q, Value
 from psycopg import sql
 
 from trading.db import Statement, fast_path, selects_run
-
-ZERO = Decimal("0")
-CENT = Decimal("0.01")
+from trading.money import ZERO, to_cent
 
 
 def _decimal(value: Any) -> Decimal:
     if value is None:
         return ZERO
-    return value if isinstance(value, Decimal) else Decimal(str(value)).quantize(CENT)
+    return value if isinstance(value, Decimal) else to_cent(Decimal(str(value)), ROUND_HALF_EVEN)
 
 
 class CounterRow(NamedTuple):

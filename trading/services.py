@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from django.db import connection, models
@@ -31,12 +31,11 @@ from trading.db import (  # noqa: F401 - LockedAccount .. selects_run re-exporte
     selects_run,
     writes_run,
 )
-from trading.errors import Conflict, InvalidOrder
+from trading.errors import Conflict, InputRule, InvalidOrder
+from trading.i18n import bilingual
 from trading.market_rules import Side, format_symbol
 from trading.models import Account, CashEntryKind, CashLedgerEntry, Instrument, Position
-
-ZERO = Decimal("0")
-CENT = Decimal("0.01")
+from trading.money import ZERO, to_cent
 
 
 def account_lock(account_id: int) -> Account:
@@ -70,13 +69,13 @@ def cash_post(
     collected for one bulk insert by the caller (the account row is still saved
     by the caller, see :func:`ledger_flush`).
     """
-    amount = Decimal(amount).quantize(CENT)
+    amount = to_cent(Decimal(amount), ROUND_HALF_EVEN)
     if kind in (CashEntryKind.FREEZE, CashEntryKind.UNFREEZE):
         account.frozen += amount
     else:
         account.cash += amount
     if account.frozen < ZERO:
-        raise Conflict(f"冻结资金不能为负 (frozen cash of {account.name} would go negative)")
+        raise Conflict(bilingual("frozen cash of {account} would go negative", account=account.name))
     entry = CashLedgerEntry(
         account=account,
         kind=kind,
@@ -168,9 +167,10 @@ def position_freeze(position: Position, quantity: int, *, today: date) -> None:
     if quantity > sellable:
         raise InvalidOrder.single(
             "quantity",
-            "sellable_quantity",
-            f"可卖数量不足 (only {sellable} shares of {format_symbol(position.instrument.code, position.instrument.exchange)} "
-            f"are sellable today (T+1 and open sells excluded); got {quantity})",
+            InputRule.SELLABLE_QUANTITY,
+            bilingual("only {sellable} shares of {symbol} are sellable today (T+1 and open sells excluded); got {quantity}",
+                      sellable=sellable, symbol=format_symbol(position.instrument.code, position.instrument.exchange),
+                      quantity=quantity),
         )
     position.frozen_quantity += quantity
     position.save(update_fields=["frozen_quantity", "updated_at"])
@@ -200,8 +200,8 @@ def position_apply_fill(
         position.cost_amount += amount + fees
     else:
         if quantity > position.quantity:
-            raise Conflict(f"卖出数量超过持仓 (sell fill of {quantity} exceeds position {position.quantity})")
-        cost_out = (position.cost_amount * quantity / position.quantity).quantize(CENT) if position.quantity else ZERO
+            raise Conflict(bilingual("sell fill of {quantity} exceeds position {position}", quantity=quantity, position=position.quantity))
+        cost_out = to_cent(position.cost_amount * quantity / position.quantity, ROUND_HALF_EVEN) if position.quantity else ZERO
         realized = amount - fees - cost_out
         position.quantity -= quantity
         position.frozen_quantity = max(position.frozen_quantity - quantity, 0)
@@ -241,32 +241,32 @@ def opening_lots_parse(rows: list[dict[str, str]], *, today: date) -> list[Openi
             raw_quantity = row.get("quantity", "")
             if not raw_quantity.isdigit() or int(raw_quantity) <= 0 or int(raw_quantity) > 10**12:
                 raise _lot_field(line, "quantity", "positive_integer",
-                                 f"第{line}行: 数量须为正整数 (line {line}: quantity must be a positive whole number; got {raw_quantity!r})")
+                                 bilingual("line {line}: quantity must be a positive whole number; got {got}", line=line, got=repr(raw_quantity)))
             try:
                 avg_cost = Decimal(row.get("avg_cost", ""))
             except ArithmeticError:
                 avg_cost = Decimal("NaN")
             if not avg_cost.is_finite() or avg_cost < ZERO or avg_cost > Decimal("100000000"):
                 raise _lot_field(line, "avg_cost", "non_negative_decimal",
-                                 f"第{line}行: 成本价须为非负数 (line {line}: avg_cost must be a decimal >= 0; got {row.get('avg_cost')!r})")
+                                 bilingual("line {line}: avg_cost must be a decimal >= 0; got {got}", line=line, got=repr(row.get("avg_cost"))))
             try:
                 acquired = date.fromisoformat(row.get("acquired", ""))
             except ValueError:
                 raise _lot_field(line, "acquired", "date",
-                                 f"第{line}行: 买入日须为 YYYY-MM-DD (line {line}: acquired must be a date YYYY-MM-DD; "
-                                 f"got {row.get('acquired')!r})") from None
+                                 bilingual("line {line}: acquired must be a date YYYY-MM-DD; got {got}", line=line,
+                                           got=repr(row.get("acquired")))) from None
             if acquired > today:
                 raise _lot_field(line, "acquired", "not_future",
-                                 f"第{line}行: 买入日晚于今日 (line {line}: acquired {acquired} is after today {today})")
+                                 bilingual("line {line}: acquired {acquired} is after today {today}", line=line, acquired=acquired, today=today))
             lots.append(OpeningLot(symbol, int(raw_quantity), avg_cost, acquired))
         except InvalidOrder as exc:
             problems.extend(exc.problems)
         except market_rules.MarketRuleViolation as exc:
-            problems.append(_lot_field(line, "symbol", "symbol", f"第{line}行: {exc} (line {line})").problems[0])
+            problems.append(_lot_field(line, "symbol", "symbol", bilingual("line {line}", line=line, problem=exc)).problems[0])
     if problems:
         raise InvalidOrder(problems)
     if not lots:
-        raise InvalidOrder.single("file", "required", "文件中没有持仓 (the file has no positions)")
+        raise InvalidOrder.single("file", InputRule.REQUIRED, bilingual("the file has no positions"))
     return lots
 
 
@@ -285,7 +285,7 @@ def position_open(*, account: Account, instrument: Instrument, lots: list[Openin
     before = {"quantity": position.quantity, "cost_amount": str(position.cost_amount),
               "unsettled_quantity": position.unsettled_quantity if position.unsettled_day == today else 0}
     position.quantity = sum(lot.quantity for lot in lots)
-    position.cost_amount = sum(((lot.avg_cost * lot.quantity).quantize(CENT) for lot in lots), ZERO)
+    position.cost_amount = sum((to_cent(lot.avg_cost * lot.quantity, ROUND_HALF_EVEN) for lot in lots), ZERO)
     bought_today = sum(lot.quantity for lot in lots if lot.acquired == today)
     position.unsettled_quantity = 0 if market_rules.is_t0(instrument) else bought_today
     position.unsettled_day = today
