@@ -27,7 +27,13 @@ from orders.services.broker import WORKER, order_place
 from orders.services.freezes import admission_for, freeze_admitted
 from orders.services.inputs import OrderInput, build_order, created_event, order_check
 from orders.services.locks import account_id_by_name
-from orders.services.outbox import SUBMIT, dispatch_on_commit, reread_after_inline_worker, tasks_run_inline
+from orders.services.outbox import (
+    SUBMIT,
+    dispatch_on_commit,
+    order_reread,
+    reread_after_inline_worker,
+    tasks_run_inline,
+)
 from orders.state_machine import OrderEvent, StatusChange, order_apply_event
 from risk.controller import RiskOutcome, RiskReads, Verdict, reads_for
 from risk.services import risk_order_recorded
@@ -215,9 +221,9 @@ def _place_claimed(order: Order) -> Order:
     """After commit: the broker call for an order claimed at intake."""
     try:
         return order_place(broker_for(order.account), order)
-    except Exception:  # the order stays SUBMITTING: the sweep reconciles and re-sends it
-        log.exception("broker call for order %s failed; the outbox sweep will reconcile it", order.pk)
-        order.refresh_from_db()
+    except Exception:  # left SUBMITTING (or as far as the call got): reconciliation (account_poll) resolves it
+        log.exception("broker call for order %s failed; reconciliation will resolve it", order.pk)
+        order_reread(order)
         return order
 
 

@@ -67,8 +67,12 @@ def reread_after_inline_worker(order: Order) -> None:
     Its account and instrument are kept (the same rows), so answering with the
     order reads nothing more.
     """
-    if not tasks_run_inline():
-        return
+    if tasks_run_inline():
+        order_reread(order)
+
+
+def order_reread(order: Order) -> None:
+    """Read ``order``'s own columns again, keeping its account and instrument (the same rows)."""
     account, instrument = order.account, order.instrument
     order.refresh_from_db()
     order.account, order.instrument = account, instrument
