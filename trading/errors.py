@@ -25,6 +25,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     BROKER_ERROR = "broker_error"
     BROKER_TIMEOUT = "broker_timeout"
+    BROKER_UNAVAILABLE = "broker_unavailable"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -147,6 +148,14 @@ class BrokerTimeout(BrokerError):
     """The broker did not answer in time: the call may or may not have taken effect."""
 
     code = ErrorCode.BROKER_TIMEOUT
+
+
+class BrokerUnavailable(BrokerError):
+    """The broker could not be reached (no connection, login failed, circuit open): the call
+    certainly did not take effect, so the caller may try again later. Not a refusal of the order."""
+
+    status_code = 503
+    code = ErrorCode.BROKER_UNAVAILABLE
 
 
 def field_name(names: Sequence[str | int]) -> str:

@@ -48,7 +48,7 @@ from brokers.interface import (
 )
 from brokers.registry import register
 from trading.calendar import SHANGHAI
-from trading.errors import BrokerError, BrokerTimeout
+from trading.errors import BrokerError, BrokerTimeout, BrokerUnavailable
 from trading.money import ROUND_HALF_EVEN, ZERO, to_cent, to_price_places
 
 _OPEN = (BrokerOrderStatus.OPEN, BrokerOrderStatus.PARTIALLY_FILLED)
@@ -87,6 +87,9 @@ class BrokerScript:
     # paper broker does); otherwise always a complete read (BrokerInterface's default).
     incremental: bool = False
     full_reads: int = 0  # query_changes calls answered with a complete read
+    connected: bool = True  # False: every call raises BrokerUnavailable (the session dropped)
+    repeat_trades: bool = False  # True: each new trade is reported twice (a reconnect's replay)
+    holdings: dict[str, tuple[int, Decimal]] = field(default_factory=dict)  # symbol -> (shares, avg cost), held before today
     _changed: dict[str, int] = field(default_factory=dict)  # broker order id -> change number
     _numbers: int = 0
     _sequence: int = 0
@@ -102,10 +105,10 @@ class BrokerScript:
         since = int(cursor) if self.incremental and cursor and cursor.isdigit() else None
         if since is None or since > self._sequence:
             self.full_reads += 1
-            return BrokerChanges(list(self.orders.values()), list(self.trades),
+            return BrokerChanges(list(self.orders.values()), unique_trades(self.trades),
                                  cursor=str(self._sequence) if self.incremental else None, complete=True)
         ids = [order_id for order_id, number in sorted(self._changed.items(), key=lambda item: item[1]) if number > since]
-        return BrokerChanges([self.orders[i] for i in ids], [t for t in self.trades if t.broker_order_id in ids],
+        return BrokerChanges([self.orders[i] for i in ids], [t for t in unique_trades(self.trades) if t.broker_order_id in ids],
                              cursor=str(self._sequence), complete=False)
 
     def on_place(self, reply: Reply, message: str = "", *, reaches_broker: bool = True) -> BrokerScript:
@@ -139,8 +142,10 @@ class BrokerScript:
             transfer_fee=transfer_fee,
         )
         self.trades.append(trade)
+        if self.repeat_trades:
+            self.trades.append(trade)
         filled = order.filled_quantity + quantity
-        traded = sum((t.amount for t in self.trades if t.broker_order_id == broker_order_id), ZERO)
+        traded = sum((t.amount for t in unique_trades(self.trades) if t.broker_order_id == broker_order_id), ZERO)
         status = BrokerOrderStatus.FILLED if filled == order.quantity else BrokerOrderStatus.PARTIALLY_FILLED
         self._put(replace(order, filled_quantity=filled, status=status,
                           avg_fill_price=to_price_places(traded / filled, ROUND_HALF_EVEN)))
@@ -164,6 +169,11 @@ class BrokerScript:
             trading_day=at.astimezone(SHANGHAI).date(),
         )
         return self._put(order)
+
+
+def unique_trades(trades: list[BrokerTrade]) -> list[BrokerTrade]:
+    """Each broker trade id once, first report kept (a replayed report is the same trade)."""
+    return list({t.broker_trade_id: t for t in reversed(trades)}.values())[::-1]
 
 
 @register
@@ -191,6 +201,8 @@ class ScriptedBroker(BrokerInterface):
         book = self._scripts.get(self.account_name)
         if book is None:
             raise BrokerError("资金账号不存在")
+        if not book.connected:
+            raise BrokerUnavailable("券商连接已断开")
         return book
 
     @staticmethod
@@ -217,15 +229,17 @@ class ScriptedBroker(BrokerInterface):
                              total_assets=book.cash + market_value)
 
     def get_positions(self) -> list[BrokerPosition]:
-        """Holdings from the trades the script made, valued at cost (it has no market). Every
-        trade is today's, so nothing is sellable before tomorrow (T+1)."""
-        held: dict[str, tuple[int, Decimal]] = {}
-        for trade in self._book.trades:
+        """Holdings from ``holdings`` (held before today, sellable) and the trades the script made,
+        valued at cost (it has no market). Every trade is today's, so what it bought is not
+        sellable before tomorrow (T+1)."""
+        book = self._book
+        held: dict[str, tuple[int, Decimal]] = {s: (q, c * q) for s, (q, c) in book.holdings.items()}
+        for trade in unique_trades(book.trades):
             quantity, cost = held.get(trade.symbol, (0, ZERO))
             sign = 1 if trade.side == "BUY" else -1
             held[trade.symbol] = (quantity + sign * trade.quantity, cost + sign * trade.amount)
         return [
-            BrokerPosition(symbol=symbol, quantity=quantity, sellable_quantity=0,
+            BrokerPosition(symbol=symbol, quantity=quantity, sellable_quantity=book.holdings.get(symbol, (0, ZERO))[0],
                            avg_cost=to_price_places(cost / quantity, ROUND_HALF_EVEN), last_price=None, market_value=cost)
             for symbol, (quantity, cost) in sorted(held.items()) if quantity > 0
         ]
@@ -262,7 +276,7 @@ class ScriptedBroker(BrokerInterface):
         return list(self._book.orders.values())
 
     def query_trades(self) -> list[BrokerTrade]:
-        return list(self._book.trades)
+        return unique_trades(self._book.trades)
 
     def query_changes(self, cursor: str | None) -> BrokerChanges:
         return self._book.changes(cursor)
