@@ -78,6 +78,7 @@ def require_redis() -> str:
 def _fresh_process_caches() -> None:
     """Process-level caches (instruments, API keys) must not leak rows across tests."""
     from brokers.adapters import paper
+    from brokers.connection import breakers_forget
     from orders.services import intake, locks, reconcile
     from trading import auth
     from trading.selectors import instrument_cache_clear, quote_cache_clear
@@ -88,6 +89,7 @@ def _fresh_process_caches() -> None:
     reconcile._POLL_CURSORS.clear()
     quote_cache_clear()
     paper._EXPIRY_DONE.clear()
+    breakers_forget()
     auth._cache.clear()
     auth._last_used_written.clear()
     auth._buckets.clear()  # rate limits: failed logins of 127.0.0.1 must not carry over between tests

@@ -193,11 +193,21 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "trading")
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "120"))}
+
+# Broker connections (brokers/connection.py): the circuit opens on a lost session or after this many
+# timeouts in a row, and is probed again after a back-off doubling from BASE up to MAX (with jitter);
+# the heartbeat asks every account's broker whether it is there this often.
+BROKER_FAILURE_THRESHOLD = int(os.environ.get("BROKER_FAILURE_THRESHOLD", "3"))
+BROKER_BACKOFF_BASE_SECONDS = float(os.environ.get("BROKER_BACKOFF_BASE_SECONDS", "1"))
+BROKER_BACKOFF_MAX_SECONDS = float(os.environ.get("BROKER_BACKOFF_MAX_SECONDS", "60"))
+BROKER_HEARTBEAT_SECONDS = float(os.environ.get("BROKER_HEARTBEAT_SECONDS", "10"))
+
 CELERY_BEAT_SCHEDULE = {
     "orders-outbox-sweep": {"task": "orders.tasks.outbox_sweep", "schedule": 5.0},
     "orders-poll-open": {"task": "orders.tasks.poll_open_orders", "schedule": 2.0},
     "orders-expire-day-orders": {"task": "orders.tasks.expire_day_orders", "schedule": 60.0},
     "risk-expire-reviews": {"task": "risk.tasks.expire_reviews", "schedule": 30.0},
+    "brokers-heartbeat": {"task": "brokers.tasks.heartbeat", "schedule": BROKER_HEARTBEAT_SECONDS},
 }
 
 if REDIS_URL:

@@ -24,6 +24,7 @@ from orders.services.locks import lock_order
 from orders.services.sync import nothing_new_at_broker, order_sync
 from orders.state_machine import OrderEvent, order_apply_event
 from trading.clock import now
+from trading.errors import BrokerError
 from trading.i18n import bilingual
 from trading.models import Account
 from trading.selectors import account_trading_day
@@ -147,4 +148,10 @@ def accounts_poll_all() -> int:
     rather than listing the open orders, so the job costs accounts, not open orders."""
     polled = Order.objects.filter(account=models.OuterRef("pk"), status__in=_POLLED_STATUSES)
     ids = Account.objects.filter(models.Exists(polled)).values_list("pk", flat=True)
-    return sum(account_poll(account_id=pk) for pk in list(ids))
+    changed = 0
+    for pk in list(ids):
+        try:
+            changed += account_poll(account_id=pk)
+        except BrokerError as exc:  # one broker down does not stop the others' polls
+            log.warning("poll of account %s failed: %s", pk, exc.message)
+    return changed
