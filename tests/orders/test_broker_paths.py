@@ -239,6 +239,21 @@ def test_partial_fills_then_the_last_one_move_cash_position_and_freeze(script: B
     assert_money_invariants()
 
 
+def test_a_trade_reported_twice_in_one_answer_is_one_fill(script: BrokerScript) -> None:
+    """A reconnect that replays the day's trades may list one trade twice: one fill, not two."""
+    from orders.services import order_sync
+
+    order = buy(quantity=1000, price="9.90")
+    broker_order_id = reload(order).broker_order_id
+    trade = script.fill(broker_order_id, 400, Decimal("9.90"))
+    order_sync(order_id=order.pk, broker_order=script.orders[broker_order_id], trades=[trade, trade])
+    order = reload(order)
+    assert (order.status, order.filled_quantity) == (S.PARTIALLY_FILLED, 400)
+    assert Fill.objects.filter(order=order).count() == 1
+    assert Position.objects.get(account=account(), instrument=order.instrument).quantity == 400
+    assert_money_invariants()
+
+
 def test_an_order_the_broker_expires_ends_expired_with_its_cash_back(script: BrokerScript) -> None:
     order = buy()
     script.close(reload(order).broker_order_id, BrokerOrderStatus.EXPIRED, "当日有效委托已过期")
