@@ -49,6 +49,7 @@ from brokers.interface import BrokerInterface
 from brokers.models import BrokerLink, LinkState
 from trading.clock import now
 from trading.errors import BrokerError, BrokerTimeout, BrokerUnavailable
+from trading.events import EventKind, publish
 from trading.i18n import bilingual
 
 if TYPE_CHECKING:
@@ -215,6 +216,7 @@ def _record(account_id: int, account_name: str, kind: str, breaker: Breaker, act
                          account=account_name, after={"state": state}, reason=error)
             transaction.on_commit(lambda: link_changed.send(sender=BrokerLink, account_id=account_id, state=state,
                                                             error=error))
+            publish(EventKind.BROKER_LINK, account_name, {"account_id": account_id, "state": state, "error": error})
     except Exception:
         log.exception("could not record the %s of account %s's broker link", action, account_name)
     if state == LinkState.DOWN:
