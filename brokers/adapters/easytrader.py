@@ -604,14 +604,25 @@ class EasytraderBroker(BrokerInterface):
             parse_balance(self._read("balance"), self.dialect)
         return rows
 
+    def _refusal(self, exc: Exception) -> str | None:
+        """The broker's words when ``exc`` is the client refusing the call (TradeError), else None."""
+        return str(exc) if _is_trade_error(exc) else None
+
+    def _unreached(self, exc: Exception) -> bool:
+        """Whether ``exc`` proves the call never reached the client (a local client: never)."""
+        return False
+
     def _raise_send_failure(self, exc: Exception, what: str, no_answer: str) -> NoReturn:
         if isinstance(exc, BrokerError):  # a remote client's own typed answer
             if not isinstance(exc, BrokerUnavailable):
                 self._lost()
             raise exc
-        if _is_trade_error(exc):
-            raise BrokerError(str(exc) or what) from exc
+        refusal = self._refusal(exc)
+        if refusal is not None:
+            raise BrokerError(refusal or what) from exc
         self._lost()
+        if self._unreached(exc):
+            raise BrokerUnavailable(f"{MSG_NOT_CONNECTED}: {type(exc).__name__}: {exc}") from exc
         raise BrokerTimeout(f"{no_answer}: {type(exc).__name__}: {exc}") from exc
 
     # -- reads ------------------------------------------------------------
@@ -654,6 +665,8 @@ class EasytraderBroker(BrokerInterface):
         if request.quantity <= 0:
             raise BrokerError(f"委托数量错误 (bad quantity {request.quantity})")
         market = request.order_type == "MARKET"
+        if market and not self.capabilities.market_orders:
+            raise BrokerError(MSG_NO_MARKET)
         if not market and (request.order_type != "LIMIT" or request.price is None or request.price <= 0):
             raise BrokerError(f"委托类型或价格错误 (bad order type {request.order_type!r} / price {request.price})")
         with self._session.lock:

@@ -13,6 +13,7 @@ from tests.brokers.contract.venue import Venue
 TARGET_MODULES = [
     "tests.brokers.contract.targets.scripted",
     "tests.brokers.contract.targets.easytrader",
+    "tests.brokers.contract.targets.easytrader_remote",
 ]
 
 
