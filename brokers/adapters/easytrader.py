@@ -502,7 +502,8 @@ class EasytraderBroker(BrokerInterface):
     ``ths``, ``miniqmt``, ...); ``login``: ``prepare`` (log in with ``user``, ``password``,
     ``comm_password``, ``exe_path`` or ``config_path``), ``connect`` (attach to the client already
     logged in at ``exe_path``; miniqmt: ``miniqmt_path`` and ``account_id``) or ``none``; default
-    ``prepare`` when ``user`` or ``config_path`` is set, else ``connect``. ``columns``: extra
+    ``prepare`` when ``user`` or ``config_path`` is set and the client has ``prepare`` (miniqmt
+    has not), else ``connect``. ``columns``: extra
     keys per :class:`Dialect` field, tried first. ``confirm_reads`` (3) and ``confirm_interval``
     (0.5 s): how often the order list is read to find a new order. ``market_ttype``: easytrader's
     ``ttype`` for market orders by exchange, e.g. ``{"SH": "最优五档即时成交剩余撤销"}``.
@@ -536,15 +537,16 @@ class EasytraderBroker(BrokerInterface):
         except Exception as exc:
             raise BrokerUnavailable(f"{MSG_NOT_CONNECTED}: easytrader.use({self.client_name!r}): {exc}") from exc
 
-    def _login_mode(self) -> str:
+    def _login_mode(self, client: Any) -> str:
         mode = str(self.settings.get("login") or "")
         if mode:
             return mode
-        return "prepare" if self.settings.get("user") or self.settings.get("config_path") else "connect"
+        wants_prepare = self.settings.get("user") or self.settings.get("config_path")
+        return "prepare" if wants_prepare and callable(getattr(client, "prepare", None)) else "connect"
 
     def _open(self, client: Any) -> None:
         """Log the client in (or attach it to a running, logged-in client)."""
-        mode = self._login_mode()
+        mode = self._login_mode(client)
         s = self.settings
         if mode == "prepare":
             kwargs = {k: s[k] for k in ("config_path", "user", "password", "exe_path", "comm_password") if s.get(k)}
@@ -580,28 +582,44 @@ class EasytraderBroker(BrokerInterface):
     def _lost(self) -> None:
         self._session.ready = False
 
-    def _read(self, name: str) -> Any:
-        """A property of the client (``balance``, ``today_entrusts`` ...), logged in first; any
-        failure is BrokerUnavailable (a read changes nothing) and the next call logs in again."""
+    def _read(self, name: str, *, retry: bool = True) -> Any:
+        """A property of the client (``balance``, ``today_entrusts`` ...), logged in first. A read
+        changes nothing, so a failed one on a session believed alive (it may have gone stale
+        unnoticed) is tried once more after logging in again; a failure stands as
+        BrokerUnavailable, and the next call logs in again."""
         self.login()
         try:
             return getattr(self._session.client, name)
-        except BrokerTimeout as exc:  # a remote client (the gateway) that reports its own errors
-            self._lost()
-            raise BrokerUnavailable(exc.message) from exc
-        except BrokerError:
-            self._lost()
-            raise
         except Exception as exc:
             self._lost()
-            raise BrokerUnavailable(f"{MSG_READ_FAILED}: {name}: {type(exc).__name__}: {exc}") from exc
+            if retry:
+                try:
+                    self.login()
+                except BrokerError:
+                    pass
+                else:
+                    return self._read(name, retry=False)
+            if isinstance(exc, BrokerError) and not isinstance(exc, BrokerTimeout):
+                raise  # a remote client's own typed answer
+            message = exc.message if isinstance(exc, BrokerError) else f"{type(exc).__name__}: {exc}"
+            raise BrokerUnavailable(f"{MSG_READ_FAILED}: {name}: {message}") from exc
 
     def _list(self, name: str) -> list[Row]:
+        was_ready = self._session.ready
         rows = _rows(self._read(name), name)
+        if rows:
+            return rows
+        # miniqmt answers [] when its connection is down: believe an empty list only once the
+        # balance shows the session is alive; on a session that went stale, log in and read again.
+        try:
+            parse_balance(self._read("balance", retry=False), self.dialect)
+            return rows
+        except BrokerUnavailable:
+            if not was_ready:
+                raise
+        rows = _rows(self._read(name, retry=False), name)
         if not rows:
-            # miniqmt answers [] when its connection is down: believe an empty list only once the
-            # balance shows the session is alive.
-            parse_balance(self._read("balance"), self.dialect)
+            parse_balance(self._read("balance", retry=False), self.dialect)
         return rows
 
     def _refusal(self, exc: Exception) -> str | None:

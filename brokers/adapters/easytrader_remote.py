@@ -70,7 +70,7 @@ class EasytraderRemoteBroker(EasytraderBroker):
         client._s = TimeoutSession()  # RemoteClient's own session waits for ever
         return client
 
-    def _login_mode(self) -> str:
+    def _login_mode(self, client: Any) -> str:
         mode = str(self.settings.get("login") or "")
         return mode or ("prepare" if self.settings.get("user") or self.settings.get("config_path") else "none")
 
