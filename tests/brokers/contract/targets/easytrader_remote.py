@@ -10,13 +10,12 @@ the network to the Windows host going away (the server stops, connections are re
 from __future__ import annotations
 
 import threading
-from decimal import Decimal
 from typing import Any
 
 from brokers.adapters.easytrader_remote import EasytraderRemoteBroker
 from brokers.interface import BrokerInterface
-from tests.brokers.contract.venue import Venue
-from tests.brokers.fakes.easytrader_clients import BrokerHost, HTClient
+from tests.brokers.contract.targets.easytrader import EasytraderVenue
+from tests.brokers.fakes.easytrader_clients import HTClient
 
 
 class EasytraderServer:
@@ -50,9 +49,11 @@ class EasytraderServer:
         self.module.global_store.pop("user", None)
 
 
-class RemoteVenue(Venue):
+class RemoteVenue(EasytraderVenue):
+    """The 华泰 venue's broker side, reached through easytrader's server."""
+
     def __init__(self) -> None:
-        self.host = BrokerHost()
+        super().__init__()
         user = HTClient(self.host)
         user.prepare(user="666600001234", password="secret", comm_password="comm")  # logged in on the host
         self.server = EasytraderServer(user)
@@ -60,27 +61,6 @@ class RemoteVenue(Venue):
     def adapter(self) -> BrokerInterface:
         return EasytraderRemoteBroker(self.account, {"client": "ht_client", "host": "127.0.0.1", "port": self.server.port,
                                                      "timeout": 5, "confirm_interval": 0})
-
-    def fund(self, cash: Decimal) -> None:
-        self.host.cash = cash
-
-    def hold(self, symbol: str, quantity: int, avg_cost: Decimal) -> None:
-        self.host.holdings[symbol.split(".")[0]] = (quantity, avg_cost)
-
-    def fill(self, broker_order_id: str, quantity: int, price: Decimal) -> None:
-        self.host.fill(broker_order_id, quantity, price)
-
-    def reject(self, broker_order_id: str, message: str) -> None:
-        self.host.reject(broker_order_id, message)
-
-    def fail_next_place(self, *, took_effect: bool) -> None:
-        self.host.place_faults.append("lost_after" if took_effect else "lost_before")
-
-    def refuse_next_cancel(self, message: str) -> None:
-        self.host.cancel_refusals.append(message)
-
-    def repeat_trade_reports(self) -> None:
-        self.host.replay_trades = True
 
     def disconnect(self) -> None:
         self.server.stop()
