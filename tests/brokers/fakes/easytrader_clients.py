@@ -182,7 +182,7 @@ class BrokerHost:
 
     def shares(self) -> dict[str, tuple[int, int, Decimal]]:
         """code -> (held, sellable, cost): holdings are sellable, today's buys are not (T+1)."""
-        books = {code: [quantity, quantity, cost * quantity] for code, (quantity, cost) in self.holdings.items()}
+        books: dict[str, list[Any]] = {code: [quantity, quantity, cost * quantity] for code, (quantity, cost) in self.holdings.items()}
         for made in self.fills:
             held = books.setdefault(made.entrust.code, [0, 0, ZERO])
             sign = 1 if made.entrust.side == "BUY" else -1
