@@ -16,15 +16,8 @@ class OrdersConfig(AppConfig):
 def _broker_link_changed(sender: Any, *, account_id: int, state: str, **kwargs: Any) -> None:
     """An account's broker is reachable again: poll it first (unknown outcomes are queried, never
     sent again), then offer the orders that waited."""
-    import logging
-
     from brokers.models import LinkState
-    from orders import services, tasks
+    from orders.services import broker_back
 
-    if state != LinkState.UP:
-        return
-    try:
-        tasks.poll_account.delay(account_id)
-        services.orders_release_waiting(account_id=account_id)
-    except Exception:  # the poll and the sweep catch up on their own
-        logging.getLogger(__name__).exception("after the reconnect of account %s", account_id)
+    if state == LinkState.UP:
+        broker_back(account_id=account_id)

@@ -21,6 +21,7 @@ from orders.models import (
 from orders.services.broker import order_place, submitting_stale
 from orders.services.expiry import expire_locked
 from orders.services.locks import lock_order
+from orders.services.outbox import orders_release_waiting
 from orders.services.sync import nothing_new_at_broker, order_sync
 from orders.state_machine import OrderEvent, order_apply_event
 from trading.clock import now
@@ -155,3 +156,15 @@ def accounts_poll_all() -> int:
         except BrokerError as exc:  # one broker down does not stop the others' polls
             log.warning("poll of account %s failed: %s", pk, exc.message)
     return changed
+
+
+def broker_back(*, account_id: int) -> None:
+    """The account's broker is reachable again (brokers.connection.link_changed): poll it first
+    (unknown outcomes are queried, never sent again), then offer the orders that waited."""
+    from orders import tasks
+
+    try:
+        tasks.poll_account.delay(account_id)
+        orders_release_waiting(account_id=account_id)
+    except Exception:  # the poll and the sweep catch up on their own
+        log.exception("after the reconnect of account %s", account_id)
