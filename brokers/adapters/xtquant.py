@@ -785,7 +785,10 @@ class XtQuantBroker(BrokerInterface):
             raise BrokerError(bilingual("no such order {id}", id=broker_order_id))
         session, trader, generation = self._ready()
         with session.lock:
-            session.book(self.account_id).cancel_errors.pop(broker_order_id, None)
+            book = session.book(self.account_id)
+            book.cancel_errors.pop(broker_order_id, None)
+            known = book.orders.get(broker_order_id)
+            ended_before = known is not None and known.status in _TERMINAL  # only a refusal can answer
         result = self._call(trader.cancel_order_stock, self._account(), int(broker_order_id))
 
         def outcome() -> tuple[str, str] | None:
@@ -793,14 +796,15 @@ class XtQuantBroker(BrokerInterface):
             if broker_order_id in book.cancel_errors:
                 return ("refused", book.cancel_errors[broker_order_id])
             order = book.orders.get(broker_order_id)
-            return ("ended", "") if order is not None and order.status in _TERMINAL else None
+            ended = not ended_before and order is not None and order.status in _TERMINAL
+            return ("ended", "") if ended else None
 
         if result != 0:
             found = self._wait(session, generation, self.error_wait, outcome)
             self._checked(session, generation)
             raise BrokerError(found[1] if found and found[1] else
                               bilingual("miniQMT did not send the cancel (cancel_order_stock returned {code})", code=result))
-        found = self._wait(session, generation, self.cancel_wait, outcome)
+        found = self._wait(session, generation, self.error_wait if ended_before else self.cancel_wait, outcome)
         if found and found[0] == "refused":
             raise BrokerError(found[1])
 
