@@ -468,49 +468,44 @@ class _Session:
             self.news.notify_all()
         log.warning("xtquant: miniQMT at %s (session %s) disconnected", self.path, self.session_id)
 
-    def pushed_order(self, generation: int, item: Any) -> None:
+    def _keep(self, generation: int, item: Any, change: Callable[[_Book], bool]) -> None:
+        """Apply a push of the current trader to its account's book; wake waiting callers, and
+        announce the account when its orders or trades changed."""
+        account_id = str(item.account_id)
         with self.lock:
             if not self._current(generation):
                 return
-            book = self.book(str(item.account_id))
-            order = to_broker_order(item, book.order_errors.get(str(item.order_id), ""))
-            changed = order is not None and book.put_order(order)
+            book = self.book(account_id)
+            changed = change(book)
             book.pushes += changed
             self.news.notify_all()
         if changed:
-            self.announce(str(item.account_id))
+            self.announce(account_id)
+
+    def pushed_order(self, generation: int, item: Any) -> None:
+        def change(book: _Book) -> bool:
+            order = to_broker_order(item, book.order_errors.get(str(item.order_id), ""))
+            return order is not None and book.put_order(order)
+
+        self._keep(generation, item, change)
 
     def pushed_trade(self, generation: int, item: Any) -> None:
-        with self.lock:
-            if not self._current(generation):
-                return
-            book = self.book(str(item.account_id))
-            trade = to_broker_trade(item)
-            changed = trade is not None and book.put_trade(trade)
-            book.pushes += changed
-            self.news.notify_all()
-        if changed:
-            self.announce(str(item.account_id))
+        trade = to_broker_trade(item)
+        self._keep(generation, item, lambda book: trade is not None and book.put_trade(trade))
 
     def pushed_order_error(self, generation: int, item: Any) -> None:
-        message = str(getattr(item, "error_msg", "") or "") or bilingual("order refused (error {code})", code=getattr(item, "error_id", "?"))
-        with self.lock:
-            if not self._current(generation):
-                return
-            book = self.book(str(item.account_id))
-            changed = book.put_order_error(str(item.order_id), str(getattr(item, "order_remark", "") or ""), message)
-            book.pushes += changed
-            self.news.notify_all()
-        if changed:
-            self.announce(str(item.account_id))
+        message = _error_text(item) or bilingual("order refused (error {code})", code=getattr(item, "error_id", "?"))
+        remark = str(getattr(item, "order_remark", "") or "")
+        self._keep(generation, item, lambda book: book.put_order_error(str(item.order_id), remark, message))
 
     def pushed_cancel_error(self, generation: int, item: Any) -> None:
-        message = str(getattr(item, "error_msg", "") or "") or bilingual("cancel refused (error {code})", code=getattr(item, "error_id", "?"))
-        with self.lock:
-            if not self._current(generation):
-                return
-            self.book(str(item.account_id)).cancel_errors[str(item.order_id)] = message
-            self.news.notify_all()
+        message = _error_text(item) or bilingual("cancel refused (error {code})", code=getattr(item, "error_id", "?"))
+
+        def change(book: _Book) -> bool:
+            book.cancel_errors[str(item.order_id)] = message
+            return False  # the order itself did not change: only the cancel's waiter needs it
+
+        self._keep(generation, item, change)
 
     def close(self) -> None:
         with self.lock:
@@ -520,6 +515,10 @@ class _Session:
             self.news.notify_all()
         if trader is not None:
             _stop_quietly(trader)
+
+
+def _error_text(item: Any) -> str:
+    return str(getattr(item, "error_msg", "") or "")
 
 
 def _stop_quietly(trader: Any) -> None:
