@@ -281,6 +281,15 @@ def to_broker_position(item: Any) -> BrokerPosition:
                           last_price=last, market_value=_money(item.market_value))
 
 
+def _shaped(mapper: Callable[[Any], Any], items: Any) -> list[Any]:
+    """``mapper`` over miniQMT's answer; an answer not of xttype's shape is a BrokerError (never
+    a shorter list, which would read as orders the broker does not have)."""
+    try:
+        return [mapper(item) for item in items]
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise BrokerError(bilingual("miniQMT answered in an unexpected shape: {error}", error=repr(exc))) from exc
+
+
 def _progress(order: BrokerOrder) -> tuple[bool, int]:
     return order.status in _TERMINAL, order.filled_quantity
 
@@ -652,7 +661,10 @@ class XtQuantBroker(BrokerInterface):
             if not session.connected:
                 self._connect(session)
             if self.account_id not in session.subscribed:
-                result = self._call(session.trader.subscribe, self._account())
+                try:
+                    result = self._call(session.trader.subscribe, self._account())
+                except BrokerError as exc:  # nothing was sent yet: whatever comes next did not happen
+                    raise BrokerUnavailable(exc.message) from exc
                 if result != 0:
                     raise BrokerUnavailable(bilingual("miniQMT refused to subscribe account {account} (subscribe returned {code})",
                                                       account=self.account_id, code=result))
@@ -733,7 +745,8 @@ class XtQuantBroker(BrokerInterface):
         self._checked(session, generation)
         if asset is None:
             raise BrokerUnavailable(bilingual("miniQMT returned no assets for account {account}", account=self.account_id))
-        return to_broker_balance(asset)
+        [balance] = _shaped(to_broker_balance, [asset])
+        return balance
 
     def get_positions(self) -> list[BrokerPosition]:
         session, trader, generation = self._ready()
@@ -741,7 +754,7 @@ class XtQuantBroker(BrokerInterface):
         self._checked(session, generation)
         if items is None:
             raise BrokerUnavailable(bilingual("miniQMT returned no positions for account {account}", account=self.account_id))
-        return [to_broker_position(item) for item in items if int(item.volume or 0) > 0]
+        return [p for p in _shaped(to_broker_position, items) if p.quantity > 0]
 
     def place_order(self, request: OrderRequest) -> OrderAck:
         """Send the order; the id answered means "sent". A rejection by the counter comes later
@@ -814,7 +827,7 @@ class XtQuantBroker(BrokerInterface):
             raise BrokerUnavailable(bilingual("miniQMT returned no order list for account {account}", account=self.account_id))
         with session.lock:
             book = session.book(self.account_id)
-            read = [o for o in (to_broker_order(i, book.order_errors.get(str(i.order_id), "")) for i in items) if o]
+            read = [o for o in _shaped(lambda i: to_broker_order(i, book.order_errors.get(str(i.order_id), "")), items) if o]
             for order in read:
                 book.put_order(order)
             return [book.orders.get(o.broker_order_id, o) for o in read]
@@ -825,7 +838,7 @@ class XtQuantBroker(BrokerInterface):
         if items is None:
             raise BrokerUnavailable(bilingual("miniQMT returned no trade list for account {account}", account=self.account_id))
         unique: dict[tuple[str, str], BrokerTrade] = {}
-        for trade in (to_broker_trade(item) for item in items):
+        for trade in _shaped(to_broker_trade, items):
             if trade is not None:
                 unique.setdefault((trade.broker_order_id, trade.broker_trade_id), trade)
         with session.lock:
@@ -853,7 +866,7 @@ class XtQuantBroker(BrokerInterface):
             return BrokerSnapshot()
         with session.lock:
             book = session.book(self.account_id)
-            order = to_broker_order(item, book.order_errors.get(broker_order_id, ""))
+            [order] = _shaped(lambda i: to_broker_order(i, book.order_errors.get(broker_order_id, "")), [item])
             if order is None:
                 return BrokerSnapshot()
             book.put_order(order)

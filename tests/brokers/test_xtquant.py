@@ -471,6 +471,19 @@ def test_bad_settings_leave_the_broker_unavailable(qmt: FakeMiniQmt, settings: d
     assert qmt.traders == []
 
 
+def test_an_answer_of_the_wrong_shape_is_an_error_not_a_shorter_list(qmt: FakeMiniQmt, broker: XtQuantBroker,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    broker.place_order(buy("72"))
+    qmt.settle()
+    [trader] = qmt.traders
+    broken = trader.query_stock_orders(broker._account())
+    broken[0].order_status = None
+    monkeypatch.setattr(trader, "query_stock_orders", lambda account, cancelable_only=False: broken)
+    with pytest.raises(BrokerError) as info:
+        broker.query_orders()
+    assert not isinstance(info.value, BrokerUnavailable | BrokerTimeout)
+
+
 def test_a_call_miniqmt_never_answers_times_out(qmt: FakeMiniQmt, broker: XtQuantBroker) -> None:
     qmt.hang_next_order(took_effect=False)
     started = time.monotonic()
