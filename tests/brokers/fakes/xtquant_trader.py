@@ -20,6 +20,8 @@ wheel 250807.1.2):
 * ``cancel_order_stock`` answers 0 ("sent") and the exchange confirms later (已报待撤, then 已撤
   or 部撤), or refuses through ``on_cancel_error``; an order id it does not know answers -1;
 * pushes run on one callback thread, in order (xttrader's ThreadPoolExecutor(max_workers=1));
+  ``paused=True`` holds them until the test calls ``settle`` (then the test thread waits while
+  they run: SQLite's in-memory test database does not take two threads writing at once);
   ``threaded=False`` runs them in the calling thread instead;
 * a lost connection pushes ``on_disconnected`` once; the trader's answers are then those of a
   dead link (empty lists, None, -1), and it stays dead: ``connect`` is one-shot. A trader built
@@ -68,10 +70,15 @@ class _Account:
 
 
 class _Delivery:
-    """xttrader's callback executor: one thread, pushes in order."""
+    """xttrader's callback executor: one thread, pushes in order. ``paused``: the thread waits
+    for ``settle`` before each push (so a test decides when pushes arrive)."""
 
-    def __init__(self, threaded: bool) -> None:
+    def __init__(self, threaded: bool, paused: bool = False) -> None:
         self.threaded = threaded
+        self.paused = paused
+        self.gate = threading.Event()
+        if not paused:
+            self.gate.set()
         self.queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self.thread: threading.Thread | None = None
         if threaded:
@@ -81,6 +88,7 @@ class _Delivery:
     def _run(self) -> None:
         while True:
             job = self.queue.get()
+            self.gate.wait()
             try:
                 if job is None:
                     return
@@ -100,9 +108,13 @@ class _Delivery:
 
     def settle(self) -> None:
         if self.threaded:
+            self.gate.set()
             self.queue.join()
+            if self.paused:
+                self.gate.clear()
 
     def close(self) -> None:
+        self.gate.set()
         if self.thread is not None:
             self.queue.put(None)
             self.thread.join(timeout=5)
@@ -111,7 +123,7 @@ class _Delivery:
 class FakeMiniQmt:
     """One miniQMT client with its counter and exchange (see the module docstring)."""
 
-    def __init__(self, *, threaded: bool = True, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, threaded: bool = True, paused: bool = False, clock: Callable[[], float] = time.time) -> None:
         self.lock = threading.RLock()
         self.up = True
         self.clock = clock
@@ -123,7 +135,7 @@ class FakeMiniQmt:
         self.cancel_refusals: deque[str] = deque()
         self.sent: list[dict[str, Any]] = []  # every order_stock call's arguments
         self.released = threading.Event()
-        self.delivery = _Delivery(threaded)
+        self.delivery = _Delivery(threaded, paused)
         self._order_ids = itertools.count(10_001)
         self._trade_ids = itertools.count(1)
         self._sysids = itertools.count(900_001)
