@@ -43,7 +43,7 @@ def _without_the_order_path() -> Iterator[None]:
 
 @pytest.fixture
 def qmt() -> Iterator[FakeMiniQmt]:
-    fake = FakeMiniQmt(threaded=True)
+    fake = FakeMiniQmt()
     fake.open_account(ACCOUNT)
     fake.fund(ACCOUNT, 1_000_000)
     previous = xtquant.set_trader_factory(fake.trader)

@@ -41,7 +41,7 @@ ACTOR = Actor.api_key("xtquant-push-tests")
 def qmt() -> Iterator[FakeMiniQmt]:
     from risk.controller import config_cache_clear
 
-    fake = FakeMiniQmt(threaded=True, paused=connection.vendor != "postgresql")
+    fake = FakeMiniQmt(paused=connection.vendor != "postgresql")
     fake.open_account(ACCOUNT_ID)
     fake.fund(ACCOUNT_ID, float(START))
     previous = xtquant.set_trader_factory(fake.trader)

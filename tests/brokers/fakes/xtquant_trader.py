@@ -22,7 +22,6 @@ wheel 250807.1.2):
 * pushes run on one callback thread, in order (xttrader's ThreadPoolExecutor(max_workers=1));
   ``paused=True`` holds them until the test calls ``settle`` (then the test thread waits while
   they run: SQLite's in-memory test database does not take two threads writing at once);
-  ``threaded=False`` runs them in the calling thread instead;
 * a lost connection pushes ``on_disconnected`` once; the trader's answers are then those of a
   dead link (empty lists, None, -1), and it stays dead: ``connect`` is one-shot. A trader built
   while miniQMT is down fails to ``connect`` (non-zero). ``subscribe`` replays the day's trades
@@ -73,17 +72,14 @@ class _Delivery:
     """xttrader's callback executor: one thread, pushes in order. ``paused``: the thread waits
     for ``settle`` before each push (so a test decides when pushes arrive)."""
 
-    def __init__(self, threaded: bool, paused: bool = False) -> None:
-        self.threaded = threaded
+    def __init__(self, paused: bool = False) -> None:
         self.paused = paused
         self.gate = threading.Event()
         if not paused:
             self.gate.set()
         self.queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
-        self.thread: threading.Thread | None = None
-        if threaded:
-            self.thread = threading.Thread(target=self._run, name="fake-miniqmt-callbacks", daemon=True)
-            self.thread.start()
+        self.thread = threading.Thread(target=self._run, name="fake-miniqmt-callbacks", daemon=True)
+        self.thread.start()
 
     def _run(self) -> None:
         while True:
@@ -101,29 +97,24 @@ class _Delivery:
                 self.queue.task_done()
 
     def submit(self, job: Callable[[], None]) -> None:
-        if self.threaded:
-            self.queue.put(job)
-        else:
-            job()
+        self.queue.put(job)
 
     def settle(self) -> None:
-        if self.threaded:
-            self.gate.set()
-            self.queue.join()
-            if self.paused:
-                self.gate.clear()
+        self.gate.set()
+        self.queue.join()
+        if self.paused:
+            self.gate.clear()
 
     def close(self) -> None:
         self.gate.set()
-        if self.thread is not None:
-            self.queue.put(None)
-            self.thread.join(timeout=5)
+        self.queue.put(None)
+        self.thread.join(timeout=5)
 
 
 class FakeMiniQmt:
     """One miniQMT client with its counter and exchange (see the module docstring)."""
 
-    def __init__(self, *, threaded: bool = True, paused: bool = False, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, paused: bool = False, clock: Callable[[], float] = time.time) -> None:
         self.lock = threading.RLock()
         self.up = True
         self.clock = clock
@@ -135,7 +126,7 @@ class FakeMiniQmt:
         self.cancel_refusals: deque[str] = deque()
         self.sent: list[dict[str, Any]] = []  # every order_stock call's arguments
         self.released = threading.Event()
-        self.delivery = _Delivery(threaded, paused)
+        self.delivery = _Delivery(paused)
         self._order_ids = itertools.count(10_001)
         self._trade_ids = itertools.count(1)
         self._sysids = itertools.count(900_001)

@@ -21,7 +21,7 @@ SESSION_ID = 8812
 
 class XtQuantVenue(Venue):
     def __init__(self) -> None:
-        self.qmt = FakeMiniQmt(threaded=True)
+        self.qmt = FakeMiniQmt()
         self.qmt.open_account(self.account)
         self.path = f"C:\\miniQMT-{uuid.uuid4().hex[:8]}\\userdata_mini"
         self._previous = xtquant.set_trader_factory(self.qmt.trader)
