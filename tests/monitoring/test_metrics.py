@@ -324,3 +324,33 @@ def test_a_gunicorn_with_two_workers_answers_the_sum_over_its_workers_and_keeps_
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+# --------------------------------------------------------------------------- the Grafana dashboard
+
+
+@pytest.mark.django_db
+def test_the_grafana_dashboard_asks_only_for_metrics_the_back_office_exposes() -> None:
+    import re
+
+    from prometheus_client import Counter, Gauge, Histogram
+
+    from monitoring import metrics
+
+    exposed = {family.name for family in metrics.StateCollector().collect()}
+    for metric in vars(metrics).values():
+        if isinstance(metric, Counter):
+            exposed.add(f"{metric._name}_total")
+        elif isinstance(metric, Histogram):
+            exposed |= {f"{metric._name}_bucket", f"{metric._name}_count", f"{metric._name}_sum"}
+        elif isinstance(metric, Gauge):
+            exposed.add(metric._name)
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "trading-backoffice.json").read_text())
+    asked = {name for panel in dashboard["panels"] for target in panel["targets"]
+             for name in re.findall(r"\btrading_[a-z_]+", target["expr"])}
+    assert asked and asked <= exposed, asked - exposed
+    # Every part the issue names is on it.
+    for name in ("trading_orders_today", "trading_fills_total", "trading_broker_call_seconds_bucket",
+                 "trading_broker_link_up", "trading_queue_depth", "trading_outbox_depth",
+                 "trading_alert_deliveries_total", "trading_websocket_clients"):
+        assert name in asked, name
