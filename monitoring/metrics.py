@@ -77,29 +77,38 @@ WEBSOCKET_CLIENTS = Gauge("trading_websocket_clients", "Websocket clients connec
 # ---------------------------------------------------------------- counted from the domain events
 
 
-def _label(value: Any) -> str:
-    return str(value) if value not in (None, "") else "none"
+_children: dict[tuple[Any, ...], Any] = {}
+
+
+def _child(metric: Any, *values: Any) -> Any:
+    """``metric.labels(*values)``, looked up once per process (labels() validates and locks each time;
+    the label values come from small fixed sets: statuses, sides, rules, adapter methods)."""
+    key = (metric, *values)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*(str(v) if v not in (None, "") else "none" for v in values))
+    return child
 
 
 def _order(data: dict[str, Any]) -> None:
-    ORDER_TRANSITIONS.labels(status=_label(data.get("status"))).inc()
+    _child(ORDER_TRANSITIONS, data.get("status")).inc()
 
 
 def _fill(data: dict[str, Any]) -> None:
-    side = _label(data.get("side"))
-    FILLS.labels(side=side).inc()
+    side = data.get("side")
+    _child(FILLS, side).inc()
     try:
-        FILLED_AMOUNT.labels(side=side).inc(float(Decimal(str(data.get("amount") or 0))))
+        _child(FILLED_AMOUNT, side).inc(float(Decimal(str(data.get("amount") or 0))))
     except (InvalidOperation, ValueError):
         pass
 
 
 def _risk(data: dict[str, Any]) -> None:
-    RISK_VERDICTS.labels(rule=_label(data.get("rule")), action=_label(data.get("action"))).inc()
+    _child(RISK_VERDICTS, data.get("rule"), data.get("action")).inc()
 
 
 def _broker_link(data: dict[str, Any]) -> None:
-    BROKER_LINK_CHANGES.labels(state=_label(data.get("state"))).inc()
+    _child(BROKER_LINK_CHANGES, data.get("state")).inc()
 
 
 _COUNTED = {"order": _order, "fill": _fill, "risk": _risk, "broker_link": _broker_link}
@@ -114,7 +123,7 @@ def domain_event_counted(sender: Any, event: Any, **kwargs: Any) -> None:
 
 def broker_call_observed(sender: Any, kind: str, method: str, seconds: float, outcome: str, **kwargs: Any) -> None:
     """Receiver of ``brokers.signals.broker_called``."""
-    BROKER_CALL_SECONDS.labels(kind=kind or "none", method=method, outcome=outcome).observe(seconds)
+    _child(BROKER_CALL_SECONDS, kind, method, outcome).observe(seconds)
 
 
 def _celery_child_exited(**kwargs: Any) -> None:
