@@ -148,9 +148,28 @@ def connect() -> None:
 # ---------------------------------------------------------------- read at scrape time
 
 
+#: The figures read at scrape: name -> (help, labels).
+STATE_FAMILIES: dict[str, tuple[str, list[str]]] = {
+    "trading_orders_today": ("Orders of the current trading day (Asia/Shanghai) by status", ["status"]),
+    "trading_broker_link_up": ("Active accounts' broker links: 1 up, 0 down (BrokerLink)", ["account", "kind"]),
+    "trading_outbox_depth": ("Broker calls owed (the order rows are the outbox): submit = NEW orders admitted, "
+                             "cancel = CANCEL_REQUESTED", ["call"]),
+    "trading_outbox_oldest_seconds": ("Seconds since the oldest owed order last changed", ["call"]),
+    "trading_queue_depth": ("Celery tasks waiting in the Redis queue (with REDIS_URL only)", ["queue"]),
+}
+
+
+def _family(name: str) -> GaugeMetricFamily:
+    help_text, labels = STATE_FAMILIES[name]
+    return GaugeMetricFamily(name, help_text, labels=labels)
+
+
 class StateCollector(Collector):
     """Figures read from the database and Redis when scraped (see the module docstring). A part
     that cannot be read is left out of the answer (and logged); the rest is still answered."""
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return [_family(name) for name in STATE_FAMILIES]
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         for part in (self._orders, self._broker_links, self._outbox, self._queue):
@@ -168,8 +187,7 @@ class StateCollector(Collector):
 
         day = trading_day_of(now())
         counts = dict(Order.objects.filter(trading_day=day).order_by().values_list("status").annotate(n=Count("id")))
-        family = GaugeMetricFamily("trading_orders_today", "Orders of the current trading day (Asia/Shanghai) by status",
-                                   labels=["status"])
+        family = _family("trading_orders_today")
         for status in OrderStatus.values:
             family.add_metric([status], counts.get(status, 0))
         yield family
@@ -178,8 +196,7 @@ class StateCollector(Collector):
         from brokers.models import LinkState
         from trading.models import Account
 
-        family = GaugeMetricFamily("trading_broker_link_up", "Active accounts' broker links: 1 up, 0 down (BrokerLink)",
-                                   labels=["account", "kind"])
+        family = _family("trading_broker_link_up")
         rows = Account.objects.filter(status=Account.Status.ACTIVE).values_list("name", "broker_kind", "broker_link__state")
         for name, kind, state in rows.order_by("name"):
             family.add_metric([name, kind], 0 if state == LinkState.DOWN else 1)
@@ -194,10 +211,7 @@ class StateCollector(Collector):
 
         rows = {status: (n, oldest) for status, n, oldest in
                 orders_owed().order_by().values_list("status").annotate(n=Count("id"), oldest=Min("updated_at"))}
-        depth = GaugeMetricFamily("trading_outbox_depth", "Broker calls owed (the order rows are the outbox): "
-                                  "submit = NEW orders admitted, cancel = CANCEL_REQUESTED", labels=["call"])
-        age = GaugeMetricFamily("trading_outbox_oldest_seconds", "Seconds since the oldest owed order last changed",
-                                labels=["call"])
+        depth, age = _family("trading_outbox_depth"), _family("trading_outbox_oldest_seconds")
         at = now()
         for call, status in (("submit", OrderStatus.NEW), ("cancel", OrderStatus.CANCEL_REQUESTED)):
             n, oldest = rows.get(status, (0, None))
@@ -219,7 +233,7 @@ class StateCollector(Collector):
         pipe = redis_client().pipeline(transaction=False)
         for name in names:
             pipe.llen(name)
-        family = GaugeMetricFamily("trading_queue_depth", "Celery tasks waiting in the Redis queue", labels=["queue"])
+        family = _family("trading_queue_depth")
         family.add_metric([queue], sum(pipe.execute()))
         yield family
 
