@@ -32,6 +32,8 @@ from trading.models import TradingState
 from trading.money import ZERO, to_cent, to_ratio_places
 
 if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
     from orders.models import Order
     from risk.context import RiskContext
     from risk.post_trade import PostTradeState
@@ -98,11 +100,12 @@ def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
 
 
 class Rule(Generic[P]):
-    """One risk rule. Subclasses set ``code``, ``title``, ``category``, ``params_model`` and
+    """One risk rule. Subclasses set ``code``, ``title`` (``gettext_lazy`` of an English name,
+    its Chinese in the catalogue: operators read it in admin), ``category``, ``params_model`` and
     implement ``check`` (pre-trade) or ``evaluate`` (post-trade)."""
 
     code: ClassVar[str]
-    title: ClassVar[str]
+    title: ClassVar[StrOrPromise]
     category: ClassVar[str]
     params_model: ClassVar[type[RuleParams]] = NoParams
     phase: ClassVar[str] = PRE_TRADE

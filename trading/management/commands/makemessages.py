@@ -28,7 +28,8 @@ def _not_checked(match: re.Match[str]) -> str:
 
 
 class Command(makemessages.Command):
-    xgettext_options = [*makemessages.Command.xgettext_options, "--keyword=bilingual", "--keyword=pbilingual:1c,2"]
+    xgettext_options = [*makemessages.Command.xgettext_options, "--keyword=bilingual", "--keyword=bilingual_lazy",
+                        "--keyword=pbilingual:1c,2"]
 
     def write_po_file(self, potfile: str, locale: str) -> None:
         pot = Path(potfile)
