@@ -23,6 +23,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, TypeVar
 
+from django.utils.translation import gettext
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from risk.verdicts import RiskAction, Verdict
@@ -148,10 +149,11 @@ class Rule(Generic[P]):
 
     @classmethod
     def describe_params(cls) -> list[tuple[str, str, str]]:
-        """(name, type, default or "required") of every parameter, for the admin help text."""
+        """(name, type, default or "required") of every parameter, for the admin help text
+        (in the active language)."""
         rows = []
         for name, info in cls.params_model.model_fields.items():
-            default = "必填 required" if info.is_required() else repr(info.default)
+            default = gettext("required") if info.is_required() else repr(info.default)
             rows.append((name, getattr(info.annotation, "__name__", str(info.annotation)), default))
         return rows
 

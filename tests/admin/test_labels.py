@@ -209,7 +209,8 @@ def test_risk_desk_labels_follow_the_operators_language(role_client) -> None:
     manager = role_client("Risk manager")
     chinese = manager.get("/admin/risk/riskrule/").content.decode()
     assert "价格笼子" in chinese and "范围" in chinese and "启用所选规则" in chinese
-    assert "留空 = 全局规则" in manager.get("/admin/risk/riskrule/add/").content.decode()
+    chinese_form = manager.get("/admin/risk/riskrule/add/").content.decode()
+    assert "留空 = 全局规则" in chinese_form and "max_amount: Decimal = 必填" in chinese_form
 
     manager.post("/staff/language/", {"language": "en"})
     listing = manager.get("/admin/risk/riskrule/").content.decode()
@@ -218,7 +219,8 @@ def test_risk_desk_labels_follow_the_operators_language(role_client) -> None:
     form = manager.get("/admin/risk/riskrule/add/").content.decode()
     assert "Empty: a global rule (every account)" in form and "Money and ratios as strings, never floats" in form
     assert "maximum orders plus cancels per second (programme trading)" in form  # the codes' catalogue
-    assert "留空" not in form and "金额与比例" not in form
+    assert "max_amount: Decimal = required" in form
+    assert "留空" not in form and "金额与比例" not in form and "必填" not in form
     restricted = manager.get("/admin/risk/restrictedsymbol/add/").content.decode()
     assert "Empty: open-ended" in restricted and "Empty: every account" in restricted
     paper = manager.get("/admin/brokers/paperaccount/").content.decode()
