@@ -21,6 +21,7 @@ import importlib
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,13 @@ from brokers.gateway.journal import Journal
 from brokers.gateway.server import ClientHost, GatewayApp, GatewayServer, is_loopback, logger, tls_context
 
 
-def build_client(name: str, config: dict[str, Any]) -> Any:
-    """The client object: easytrader's (imported here, on the Windows host) or a factory's."""
+def build_client(name: str, config: dict[str, Any]) -> tuple[Any, Callable[[Any], None] | None]:
+    """The client object, easytrader's (imported here, on the Windows host) or a factory's,
+    logged in; and its log-in call, which the gateway repeats after the client failed."""
     config = dict(config)
-    login = config.pop("login", "connect" if name == "miniqmt" else "prepare")
+    mode = config.pop("login", "connect" if name == "miniqmt" else "prepare")
+    if mode not in ("prepare", "connect", "none"):
+        raise SystemExit(f"client config: login is prepare, connect or none, not {mode!r}")
     if ":" in name:
         module_name, _, attribute = name.partition(":")
         client = getattr(importlib.import_module(module_name), attribute)()
@@ -40,9 +44,14 @@ def build_client(name: str, config: dict[str, Any]) -> Any:
         import easytrader  # the Windows host's package; absent from the gateway's own needs otherwise
 
         client = easytrader.use(name)
-    if login != "none":
-        getattr(client, login)(**config)
-    return client
+    if mode == "none":
+        return client, None
+
+    def login(target: Any) -> None:
+        getattr(target, mode)(**config)
+
+    login(client)
+    return client, login
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -63,13 +72,13 @@ def _keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-def make_server(args: argparse.Namespace, client: Any) -> GatewayServer:
+def make_server(args: argparse.Namespace, client: Any, login: Callable[[Any], None] | None = None) -> GatewayServer:
     keys = signing.load_keys(args.key_file)
     tls = tls_context(args.certfile, args.keyfile) if args.certfile else None
     if tls is None and not is_loopback(args.host) and not args.allow_plain_http:
         raise SystemExit("refusing to serve plain HTTP beyond this machine: give --certfile/--keyfile "
                          "(or --allow-plain-http inside a tunnel)")
-    app = GatewayApp(ClientHost(client, name=args.client), Journal(args.journal), keys, window=args.window)
+    app = GatewayApp(ClientHost(client, name=args.client, login=login), Journal(args.journal), keys, window=args.window)
     return GatewayServer((args.host, args.port), app, tls=tls)
 
 
@@ -102,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.client or not args.key_file:
         parser().error("--client and --key-file are required to serve")
     config = json.loads(Path(args.client_config).read_text(encoding="utf-8")) if args.client_config else {}
-    client = build_client(args.client, config)
-    server = make_server(args, client)
+    client, login = build_client(args.client, config)
+    server = make_server(args, client, login)
     logger.info("gateway for %s on %s://%s:%s", args.client, "https" if server.tls else "http", args.host, server.port)
     try:
         server.serve_forever()

@@ -9,7 +9,8 @@ were local. On top of that API:
 * ``buy``/``sell``/``market_*`` take ``client_ref`` (our order id): the gateway sends a client_ref
   to the broker at most once and answers a second submit of it with the first answer;
 * ``client_refs``: after ``today_entrusts``, the entrust numbers submitted through the gateway
-  today and the client_ref of each;
+  today and the client_ref of each; ``unbound``: today's submissions whose entrust number the
+  gateway does not know (answered without one, or not answered), which ``bind`` completes;
 * ``health()``, ``events(since)``, ``submission(client_ref)``.
 
 Failures are the exceptions below, by what is known of the request's fate:
@@ -103,6 +104,7 @@ class GatewayClient:
         self.connect_timeout = connect_timeout
         self.clock = clock
         self.client_refs: dict[str, str] = {}
+        self.unbound: list[dict[str, Any]] = []
 
     def __repr__(self) -> str:
         return f"GatewayClient({self.url!r}, key_id={self._key.key_id!r})"
@@ -134,6 +136,7 @@ class GatewayClient:
     def today_entrusts(self) -> Any:
         answer = self._call("GET", "/today_entrusts")
         self.client_refs = dict(answer.get("client_refs") or {})
+        self.unbound = list(answer.get("unbound") or [])
         return answer["result"]
 
     @property
@@ -166,6 +169,12 @@ class GatewayClient:
         body = {"client_ref": client_ref or uuid.uuid4().hex, "action": action, "security": security,
                 "amount": amount, "price": price, "ttype": ttype, "limit_price": limit_price}
         return self._call("POST", "/submit", {k: v for k, v in body.items() if v is not None})["result"]
+
+    def bind(self, client_ref: str, entrust_no: str) -> None:
+        """Tell the gateway that the order ``entrust_no`` is the submission ``client_ref``."""
+        self._call("POST", "/bind", {"client_ref": client_ref, "entrust_no": entrust_no})
+        self.client_refs[entrust_no] = client_ref
+        self.unbound = [u for u in self.unbound if u.get("client_ref") != client_ref]
 
     def health(self) -> dict[str, Any]:
         return self._call("GET", "/health")

@@ -136,12 +136,53 @@ class Journal:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
-                "UPDATE submissions SET state = 'answered', status = ?, answer = ?, entrust_no = ?, answered_at = ?"
+                "UPDATE submissions SET state = 'answered', status = ?, answer = ?, entrust_no = COALESCE(?, entrust_no),"
+                " answered_at = ?"
                 " WHERE client_ref = ?",
                 (status, json.dumps(answer, sort_keys=True, default=str), entrust_no, now, client_ref),
             )
             self._event(kind, client_ref, entrust_no, answer, now)
             self._db.execute("COMMIT")
+
+    def bind(self, client_ref: str, entrust_no: str, *, now: float) -> str:
+        """Record that today's submission ``client_ref``, answered without an entrust number, is
+        the broker's order ``entrust_no`` (found by the back office). Returns "" when done, else
+        why not: no such submission, already bound (to another number), or the number taken."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT entrust_no, trading_day FROM submissions WHERE client_ref = ?",
+                                       (client_ref,)).fetchone()
+                day = trading_day(now)
+                if row is None or row[1] != day:
+                    return "no submission with this client_ref today"
+                if row[0] is not None:
+                    return "" if row[0] == entrust_no else f"already bound to {row[0]}"
+                taken = self._db.execute("SELECT client_ref FROM submissions WHERE trading_day = ? AND entrust_no = ?",
+                                         (day, entrust_no)).fetchone()
+                if taken is not None:
+                    return f"entrust_no already bound to {taken[0]}"
+                self._db.execute("UPDATE submissions SET entrust_no = ? WHERE client_ref = ?", (entrust_no, client_ref))
+                self._event("bound", client_ref, entrust_no, {}, now)
+                return ""
+            finally:
+                self._db.execute("COMMIT")
+
+    def unbound(self, *, now: float) -> list[dict[str, Any]]:
+        """Today's submissions with no entrust number that may have reached the broker: in flight,
+        answered without a number, or failed other than by the client's refusal (TradeError)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT client_ref, request, state, answer FROM submissions"
+                " WHERE trading_day = ? AND entrust_no IS NULL ORDER BY created_at",
+                (trading_day(now),),
+            ).fetchall()
+        found = []
+        for client_ref, request, state, answer in rows:
+            error = (json.loads(answer) if answer else {}).get("error") or {}
+            if error.get("type") != "TradeError":
+                found.append({"client_ref": client_ref, "request": json.loads(request), "state": state})
+        return found
 
     def client_refs(self, *, now: float) -> dict[str, str]:
         """Today's entrust numbers (as text) and the client_ref each was submitted under. Entrust

@@ -7,7 +7,10 @@ Routes (every one signed, see :mod:`brokers.gateway.signing`; answers are JSON o
                           when no call succeeded in the last ``probe_after`` seconds)
 ``GET /balance``          ``{"result": client.balance}`` as the client returned it
 ``GET /position``         ``{"result": client.position}``
-``GET /today_entrusts``   ``{"result": client.today_entrusts, "client_refs": {entrust_no: ref}}``
+``GET /today_entrusts``   ``{"result": client.today_entrusts, "client_refs": {entrust_no: ref},
+                          "unbound": [...]}``: today's submissions with no entrust number yet
+``POST /bind``            ``{"client_ref", "entrust_no"}``: the back office found the order of a
+                          submission answered without a number (or not answered)
 ``GET /today_trades``     ``{"result": client.today_trades}``
 ``POST /submit``          ``{"client_ref", "action": buy|sell|market_buy|market_sell, "security",
                           "amount", "price"?, "ttype"?, "limit_price"?}``: the client's answer,
@@ -67,16 +70,24 @@ class Unauthorized(Exception):
 
 
 class ClientHost:
-    """The hosted easytrader-API object. GUI clients drive one window, so calls run one at a time."""
+    """The hosted easytrader-API object. GUI clients drive one window, so calls run one at a time.
 
-    def __init__(self, client: Any, *, name: str = "", clock: Callable[[], float] = time.time,
-                 probe_after: float = 10.0) -> None:
+    ``login`` (the client's ``prepare`` or ``connect`` with its settings) runs again before the
+    next call once a call failed other than by the client's refusal (``TradeError``): the client
+    process may have died and come back (a watchdog restarting it), and a window handle or an
+    xtquant session from before is stale.
+    """
+
+    def __init__(self, client: Any, *, name: str = "", login: Callable[[Any], None] | None = None,
+                 clock: Callable[[], float] = time.time, probe_after: float = 10.0) -> None:
         self.client = client
         self.name = name or type(client).__name__
+        self.login = login
         self.clock = clock
         self.probe_after = probe_after
         self._lock = threading.Lock()
         self._last_ok: float | None = None
+        self._stale = False
 
     def read(self, attribute: str) -> Any:
         """A property of the client (``balance``, ``position``, ``today_entrusts``, ...)."""
@@ -88,11 +99,17 @@ class ClientHost:
     def _run(self, work: Callable[[], Any]) -> Any:
         with self._lock:
             try:
+                if self._stale and self.login is not None:
+                    logger.info("logging the client in again")
+                    self.login(self.client)
+                self._stale = False
                 result = work()
-            except Exception:
-                # A refusal (TradeError) leaves the session up, a dropped one does not: the next
-                # health check probes instead of trusting the last success.
+            except Exception as error:
+                # A refusal leaves the session up; anything else may not have: the next health
+                # check probes instead of trusting the last success, the next call logs in again.
                 self._last_ok = None
+                if not _is_refusal(error):
+                    self._stale = True
                 raise
             self._last_ok = self.clock()
             return result
@@ -107,6 +124,11 @@ class ClientHost:
             logger.warning("health probe failed: %s: %s", type(error).__name__, error)
             return False
         return True
+
+
+def _is_refusal(error: BaseException) -> bool:
+    """easytrader.exceptions.TradeError (by name: the gateway does not need easytrader to run)."""
+    return any(cls.__name__ == "TradeError" for cls in type(error).__mro__)
 
 
 @dataclass
@@ -131,6 +153,7 @@ class GatewayApp:
             ("GET", "/events"): self._events,
             ("POST", "/submit"): self._submit,
             ("POST", "/cancel_entrust"): self._cancel,
+            ("POST", "/bind"): self._bind,
         }
 
     # entry --------------------------------------------------------------------------------
@@ -202,8 +225,19 @@ class GatewayApp:
     def _today_entrusts(self, _body: dict[str, Any], _query: dict[str, list[str]]) -> Response:
         response = self._read("today_entrusts")
         if response.status == 200:
-            response.body["client_refs"] = self.journal.client_refs(now=self.clock())
+            now = self.clock()
+            response.body["client_refs"] = self.journal.client_refs(now=now)
+            response.body["unbound"] = self.journal.unbound(now=now)
         return response
+
+    def _bind(self, body: dict[str, Any], _query: dict[str, list[str]]) -> Response:
+        client_ref, entrust_no = body.get("client_ref"), body.get("entrust_no")
+        if not isinstance(client_ref, str) or not isinstance(entrust_no, str) or not entrust_no:
+            return _error(400, "bad_request", "client_ref and entrust_no are strings")
+        refusal = self.journal.bind(client_ref, entrust_no, now=self.clock())
+        if refusal:
+            return _error(409, "bind_conflict", refusal)
+        return Response(200, {"client_ref": client_ref, "entrust_no": entrust_no})
 
     def _events(self, _body: dict[str, Any], query: dict[str, list[str]]) -> Response:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ssl
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,9 @@ KEY = signing.Key("backoffice-1", bytes.fromhex("5e" * 32))
 
 class LoopbackGateway:
     def __init__(self, client: Any, journal_path: str | Path, *, keys: dict[str, signing.Key] | None = None,
-                 tls: ssl.SSLContext | None = None) -> None:
+                 tls: ssl.SSLContext | None = None, login: Callable[[Any], None] | None = None) -> None:
         self.client = client
+        self.login = login
         self.journal_path = str(journal_path)
         self.keys = keys or {KEY.key_id: KEY}
         self.tls = tls
@@ -32,7 +34,7 @@ class LoopbackGateway:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> LoopbackGateway:
-        app = GatewayApp(ClientHost(self.client), Journal(self.journal_path), self.keys)
+        app = GatewayApp(ClientHost(self.client, login=self.login), Journal(self.journal_path), self.keys)
         self.server = GatewayServer(("127.0.0.1", self.port), app, tls=self.tls)
         self.port = self.server.port
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
