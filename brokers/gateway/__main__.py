@@ -21,6 +21,7 @@ import importlib
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,11 @@ def make_server(args: argparse.Namespace, client: Any, login: Callable[[Any], No
     if tls is None and not is_loopback(args.host) and not args.allow_plain_http:
         raise SystemExit("refusing to serve plain HTTP beyond this machine: give --certfile/--keyfile "
                          "(or --allow-plain-http inside a tunnel)")
-    app = GatewayApp(ClientHost(client, name=args.client, login=login), Journal(args.journal), keys, window=args.window)
+    journal = Journal(args.journal)
+    forgotten = journal.prune(before=time.time() - args.keep_days * 86400)
+    if forgotten:
+        logger.info("journal: forgot %s submissions older than %s days", forgotten, args.keep_days)
+    app = GatewayApp(ClientHost(client, name=args.client, login=login), journal, keys, window=args.window)
     return GatewayServer((args.host, args.port), app, tls=tls)
 
 
@@ -97,6 +102,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--certfile", help="PEM certificate: serve HTTPS")
     p.add_argument("--keyfile", help="PEM private key of --certfile (if not inside it)")
     p.add_argument("--journal", default="gateway-journal.sqlite3")
+    p.add_argument("--keep-days", type=int, default=60, help="days the journal keeps submissions and events")
     p.add_argument("--window", type=int, default=signing.DEFAULT_WINDOW, help="seconds a signed request stays valid")
     p.add_argument("--allow-plain-http", action="store_true", help="serve HTTP on a non-loopback address")
     p.add_argument("--log-level", default="INFO")

@@ -194,6 +194,16 @@ class Journal:
             ).fetchall()
         return {entrust_no: client_ref for entrust_no, client_ref in rows}
 
+    def prune(self, *, before: float) -> int:
+        """Forget submissions and events older than ``before`` (a client_ref is never reused, so
+        weeks of journal keep resubmissions safe); the number of submissions forgotten."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            gone = self._db.execute("DELETE FROM submissions WHERE created_at < ?", (before,)).rowcount
+            self._db.execute("DELETE FROM events WHERE at < ?", (before,))
+            self._db.execute("COMMIT")
+        return int(gone)
+
     # events -------------------------------------------------------------------------------
 
     def record(self, kind: str, *, client_ref: str | None = None, entrust_no: str | None = None,

@@ -198,7 +198,8 @@ class GatewayApp:
         if not stamp.isdigit() or len(nonce) > 128:
             raise Unauthorized("malformed timestamp or nonce")
         expected = signing.signature(key.secret, method, target, body, stamp, nonce, key_id)
-        if not hmac.compare_digest(expected, given.lower()):
+        # bytes: compare_digest refuses str with non-ASCII characters (a header may hold any)
+        if not hmac.compare_digest(expected.encode("ascii"), given.strip().lower().encode("utf-8", "replace")):
             raise Unauthorized("bad signature")
         now = self.clock()
         if math.fabs(now - int(stamp)) > self.window:

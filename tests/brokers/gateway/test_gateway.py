@@ -8,6 +8,7 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -135,6 +136,7 @@ def test_a_signed_request_reaches_the_client(gateway: LoopbackGateway, client: R
     ("stale", "timestamp outside the window"),
     ("future", "timestamp outside the window"),
     ("missing", "missing signature headers"),
+    ("non-ascii", "bad signature"),
 ])
 def test_a_request_not_signed_as_sent_is_refused_before_the_client(
         gateway: LoopbackGateway, client: RecordingClient, tamper: str, reason: str) -> None:
@@ -150,6 +152,8 @@ def test_a_request_not_signed_as_sent_is_refused_before_the_client(
         body = body.replace(b"1000", b"9000")  # the amount changed on the way
     elif tamper == "path":
         target = "/cancel_entrust"
+    elif tamper == "non-ascii":
+        headers[signing.SIGNATURE_HEADER] = "é" * 64
     elif tamper == "missing":
         del headers[signing.SIGNATURE_HEADER]
     status, answer = raw(gateway, "POST", target, body, headers)
@@ -181,6 +185,14 @@ def test_the_client_raises_refused_on_a_wrong_secret(gateway: LoopbackGateway, c
         gateway.connect(signing.Key(KEY.key_id, b"\x01" * 32)).buy("600000", 9.9, 1000, client_ref="ord-1")
     assert (info.value.status, info.value.reason) == (401, "bad signature")
     assert client.calls == []
+
+
+def test_the_journal_forgets_old_submissions_only(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.begin("old", {"a": 1}, now=time.time() - 90 * 86400)
+    journal.begin("new", {"a": 1}, now=time.time())
+    assert journal.prune(before=time.time() - 60 * 86400) == 1
+    assert journal.submission("old") is None and journal.submission("new") is not None
 
 
 def test_the_secret_never_shows(tmp_path: Path) -> None:
@@ -432,6 +444,41 @@ def test_the_command_line_makes_a_key_and_serves_without_logging_it(tmp_path: Pa
         log = server.communicate(timeout=10)[0]
     assert "POST /submit -> 200 (key bo)" in log
     assert key.secret.hex() not in log
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_the_command_line_serves_https_with_the_certificate_the_docs_make(tmp_path: Path) -> None:
+    """docs/brokers/gateway.md's openssl command, its fingerprint one-liner, and --certfile/--keyfile."""
+    cert, key = tmp_path / "gateway.crt", tmp_path / "gateway.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-days", "825", "-keyout", str(key), "-out", str(cert), "-subj", "/CN=broker-gateway",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    fingerprint = subprocess.run(
+        [sys.executable, "-c", "import ssl,hashlib;print(hashlib.sha256(ssl.PEM_cert_to_DER_cert("
+         f"open({str(cert)!r}).read())).hexdigest())"], check=True, capture_output=True, text=True).stdout.strip()
+    key_file = _write(tmp_path / "key.json", json.loads(signing.key_to_json([KEY])))
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "brokers.gateway", "--client", "tests.brokers.gateway.test_gateway:make_recording_client",
+         "--client-config", str(_write(tmp_path / "client.json", {"login": "none"})), "--key-file", str(key_file),
+         "--port", str(port), "--journal", str(tmp_path / "j.sqlite3"), "--certfile", str(cert), "--keyfile", str(key)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        pinned = GatewayClient(f"https://127.0.0.1:{port}", KEY.key_id, KEY.secret, fingerprint=fingerprint)
+        verified = GatewayClient(f"https://127.0.0.1:{port}", KEY.key_id, KEY.secret, ca=str(cert))
+        for _ in range(100):
+            try:
+                assert pinned.health()["connected"] is True
+                break
+            except GatewayUnavailable:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the gateway did not start")
+        assert verified.buy("600000", 9.9, 1000, client_ref="ord-1") == {"entrust_no": "1000"}
+        assert pinned.buy("600000", 9.9, 1000, client_ref="ord-1") == {"entrust_no": "1000"}
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def test_plain_http_beyond_loopback_needs_an_explicit_flag(tmp_path: Path) -> None:
