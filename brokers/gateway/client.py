@@ -15,8 +15,8 @@ were local. On top of that API:
 
 Failures are the exceptions below, by what is known of the request's fate:
 :class:`GatewayUnavailable` (it certainly did not reach the hosted client), :class:`GatewayTimeout`
-(sent, no answer: it may have taken effect), :class:`GatewayRefused` (the gateway refused it;
-the hosted client was not called) and :class:`RemoteClientError` (the hosted client raised).
+(sent, no answer or a gateway error: it may have taken effect), :class:`GatewayRefused` (the
+gateway refused it; the hosted client was not called) and :class:`RemoteClientError` (the hosted client raised).
 
 TLS: an ``https://`` url is verified against ``ca`` (a PEM file, e.g. the gateway's own
 self-signed certificate) or the system's roots, and, with ``fingerprint`` (SHA-256 of the
@@ -223,8 +223,10 @@ class GatewayClient:
         kind, message = str(problem.get("type", "")), str(problem.get("message", ""))
         if response.status == 502:
             raise RemoteClientError(kind, str(problem.get("module", "")), message)
-        if response.status == 409 and kind == "outcome_unknown":
-            raise GatewayTimeout(message)
+        if response.status == 409 and kind == "outcome_unknown" or response.status >= 500:
+            # a gateway error (500: say the journal could not record the client's answer) may
+            # come after the client was called: the outcome is unknown, not refused
+            raise GatewayTimeout(f"{response.status} {kind}: {message}")
         raise GatewayRefused(response.status, kind, message)
 
     def _connect(self) -> http.client.HTTPConnection:

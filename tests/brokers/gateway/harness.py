@@ -19,8 +19,10 @@ KEY = signing.Key("backoffice-1", bytes.fromhex("5e" * 32))
 
 class LoopbackGateway:
     def __init__(self, client: Any, journal_path: str | Path, *, keys: dict[str, signing.Key] | None = None,
-                 tls: ssl.SSLContext | None = None, login: Callable[[Any], None] | None = None) -> None:
+                 tls: ssl.SSLContext | None = None, login: Callable[[Any], None] | None = None,
+                 server_class: type[GatewayServer] = GatewayServer) -> None:
         self.client = client
+        self.server_class = server_class
         self.login = login
         self.journal_path = str(journal_path)
         self.keys = keys or {KEY.key_id: KEY}
@@ -35,7 +37,7 @@ class LoopbackGateway:
 
     def start(self) -> LoopbackGateway:
         app = GatewayApp(ClientHost(self.client, login=self.login), Journal(self.journal_path), self.keys)
-        self.server = GatewayServer(("127.0.0.1", self.port), app, tls=self.tls)
+        self.server = self.server_class(("127.0.0.1", self.port), app, tls=self.tls)
         self.port = self.server.port
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True, name=f"gateway-{self.port}")

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -47,6 +48,7 @@ class RecordingClient:
         self.entrusts: list[dict[str, Any]] = []
         self.refuse_next: str | None = None
         self.delay = 0.0
+        self.hold: threading.Event | None = None  # set: buy waits until it is released
         self.down = False
 
     def _reach(self, *call: Any) -> None:
@@ -78,6 +80,8 @@ class RecordingClient:
         self._reach("buy", security, price, amount)
         if self.delay:
             time.sleep(self.delay)
+        if self.hold is not None:
+            self.hold.wait(10)
         if self.refuse_next:
             message, self.refuse_next = self.refuse_next, None
             raise TradeError(message)
@@ -244,13 +248,35 @@ def test_a_submission_whose_outcome_the_gateway_never_recorded_is_never_sent_aga
 
 def test_a_resubmit_while_the_first_is_in_flight_waits_for_no_second_order(
         gateway: LoopbackGateway, client: RecordingClient) -> None:
-    client.delay = 1.0
+    client.hold = threading.Event()
     with pytest.raises(GatewayTimeout):
         gateway.connect(timeout=0.3).buy("600000", 9.9, 1000, client_ref="ord-1")
-    with pytest.raises(GatewayTimeout):  # the first call is still with the client
+    with pytest.raises(GatewayTimeout, match="no recorded answer"):  # the first call is still with the client
         gateway.connect().buy("600000", 9.9, 1000, client_ref="ord-1")
-    time.sleep(1.0)
-    assert gateway.connect().buy("600000", 9.9, 1000, client_ref="ord-1") == {"entrust_no": "1000"}
+    client.hold.set()
+    remote = gateway.connect()
+    for _ in range(100):
+        if remote.submission("ord-1")["state"] == "answered":
+            break
+        time.sleep(0.05)
+    assert remote.buy("600000", 9.9, 1000, client_ref="ord-1") == {"entrust_no": "1000"}
+    assert client.orders_sent() == 1
+
+
+def test_an_answer_the_journal_could_not_record_is_unknown_not_refused(
+        gateway: LoopbackGateway, client: RecordingClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert gateway.server is not None
+    journal = gateway.server.app.journal
+
+    def disk_full(*args: Any, **kwargs: Any) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(journal, "answer", disk_full)
+    with pytest.raises(GatewayTimeout, match="500 internal_error"):
+        gateway.connect().buy("600000", 9.9, 1000, client_ref="ord-1")
+    monkeypatch.undo()
+    with pytest.raises(GatewayTimeout, match="no recorded answer"):
+        gateway.connect().buy("600000", 9.9, 1000, client_ref="ord-1")
     assert client.orders_sent() == 1
 
 

@@ -6,9 +6,9 @@ The broker side is the easytrader target's (funds, holdings, fills, rejections, 
 and replayed trades go to the fake's books). ``gateway`` hosts the 华泰 client, and its faults
 are the gateway's own:
 
-* ``fail_next_place``: the network between the back office and the gateway loses the answer.
-  With effect, the gateway passes the order to the client and its answer comes too late; without,
-  the request is held and never handled. Either way the adapter's read times out.
+* ``fail_next_place``: the connection between the back office and the gateway drops. With
+  effect, after the gateway passed the order to the client and before its answer went out;
+  without, before the request was handled. Either way the adapter gets no answer.
 * ``disconnect``: the gateway goes away (its port refuses connections); ``reconnect`` starts it
   again on the same port and journal, as a restarted Windows service would.
 
@@ -19,42 +19,34 @@ own faults and its process dying (see :class:`GatewayGJVenue`).
 from __future__ import annotations
 
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
 from brokers.adapters.gateway import GatewayBroker
-from brokers.gateway.server import GatewayApp, Response
+from brokers.gateway.server import GatewayRequestHandler, GatewayServer, Response
 from brokers.interface import BrokerInterface
 from tests.brokers.contract.targets.easytrader import EasytraderVenue, GJVenue, HTVenue
 from tests.brokers.fakes.easytrader_clients import CLIENTS
 from tests.brokers.gateway.harness import KEY, LoopbackGateway
 
-#: the adapter's read timeout on loopback; a lost answer costs the test this long
-TIMEOUT = 0.5
+
+class LossyNetwork:
+    """What the network between the back office and the gateway does to the next submit."""
+
+    lose_next: str | None = None  # "answer": handled, the answer lost; "request": never handled
 
 
-class LosingNetwork:
-    """Stands between the server and the app: the next submit's answer (or request) is lost."""
+class LossyHandler(GatewayRequestHandler):
+    network = LossyNetwork()  # replaced per venue, in a subclass
 
-    def __init__(self, app: GatewayApp) -> None:
-        self.app = app
-        self.lose_next: str | None = None  # "answer" | "request"
-        self._released = threading.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.app, name)
-
-    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Response:
-        if method == "POST" and target.endswith("/submit") and self.lose_next:
-            lost, self.lose_next = self.lose_next, None
-            response = self.app.handle(method, target, headers, body) if lost == "answer" else Response(504, {})
-            self._released.wait(4 * TIMEOUT)  # answer only after the adapter has given up
-            return response
-        return self.app.handle(method, target, headers, body)
-
-    def release(self) -> None:
-        self._released.set()
+    def respond(self, body: bytes) -> Response | None:
+        lose = self.network.lose_next
+        if self.command == "POST" and self.path.endswith("/submit") and lose:
+            self.network.lose_next = None
+            if lose == "answer":
+                super().respond(body)
+            return None  # the connection drops: the adapter gets no answer
+        return super().respond(body)
 
 
 class OverGateway(EasytraderVenue):
@@ -64,26 +56,27 @@ class OverGateway(EasytraderVenue):
         super().__init__()
         self._dir = tempfile.TemporaryDirectory(prefix="gateway-contract-")
         client = CLIENTS[self.client_name](self.host)  # logged in by the gateway, as on the Windows host
-        login = lambda target: (target.connect if self.settings.get("login") == "connect" else target.prepare)(  # noqa: E731
-            **{k: v for k, v in self.settings.items() if k != "login"})
-        login(client)
-        self.gateway = LoopbackGateway(client, Path(self._dir.name) / "journal.sqlite3", login=login)
-        self._start()
+        settings = dict(self.settings)
+        mode = settings.pop("login", "prepare")
 
-    def _start(self) -> None:
+        def login(target: Any) -> None:
+            getattr(target, mode)(**settings)
+
+        login(client)
+        self.network = LossyNetwork()
+        handler = type("Handler", (LossyHandler,), {"network": self.network})
+        server_class = type("Server", (GatewayServer,), {"handler_class": handler})
+        self.gateway = LoopbackGateway(client, Path(self._dir.name) / "journal.sqlite3", login=login,
+                                       server_class=server_class)
         self.gateway.start()
-        assert self.gateway.server is not None
-        self.network = LosingNetwork(self.gateway.server.app)
-        self.gateway.server.app = self.network  # type: ignore[assignment]
 
     def adapter(self) -> BrokerInterface:
         return GatewayBroker(self.account, {
             "url": self.gateway.url, "key_id": KEY.key_id, "secret": KEY.secret.hex(), "client": self.client_name,
-            "timeout": TIMEOUT, "confirm_interval": 0,
+            "timeout": 10, "confirm_interval": 0,
         })
 
     def close(self) -> None:
-        self.network.release()
         self.gateway.stop()
         self._dir.cleanup()
 
@@ -95,11 +88,10 @@ class GatewayVenue(OverGateway, HTVenue):
         self.network.lose_next = "answer" if took_effect else "request"
 
     def disconnect(self) -> None:
-        self.network.release()
         self.gateway.stop()
 
     def reconnect(self) -> None:
-        self._start()
+        self.gateway.start()
 
 
 class GatewayGJVenue(OverGateway, GJVenue):
