@@ -437,6 +437,16 @@ def make_recording_client() -> RecordingClient:
     return RecordingClient()
 
 
+def health_once_up(remote: GatewayClient) -> dict[str, Any]:
+    """The health answer of a gateway process just started (waiting up to 10 s for its port)."""
+    for _ in range(100):
+        try:
+            return remote.health()
+        except GatewayUnavailable:
+            time.sleep(0.1)
+    pytest.fail("the gateway did not start")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -456,14 +466,8 @@ def test_the_command_line_makes_a_key_and_serves_without_logging_it(tmp_path: Pa
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         remote = GatewayClient(f"http://127.0.0.1:{port}", key.key_id, key.secret, timeout=5)
-        for _ in range(100):
-            try:
-                assert remote.health() == {"connected": True, "client": "tests.brokers.gateway.test_gateway:make_recording_client"}
-                break
-            except GatewayUnavailable:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the gateway did not start")
+        assert health_once_up(remote) == {"connected": True,
+                                          "client": "tests.brokers.gateway.test_gateway:make_recording_client"}
         assert remote.buy("600000", 9.9, 1000, client_ref="ord-1") == {"entrust_no": "1000"}
     finally:
         server.terminate()
@@ -492,14 +496,7 @@ def test_the_command_line_serves_https_with_the_certificate_the_docs_make(tmp_pa
     try:
         pinned = GatewayClient(f"https://127.0.0.1:{port}", KEY.key_id, KEY.secret, fingerprint=fingerprint)
         verified = GatewayClient(f"https://127.0.0.1:{port}", KEY.key_id, KEY.secret, ca=str(cert))
-        for _ in range(100):
-            try:
-                assert pinned.health()["connected"] is True
-                break
-            except GatewayUnavailable:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the gateway did not start")
+        assert health_once_up(pinned)["connected"] is True
         assert verified.buy("600000", 9.9, 1000, client_ref="ord-1") == {"entrust_no": "1000"}
         assert pinned.buy("600000", 9.9, 1000, client_ref="ord-1") == {"entrust_no": "1000"}
     finally:
