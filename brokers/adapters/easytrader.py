@@ -50,13 +50,14 @@ lookups, so the module also runs in the gateway process, which has no Django set
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 from brokers.interface import (
     BrokerBalance,
@@ -76,6 +77,8 @@ from trading.market_rules import format_symbol, normalize_symbol
 from trading.money import ZERO, to_cent, to_price_places
 
 Row = Mapping[str, Any]
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------
 # Dialects: which key of a client's answer holds which of our fields
@@ -240,6 +243,11 @@ class GridShapeError(BrokerError):
     """A row of the client's answer lacks a field this dialect needs, or holds an unreadable value."""
 
 
+class OtherBusiness(GridShapeError):
+    """A row whose direction is neither buy nor sell (新股申购, 配号, 转托管 ...): not an order we
+    could have sent, so it is left out of the lists rather than failing them."""
+
+
 # ---------------------------------------------------------------------------
 # Reading values
 # ---------------------------------------------------------------------------
@@ -293,7 +301,7 @@ def _side(value: Any, what: str) -> str:
         return "BUY"
     if "卖" in text or text.upper() in ("S", "SELL"):
         return "SELL"
-    raise GridShapeError(f"{MSG_BAD_ANSWER}: {what}={value!r}")
+    raise OtherBusiness(f"{MSG_BAD_ANSWER}: {what}={value!r}")
 
 
 def _symbol(code_value: Any, market_value: Any, what: str) -> str:
@@ -466,6 +474,20 @@ def parse_trade(row: Row, dialect: Dialect) -> BrokerTrade | None:
         commission=fee(dialect.trade_commission, "commission"), stamp_duty=fee(dialect.trade_stamp_duty, "stamp duty"),
         transfer_fee=fee(dialect.trade_transfer_fee, "transfer fee"), other_fees=fee(dialect.trade_other_fees, "other fees"),
     )
+
+
+def _parsed(rows: list[Row], parse: Callable[[Row, Dialect], T | None], dialect: Dialect) -> list[T]:
+    """Each row parsed, rows of other business (:class:`OtherBusiness`) left out and logged."""
+    parsed: list[T] = []
+    for row in rows:
+        try:
+            item = parse(row, dialect)
+        except OtherBusiness as exc:
+            log.info("easytrader: row left out: %s", exc.message)
+            continue
+        if item is not None:
+            parsed.append(item)
+    return parsed
 
 
 def _rows(answer: Any, what: str) -> list[Row]:
@@ -652,13 +674,12 @@ class EasytraderBroker(BrokerInterface):
     def get_positions(self) -> list[BrokerPosition]:
         with self._session.lock:
             rows = _rows(self._read("position"), "position")
-        positions = [parse_position(row, self.dialect) for row in rows]
-        return [p for p in positions if p.quantity > 0]
+        return [p for p in _parsed(rows, parse_position, self.dialect) if p.quantity > 0]
 
     def query_orders(self) -> list[BrokerOrder]:
         with self._session.lock:
             rows = self._list("today_entrusts")
-        return [parse_order(row, self.dialect) for row in rows]
+        return _parsed(rows, parse_order, self.dialect)
 
     def query_trades(self) -> list[BrokerTrade]:
         """Today's fills, each broker trade id once (a reconnect or a re-read grid may list a
@@ -666,10 +687,8 @@ class EasytraderBroker(BrokerInterface):
         with self._session.lock:
             rows = self._list("today_trades")
         unique: dict[str, BrokerTrade] = {}
-        for row in rows:
-            trade = parse_trade(row, self.dialect)
-            if trade is not None and trade.broker_trade_id not in unique:
-                unique[trade.broker_trade_id] = trade
+        for trade in _parsed(rows, parse_trade, self.dialect):
+            unique.setdefault(trade.broker_trade_id, trade)
         return list(unique.values())
 
     # -- orders -----------------------------------------------------------
@@ -688,7 +707,7 @@ class EasytraderBroker(BrokerInterface):
         if not market and (request.order_type != "LIMIT" or request.price is None or request.price <= 0):
             raise BrokerError(f"委托类型或价格错误 (bad order type {request.order_type!r} / price {request.price})")
         with self._session.lock:
-            before = {parse_order(row, self.dialect).broker_order_id for row in self._list("today_entrusts")}
+            before = {o.broker_order_id for o in _parsed(self._list("today_entrusts"), parse_order, self.dialect)}
             client = self._session.client
             method = ("market_buy" if request.side == "BUY" else "market_sell") if market else request.side.lower()
             if market and not callable(getattr(client, method, None)):
@@ -718,7 +737,7 @@ class EasytraderBroker(BrokerInterface):
             if attempt:
                 time.sleep(self.confirm_interval)
             try:
-                orders = [parse_order(row, self.dialect) for row in self._list("today_entrusts")]
+                orders = _parsed(self._list("today_entrusts"), parse_order, self.dialect)
             except BrokerError as exc:
                 raise BrokerTimeout(f"{MSG_SENT_UNCONFIRMED}: {exc.message}") from exc
             if entrust_no is not None:

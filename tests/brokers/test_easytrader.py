@@ -204,6 +204,19 @@ def test_an_account_may_name_its_own_columns(host: BrokerHost) -> None:
         EasytraderBroker("acc", {"client": "gj_client", "columns": {"no_such_field": ["x"]}})
 
 
+def test_rows_of_other_business_are_left_out_not_fatal(host: BrokerHost) -> None:
+    class WithIpo(HTClient):
+        @property
+        def today_entrusts(self) -> list[dict[str, Any]] | None:
+            rows = super().today_entrusts or []
+            ipo = {**rows[0], "合同编号": "1", "证券代码": "732001", "操作": "申购", "委托价格": 5.0, "备注": "已报"}
+            return [ipo, *rows]
+
+    broker = EasytraderBroker("acc", {"client": "ht_client", "confirm_interval": 0}, client=WithIpo(host))
+    host.enter("600000", "BUY", D("9.90"), 100)
+    assert [o.broker_order_id for o in broker.query_orders()] == [str(host.entrusts[0].number)]
+
+
 # -- trades -------------------------------------------------------------------
 
 

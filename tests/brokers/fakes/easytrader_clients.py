@@ -77,6 +77,16 @@ class Entrust:
     def open(self) -> bool:
         return not self.ended and self.filled < self.quantity
 
+    def word(self, rejected: str, part_cancelled: str, cancelled: str, filled: str, partial: str, working: str) -> str:
+        """The build's status word for this entrust's state."""
+        if self.ended == "rejected":
+            return rejected
+        if self.ended == "cancelled":
+            return part_cancelled if self.filled else cancelled
+        if self.filled:
+            return filled if self.filled == self.quantity else partial
+        return working
+
     @property
     def avg_price(self) -> float:
         return float((self.filled_amount / self.filled).quantize(D("0.001"))) if self.filled else 0.0
@@ -172,7 +182,7 @@ class BrokerHost:
 
     def shares(self) -> dict[str, tuple[int, int, Decimal]]:
         """code -> (held, sellable, cost): holdings are sellable, today's buys are not (T+1)."""
-        books = {code: [quantity, quantity, cost * quantity] for code, (quantity, cost) in self.holdings.items()}
+        books: dict[str, list[Any]] = {code: [quantity, quantity, cost * quantity] for code, (quantity, cost) in self.holdings.items()}
         for made in self.fills:
             held = books.setdefault(made.entrust.code, [0, 0, ZERO])
             sign = 1 if made.entrust.side == "BUY" else -1
@@ -337,14 +347,7 @@ class HTClient(_GuiClient):
                 "股东帐户": "A123456789"}
 
     def _entrust_row(self, e: Entrust) -> dict[str, Any]:
-        if e.ended == "rejected":
-            remark = f"废单({e.reason})"
-        elif e.ended == "cancelled":
-            remark = "部撤" if e.filled else "已撤"
-        elif e.filled:
-            remark = "已成" if e.filled == e.quantity else "部分成交"
-        else:
-            remark = "已报"
+        remark = e.word(f"废单({e.reason})", "部撤", "已撤", "已成", "部分成交", "已报")
         return {"委托日期": _day(e.at), "证券代码": e.code, "证券名称": NAMES.get(e.code, e.code),
                 "操作": "买入" if e.side == "BUY" else "卖出", "委托价格": float(e.price or 0), "委托数量": e.quantity,
                 "委托时间": e.at.strftime("%H:%M:%S"), "成交数量": e.filled, "成交均价": e.avg_price,
@@ -379,14 +382,7 @@ class GJClient(_GuiClient):
                 "股东帐户": "A123456789"}
 
     def _entrust_row(self, e: Entrust) -> dict[str, Any]:
-        if e.ended == "rejected":
-            remark = "废单"
-        elif e.ended == "cancelled":
-            remark = "部撤" if e.filled else "已撤"
-        elif e.filled:
-            remark = "全部成交" if e.filled == e.quantity else "部分成交"
-        else:
-            remark = "未成交"
+        remark = e.word("废单", "部撤", "已撤", "全部成交", "部分成交", "未成交")
         return {"委托时间": e.at.strftime("%H:%M:%S"), "证券代码": e.code, "证券名称": NAMES.get(e.code, e.code),
                 "操作": "买入" if e.side == "BUY" else "卖出", "备注": remark, "委托数量": e.quantity, "成交数量": e.filled,
                 "委托价格": float(e.price or 0), "成交均价": e.avg_price,
@@ -420,14 +416,7 @@ class UniversalClient(_GuiClient):
                 "交易市场": "沪A" if _exchange(code) == "SH" else "深A"}
 
     def _entrust_row(self, e: Entrust) -> dict[str, Any]:
-        if e.ended == "rejected":
-            state = f"废单[{e.reason}]"
-        elif e.ended == "cancelled":
-            state = "部撤" if e.filled else "已撤"
-        elif e.filled:
-            state = "已成" if e.filled == e.quantity else "部成"
-        else:
-            state = "已报"
+        state = e.word(f"废单[{e.reason}]", "部撤", "已撤", "已成", "部成", "已报")
         return {"委托日期": _day(e.at), "委托时间": e.at.strftime("%H:%M:%S"), "证券代码": e.code,
                 "证券名称": NAMES.get(e.code, e.code), "买卖标志": "买入" if e.side == "BUY" else "卖出",
                 "委托价格": float(e.price or 0), "委托数量": e.quantity, "成交价格": e.avg_price, "成交数量": e.filled,
