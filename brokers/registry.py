@@ -39,5 +39,8 @@ def broker_kinds() -> list[str]:
 
 
 def broker_for(account: "Account") -> BrokerInterface:
-    """A connected adapter for ``account`` (credentials decrypted here, never logged)."""
-    return adapter_class(account.broker_kind).for_account(account)
+    """The adapter for ``account`` (credentials decrypted here, never logged), its broker calls
+    guarded by the account's circuit breaker (brokers.connection)."""
+    from brokers.connection import guard
+
+    return guard(adapter_class(account.broker_kind).for_account(account), account)
