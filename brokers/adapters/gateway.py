@@ -146,6 +146,17 @@ class GatewayBroker(EasytraderBroker):
         self.remote = RemoteClient(gateway, client_name=str(settings.get("client", "")))
         super().__init__(account_name, settings, client=self.remote)
 
+    def heartbeat(self) -> None:
+        """The gateway's health: up, and its client answered within seconds (else the gateway
+        probes it with a balance read). Cheaper than our balance read through a GUI client."""
+        with self._session.lock:
+            self.login()
+            try:
+                self.remote.connect()
+            except BrokerError:
+                self._lost()
+                raise
+
     def place_order(self, request: OrderRequest) -> OrderAck:
         """The easytrader adapter's placement, sent under ``request.client_ref``: a repeat after a
         lost answer gets the first answer from the gateway's journal instead of a second order."""

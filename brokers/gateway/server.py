@@ -115,15 +115,17 @@ class ClientHost:
             return result
 
     def health(self) -> bool:
-        """Connected: a call succeeded within ``probe_after`` seconds, or a probe read succeeds now."""
+        """Connected: a call succeeded within ``probe_after`` seconds, or a probe read succeeds
+        now (a second one after logging in again, when the first failed: a read is safe to repeat)."""
         if self._last_ok is not None and self.clock() - self._last_ok < self.probe_after:
             return True
-        try:
-            self.read("balance")
-        except Exception as error:  # noqa: BLE001 - any failure means not connected
-            logger.warning("health probe failed: %s: %s", type(error).__name__, error)
-            return False
-        return True
+        for attempt in range(2 if self.login is not None else 1):
+            try:
+                self.read("balance")
+                return True
+            except Exception as error:  # noqa: BLE001 - any failure means not connected
+                logger.warning("health probe %s failed: %s: %s", attempt + 1, type(error).__name__, error)
+        return False
 
 
 def _is_refusal(error: BaseException) -> bool:

@@ -147,3 +147,18 @@ def test_the_gateway_logs_a_restarted_client_in_again(gj: GatewayGJVenue) -> Non
     gj.reconnect()  # the client process is back, logged out
     assert broker.get_balance().cash == D("1000000")
     assert gj.host.logins == logins + 1
+
+
+def test_the_heartbeat_asks_the_gateways_health(ht: GatewayVenue) -> None:
+    broker = ht.adapter()
+    broker.heartbeat()
+    ht.host.disconnect()  # the client process dies; the gateway's probe finds out
+    ht.gateway.server.app.host.probe_after = 0  # type: ignore[union-attr]
+    with pytest.raises(BrokerUnavailable, match="not connected"):
+        broker.heartbeat()
+    ht.gateway.stop()
+    with pytest.raises(BrokerUnavailable, match="cannot be reached"):
+        broker.heartbeat()
+    ht.gateway.start()
+    ht.host.reconnect()
+    broker.heartbeat()  # the gateway logged its client in again
