@@ -15,6 +15,7 @@ TARGET_MODULES = [
     "tests.brokers.contract.targets.easytrader",
     "tests.brokers.contract.targets.easytrader_remote",
     "tests.brokers.contract.targets.gateway",
+    "tests.brokers.contract.targets.xtquant",
 ]
 
 
