@@ -17,6 +17,10 @@ go through the account's :class:`Breaker`.
   or the embedded scheduler) calls each active account's ``heartbeat()`` through the same guard,
   so a broker that drops while nothing trades is noticed and one that comes back is found.
 
+Every call that reaches the adapter (and every probe's login) is timed and sent as
+``brokers.signals.broker_called`` when someone listens (monitoring's latency histogram); calls an
+open circuit refuses are not.
+
 Each process keeps its own breakers in memory (a broker call never waits on the database for
 them). A change of state is written to ``BrokerLink`` (what admin and ``/healthz`` show), audited
 as ``broker.disconnected`` / ``broker.reconnected``, and sent as :data:`link_changed` after
