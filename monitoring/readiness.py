@@ -8,7 +8,7 @@
   run in-process and there is no worker to ask;
 * ``brokers``: no active account's broker link is DOWN (``brokers.models.BrokerLink``).
 
-Every part is reported; those in ``settings.READYZ_CHECKS`` (all four by default) make the answer
+Every part is reported; those in ``settings.READYZ_CHECKS`` (all but ``brokers`` by default) make the answer
 503 when they fail, and ``failing`` names them. A part that depends on one already failing
 (workers on Redis, brokers on the database) is not asked and reported as failing with it. Each
 check gives up after ``READYZ_TIMEOUT_SECONDS``. Errors are named by their type only: the probe is

@@ -204,7 +204,7 @@ METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 METRICS_PUBLIC = env_bool("METRICS_PUBLIC", False)
 # /readyz (monitoring/readiness.py): the parts that must be up for a load balancer to send traffic here;
 # every part is reported either way. Each check gives up after READYZ_TIMEOUT_SECONDS.
-READYZ_CHECKS = [c.strip() for c in os.environ.get("READYZ_CHECKS", "database,redis,workers,brokers").split(",") if c.strip()]
+READYZ_CHECKS = [c.strip() for c in os.environ.get("READYZ_CHECKS", "database,redis,workers").split(",") if c.strip()]
 READYZ_TIMEOUT_SECONDS = float(os.environ.get("READYZ_TIMEOUT_SECONDS", "1"))
 
 # Celery: real workers on Redis when REDIS_URL is set, in-process otherwise.

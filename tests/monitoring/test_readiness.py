@@ -43,8 +43,9 @@ def test_ready_when_every_part_answers(settings) -> None:
 
 
 @pytest.mark.django_db
-def test_a_broker_link_down_makes_it_unready_and_is_named_unless_not_required(settings) -> None:
+def test_a_broker_link_down_is_named_and_makes_it_unready_only_when_required(settings) -> None:
     settings.REDIS_URL = ""
+    settings.READYZ_CHECKS = ["database", "redis", "workers", "brokers"]  # an operator who wants it
     account = factories.account("acc1")
     factories.account("acc2")
     BrokerLink.objects.create(account=account, state=LinkState.DOWN, last_error="session lost")
@@ -52,7 +53,7 @@ def test_a_broker_link_down_makes_it_unready_and_is_named_unless_not_required(se
     assert (status, body["failing"], body["checks"]["brokers"]["down"]) == (503, ["brokers"], ["acc1"])
     assert "session lost" not in json.dumps(body)
 
-    settings.READYZ_CHECKS = ["database", "redis", "workers"]  # an operator who keeps the web in rotation
+    settings.READYZ_CHECKS = ["database", "redis", "workers"]  # the default: the web stays in rotation
     status, body = readyz()
     assert (status, body["failing"]) == (200, [])
     assert body["checks"]["brokers"] == {**body["checks"]["brokers"], "ok": False, "required": False}
@@ -94,8 +95,9 @@ def test_the_database_down_makes_it_unready(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     status, body = result.stdout.strip().splitlines()[-1].split(" ", 1)
     report = json.loads(body)
-    assert (status, report["failing"]) == ("503", ["database", "brokers"])
+    assert (status, report["failing"]) == ("503", ["database"])
     assert report["checks"]["database"]["error"] == "OperationalError"
+    assert report["checks"]["brokers"]["ok"] is False  # not asked without the database; reported, not required
 
 
 @pytest.mark.slow
