@@ -29,6 +29,7 @@ from trading.clock import now
 from trading.errors import (
     BrokerError,
     BrokerTimeout,
+    BrokerUnavailable,
 )
 from trading.i18n import bilingual
 from trading.services import (
@@ -101,6 +102,12 @@ def order_place(broker: BrokerInterface, order: Order) -> Order:
     broker_actor = Actor.broker(order.account.broker_kind)
     try:
         ack = broker.place_order(request)
+    except BrokerUnavailable as exc:
+        # It never reached the broker: not a refusal. It stays SUBMITTING, owed; reconciliation
+        # sends it again once it is stale and the broker's list (readable again) lacks it.
+        audit_record(actor=broker_actor, action="order.broker_unavailable", object_type="order", object_id=order.pk,
+                     account=order.account.name, reason=exc.message)
+        return order
     except BrokerTimeout as exc:
         with transaction.atomic():
             _, locked = lock_order(order.pk)
@@ -146,7 +153,7 @@ def order_cancel_at_broker(*, order_id: int) -> Order | None:
     refusal: str | None = None
     try:
         broker.cancel_order(order.broker_order_id)
-    except BrokerTimeout:
+    except (BrokerTimeout, BrokerUnavailable):
         return order  # the sweep asks again; the poll sees the outcome either way
     except BrokerError as exc:
         # Usually "already filled/cancelled": the poll below records the truth.

@@ -90,6 +90,7 @@ def order_sync(*, order_id: int, broker_order: BrokerOrder, trades: list[BrokerT
                 continue
             position = position or position_for_update(account, order.instrument)
             _apply_fill(account, order, position, trade, actor=broker_actor, posts=posts)
+            known.add(trade.broker_trade_id)  # a report may list one trade twice (a replay)
             new_fills += 1
         if not order.broker_order_id:
             order.broker_order_id = broker_order.broker_order_id
