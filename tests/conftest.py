@@ -88,6 +88,7 @@ def _fresh_process_caches() -> None:
     reconcile._POLL_CURSORS.clear()
     quote_cache_clear()
     paper._EXPIRY_DONE.clear()
+    paper._FAULT_CALLS.clear()  # fault draws count attempts per process
     auth._cache.clear()
     auth._last_used_written.clear()
     auth._buckets.clear()  # rate limits: failed logins of 127.0.0.1 must not carry over between tests

@@ -467,6 +467,22 @@ def expire_due_orders(paper: PaperAccount, session: Session) -> list[PaperOrder]
     return due
 
 
+def reject_accepted_order(account_name: str, broker_order_id: str, message: str, at: datetime) -> PaperOrder:
+    """The exchange rejects an order the broker had accepted (废单 after 已报), saying ``message``:
+    it ends REJECTED and releases what it held. Raises BrokerError when there is no such open order.
+
+    Precondition: inside a transaction (takes the PaperAccount lock, then the order's).
+    """
+    paper = _lock_paper_account(account_name)
+    order = (PaperOrder.objects.select_for_update()
+             .filter(account_name=account_name, broker_order_id=broker_order_id).first())
+    if order is None or not order.is_open:
+        raise BrokerError(MSG_ORDER_NOT_FOUND if order is None else f"委托已结束: {order.status}")
+    _close_order(order, paper, BrokerOrderStatus.REJECTED, message, at)
+    _save_paper(paper)
+    return order
+
+
 def _has_due_orders(account_name: str, session: Session) -> bool:
     return (
         PaperOrder.objects.filter(account_name=account_name, status__in=OPEN_STATUSES)
@@ -956,11 +972,11 @@ class Call(StrEnum):
     QUERY = "query"  # every read: orders, one order, changes, trades, balance, positions, history
 
 
-# The kinds a call can draw (a read has no effect to lose; only reads report trades).
+# The kinds a call can draw: only reads report trades (and a read's timeout_after is a timeout).
 _KINDS_OF_CALL = {
     Call.PLACE: tuple(k for k in FaultKind if k != FaultKind.DUPLICATE),
     Call.CANCEL: tuple(k for k in FaultKind if k != FaultKind.DUPLICATE),
-    Call.QUERY: (FaultKind.TIMEOUT_BEFORE, FaultKind.DISCONNECT, FaultKind.ERROR, FaultKind.SLOW, FaultKind.DUPLICATE),
+    Call.QUERY: tuple(FaultKind),
 }
 MSG_BUSY = "柜台系统繁忙, 请稍后再试"
 MSG_DISCONNECTED = "与券商的连接已断开"
