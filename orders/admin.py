@@ -359,6 +359,7 @@ ACTION_LABELS = {
     "order.risk_overridden": _("Risk control overridden"),
     "order.approval_rechecked_rejected": _("Refused by the re-check on approval"),
     "order.cancel_refused": _("Cancel refused by the broker"),
+    "order.broker_unavailable": _("Broker unreachable: the order will be sent again"),
 }
 
 

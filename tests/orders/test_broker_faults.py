@@ -15,13 +15,15 @@ import pytest
 
 from audit.services import Actor
 from bench.broker_faults import books_compare
+from brokers.adapters.paper import PaperBroker
+from brokers.interface import BrokerSnapshot, OrderAck, OrderRequest
 from brokers.models import PaperOrder
 from orders.models import Fill, Order, OrderStatus
 from orders.services import OrderInput, account_poll, order_cancel, order_submit
 from orders.services.broker import order_cancel_at_broker
 from tests import factories
 from tests.orders.test_modify import assert_money_invariants
-from trading.errors import BrokerUnavailable
+from trading.errors import BrokerTimeout, BrokerUnavailable
 from trading.models import Account, Position
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -183,3 +185,32 @@ def test_the_money_check_sees_a_fill_recorded_twice(market) -> None:
     Fill.objects.create(order=order, broker_trade_id="T-bogus", quantity=fill.quantity, price=fill.price,
                         amount=fill.amount, fees=Decimal("0"), filled_at=fill.filled_at, trading_day=fill.trading_day)
     assert books_compare("acc1").problems
+
+
+def test_a_fill_a_poll_skipped_while_submitting_is_found_when_the_read_back_fails(market, monkeypatch, settings) -> None:
+    """A poll skips an order while its worker waits for the broker's answer, and moves its cursor
+    past the order's change; the worker's read-back after the answer normally books the fill. When
+    that read fails (its answer lost), a later poll must still find the fill."""
+    settings.ORDERS_SUBMITTING_STALE_SECONDS = 30
+    buy(price="9.90", ref="first")
+    poll()  # this process now polls acc1 from a cursor
+    real_place, real_read = PaperBroker.place_order, PaperBroker.query_order
+
+    def place_then_poll(self: PaperBroker, request: OrderRequest) -> OrderAck:
+        ack = real_place(self, request)
+        poll()  # another worker's poll, while this one waits for the answer
+        return ack
+
+    def read_lost(self: PaperBroker, broker_order_id: str) -> BrokerSnapshot:
+        raise BrokerTimeout("券商应答超时")
+
+    monkeypatch.setattr(PaperBroker, "place_order", place_then_poll)
+    monkeypatch.setattr(PaperBroker, "query_order", read_lost)
+    order = reload(buy(price="10.00", ref="second"))  # 300 fill on arrival
+    assert (order.status, order.filled_quantity) == (S.SUBMITTED, 0)
+    monkeypatch.setattr(PaperBroker, "place_order", real_place)
+    monkeypatch.setattr(PaperBroker, "query_order", real_read)
+    poll()
+    order = reload(order)
+    assert (order.status, order.filled_quantity) == (S.PARTIALLY_FILLED, 300)
+    assert books_compare("acc1").problems == []
