@@ -376,7 +376,7 @@ def fault_count() -> dict[str, int]:
     events = AuditEvent.objects.filter(account=ACCOUNT, action="order.status_changed")
     return {
         "refused_busy": PaperOrder.objects.filter(account_name=ACCOUNT, message=MSG_BUSY).count(),
-        "broker_unavailable": AuditEvent.objects.filter(account=ACCOUNT, action="order.broker_unavailable").count(),
+        "broker_unavailable": events.filter(after__event="BROKER_UNAVAILABLE").count(),
         "cancels_refused": AuditEvent.objects.filter(account=ACCOUNT, action="order.cancel_refused").count(),
         "answers_lost": events.filter(after__event="BROKER_TIMED_OUT").count(),
         "sent_again": events.filter(after__event="RECONCILED_MISSING").count(),

@@ -16,6 +16,7 @@ import pytest
 from audit.services import Actor
 from bench.broker_faults import books_compare
 from brokers.adapters.paper import PaperBroker
+from brokers.connection import brokers_heartbeat
 from brokers.interface import BrokerSnapshot, OrderAck, OrderRequest
 from brokers.models import PaperOrder
 from orders.models import Fill, Order, OrderStatus
@@ -23,7 +24,7 @@ from orders.services import OrderInput, account_poll, order_cancel, order_submit
 from orders.services.broker import order_cancel_at_broker
 from tests import factories
 from tests.orders.test_modify import assert_money_invariants
-from trading.errors import BrokerTimeout, BrokerUnavailable
+from trading.errors import BrokerTimeout
 from trading.models import Account, Position
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,10 +37,12 @@ S = OrderStatus
 def market(settings):
     """acc1 at the paper broker with 1,000,000 CNY; 600000.SH quoted 9.99 / 10.00, 300 shares
     offered (a buy at 10.00 fills 300 at once, a buy at 9.90 rests). Stale after 0 s, so a poll
-    acts on a lost order at once."""
+    acts on a lost order at once; after a disconnect the circuit breaker (brokers/connection.py)
+    lets the next call probe at once."""
     from risk.controller import config_cache_clear
 
     settings.ORDERS_SUBMITTING_STALE_SECONDS = 0
+    settings.BROKER_BACKOFF_BASE_SECONDS = 0
     config_cache_clear()
     factories.account("acc1", cash="1000000")
     factories.instrument("600000.SH")
@@ -86,13 +89,12 @@ def test_a_trade_reported_twice_is_recorded_once(market) -> None:
 def test_a_disconnect_on_placement_is_not_a_rejection_and_the_order_is_sent_once_reconnected(market) -> None:
     faults(disconnected=True)
     order = reload(buy())
-    assert order.status == S.SUBMITTING  # never reached the broker: not refused, still owed
+    assert order.status == S.NEW  # never reached the broker: not refused, owed again
     assert order.frozen_amount > 0 and at_broker(order) == []
-    with pytest.raises(BrokerUnavailable):
-        poll()  # still down: the poll fails (its task logs it), nothing changes, nothing is sent
-    assert reload(order).status == S.SUBMITTING and at_broker(order) == []
+    assert brokers_heartbeat()["acc1"] != "UP"  # the heartbeat finds it still down: nothing is sent
+    assert reload(order).status == S.NEW and at_broker(order) == []
     faults()
-    poll()
+    brokers_heartbeat()  # finds the broker back: the waiting order is offered again
     order = reload(order)
     assert order.status == S.SUBMITTED
     [sent] = at_broker(order)

@@ -13,6 +13,10 @@ from tests.brokers.contract.venue import Venue
 TARGET_MODULES = [
     "tests.brokers.contract.targets.scripted",
     "tests.brokers.contract.targets.paper",
+    "tests.brokers.contract.targets.easytrader",
+    "tests.brokers.contract.targets.easytrader_remote",
+    "tests.brokers.contract.targets.gateway",
+    "tests.brokers.contract.targets.xtquant",
 ]
 
 
