@@ -208,7 +208,20 @@ CELERY_BEAT_SCHEDULE = {
     "orders-expire-day-orders": {"task": "orders.tasks.expire_day_orders", "schedule": 60.0},
     "risk-expire-reviews": {"task": "risk.tasks.expire_reviews", "schedule": 30.0},
     "brokers-heartbeat": {"task": "brokers.tasks.heartbeat", "schedule": BROKER_HEARTBEAT_SECONDS},
+    # Alerts (monitoring/): owed deliveries due again, escalations, heartbeats, periodic monitors.
+    "monitoring-deliveries": {"task": "monitoring.tasks.deliveries_sweep", "schedule": 1.0},
+    "monitoring-escalate": {"task": "monitoring.tasks.escalate", "schedule": 5.0},
+    "monitoring-heartbeat": {"task": "monitoring.tasks.heartbeat", "schedule": 10.0},
+    "monitoring-check": {"task": "monitoring.tasks.check", "schedule": 15.0},
 }
+
+# Alerts (monitoring/): a channel call's timeout, the retry back-off (doubling from BASE up to MAX,
+# jittered; a channel's max_attempts in admin), and per-monitor overrides of monitoring/monitors.py
+# DEFAULTS, e.g. {"balance.cash_change": {"threshold": "500000"}} (admin's monitor settings win).
+MONITORING_CHANNEL_TIMEOUT_SECONDS = float(os.environ.get("MONITORING_CHANNEL_TIMEOUT_SECONDS", "5"))
+MONITORING_RETRY_BASE_SECONDS = float(os.environ.get("MONITORING_RETRY_BASE_SECONDS", "2"))
+MONITORING_RETRY_MAX_SECONDS = float(os.environ.get("MONITORING_RETRY_MAX_SECONDS", "300"))
+MONITORING_MONITORS: dict[str, dict[str, object]] = {}
 
 if REDIS_URL:
     CHANNEL_LAYERS = {
