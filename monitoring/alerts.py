@@ -110,9 +110,15 @@ def _owe(alert: Alert, routes: list[Route], *, kind: str, stage: str) -> list[in
         key = f"a{alert.pk}:{stage}:c{route.channel.pk}:{route.recipients}"[:255]
         if kind == DeliveryKind.ESCALATION:
             subject = bilingual("Escalated: {subject}", subject=subject)[:255]
+        due = at + timedelta(seconds=route.group_seconds)
+        if route.group_seconds:  # a window already open for these recipients: this alert joins it
+            opened = (Delivery.objects.filter(channel=route.channel, recipients=route.recipients,
+                                              status=DeliveryStatus.PENDING, due_at__gt=at, attempts=0)
+                      .order_by("due_at").values_list("due_at", flat=True).first())
+            due = min(due, opened) if opened else due
         delivery, created = Delivery.objects.get_or_create(key=key, defaults={
             "channel": route.channel, "kind": kind, "recipients": route.recipients, "level": alert.level,
-            "subject": subject, "body": body, "due_at": at + timedelta(seconds=route.group_seconds), "created_at": at})
+            "subject": subject, "body": body, "due_at": due, "created_at": at})
         if created:
             delivery.alerts.add(alert)
             channels.append(route.channel.pk)
