@@ -225,6 +225,13 @@ def heartbeat_beat(name: str, detail: str = "") -> None:
     Heartbeat.objects.update_or_create(name=name, defaults={"at": now(), "detail": detail[:255]})
 
 
+def scheduler_heartbeat() -> None:
+    """The embedded scheduler's beat (it runs this every 10 s)."""
+    import os
+
+    heartbeat_beat("scheduler", f"pid {os.getpid()}")
+
+
 def expected_heartbeats() -> list[str]:
     """Which processes should beat: the Celery worker (fed by beat) with Redis, the embedded
     scheduler without (settings.MONITORING_HEARTBEATS overrides)."""

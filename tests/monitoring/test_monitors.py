@@ -85,10 +85,10 @@ def test_an_order_whose_answer_was_lost_is_an_alert(clock) -> None:
 
 
 def test_repeated_broker_rejections_are_critical(script, clock) -> None:
+    from audit.services import Actor
     from brokers.adapters.scripted import Reply
     from orders.services import OrderInput, order_submit
     from tests import factories
-    from audit.services import Actor
 
     MonitorSetting.objects.create(code="order.repeated_rejections", level="CRITICAL", threshold=3, window_seconds=300)
     settings_cache_clear()
@@ -149,20 +149,20 @@ def test_a_process_that_never_beat_is_missing(clock, settings) -> None:
 
 def test_the_beat_task_and_the_scheduler_write_their_heartbeats(clock) -> None:
     from monitoring.tasks import heartbeat
-    from trading.management.commands.run_scheduler import scheduler_heartbeat
+    from trading import periodic
 
     heartbeat.delay()
-    scheduler_heartbeat()
+    periodic.JOBS["monitoring.heartbeat"].call()  # what run_scheduler runs
     assert set(Heartbeat.objects.values_list("name", flat=True)) == {"worker", "scheduler"}
 
 
 def test_an_outbox_backlog_is_a_warning_unless_the_broker_is_down(script, clock, settings) -> None:
     from django.utils import timezone
 
+    from audit.services import Actor
     from orders.models import Order
     from orders.services import OrderInput, order_submit
     from tests import factories
-    from audit.services import Actor
 
     settings.ORDERS_DISPATCH = "relay"  # nothing dispatches the order in this test: it stays owed
     order = order_submit(OrderInput(**factories.order_body(client_order_id="owed-1")), actor=Actor.api_key("t")).order

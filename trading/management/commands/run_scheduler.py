@@ -1,24 +1,17 @@
-"""The periodic jobs without Celery beat (embedded mode): poll, sweep, expire."""
+"""The periodic jobs without Celery beat (embedded mode): poll, sweep, expire, and the jobs other
+apps registered in trading/periodic.py (alerts: deliveries, escalations, heartbeat, monitors)."""
 
 import logging
-import os
 import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from brokers.connection import brokers_heartbeat
-from monitoring.alerts import alerts_escalate
-from monitoring.delivery import deliveries_sweep
-from monitoring.monitors import heartbeat_beat, monitors_check
 from orders import review, services
+from trading import periodic
 
 log = logging.getLogger(__name__)
-
-
-def scheduler_heartbeat() -> None:
-    """This loop is alive (monitoring's heartbeat monitor watches for it)."""
-    heartbeat_beat("scheduler", f"pid {os.getpid()}")
 
 
 class Command(BaseCommand):
@@ -34,10 +27,8 @@ class Command(BaseCommand):
             (services.orders_expire_day, 60.0),
             (review.orders_expire_reviews, 30.0),
             (brokers_heartbeat, settings.BROKER_HEARTBEAT_SECONDS),
-            (scheduler_heartbeat, 10.0),
-            (deliveries_sweep, 1.0),
-            (alerts_escalate, 5.0),
-            (monitors_check, 15.0),
+            # Jobs the apps above registered (trading/periodic.py): monitoring's alerts and heartbeat.
+            *((job.call, job.every_seconds) for job in periodic.JOBS.values()),
         ]
         due = {job: 0.0 for job, _ in jobs}
         self.stdout.write(f"scheduler: {', '.join(j.__name__ for j, _ in jobs)} ({settings.DATABASES['default']['ENGINE']})")
