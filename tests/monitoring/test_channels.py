@@ -25,7 +25,7 @@ def test_a_broker_disconnect_arrives_by_email_in_chinese_and_english(smtp, clock
     [mail] = smtp.wait(1)
     assert mail.to == ["desk@example.com"]
     assert mail.subject.startswith("[CRITICAL]") and "acc1" in mail.subject
-    assert "Broker connection of acc1 lost" in mail.subject
+    assert "acc1 券商连接断开 (Broker connection of acc1 lost)" in mail.subject
     assert "session lost" in mail.body
     delivery = Delivery.objects.get()
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.SENT, 1)
