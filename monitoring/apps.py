@@ -17,6 +17,6 @@ class MonitoringConfig(AppConfig):
         from trading import periodic
 
         periodic.register("monitoring.heartbeat", monitors.scheduler_heartbeat, 10.0)
-        periodic.register("monitoring.deliveries", deliveries_sweep, 1.0)
         periodic.register("monitoring.escalate", alerts_escalate, 5.0)
         periodic.register("monitoring.check", monitors.monitors_check, 15.0)
+        periodic.register("monitoring.deliveries", deliveries_sweep, 1.0)  # last: sends what the others owe

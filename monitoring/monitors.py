@@ -42,6 +42,7 @@ from django.utils import timezone
 
 from monitoring.alerts import alert_raise, alerts_resolve_key
 from monitoring.models import Alert, AlertStatus, Heartbeat, Level, MonitorSetting
+from trading.calendar import SHANGHAI
 from trading.clock import now
 from trading.events import DomainEvent, EventKind
 from trading.i18n import bilingual
@@ -71,6 +72,9 @@ DEFAULTS: dict[str, Setting] = {
     "orders.rate_spike": Setting(Level.WARNING, Decimal(300), 60),
     "orders.cancel_ratio": Setting(Level.WARNING, Decimal("0.8"), 300),
     "calendar.horizon": Setting(Level.WARNING, Decimal(60)),
+    # The day's loss as a percentage of the capital it is measured against (风险警示线 / 止损线).
+    "pnl.warning_line": Setting(Level.WARNING, Decimal(3)),
+    "pnl.stop_line": Setting(Level.CRITICAL, Decimal(5)),
 }
 
 _cache: dict[str, tuple[float, Setting]] = {}
@@ -100,6 +104,7 @@ def setting_of(code: str) -> Setting:
 def settings_cache_clear() -> None:
     _cache.clear()
     _last_cash.clear()
+    _pnl_checked.clear()
 
 
 def _raise(code: str, *, title: str, detail: str = "", account: str = "", event_kind: str = "",
@@ -213,8 +218,63 @@ def balance(event: DomainEvent) -> None:
                dedup_key=f"balance.cash_change:{account}:{event.at.isoformat()}")
 
 
+def daily_loss(account_name: str) -> tuple[Decimal, Decimal] | None:
+    """The account's P&L today and its loss in percent of the day's capital (start-of-day assets
+    plus net deposits), read without writing: risk control's figures (risk/post_trade.py)."""
+    from risk.models import RiskCounter
+    from risk.post_trade import PostTradeState
+    from trading.calendar import trading_day_of
+    from trading.models import Account
+
+    account = Account.objects.filter(name=account_name).first()
+    if account is None:
+        return None
+    at = now()
+    state = PostTradeState(account, trading_day_of(at), at=at)
+    stored = (RiskCounter.objects.filter(account_id=account.pk, trading_day=state.day, key="")
+              .values_list("start_assets", flat=True).first())
+    base = (stored if stored is not None else state.computed_start_assets()) + state.net_deposits
+    if base <= 0:
+        return None
+    pnl = state.assets - base
+    return pnl, (-pnl / base * 100).quantize(Decimal("0.01"))
+
+
+def pnl_lines(account: str) -> Decimal | None:
+    """Raise the warning line's and the stop line's alerts (once a day each) when the day's loss
+    reaches them. Returns the loss in percent."""
+    figures = daily_loss(account)
+    if figures is None:
+        return None
+    pnl, loss = figures
+    day = now().astimezone(SHANGHAI).date().isoformat()
+    for code in ("pnl.warning_line", "pnl.stop_line"):
+        line = setting_of(code).threshold
+        if line is not None and loss >= line:
+            _raise(code, account=account,
+                   title=bilingual("{account} lost {loss}% today (line {line}%)", account=account, loss=loss, line=line),
+                   detail=bilingual("P&L today: {pnl} CNY", pnl=f"{pnl:,.2f}"),
+                   data={"pnl": str(pnl), "loss_percent": str(loss), "line": str(line)},
+                   dedup_key=f"{code}:{account}:{day}")
+    return loss
+
+
+_pnl_checked: dict[str, float] = {}
+
+
+def balance_or_position(event: DomainEvent) -> None:
+    """A balance or position change: the cash monitor, and the P&L lines (every 2 s at most per
+    account and process: each look values the positions)."""
+    if event.kind == EventKind.BALANCE:
+        balance(event)
+    last = _pnl_checked.get(event.account, 0.0)
+    if time.monotonic() - last >= 2.0:
+        _pnl_checked[event.account] = time.monotonic()
+        pnl_lines(event.account)
+
+
 _HANDLERS: dict[str, Any] = {EventKind.BROKER_LINK: broker_link, EventKind.ORDER: order, EventKind.RISK: risk,
-             EventKind.BALANCE: balance}
+                             EventKind.BALANCE: balance_or_position, EventKind.POSITION: balance_or_position}
 
 
 # ---- heartbeats and periodic checks -----------------------------------------------------
@@ -348,10 +408,18 @@ def calendar_horizon() -> int:
     return left
 
 
+def pnl_lines_all() -> dict[str, Decimal | None]:
+    """The P&L lines of every active account (prices move without any event of ours)."""
+    from trading.models import Account
+
+    names = Account.objects.filter(status=Account.Status.ACTIVE).values_list("name", flat=True)
+    return {name: pnl_lines(name) for name in names}
+
+
 def monitors_check() -> dict[str, Any]:
     """Every periodic check once (each one's failure logged, the others still run)."""
     results: dict[str, Any] = {}
-    for check in (heartbeats_check, outbox_backlog, order_activity, calendar_horizon):
+    for check in (heartbeats_check, outbox_backlog, order_activity, calendar_horizon, pnl_lines_all):
         try:
             with transaction.atomic():
                 results[check.__name__] = check()

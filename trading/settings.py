@@ -222,6 +222,9 @@ MONITORING_CHANNEL_TIMEOUT_SECONDS = float(os.environ.get("MONITORING_CHANNEL_TI
 MONITORING_RETRY_BASE_SECONDS = float(os.environ.get("MONITORING_RETRY_BASE_SECONDS", "2"))
 MONITORING_RETRY_MAX_SECONDS = float(os.environ.get("MONITORING_RETRY_MAX_SECONDS", "300"))
 MONITORING_MONITORS: dict[str, dict[str, object]] = {}
+# Embedded mode (no Redis): deliveries go out on a background thread of the publishing process
+# instead of inside the request or broker call that published the event (monitoring/services.py).
+MONITORING_FLUSH_IN_THREAD = env_bool("MONITORING_FLUSH_IN_THREAD", not REDIS_URL)
 
 if REDIS_URL:
     CHANNEL_LAYERS = {

@@ -16,6 +16,7 @@ SMTP_PORT = 8831  # this worktree's sink ports are 8831-8839
 def _monitoring_settings(settings: Any) -> Iterator[None]:
     from monitoring.monitors import settings_cache_clear
 
+    settings.MONITORING_FLUSH_IN_THREAD = False  # in-process Celery: a test sees its deliveries made
     settings.MONITORING_HEARTBEAT_PIGGYBACK_SECONDS = 0  # tests look at the heartbeats when they mean to
     settings.MONITORING_CHANNEL_TIMEOUT_SECONDS = 1.0
     settings.MONITORING_RETRY_BASE_SECONDS = 2.0

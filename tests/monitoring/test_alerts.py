@@ -130,7 +130,8 @@ def test_escalation_survives_a_restart(smtp, webhooks, require_postgres) -> None
     time.sleep(1.2)
     db = connection.settings_dict
     url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": "", "DJANGO_SETTINGS_MODULE": "trading.settings"}
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": "", "DJANGO_SETTINGS_MODULE": "trading.settings",
+           "MONITORING_FLUSH_IN_THREAD": "0"}  # the scheduler sends itself: --once exits right after
     result = subprocess.run([sys.executable, "manage.py", "run_scheduler", "--once"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -145,3 +145,20 @@ def test_a_throttling_robot_pauses_the_channel_and_what_waited_goes_out_as_a_dig
     text = "\n".join(r.json["markdown"]["text"] for r in webhooks.accepted("/dingtalk"))
     assert all(account in text for account in ("a1", "a2", "a3", "a4", "a5"))
     assert not Delivery.objects.filter(status__in=[DeliveryStatus.PENDING, DeliveryStatus.FAILED]).exists()
+
+
+def test_without_redis_a_slow_channel_never_holds_up_the_publisher(webhooks, settings, require_postgres) -> None:
+    import time
+
+    settings.MONITORING_FLUSH_IN_THREAD = True  # the embedded mode's default
+    webhooks.dingtalk.mode, webhooks.dingtalk.stall_seconds = "stall", 0.8
+    route("ding", dingtalk_channel(webhooks))
+    started = time.monotonic()
+    broker_drops()
+    assert time.monotonic() - started < 0.5  # the alert is stored; the call goes out on another thread
+    webhooks.wait("/dingtalk", 1, timeout=10)
+    for _ in range(50):
+        if Delivery.objects.get().status == DeliveryStatus.SENT:
+            break
+        time.sleep(0.1)
+    assert Delivery.objects.get().status == DeliveryStatus.SENT

@@ -229,3 +229,26 @@ def test_thresholds_in_admin_rows_override_settings(clock, settings) -> None:
     assert not Alert.objects.exists()
     event(EventKind.BALANCE, "acc1", cash="8000.00")
     assert Alert.objects.get().level == "CRITICAL"
+
+
+def test_the_days_loss_crossing_the_warning_then_the_stop_line(script, clock) -> None:
+    from audit.services import Actor
+    from brokers.services import opening_positions_load
+    from monitoring.monitors import pnl_lines_all
+    from tests import factories
+
+    opening_positions_load(account_name="acc1", actor=Actor.system("test"), rows=[
+        {"symbol": "600000.SH", "quantity": "300000", "avg_cost": "10.00", "acquired": "2020-01-02"}])
+    # start of day: 1,000,000 cash + 300,000 shares at the previous close 10.00 = 4,000,000
+    factories.quote("600000.SH", last="9.70", prev_close="10.00")  # -90,000: 2.25%
+    event(EventKind.POSITION, "acc1", symbol="600000.SH", quantity=300000)
+    assert not Alert.objects.exists()
+    factories.quote("600000.SH", last="9.60", prev_close="10.00")  # -120,000: 3%
+    pnl_lines_all()  # prices move without events: the periodic check
+    [warning] = open_alerts("pnl.warning_line")
+    assert warning.level == "WARNING" and warning.data["loss_percent"] == "3.00"
+    factories.quote("600000.SH", last="9.30", prev_close="10.00")  # -210,000: 5.25%
+    pnl_lines_all()
+    [stop] = open_alerts("pnl.stop_line")
+    assert stop.level == "CRITICAL" and "5.25%" in stop.title
+    assert open_alerts("pnl.warning_line")[0].occurrences == 2  # one alert a day per line, counted
