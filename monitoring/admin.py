@@ -76,21 +76,21 @@ class AlertAdmin(ReadOnlyModelAdmin):
 
     @admin.action(description="确认所选告警 (acknowledge)", permissions=["acknowledge"])
     def acknowledge_selected(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
-        user = request.user.get_username()
-        done = 0
-        for pk in queryset.filter(status=AlertStatus.OPEN).values_list("pk", flat=True):
-            alert_services.alert_acknowledge(alert_id=pk, user=user)
-            done += 1
+        done = self._each(request, queryset.filter(status=AlertStatus.OPEN), alert_services.alert_acknowledge)
         messages.success(request, bilingual("{count} alert(s) acknowledged", count=done))
 
     @admin.action(description="解决所选告警 (resolve)", permissions=["acknowledge"])
     def resolve_selected(self, request: HttpRequest, queryset: QuerySet[Alert]) -> None:
-        user = request.user.get_username()
-        done = 0
-        for pk in queryset.exclude(status=AlertStatus.RESOLVED).values_list("pk", flat=True):
-            alert_services.alert_resolve(alert_id=pk, user=user)
-            done += 1
+        done = self._each(request, queryset.exclude(status=AlertStatus.RESOLVED), alert_services.alert_resolve)
         messages.success(request, bilingual("{count} alert(s) resolved", count=done))
+
+    @staticmethod
+    def _each(request: HttpRequest, queryset: QuerySet[Alert], service: Any) -> int:
+        """``service`` for each alert, by the operator (each in its own transaction)."""
+        ids = list(queryset.values_list("pk", flat=True))
+        for pk in ids:
+            service(alert_id=pk, user=request.user.get_username())
+        return len(ids)
 
 
 class ChannelForm(forms.ModelForm):

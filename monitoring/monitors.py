@@ -301,9 +301,10 @@ def expected_heartbeats() -> list[str]:
     return ["worker"] if settings.REDIS_URL else ["scheduler"]
 
 
-def heartbeats_check() -> list[str]:
+def heartbeats_check(*, include_missing: bool = True) -> list[str]:
     """Raise ``system.heartbeat`` for each expected process whose last beat is too old (or
-    missing), resolve it for those beating again. Returns the stale ones."""
+    missing, unless ``include_missing`` is false), resolve it for those beating again. Returns
+    the stale ones."""
     setting = setting_of("system.heartbeat")
     limit = timedelta(seconds=setting.window_seconds or 60)
     at = now()
@@ -315,6 +316,8 @@ def heartbeats_check() -> list[str]:
         if last is not None and at - last <= limit:
             if Alert.objects.filter(dedup_key=key).exclude(status=AlertStatus.RESOLVED).exists():
                 alerts_resolve_key(key, note="heartbeat back")
+            continue
+        if last is None and not include_missing:
             continue
         stale.append(name)
         if setting.enabled:
@@ -331,7 +334,9 @@ _heartbeat_lock = threading.Lock()
 
 def _check_heartbeats_now_and_then() -> None:
     """Processes that publish events (web, relay) also look at the heartbeats, every 30 s at
-    most: a dead worker is noticed while trading goes on even if nothing else looks."""
+    most: a worker that stopped beating is noticed while trading goes on even if nothing else
+    looks. A process that never beat at all is left to the periodic check (this process may be
+    one that runs without it: a test, a shell)."""
     every = float(getattr(settings, "MONITORING_HEARTBEAT_PIGGYBACK_SECONDS", 30))
     if every <= 0:
         return
@@ -340,7 +345,7 @@ def _check_heartbeats_now_and_then() -> None:
             return
         _heartbeat_checked[0] = time.monotonic()
     try:
-        heartbeats_check()
+        heartbeats_check(include_missing=False)
     except Exception:
         log.exception("heartbeat check failed")
 

@@ -126,3 +126,34 @@ def http_status_failure(status: int, what: str) -> ChannelFailure:
     """The failure an HTTP status means: 429 and 5xx are worth retrying, other 4xx are not."""
     retry = status == 429 or status >= 500
     return ChannelFailure(f"{what} answered HTTP {status}", retry=retry)
+
+
+class RobotChannel(ChannelPlugin):
+    """A group robot behind one webhook (the secret ``webhook``), answering JSON ``errcode``:
+    0 is sent; a code of ``throttled`` pauses the channel for ``throttle_seconds``; a code of
+    ``refused`` is a configuration error (not retried); any other code is retried."""
+
+    service: ClassVar[str] = ""
+    throttled: ClassVar[frozenset[int]] = frozenset()
+    refused: ClassVar[frozenset[int]] = frozenset()
+
+    def payload(self, message: Message) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def url(self, webhook: str) -> str:
+        return webhook
+
+    def send(self, message: Message) -> str:
+        webhook = self.secrets.get("webhook") or ""
+        if not webhook:
+            raise ChannelFailure("no webhook configured", retry=False)
+        status, answer = post_json(self.url(webhook), self.payload(message), timeout=self.timeout)
+        if status != 200:
+            raise http_status_failure(status, self.service)
+        code = answer.get("errcode")
+        if code == 0:
+            return ""
+        errmsg = str(answer.get("errmsg", ""))[:200]
+        if code in self.throttled:
+            raise ChannelFailure(f"{self.service} throttled: {code} {errmsg}", pause_seconds=self.throttle_seconds)
+        raise ChannelFailure(f"{self.service} refused: {code} {errmsg}", retry=code not in self.refused)

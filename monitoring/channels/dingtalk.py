@@ -13,11 +13,11 @@ import hashlib
 import hmac
 import time
 import urllib.parse
+from typing import Any
 
-from monitoring.channels.base import ChannelFailure, ChannelPlugin, Message, http_status_failure, post_json, register
+from monitoring.channels.base import Message, RobotChannel, register
 
-THROTTLED = {130101}  # send too fast
-REFUSED = {300001, 310000, 400013}  # unknown token; sign, keyword or IP refused; bad robot
+MAX_TEXT = 18000  # bytes; DingTalk refuses a message above 20,000
 
 
 def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
@@ -32,36 +32,25 @@ def signed_url(webhook: str, secret: str, timestamp_ms: int) -> str:
     return f"{webhook}{'&' if '?' in webhook else '?'}timestamp={timestamp_ms}&sign={dingtalk_sign(secret, timestamp_ms)}"
 
 
-MAX_TEXT = 18000  # bytes; DingTalk refuses a message above 20,000
-
-
 @register
-class DingTalkChannel(ChannelPlugin):
+class DingTalkChannel(RobotChannel):
     """secrets: ``webhook`` (with its access_token), ``secret`` (加签). Recipients: mobiles to @."""
 
     kind = "dingtalk"
+    service = "DingTalk"
     default_rate_per_minute = 20
     throttle_seconds = 600.0
+    throttled = frozenset({130101})  # send too fast
+    refused = frozenset({300001, 310000, 400013})  # unknown token; sign, keyword or IP refused; bad robot
 
-    def send(self, message: Message) -> str:
-        webhook = self.secrets.get("webhook") or ""
-        if not webhook:
-            raise ChannelFailure("no webhook configured", retry=False)
+    def url(self, webhook: str) -> str:
+        return signed_url(webhook, self.secrets.get("secret") or "", int(time.time() * 1000))
+
+    def payload(self, message: Message) -> dict[str, Any]:
         text = f"### {message.subject}\n\n{message.body}"
         mobiles = [r.lstrip("@") for r in message.recipients if r]
         if mobiles:
             text += "\n\n" + " ".join(f"@{m}" for m in mobiles)
         text = text.encode()[:MAX_TEXT].decode(errors="ignore")
-        payload = {"msgtype": "markdown", "markdown": {"title": message.subject[:64], "text": text},
-                   "at": {"atMobiles": mobiles, "isAtAll": False}}
-        url = signed_url(webhook, self.secrets.get("secret") or "", int(time.time() * 1000))
-        status, answer = post_json(url, payload, timeout=self.timeout)
-        if status != 200:
-            raise http_status_failure(status, "DingTalk")
-        code = answer.get("errcode")
-        if code == 0:
-            return ""
-        errmsg = str(answer.get("errmsg", ""))[:200]
-        if code in THROTTLED:
-            raise ChannelFailure(f"DingTalk throttled: {code} {errmsg}", pause_seconds=self.throttle_seconds)
-        raise ChannelFailure(f"DingTalk refused: {code} {errmsg}", retry=code not in REFUSED)
+        return {"msgtype": "markdown", "markdown": {"title": message.subject[:64], "text": text},
+                "at": {"atMobiles": mobiles, "isAtAll": False}}

@@ -252,3 +252,19 @@ def test_the_days_loss_crossing_the_warning_then_the_stop_line(script, clock) ->
     [stop] = open_alerts("pnl.stop_line")
     assert stop.level == "CRITICAL" and "5.25%" in stop.title
     assert open_alerts("pnl.warning_line")[0].occurrences == 2  # one alert a day per line, counted
+
+
+def test_a_process_publishing_events_notices_a_worker_that_stopped_beating(clock, settings) -> None:
+    from monitoring import monitors
+
+    settings.MONITORING_HEARTBEATS = ["worker"]
+    settings.MONITORING_HEARTBEAT_PIGGYBACK_SECONDS = 30
+    monitors._heartbeat_checked[0] = 0.0
+    event(EventKind.ORDER, "acc1", id=1, status="NEW")
+    assert not Alert.objects.exists()  # never beat here: not this process's business
+    heartbeat_beat("worker")
+    clock.advance(120)
+    monitors._heartbeat_checked[0] = 0.0
+    event(EventKind.ORDER, "acc1", id=1, status="SUBMITTED")
+    [alert] = open_alerts("system.heartbeat")
+    assert "worker" in alert.title
