@@ -190,7 +190,8 @@ def channel_flush(channel_id: int, *, rounds: int = 5, limit: int = 200) -> int:
             except ChannelFailure as failure:
                 _record_failure(send, channel, failure, idempotent=cls.idempotent)
             except Exception as exc:  # a plug-in's bug is a failed call, never a lost delivery
-                log.exception("channel %s (%s) failed unexpectedly", channel.name, channel.kind)
+                # No traceback: an exception's text may carry the webhook URL; redact() masks its secrets.
+                log.error("channel %s (%s) failed unexpectedly: %s", channel.name, channel.kind, redact(repr(exc)))
                 _record_failure(send, channel, ChannelFailure(f"{exc.__class__.__name__}: {exc}"),
                                 idempotent=cls.idempotent)
             else:

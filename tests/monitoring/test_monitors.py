@@ -268,3 +268,25 @@ def test_a_process_publishing_events_notices_a_worker_that_stopped_beating(clock
     event(EventKind.ORDER, "acc1", id=1, status="SUBMITTED")
     [alert] = open_alerts("system.heartbeat")
     assert "worker" in alert.title
+
+
+def test_an_order_rate_spike_and_a_high_cancel_ratio(script, clock) -> None:
+    from audit.services import Actor
+    from monitoring.monitors import order_activity
+    from orders.models import Order
+    from orders.services import OrderInput, order_submit
+    from tests import factories
+
+    MonitorSetting.objects.create(code="orders.rate_spike", level="WARNING", threshold=15, window_seconds=60)
+    settings_cache_clear()
+    for n in range(20):
+        order_submit(OrderInput(**factories.order_body(client_order_id=f"s-{n}", quantity=100)),
+                     actor=Actor.api_key("t"))
+    order_activity()
+    [spike] = open_alerts("orders.rate_spike")
+    assert spike.account == "acc1" and spike.data["count"] == 20
+    assert not open_alerts("orders.cancel_ratio")
+    Order.objects.filter(pk__in=list(Order.objects.values_list("pk", flat=True)[:17])).update(status="CANCELLED")
+    order_activity()
+    [ratio] = open_alerts("orders.cancel_ratio")
+    assert ratio.data == {"count": 20, "cancelled": 17}
