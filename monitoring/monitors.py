@@ -11,6 +11,10 @@ publishing process after its transaction committed; they must be quick and never
 * ``risk.warn``: a risk rule with action WARN let an order pass; ``risk.rejected``: a rule rejected
   one (one alert per account and rule while open; repeats count on it).
 * ``balance.cash_change``: an account's cash moved by more than ``threshold`` CNY in one change.
+* ``pnl.warning_line`` / ``pnl.stop_line``: the day's loss reached ``threshold`` percent of the
+  day's capital (BALANCE and POSITION events, and periodically: prices move without events).
+* ``system.health``: a HEALTH event of a part that went DOWN (FAILED, DEGRADED, ...); resolved
+  when the part reports healthy again.
 
 Periodic checks (:func:`monitors_check`, from Celery beat and the embedded scheduler):
 
@@ -73,6 +77,7 @@ DEFAULTS: dict[str, Setting] = {
     "orders.cancel_ratio": Setting(Level.WARNING, Decimal("0.8"), 300),
     "calendar.horizon": Setting(Level.WARNING, Decimal(60)),
     # The day's loss as a percentage of the capital it is measured against (风险警示线 / 止损线).
+    "system.health": Setting(Level.WARNING),
     "pnl.warning_line": Setting(Level.WARNING, Decimal(3)),
     "pnl.stop_line": Setting(Level.CRITICAL, Decimal(5)),
 }
@@ -261,6 +266,21 @@ def pnl_lines(account: str) -> Decimal | None:
 
 _pnl_checked: dict[str, float] = {}
 
+UNHEALTHY = {"DOWN", "FAILED", "FAILING", "DEGRADED", "STALE", "ERROR"}
+
+
+def health(event: DomainEvent) -> None:
+    """A HEALTH event (data: part, state, detail): a part that went bad raises ``system.health``
+    (one alert per part); the same part healthy again resolves it."""
+    part, state = str(event.data.get("part") or "?"), str(event.data.get("state") or "").upper()
+    key = f"system.health:{event.account}:{part}"
+    if state in UNHEALTHY:
+        _raise("system.health", title=bilingual("{part} is {state}", part=part, state=state),
+               detail=str(event.data.get("detail") or "")[:1000], account=event.account, event_kind=event.kind,
+               data=dict(event.data), dedup_key=key)
+    elif Alert.objects.filter(dedup_key=key).exclude(status=AlertStatus.RESOLVED).exists():
+        alerts_resolve_key(key, note=f"{part} {state}")
+
 
 def balance_or_position(event: DomainEvent) -> None:
     """A balance or position change: the cash monitor, and the P&L lines (every 2 s at most per
@@ -274,7 +294,8 @@ def balance_or_position(event: DomainEvent) -> None:
 
 
 _HANDLERS: dict[str, Any] = {EventKind.BROKER_LINK: broker_link, EventKind.ORDER: order, EventKind.RISK: risk,
-                             EventKind.BALANCE: balance_or_position, EventKind.POSITION: balance_or_position}
+                             EventKind.BALANCE: balance_or_position, EventKind.POSITION: balance_or_position,
+                             EventKind.HEALTH: health}
 
 
 # ---- heartbeats and periodic checks -----------------------------------------------------

@@ -290,3 +290,13 @@ def test_an_order_rate_spike_and_a_high_cancel_ratio(script, clock) -> None:
     order_activity()
     [ratio] = open_alerts("orders.cancel_ratio")
     assert ratio.data == {"count": 20, "cancelled": 17}
+
+
+def test_a_part_reported_down_is_an_alert_until_it_is_up_again(clock) -> None:
+    event(EventKind.HEALTH, "", part="redis", state="DOWN", detail="connection refused")
+    event(EventKind.HEALTH, "", part="redis", state="DOWN", detail="connection refused")
+    [alert] = open_alerts("system.health")
+    assert alert.occurrences == 2 and "redis" in alert.title
+    event(EventKind.HEALTH, "", part="redis", state="UP")
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.RESOLVED
