@@ -1,5 +1,3 @@
-from typing import Any
-
 from django.apps import AppConfig
 
 
@@ -8,23 +6,11 @@ class OrdersConfig(AppConfig):
     verbose_name = "订单"
 
     def ready(self) -> None:
+        # brokers may not import orders: a broker's pushes and its link's changes reach the order
+        # path through these signals (orders/receivers.py).
         from brokers.connection import link_changed
+        from brokers.signals import broker_update
+        from orders.receivers import poll_on_broker_update, resume_on_broker_link
 
-        link_changed.connect(_broker_link_changed, dispatch_uid="orders.broker_link_changed")
-
-
-def _broker_link_changed(sender: Any, *, account_id: int, state: str, **kwargs: Any) -> None:
-    """An account's broker is reachable again: poll it first (unknown outcomes are queried, never
-    sent again), then offer the orders that waited."""
-    import logging
-
-    from brokers.models import LinkState
-    from orders import services, tasks
-
-    if state != LinkState.UP:
-        return
-    try:
-        tasks.poll_account.delay(account_id)
-        services.orders_release_waiting(account_id=account_id)
-    except Exception:  # the poll and the sweep catch up on their own
-        logging.getLogger(__name__).exception("after the reconnect of account %s", account_id)
+        broker_update.connect(poll_on_broker_update, dispatch_uid="orders.poll_on_broker_update")
+        link_changed.connect(resume_on_broker_link, dispatch_uid="orders.resume_on_broker_link")

@@ -34,6 +34,15 @@ ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1
 # Key for broker credentials, webhook secrets and TOTP seeds at rest (Fernet, base64 32 bytes).
 # Derived from SECRET_KEY when unset, which is acceptable for the demo only.
 FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY", "")
+# Key of the audit chain's HMACs (audit/sealing.py): from the environment, never the database, so that
+# write access to the database alone cannot rebuild the chain. Derived from SECRET_KEY when unset (demo).
+AUDIT_HMAC_KEY = os.environ.get("AUDIT_HMAC_KEY", "")
+AUDIT_SEAL_SECONDS = float(os.environ.get("AUDIT_SEAL_SECONDS", "2"))  # how often the sealer runs
+AUDIT_SEAL_LAG_SECONDS = float(os.environ.get("AUDIT_SEAL_LAG_SECONDS", "2"))  # events younger wait for the next pass
+AUDIT_GAP_SECONDS = float(os.environ.get("AUDIT_GAP_SECONDS", "3600"))  # a skipped id may still commit this long
+# Where the daily chain digests go, outside the database (and to this address, if set).
+AUDIT_DIGEST_PATH = os.environ.get("AUDIT_DIGEST_PATH", str(BASE_DIR / "var" / "audit" / "digests.jsonl"))
+AUDIT_DIGEST_EMAIL = os.environ.get("AUDIT_DIGEST_EMAIL", "")
 
 INSTALLED_APPS = [
     "daphne",
@@ -208,6 +217,8 @@ CELERY_BEAT_SCHEDULE = {
     "orders-expire-day-orders": {"task": "orders.tasks.expire_day_orders", "schedule": 60.0},
     "risk-expire-reviews": {"task": "risk.tasks.expire_reviews", "schedule": 30.0},
     "brokers-heartbeat": {"task": "brokers.tasks.heartbeat", "schedule": BROKER_HEARTBEAT_SECONDS},
+    "audit-seal": {"task": "audit.tasks.seal", "schedule": AUDIT_SEAL_SECONDS},
+    "audit-digest": {"task": "audit.tasks.digest_daily", "schedule": 600.0},
     # Alerts (monitoring/): owed deliveries due again, escalations, heartbeats, periodic monitors.
     "monitoring-deliveries": {"task": "monitoring.tasks.deliveries_sweep", "schedule": 1.0},
     "monitoring-escalate": {"task": "monitoring.tasks.escalate", "schedule": 5.0},

@@ -33,6 +33,7 @@ from enum import StrEnum
 from typing import ClassVar, NoReturn
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from brokers.interface import (
     BrokerBalance,
@@ -181,7 +182,7 @@ class ScriptedBroker(BrokerInterface):
     """Answers from the account's :class:`BrokerScript` (see the module docstring)."""
 
     kind = "scripted"
-    label = "脚本券商 (tests)"
+    label = gettext_lazy("scripted broker (tests)")
     capabilities = Capabilities(market_orders=True, modify=False, history=False, client_ref=True)
 
     _scripts: ClassVar[dict[str, BrokerScript]] = {}
@@ -280,3 +281,20 @@ class ScriptedBroker(BrokerInterface):
 
     def query_changes(self, cursor: str | None) -> BrokerChanges:
         return self._book.changes(cursor)
+
+
+@register
+class ScriptedBrokerWithoutRef(ScriptedBroker):
+    """The scripted broker as a broker that cannot carry our reference (easytrader's GUI clients):
+    its orders come back with an empty ``client_ref``, and the back office must recognise them by
+    what they say."""
+
+    kind = "scripted_noref"
+    capabilities = Capabilities(market_orders=True, modify=False, history=False, client_ref=False)
+
+    def query_orders(self) -> list[BrokerOrder]:
+        return [replace(o, client_ref="") for o in super().query_orders()]
+
+    def query_changes(self, cursor: str | None) -> BrokerChanges:
+        changes = super().query_changes(cursor)
+        return replace(changes, orders=[replace(o, client_ref="") for o in changes.orders])

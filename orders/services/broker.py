@@ -23,7 +23,7 @@ from orders.models import (
 from orders.services.freezes import release_freezes
 from orders.services.locks import lock_order, lock_order_alone, relock_order_alone
 from orders.services.modify import after_order_ended, replacement_abandon
-from orders.services.sync import RESTING_AT_BROKER, nothing_new_at_broker, order_sync
+from orders.services.sync import RESTING_AT_BROKER, broker_order_of, nothing_new_at_broker, order_sync
 from orders.state_machine import OrderEvent, order_apply_event
 from risk.services import risk_post_trade
 from trading.clock import now
@@ -86,10 +86,7 @@ def order_send_to_broker(*, order_id: int) -> Order | None:
 
 
 def _find_at_broker(broker: BrokerInterface, order: Order) -> BrokerOrder | None:
-    for candidate in broker.query_orders():
-        if candidate.client_ref == str(order.pk) or (order.broker_order_id and candidate.broker_order_id == order.broker_order_id):
-            return candidate
-    return None
+    return broker_order_of(order, broker.query_orders(), carries_ref=broker.capabilities.client_ref)
 
 
 def order_place(broker: BrokerInterface, order: Order) -> Order:

@@ -449,3 +449,43 @@ def test_an_order_lost_on_its_way_is_never_sent_after_its_trading_day(
     expired = reload(order)
     assert expired.status == S.EXPIRED and expired.frozen_amount == 0
     assert "trading day is over" in expired.status_reason
+
+
+# --------------------------------------------------------------------------- a broker without our reference
+
+
+@pytest.fixture
+def noref(script: BrokerScript) -> BrokerScript:
+    """acc1 at a broker that cannot carry our order id (as easytrader's GUI clients)."""
+    Account.objects.filter(name="acc1").update(broker_kind="scripted_noref")
+    return script
+
+
+def test_a_lost_answer_at_a_broker_without_our_reference_is_recognised_not_resent(noref: BrokerScript) -> None:
+    noref.on_place(Reply.TIMEOUT, reaches_broker=True)
+    order = buy()
+    assert reload(order).status == S.UNKNOWN and not reload(order).broker_order_id
+    age(order)
+    poll()
+    order = reload(order)
+    assert order.status == S.SUBMITTED and order.broker_order_id == noref.order_of(order.pk).broker_order_id
+    assert len(noref.placed) == 1  # recognised by what it says, not sent again
+
+
+def test_two_alike_orders_lost_at_such_a_broker_are_matched_one_each(noref: BrokerScript) -> None:
+    noref.on_place(Reply.TIMEOUT, reaches_broker=True).on_place(Reply.TIMEOUT, reaches_broker=True)
+    first, second = buy(client_order_id="a-1"), buy(client_order_id="a-2")
+    for order in (first, second):
+        age(order)
+    poll()
+    first, second = reload(first), reload(second)
+    assert (first.status, second.status) == (S.SUBMITTED, S.SUBMITTED)
+    assert {first.broker_order_id, second.broker_order_id} == set(noref.orders) and len(noref.placed) == 2
+
+
+def test_an_order_that_never_reached_such_a_broker_is_sent_again(noref: BrokerScript) -> None:
+    noref.on_place(Reply.TIMEOUT, reaches_broker=False)
+    order = buy()
+    age(order)
+    poll()
+    assert reload(order).status == S.SUBMITTED and len(noref.placed) == 2 and len(noref.orders) == 1

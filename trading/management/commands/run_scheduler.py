@@ -7,6 +7,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from audit.sealing import audit_digest_daily, audit_seal
 from brokers.connection import brokers_heartbeat
 from orders import review, services
 from trading import periodic
@@ -27,6 +28,8 @@ class Command(BaseCommand):
             (services.orders_expire_day, 60.0),
             (review.orders_expire_reviews, 30.0),
             (brokers_heartbeat, settings.BROKER_HEARTBEAT_SECONDS),
+            (audit_seal, settings.AUDIT_SEAL_SECONDS),
+            (audit_digest_daily, 600.0),
             # Jobs the apps above registered (trading/periodic.py): monitoring's alerts and heartbeat.
             *((job.call, job.every_seconds) for job in periodic.JOBS.values()),
         ]
