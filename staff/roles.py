@@ -67,6 +67,12 @@ TRADING_STATE = ("trading.set_trading_state",)  # accounts (trading/admin.py) an
 RISK_CONFIG = ("risk.manage_risk_rules", "risk.add_riskrule", "risk.change_riskrule", "risk.delete_riskrule",
                "risk.add_restrictedsymbol", "risk.change_restrictedsymbol", "risk.delete_restrictedsymbol")
 AUDIT = ("audit.view_audit", "audit.view_auditevent")
+# Alerts (monitoring/admin.py): operators acknowledge and resolve them; risk managers route them and
+# set the monitors' levels and thresholds; channels (their secrets) are the administrator's alone.
+ALERT_DESK = ("monitoring.acknowledge_alert",)
+ALERT_CONFIG = ("monitoring.add_routingrule", "monitoring.change_routingrule", "monitoring.delete_routingrule",
+                "monitoring.add_monitorsetting", "monitoring.change_monitorsetting",
+                "monitoring.delete_monitorsetting")
 # Permissions that exist in the database but that no page checks, granted to no role:
 # those of the risk app's proxies ReviewOrder and AccountTradingState, whose admin
 # pages were dropped for the order desk (orders.*) and the account page
@@ -87,8 +93,8 @@ def role_permissions(all_labels: Iterable[str]) -> dict[str, set[str]]:
     (the permissions that exist in the database) less the ``DEAD`` ones."""
     labels = set(all_labels) - set(DEAD)
     trading_views = _views(labels, TRADING_APPS)
-    operator = trading_views | set(ORDER_DESK)
-    risk_manager = operator | set(OVERRIDE) | set(TRADING_STATE) | set(RISK_CONFIG) | set(AUDIT)
+    operator = trading_views | set(ORDER_DESK) | set(ALERT_DESK)
+    risk_manager = operator | set(OVERRIDE) | set(TRADING_STATE) | set(RISK_CONFIG) | set(AUDIT) | set(ALERT_CONFIG)
     everything_viewable = {label for label in labels if ".view_" in label} - set(NEVER_VIEW)
     compliance = everything_viewable | {"audit.view_audit"}
     administrator = set(labels)

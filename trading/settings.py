@@ -235,7 +235,23 @@ CELERY_BEAT_SCHEDULE = {
     "brokers-heartbeat": {"task": "brokers.tasks.heartbeat", "schedule": BROKER_HEARTBEAT_SECONDS},
     "audit-seal": {"task": "audit.tasks.seal", "schedule": AUDIT_SEAL_SECONDS},
     "audit-digest": {"task": "audit.tasks.digest_daily", "schedule": 600.0},
+    # Alerts (monitoring/): owed deliveries due again, escalations, heartbeats, periodic monitors.
+    "monitoring-deliveries": {"task": "monitoring.tasks.deliveries_sweep", "schedule": 1.0},
+    "monitoring-escalate": {"task": "monitoring.tasks.escalate", "schedule": 5.0},
+    "monitoring-heartbeat": {"task": "monitoring.tasks.heartbeat", "schedule": 10.0},
+    "monitoring-check": {"task": "monitoring.tasks.check", "schedule": 15.0},
 }
+
+# Alerts (monitoring/): a channel call's timeout, the retry back-off (doubling from BASE up to MAX,
+# jittered; a channel's max_attempts in admin), and per-monitor overrides of monitoring/monitors.py
+# DEFAULTS, e.g. {"balance.cash_change": {"threshold": "500000"}} (admin's monitor settings win).
+MONITORING_CHANNEL_TIMEOUT_SECONDS = float(os.environ.get("MONITORING_CHANNEL_TIMEOUT_SECONDS", "5"))
+MONITORING_RETRY_BASE_SECONDS = float(os.environ.get("MONITORING_RETRY_BASE_SECONDS", "2"))
+MONITORING_RETRY_MAX_SECONDS = float(os.environ.get("MONITORING_RETRY_MAX_SECONDS", "300"))
+MONITORING_MONITORS: dict[str, dict[str, object]] = {}
+# Embedded mode (no Redis): deliveries go out on a background thread of the publishing process
+# instead of inside the request or broker call that published the event (monitoring/services.py).
+MONITORING_FLUSH_IN_THREAD = env_bool("MONITORING_FLUSH_IN_THREAD", not REDIS_URL)
 
 if REDIS_URL:
     CHANNEL_LAYERS = {

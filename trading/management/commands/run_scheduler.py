@@ -1,4 +1,5 @@
-"""The periodic jobs without Celery beat (embedded mode): poll, sweep, expire."""
+"""The periodic jobs without Celery beat (embedded mode): poll, sweep, expire, and the jobs other
+apps registered in trading/periodic.py (alerts: deliveries, escalations, heartbeat, monitors)."""
 
 import logging
 import time
@@ -9,6 +10,7 @@ from django.core.management.base import BaseCommand
 from audit.sealing import audit_digest_daily, audit_seal
 from brokers.connection import brokers_heartbeat
 from orders import review, services
+from trading import periodic
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ class Command(BaseCommand):
             (brokers_heartbeat, settings.BROKER_HEARTBEAT_SECONDS),
             (audit_seal, settings.AUDIT_SEAL_SECONDS),
             (audit_digest_daily, 600.0),
+            # Jobs the apps above registered (trading/periodic.py): monitoring's alerts and heartbeat.
+            *((job.call, job.every_seconds) for job in periodic.JOBS.values()),
         ]
         due = {job: 0.0 for job, _ in jobs}
         self.stdout.write(f"scheduler: {', '.join(j.__name__ for j, _ in jobs)} ({settings.DATABASES['default']['ENGINE']})")

@@ -1,0 +1,454 @@
+"""Monitors: domain events and periodic checks turned into alerts.
+
+Event monitors (:func:`on_domain_event`, connected in ``MonitoringConfig.ready``) run in the
+publishing process after its transaction committed; they must be quick and never raise into it.
+
+* ``broker.disconnected`` (CRITICAL) / ``broker.reconnected`` (INFO, and the disconnection is
+  resolved): BROKER_LINK events.
+* ``order.rejected``: an order the broker rejected (BROKER_REJECTED, RECONCILED_REJECTED);
+  ``order.unknown``: one whose broker answer was lost (UNKNOWN);
+  ``order.repeated_rejections``: ``threshold`` broker rejections of one account within ``window``.
+* ``risk.warn``: a risk rule with action WARN let an order pass; ``risk.rejected``: a rule rejected
+  one (one alert per account and rule while open; repeats count on it).
+* ``balance.cash_change``: an account's cash moved by more than ``threshold`` CNY in one change.
+* ``pnl.warning_line`` / ``pnl.stop_line``: the day's loss reached ``threshold`` percent of the
+  day's capital (BALANCE and POSITION events, and periodically: prices move without events).
+* ``system.health``: a HEALTH event of a part that went DOWN (FAILED, DEGRADED, ...); resolved
+  when the part reports healthy again.
+
+Periodic checks (:func:`monitors_check`, from Celery beat and the embedded scheduler):
+
+* ``system.heartbeat``: a worker or scheduler's heartbeat older than ``window`` seconds.
+* ``orders.outbox_backlog``: at least ``threshold`` broker calls owed and not dispatched for
+  ``window`` seconds (accounts whose broker link is down wait on purpose, and are left out).
+* ``orders.rate_spike`` / ``orders.cancel_ratio``: orders an account created in the last
+  ``window`` seconds above ``threshold``; cancelled orders over orders above ``threshold``.
+* ``calendar.horizon``: the holidays file ends within ``threshold`` days (60): after it, weekdays
+  are treated as trading days, and the alert says so.
+
+Each monitor's level, threshold and window come from its ``MonitorSetting`` row (admin), else
+``settings.MONITORING_MONITORS`` [code], else :data:`DEFAULTS`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from monitoring.alerts import alert_raise, alerts_resolve_key
+from monitoring.models import Alert, AlertStatus, Heartbeat, Level, MonitorSetting
+from trading.calendar import SHANGHAI
+from trading.clock import now
+from trading.events import DomainEvent, EventKind
+from trading.i18n import bilingual
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Setting:
+    level: str
+    threshold: Decimal | None = None
+    window_seconds: int | None = None
+    enabled: bool = True
+
+
+DEFAULTS: dict[str, Setting] = {
+    "broker.disconnected": Setting(Level.CRITICAL),
+    "broker.reconnected": Setting(Level.INFO),
+    "order.rejected": Setting(Level.WARNING),
+    "order.unknown": Setting(Level.WARNING),
+    "order.repeated_rejections": Setting(Level.CRITICAL, Decimal(5), 300),
+    "risk.warn": Setting(Level.WARNING),
+    "risk.rejected": Setting(Level.WARNING),
+    "balance.cash_change": Setting(Level.WARNING, Decimal(1_000_000)),
+    "system.heartbeat": Setting(Level.CRITICAL, None, 60),
+    "orders.outbox_backlog": Setting(Level.WARNING, Decimal(1), 30),
+    "orders.rate_spike": Setting(Level.WARNING, Decimal(300), 60),
+    "orders.cancel_ratio": Setting(Level.WARNING, Decimal("0.8"), 300),
+    "calendar.horizon": Setting(Level.WARNING, Decimal(60)),
+    # The day's loss as a percentage of the capital it is measured against (风险警示线 / 止损线).
+    "system.health": Setting(Level.WARNING),
+    "pnl.warning_line": Setting(Level.WARNING, Decimal(3)),
+    "pnl.stop_line": Setting(Level.CRITICAL, Decimal(5)),
+}
+
+_cache: dict[str, tuple[float, Setting]] = {}
+_CACHE_SECONDS = 2.0
+
+
+def setting_of(code: str) -> Setting:
+    """The monitor's setting: its admin row, else settings.MONITORING_MONITORS, else DEFAULTS
+    (read at most every two seconds per process)."""
+    hit = _cache.get(code)
+    if hit and time.monotonic() - hit[0] < _CACHE_SECONDS:
+        return hit[1]
+    base = DEFAULTS[code]
+    overrides: dict[str, Any] = dict(getattr(settings, "MONITORING_MONITORS", {}).get(code, {}))
+    if overrides.get("threshold") is not None:
+        overrides["threshold"] = Decimal(str(overrides["threshold"]))
+    if overrides:
+        base = replace(base, **overrides)
+    row = MonitorSetting.objects.filter(code=code).first()
+    if row is not None:
+        base = Setting(row.level, row.threshold if row.threshold is not None else base.threshold,
+                       row.window_seconds if row.window_seconds is not None else base.window_seconds, row.enabled)
+    _cache[code] = (time.monotonic(), base)
+    return base
+
+
+def settings_cache_clear() -> None:
+    _cache.clear()
+    _last_cash.clear()
+    _pnl_checked.clear()
+
+
+def _raise(code: str, *, title: str, detail: str = "", account: str = "", event_kind: str = "",
+           data: dict[str, Any] | None = None, dedup_key: str = "") -> Alert | None:
+    setting = setting_of(code)
+    if not setting.enabled:
+        return None
+    return alert_raise(code=code, level=setting.level, title=title, detail=detail, account=account,
+                       event_kind=event_kind, data=data, dedup_key=dedup_key)
+
+
+# ---- event monitors -------------------------------------------------------------------------
+
+
+def on_domain_event(sender: object, *, event: DomainEvent, **kwargs: Any) -> None:
+    """The domain_event receiver: route the event to its monitor."""
+    handler = _HANDLERS.get(event.kind)
+    if handler is not None:
+        handler(event)
+    _check_heartbeats_now_and_then()
+
+
+def broker_link(event: DomainEvent) -> None:
+    state, error, account = event.data.get("state"), str(event.data.get("error") or ""), event.account
+    key = f"broker.link:{account}"
+    if state == "DOWN":
+        _raise("broker.disconnected", title=bilingual("Broker connection of {account} lost", account=account),
+               detail=error[:1000], account=account, event_kind=event.kind, data=dict(event.data), dedup_key=key)
+        return
+    down = Alert.objects.filter(dedup_key=key).exclude(status=AlertStatus.RESOLVED).values_list("pk", flat=True).first()
+    alerts_resolve_key(key, note="broker reconnected")
+    _raise("broker.reconnected", title=bilingual("Broker connection of {account} restored", account=account),
+           account=account, event_kind=event.kind, data=dict(event.data),
+           dedup_key=f"broker.reconnected:{account}:{down or event.at.isoformat()}")
+
+
+BROKER_REJECTIONS = {"BROKER_REJECTED", "RECONCILED_REJECTED"}
+
+
+def order(event: DomainEvent) -> None:
+    data, account = event.data, event.account
+    status, what = data.get("status"), data.get("event")
+    if status == "REJECTED" and what in BROKER_REJECTIONS:
+        reason = str(data.get("reason") or "")
+        _raise("order.rejected", title=bilingual("Broker rejected orders of {account}", account=account),
+               detail=bilingual("Order {order} rejected: {reason}", order=data.get("id"), reason=reason[:500]),
+               account=account, event_kind=event.kind, data=dict(data))
+        _repeated_rejections(account, event)
+    elif status == "UNKNOWN":
+        _raise("order.unknown", title=bilingual("Broker answer lost for orders of {account}", account=account),
+               detail=bilingual("Order {order}: outcome unknown until reconciliation", order=data.get("id")),
+               account=account, event_kind=event.kind, data=dict(data))
+
+
+def _repeated_rejections(account: str, event: DomainEvent) -> None:
+    from orders.models import Order, OrderStatus
+
+    setting = setting_of("order.repeated_rejections")
+    if not setting.enabled or setting.threshold is None:
+        return
+    since = timezone.now() - timedelta(seconds=setting.window_seconds or 300)
+    # Rejected after a submission began: the broker's refusals, not risk control's.
+    count = Order.objects.filter(account__name=account, status=OrderStatus.REJECTED, updated_at__gte=since,
+                                 submitted_at__isnull=False).count()
+    if count >= setting.threshold:
+        _raise("order.repeated_rejections",
+               title=bilingual("{count} broker rejections of {account} within {seconds} s", count=count,
+                               account=account, seconds=setting.window_seconds),
+               detail=str(event.data.get("reason") or "")[:500], account=account, event_kind=event.kind,
+               data={"count": count})
+
+
+def risk(event: DomainEvent) -> None:
+    data, account = event.data, event.account
+    action = str(data.get("action") or "").upper()
+    rule = str(data.get("rule") or "")
+    if action == "WARN":
+        code, title = "risk.warn", bilingual("Risk warning on {account}: {rule}", account=account, rule=rule)
+    elif action == "REJECT":
+        code, title = "risk.rejected", bilingual("Risk control rejected an order of {account}: {rule}",
+                                                 account=account, rule=rule)
+    else:
+        return
+    _raise(code, title=title, detail=str(data.get("message") or "")[:1000], account=account, event_kind=event.kind,
+           data=dict(data), dedup_key=f"{code}:{account}:{rule}")
+
+
+_last_cash: dict[str, Decimal] = {}
+
+
+def balance(event: DomainEvent) -> None:
+    """Cash moved by more than the threshold since the last balance event this process saw of
+    the account (the first one after a start only sets the mark)."""
+    account = event.account
+    try:
+        cash = Decimal(str(event.data.get("cash")))
+    except (InvalidOperation, ValueError):
+        return
+    previous = _last_cash.get(account)
+    _last_cash[account] = cash
+    setting = setting_of("balance.cash_change")
+    if previous is None or setting.threshold is None or not setting.enabled:
+        return
+    change = cash - previous
+    if abs(change) > setting.threshold:
+        _raise("balance.cash_change",
+               title=bilingual("Cash of {account} changed by {change} CNY", account=account, change=f"{change:,.2f}"),
+               detail=bilingual("from {before} to {after} (threshold {threshold})", before=f"{previous:,.2f}",
+                                after=f"{cash:,.2f}", threshold=f"{setting.threshold:,.2f}"),
+               account=account, event_kind=event.kind, data={"before": str(previous), "after": str(cash)},
+               dedup_key=f"balance.cash_change:{account}:{event.at.isoformat()}")
+
+
+def daily_loss(account_name: str) -> tuple[Decimal, Decimal] | None:
+    """The account's P&L today and its loss in percent of the day's capital (start-of-day assets
+    plus net deposits), read without writing: risk control's figures (risk/post_trade.py)."""
+    from risk.models import RiskCounter
+    from risk.post_trade import PostTradeState
+    from trading.calendar import trading_day_of
+    from trading.models import Account
+
+    account = Account.objects.filter(name=account_name).first()
+    if account is None:
+        return None
+    at = now()
+    state = PostTradeState(account, trading_day_of(at), at=at)
+    stored = (RiskCounter.objects.filter(account_id=account.pk, trading_day=state.day, key="")
+              .values_list("start_assets", flat=True).first())
+    base = (stored if stored is not None else state.computed_start_assets()) + state.net_deposits
+    if base <= 0:
+        return None
+    pnl = state.assets - base
+    return pnl, (-pnl / base * 100).quantize(Decimal("0.01"))
+
+
+def pnl_lines(account: str) -> Decimal | None:
+    """Raise the warning line's and the stop line's alerts (once a day each) when the day's loss
+    reaches them. Returns the loss in percent."""
+    figures = daily_loss(account)
+    if figures is None:
+        return None
+    pnl, loss = figures
+    day = now().astimezone(SHANGHAI).date().isoformat()
+    for code in ("pnl.warning_line", "pnl.stop_line"):
+        line = setting_of(code).threshold
+        if line is not None and loss >= line:
+            _raise(code, account=account,
+                   title=bilingual("{account} lost {loss}% today (line {line}%)", account=account, loss=loss, line=line),
+                   detail=bilingual("P&L today: {pnl} CNY", pnl=f"{pnl:,.2f}"),
+                   data={"pnl": str(pnl), "loss_percent": str(loss), "line": str(line)},
+                   dedup_key=f"{code}:{account}:{day}")
+    return loss
+
+
+_pnl_checked: dict[str, float] = {}
+
+UNHEALTHY = {"DOWN", "FAILED", "FAILING", "DEGRADED", "STALE", "ERROR"}
+
+
+def health(event: DomainEvent) -> None:
+    """A HEALTH event (data: part, state, detail): a part that went bad raises ``system.health``
+    (one alert per part); the same part healthy again resolves it."""
+    part, state = str(event.data.get("part") or "?"), str(event.data.get("state") or "").upper()
+    key = f"system.health:{event.account}:{part}"
+    if state in UNHEALTHY:
+        _raise("system.health", title=bilingual("{part} is {state}", part=part, state=state),
+               detail=str(event.data.get("detail") or "")[:1000], account=event.account, event_kind=event.kind,
+               data=dict(event.data), dedup_key=key)
+    elif Alert.objects.filter(dedup_key=key).exclude(status=AlertStatus.RESOLVED).exists():
+        alerts_resolve_key(key, note=f"{part} {state}")
+
+
+def balance_or_position(event: DomainEvent) -> None:
+    """A balance or position change: the cash monitor, and the P&L lines (every 2 s at most per
+    account and process: each look values the positions)."""
+    if event.kind == EventKind.BALANCE:
+        balance(event)
+    last = _pnl_checked.get(event.account, 0.0)
+    if time.monotonic() - last >= 2.0:
+        _pnl_checked[event.account] = time.monotonic()
+        pnl_lines(event.account)
+
+
+_HANDLERS: dict[str, Any] = {EventKind.BROKER_LINK: broker_link, EventKind.ORDER: order, EventKind.RISK: risk,
+                             EventKind.BALANCE: balance_or_position, EventKind.POSITION: balance_or_position,
+                             EventKind.HEALTH: health}
+
+
+# ---- heartbeats and periodic checks -----------------------------------------------------
+
+
+def heartbeat_beat(name: str, detail: str = "") -> None:
+    """Record that ``name`` (worker, scheduler) is alive now."""
+    Heartbeat.objects.update_or_create(name=name, defaults={"at": now(), "detail": detail[:255]})
+
+
+def scheduler_heartbeat() -> None:
+    """The embedded scheduler's beat (it runs this every 10 s)."""
+    import os
+
+    heartbeat_beat("scheduler", f"pid {os.getpid()}")
+
+
+def expected_heartbeats() -> list[str]:
+    """Which processes should beat: the Celery worker (fed by beat) with Redis, the embedded
+    scheduler without (settings.MONITORING_HEARTBEATS overrides)."""
+    names = getattr(settings, "MONITORING_HEARTBEATS", None)
+    if names is not None:
+        return list(names)
+    return ["worker"] if settings.REDIS_URL else ["scheduler"]
+
+
+def heartbeats_check(*, include_missing: bool = True) -> list[str]:
+    """Raise ``system.heartbeat`` for each expected process whose last beat is too old (or
+    missing, unless ``include_missing`` is false), resolve it for those beating again. Returns
+    the stale ones."""
+    setting = setting_of("system.heartbeat")
+    limit = timedelta(seconds=setting.window_seconds or 60)
+    at = now()
+    beats = dict(Heartbeat.objects.values_list("name", "at"))
+    stale = []
+    for name in expected_heartbeats():
+        key = f"system.heartbeat:{name}"
+        last = beats.get(name)
+        if last is not None and at - last <= limit:
+            if Alert.objects.filter(dedup_key=key).exclude(status=AlertStatus.RESOLVED).exists():
+                alerts_resolve_key(key, note="heartbeat back")
+            continue
+        if last is None and not include_missing:
+            continue
+        stale.append(name)
+        if setting.enabled:
+            since = f"{timezone.localtime(last):%Y-%m-%d %H:%M:%S}" if last else "-"
+            _raise("system.heartbeat", title=bilingual("No heartbeat from {name} for over {seconds} s", name=name,
+                                                       seconds=int(limit.total_seconds())),
+                   detail=bilingual("Last heartbeat: {at}", at=since), dedup_key=key, data={"process": name})
+    return stale
+
+
+_heartbeat_checked = [0.0]
+_heartbeat_lock = threading.Lock()
+
+
+def _check_heartbeats_now_and_then() -> None:
+    """Processes that publish events (web, relay) also look at the heartbeats, every 30 s at
+    most: a worker that stopped beating is noticed while trading goes on even if nothing else
+    looks. A process that never beat at all is left to the periodic check (this process may be
+    one that runs without it: a test, a shell)."""
+    every = float(getattr(settings, "MONITORING_HEARTBEAT_PIGGYBACK_SECONDS", 30))
+    if every <= 0:
+        return
+    with _heartbeat_lock:
+        if time.monotonic() - _heartbeat_checked[0] < every:
+            return
+        _heartbeat_checked[0] = time.monotonic()
+    try:
+        heartbeats_check(include_missing=False)
+    except Exception:
+        log.exception("heartbeat check failed")
+
+
+def outbox_backlog() -> int:
+    """Raise ``orders.outbox_backlog`` when too many broker calls stay owed; resolve it when not."""
+    from brokers.models import BrokerLink, LinkState
+    from orders.models import Order, OrderStatus
+
+    setting = setting_of("orders.outbox_backlog")
+    before = timezone.now() - timedelta(seconds=setting.window_seconds or 30)
+    down = BrokerLink.objects.filter(state=LinkState.DOWN).values_list("account_id", flat=True)
+    owed = (Order.objects.filter(status__in=[OrderStatus.NEW, OrderStatus.CANCEL_REQUESTED], updated_at__lt=before)
+            .exclude(status=OrderStatus.NEW, admitted_at__isnull=True).exclude(account_id__in=down).count())
+    key = "orders.outbox_backlog"
+    if setting.threshold is not None and owed >= setting.threshold:
+        _raise(key, title=bilingual("{count} broker calls owed for over {seconds} s", count=owed,
+                                    seconds=setting.window_seconds), data={"owed": owed}, dedup_key=key)
+    elif Alert.objects.filter(dedup_key=key).exclude(status=AlertStatus.RESOLVED).exists():
+        alerts_resolve_key(key, note="backlog cleared")
+    return owed
+
+
+def order_activity() -> None:
+    """``orders.rate_spike`` and ``orders.cancel_ratio`` per account over their windows."""
+    from django.db.models import Count, Q
+
+    from orders.models import Order, OrderStatus
+
+    spike, ratio = setting_of("orders.rate_spike"), setting_of("orders.cancel_ratio")
+    since = timezone.now() - timedelta(seconds=spike.window_seconds or 60)
+    if spike.threshold is not None:
+        for account, count in (Order.objects.filter(created_at__gte=since).values_list("account__name")
+                               .annotate(n=Count("pk")).filter(n__gt=int(spike.threshold))):
+            _raise("orders.rate_spike", account=account,
+                   title=bilingual("{count} orders of {account} within {seconds} s", count=count, account=account,
+                                   seconds=spike.window_seconds), data={"count": count})
+    since = timezone.now() - timedelta(seconds=ratio.window_seconds or 300)
+    if ratio.threshold is not None:
+        rows = (Order.objects.filter(created_at__gte=since).values_list("account__name")
+                .annotate(n=Count("pk"), cancelled=Count("pk", filter=Q(status=OrderStatus.CANCELLED))))
+        for account, count, cancelled in rows:
+            if count >= 20 and Decimal(cancelled) / count > ratio.threshold:
+                _raise("orders.cancel_ratio", account=account,
+                       title=bilingual("{account} cancelled {cancelled} of {count} orders", account=account,
+                                       cancelled=cancelled, count=count),
+                       data={"count": count, "cancelled": cancelled})
+
+
+def calendar_horizon() -> int:
+    """Days left in the holidays file; ``calendar.horizon`` when fewer than the threshold."""
+    from trading.calendar import SHANGHAI, coverage
+
+    last = coverage()[1]
+    today = now().astimezone(SHANGHAI).date()
+    left = (last - today).days
+    setting = setting_of("calendar.horizon")
+    key = f"calendar.horizon:{last.isoformat()}"
+    if setting.threshold is not None and left <= setting.threshold:
+        _raise("calendar.horizon",
+               title=bilingual("Trading calendar ends on {last}: {days} days left", last=last.isoformat(), days=left),
+               detail=bilingual("After {last} every weekday is treated as a trading day, holidays included. Add the "
+                                "exchanges' published holidays: manage.py add_holidays", last=last.isoformat()),
+               dedup_key=key, data={"last": last.isoformat(), "days_left": left})
+    return left
+
+
+def pnl_lines_all() -> dict[str, Decimal | None]:
+    """The P&L lines of every active account (prices move without any event of ours)."""
+    from trading.models import Account
+
+    names = Account.objects.filter(status=Account.Status.ACTIVE).values_list("name", flat=True)
+    return {name: pnl_lines(name) for name in names}
+
+
+def monitors_check() -> dict[str, Any]:
+    """Every periodic check once (each one's failure logged, the others still run)."""
+    results: dict[str, Any] = {}
+    for check in (heartbeats_check, outbox_backlog, order_activity, calendar_horizon, pnl_lines_all):
+        try:
+            with transaction.atomic():
+                results[check.__name__] = check()
+        except Exception:
+            log.exception("monitor %s failed", check.__name__)
+    return results
