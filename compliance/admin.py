@@ -2,7 +2,7 @@
 exports (CSV, Excel) of a search, and the replay of an account at a past moment with its check.
 
 Read-only. Search, timelines and days need ``compliance.view_compliancelog``; exports
-``compliance.export_audit`` (each export is itself audited); replay ``compliance.replay_account``
+``compliance.view_export`` (each export is itself audited); replay ``compliance.view_replay``
 (staff/roles.py gives all three to the Compliance role). Pages are keyed, never counted
 (compliance/selectors.py), so they stay fast on a log of millions of rows.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -39,8 +39,9 @@ from trading.errors import InvalidOrder
 from trading.models import Account
 
 VIEW = "compliance.view_compliancelog"
-EXPORT = "compliance.export_audit"
-REPLAY = "compliance.replay_account"
+EXPORT = "compliance.view_export"
+REPLAY = "compliance.view_replay"
+DAY_ROWS = 300  # an account's day page shows its first events; the search (linked) pages through all of them
 
 
 @admin.register(ComplianceLog)
@@ -95,7 +96,7 @@ class ComplianceLogAdmin(admin.ModelAdmin):
             page = audit_page(query)
         except InvalidOrder as exc:
             error = str(exc)
-        rows = [self._row(event) for event in (page.events if page else [])]
+        rows = self._rows(page.events if page else [])
         base = urlencode(params)
         context = self._context(
             request, "审计查询 / Audit search", rows=rows, error=error, form=request.GET,
@@ -105,17 +106,23 @@ class ComplianceLogAdmin(admin.ModelAdmin):
             xlsx_url=f"{reverse('admin:compliance_export', args=['xlsx'])}?{base}")
         return TemplateResponse(request, "admin/compliance/search.html", context)
 
-    def _row(self, event: Any) -> dict[str, Any]:
-        day = timezone.localtime(event.occurred_at).date()
-        return {
-            "id": event.pk, "at": local_time(event.occurred_at), "actor": f"{event.actor_type}:{event.actor}",
-            "action": event.action, "object": f"{event.object_type} #{event.object_id}",
-            "order_url": (reverse("admin:compliance_order", args=[event.object_id])
-                          if event.object_type == "order" and event.object_id.isdigit() else ""),
-            "account": event.account,
-            "day_url": reverse("admin:compliance_day", args=[event.account, day.isoformat()]) if event.account else "",
-            "after": exports.cell_text(event.after), "reason": event.reason,
-        }
+    def _rows(self, events: list[Any]) -> list[dict[str, Any]]:
+        # The links are built from one reversed URL each (reverse() per row is a good part of a page's time).
+        order_base = reverse("admin:compliance_order", args=[0]).removesuffix("0/")
+        day_base = reverse("admin:compliance_day", args=["account", "day"]).removesuffix("account/day/")
+        rows = []
+        for event in events:
+            local = timezone.localtime(event.occurred_at)
+            rows.append({
+                "id": event.pk, "at": f"{local:%Y-%m-%d %H:%M:%S}", "actor": f"{event.actor_type}:{event.actor}",
+                "action": event.action, "object": f"{event.object_type} #{event.object_id}",
+                "order_url": (f"{order_base}{event.object_id}/"
+                              if event.object_type == "order" and event.object_id.isdigit() else ""),
+                "account": event.account,
+                "day_url": f"{day_base}{quote(event.account, safe='')}/{local.date().isoformat()}/" if event.account else "",
+                "after": exports.cell_text(event.after), "reason": event.reason,
+            })
+        return rows
 
     def order_view(self, request: HttpRequest, order_id: int) -> HttpResponse:
         self._require(request, VIEW)
@@ -133,13 +140,14 @@ class ComplianceLogAdmin(admin.ModelAdmin):
             when = date.fromisoformat(day)
         except ValueError:
             raise Http404 from None
-        summary = account_day(account, when)
-        rows = [self._row(event) for event in summary.events]
+        summary = account_day(account, when, limit=DAY_ROWS)
+        rows = self._rows(summary.events)
         start = when.isoformat()
         export = urlencode({"account": account, "since": start, "until": start})
         return TemplateResponse(request, "admin/compliance/day.html", self._context(
             request, f"账户日志 / {account} on {start}", summary=summary, rows=rows,
-            csv_url=f"{reverse('admin:compliance_export', args=['csv'])}?{export}"))
+            csv_url=f"{reverse('admin:compliance_export', args=['csv'])}?{export}",
+            search_url=f"{reverse('admin:compliance_search')}?{export}"))
 
     def export_view(self, request: HttpRequest, fmt: str) -> HttpResponseBase:
         self._require(request, EXPORT)

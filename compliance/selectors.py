@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import CharField, QuerySet
+from django.db.models import BigIntegerField, Case, CharField, Exists, OuterRef, QuerySet, When
 from django.db.models.functions import Cast
 
 from audit.models import AuditEvent
@@ -119,13 +119,29 @@ def audit_search(query: AuditQuery) -> QuerySet[AuditEvent]:
     if query.order_id:
         events = events.filter(object_type="order", object_id=str(query.order_id))
     if query.symbol:
-        code, _, exchange = query.symbol.partition(".")
-        order_ids = (Order.objects.filter(instrument__in=Instrument.objects.filter(code=code, exchange=exchange))
-                     .order_by().annotate(text_id=Cast("id", CharField())).values("text_id"))
-        events = events.filter(object_type="order", object_id__in=order_ids)
+        events = _of_symbol(events, query.symbol)
     if query.before_id:
         events = events.filter(id__lt=query.before_id)
     return events.order_by("-id")
+
+
+# Below this many orders in a symbol its events are found through each order (the object index);
+# above it, by walking the log newest first and keeping the events of its orders (a page needs only
+# the first hundred, and a common symbol's events are everywhere). Either way well under a second
+# on a log of a million events (bench/audit_scale.py).
+SYMBOL_WALK_FROM = 1000
+
+
+def _of_symbol(events: QuerySet[AuditEvent], symbol: str) -> QuerySet[AuditEvent]:
+    code, _, exchange = symbol.partition(".")
+    orders = Order.objects.filter(instrument__in=Instrument.objects.filter(code=code, exchange=exchange)).order_by()
+    events = events.filter(object_type="order")
+    if orders[:SYMBOL_WALK_FROM].count() < SYMBOL_WALK_FROM:
+        return events.filter(object_id__in=orders.annotate(text_id=Cast("id", CharField())).values("text_id"))
+    # object_id is text: the order's id from it (only for digits, so no row fails the cast), probed
+    # in the orders' primary key for each event as the walk meets it.
+    order_key = Case(When(object_id__regex=r"^[0-9]{1,18}$", then=Cast("object_id", BigIntegerField())), default=None)
+    return events.annotate(order_key=order_key).filter(Exists(orders.filter(pk=OuterRef("order_key"))))
 
 
 @dataclass
@@ -231,14 +247,14 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def account_day(account: str, day: date, *, limit: int = 2000) -> AccountDay:
-    """One account's Shanghai calendar day: its audit events in order (the first ``limit``) and the
-    day's figures from the fills and the ledger."""
+    """One account's Shanghai calendar day: its audit events in order (the first ``limit``), its
+    orders and fills of that trading day, and its cash after the day's last ledger row."""
     from django.db.models import Count, Q, Sum
 
     start, end = day_bounds(day)
     events = list(AuditEvent.objects.filter(account=account, occurred_at__gte=start, occurred_at__lt=end)
                   .order_by("id")[: limit + 1])
-    fills = Fill.objects.filter(order__account__name=account, created_at__gte=start, created_at__lt=end).aggregate(
+    fills = Fill.objects.filter(order__account__name=account, trading_day=day).aggregate(
         n=Count("id"), bought=Sum("amount", filter=Q(order__side="BUY")), sold=Sum("amount", filter=Q(order__side="SELL")),
         fees=Sum("fees"))
     last = (CashLedgerEntry.objects.filter(account__name=account, created_at__lt=end).order_by("-id")
@@ -247,6 +263,6 @@ def account_day(account: str, day: date, *, limit: int = 2000) -> AccountDay:
         return to_cent(Decimal(value or 0), ROUND_HALF_EVEN)  # SQLite's sums come without their places
 
     return AccountDay(account, day, events[:limit], len(events) > limit,
-                      Order.objects.filter(account__name=account, created_at__gte=start, created_at__lt=end).count(),
+                      Order.objects.filter(account__name=account, trading_day=day).count(),
                       fills["n"] or 0, cents(fills["bought"]), cents(fills["sold"]), cents(fills["fees"]),
                       last[0] if last else None, last[1] if last else None)

@@ -52,8 +52,8 @@ CUSTOM_PERMISSIONS = (
     CustomPermission("trading", "apikey", "manage_api_keys", "管理API密钥 (manage API keys)"),
     CustomPermission("risk", "riskrule", "manage_risk_rules", "管理风控规则 (manage risk rules)"),
     CustomPermission("audit", "auditevent", "view_audit", "查看审计记录 (view the audit trail)"),
-    CustomPermission("compliance", "compliancelog", "export_audit", "导出审计记录 CSV/Excel (export the audit log)"),
-    CustomPermission("compliance", "compliancelog", "replay_account", "回放账户历史状态 (replay an account's past state)"),
+    CustomPermission("compliance", "compliancelog", "view_export", "导出审计记录 CSV/Excel (export the audit log)"),
+    CustomPermission("compliance", "compliancelog", "view_replay", "回放账户历史状态 (replay an account's past state)"),
 )
 
 # Apps whose rows every role may look at (compliance reads everything).
@@ -67,9 +67,10 @@ TRADING_STATE = ("trading.set_trading_state",)  # accounts (trading/admin.py) an
 RISK_CONFIG = ("risk.manage_risk_rules", "risk.add_riskrule", "risk.change_riskrule", "risk.delete_riskrule",
                "risk.add_restrictedsymbol", "risk.change_restrictedsymbol", "risk.delete_restrictedsymbol")
 AUDIT = ("audit.view_audit", "audit.view_auditevent")
-# The compliance pages (compliance/admin.py): search and timelines need ``compliance.view_compliancelog``
-# (every view permission is the Compliance role's), export and replay their own permission.
-COMPLIANCE_TOOLS = ("compliance.export_audit", "compliance.replay_account")
+# The compliance pages (compliance/admin.py): search and timelines need ``compliance.view_compliancelog``,
+# export and replay a permission each. All read only, so named view_*: the Compliance role holds every
+# view permission and nothing else; no other role but the administrators holds these.
+COMPLIANCE_TOOLS = ("compliance.view_export", "compliance.view_replay")
 # Permissions that exist in the database but that no page checks, granted to no role:
 # those of the risk app's proxies ReviewOrder and AccountTradingState, whose admin
 # pages were dropped for the order desk (orders.*) and the account page

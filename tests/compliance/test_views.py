@@ -94,6 +94,18 @@ def test_each_filter_narrows_the_search(compliance_client, trail) -> None:
     assert bad.status_code == 200 and "YYYY-MM-DD" in bad.content.decode()
 
 
+def test_a_common_symbol_is_found_by_walking_the_log(compliance_client, trail, monkeypatch) -> None:
+    # With more orders than SYMBOL_WALK_FROM the search walks the log instead of probing each order.
+    url = "/admin/compliance/compliancelog/"
+    probed = ids_on_page(compliance_client.get(url, {"symbol": "600000.SH"}))
+    monkeypatch.setattr("compliance.selectors.SYMBOL_WALK_FROM", 1)
+    walked = ids_on_page(compliance_client.get(url, {"symbol": "600000.SH"}))
+    assert walked == probed and set(walked) == set(
+        AuditEvent.objects.filter(object_type="order", object_id=str(trail["first"].pk)).values_list("id", flat=True))
+    audit_record(actor=ACTOR, action="test.event", object_type="order", object_id="not-a-number", account="acc1")
+    assert ids_on_page(compliance_client.get(url, {"symbol": "600000.SH"})) == walked  # skipped, not a failed cast
+
+
 def test_pages_go_back_by_key_without_counting(compliance_client) -> None:
     for n in range(250):
         audit_record(actor=ACTOR, action="test.event", object_type="thing", object_id=n, account="acc9")
