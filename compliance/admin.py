@@ -25,8 +25,10 @@ from audit.services import audit_record
 from compliance import exports
 from compliance.models import ComplianceLog
 from compliance.replay import account_replay, account_replay_check
+from compliance.reports import risk_effectiveness
 from compliance.selectors import (
     EXPORT_FIELDS,
+    PAGE_SIZE,
     account_day,
     audit_export_rows,
     audit_page,
@@ -41,7 +43,7 @@ from trading.models import Account
 VIEW = "compliance.view_compliancelog"
 EXPORT = "compliance.view_export"
 REPLAY = "compliance.view_replay"
-DAY_ROWS = 300  # an account's day page shows its first events; the search (linked) pages through all of them
+DAY_ROWS = PAGE_SIZE  # an account's day page shows its first events; the search (linked) pages through all of them
 
 
 @admin.register(ComplianceLog)
@@ -71,6 +73,7 @@ class ComplianceLogAdmin(admin.ModelAdmin):
             path("account/<str:account>/<str:day>/", wrap(self.day_view), name="compliance_day"),
             path("export.<str:fmt>", wrap(self.export_view), name="compliance_export"),
             path("replay/", wrap(self.replay_view), name="compliance_replay"),
+            path("reports/risk/", wrap(self.risk_report_view), name="compliance_risk_report"),
         ]
 
     # ------------------------------------------------------------------ helpers
@@ -192,3 +195,17 @@ class ComplianceLogAdmin(admin.ModelAdmin):
             accounts=list(Account.objects.order_by("name").values_list("name", flat=True)),
             at_text=local_time(state.at) if state and state.at else ""))
 
+
+    def risk_report_view(self, request: HttpRequest) -> HttpResponse:
+        self._require(request, VIEW)
+        today = timezone.localdate()
+        try:
+            since = date.fromisoformat(request.GET.get("since") or today.isoformat())
+            until = date.fromisoformat(request.GET.get("until") or since.isoformat())
+        except ValueError:
+            since = until = today
+        report = risk_effectiveness(since=since, until=until)
+        most = max((rule.checked for rule in report.rules), default=0)
+        return TemplateResponse(request, "admin/compliance/risk_report.html", self._context(
+            request, "风控效果评估 / Risk effectiveness", report=report, most=most,
+            outcomes=sorted(report.overridden_outcomes.items()), decisions=sorted(report.decisions.items())))
