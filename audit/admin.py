@@ -44,12 +44,15 @@ class BoundedCountPaginator(Paginator):
 class RecentValuesFilter(admin.AllValuesFieldListFilter):
     """The values seen among the latest events (not a DISTINCT over the whole log)."""
 
-    RECENT = 20_000
+    RECENT = 10_000
 
     def __init__(self, field: Any, request: HttpRequest, params: Any, model: Any, model_admin: Any, field_path: str) -> None:
         super().__init__(field, request, params, model, model_admin, field_path)  # its DISTINCT is lazy: replaced here
-        recent = model_admin.get_queryset(request).order_by("-id").values_list("id", flat=True)[self.RECENT - 1: self.RECENT]
-        floor = next(iter(recent), 0)
+        floor = getattr(request, "_audit_recent_floor", None)  # one look-up for the page's filters
+        if floor is None:
+            recent = model.objects.order_by("-id").values_list("id", flat=True)[self.RECENT - 1: self.RECENT]
+            floor = next(iter(recent), 0)
+            request._audit_recent_floor = floor  # type: ignore[attr-defined]
         values = set(model.objects.filter(id__gte=floor).order_by().values_list(field_path, flat=True).distinct())
         if self.lookup_val:
             values |= set(self.lookup_val)
