@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv lint typecheck bench bench-intake bench-open-orders bench-broker-faults clean browser-deps messages
+.PHONY: run test venv lint typecheck bench bench-intake bench-open-orders bench-broker-faults bench-audit clean browser-deps messages
 
 venv: $(VENV)/.installed
 
@@ -34,7 +34,7 @@ lint: venv
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 typecheck: venv
-	$(VENV)/bin/mypy trading orders brokers risk audit monitoring staff
+	$(VENV)/bin/mypy trading orders brokers risk audit monitoring staff compliance
 
 test: venv lint typecheck browser-deps
 	mkdir -p var
@@ -54,10 +54,15 @@ messages: venv
 	  --ignore='tests/*' --ignore='bench/*' --ignore='artifacts/*'
 	$(PY) manage.py compilemessages --ignore='.venv/*'
 
-bench: venv bench-open-orders bench-broker-faults
+bench: venv bench-open-orders bench-broker-faults bench-audit
 	$(PY) bench/order_intake.py
 	$(PY) bench/risk_check.py
 	BENCH_RISK_RULES=all $(PY) bench/order_intake.py
+
+# One million audit events and 200,000 orders in PostgreSQL: the compliance pages, the CSV export's
+# memory, verify_audit's rate (BENCH_REUSE=1 keeps the filled database of an earlier run).
+bench-audit: venv
+	$(PY) bench/audit_scale.py
 
 # The whole system (make run) with 0, 1,000 and 10,000 resting orders, on SQLite and PostgreSQL.
 bench-open-orders: venv

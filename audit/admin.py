@@ -10,8 +10,10 @@ import json
 from typing import Any
 
 from django.contrib import admin
+from django.core.paginator import Paginator
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -26,15 +28,51 @@ OBJECT_PAGES = {
 }
 
 
+class BoundedCountPaginator(Paginator):
+    """Counts at most ``LIMIT`` rows (``SELECT COUNT(*) FROM (... LIMIT n)``), so a page of a log of
+    millions of rows never counts them all; past the limit the last pages are not offered (narrow
+    the search, or use the compliance search, which pages by key)."""
+
+    LIMIT = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        events: Any = self.object_list  # the changelist's queryset
+        return int(events[: self.LIMIT].count())
+
+
+class RecentValuesFilter(admin.AllValuesFieldListFilter):
+    """The values seen among the latest events (not a DISTINCT over the whole log)."""
+
+    RECENT = 10_000
+
+    def __init__(self, field: Any, request: HttpRequest, params: Any, model: Any, model_admin: Any, field_path: str) -> None:
+        super().__init__(field, request, params, model, model_admin, field_path)  # its DISTINCT is lazy: replaced here
+        floor = getattr(request, "_audit_recent_floor", None)  # one look-up for the page's filters
+        if floor is None:
+            recent = model.objects.order_by("-id").values_list("id", flat=True)[self.RECENT - 1: self.RECENT]
+            floor = next(iter(recent), 0)
+            request._audit_recent_floor = floor  # type: ignore[attr-defined]
+        values = set(model.objects.filter(id__gte=floor).order_by().values_list(field_path, flat=True).distinct())
+        if self.lookup_val:
+            values |= set(self.lookup_val)
+        self.lookup_choices: Any = sorted(values)
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "occurred_local", "actor_type", "actor", "action", "object_link", "account", "reason_short"]
-    list_filter = ["actor_type", "object_type", "action"]
-    search_fields = ["actor", "action", "=object_id", "account", "reason"]
-    search_help_text = _("Actor, action, object id, account or reason")
-    date_hierarchy = "occurred_at"
+    list_filter = ["actor_type", ("object_type", RecentValuesFilter), ("action", RecentValuesFilter)]
+    # Exact or prefix matches only, no substring search in the reasons (the compliance search is the
+    # indexed one: compliance/selectors.py).
+    search_fields = ["=actor", "^action", "=object_id", "=account"]
+    search_help_text = _("Actor, account or object id (exact), or the start of an action")
     list_per_page = 100
     ordering = ["-id"]
+    # No full COUNT(*) on every page, and no date drill-down (a DISTINCT over every row): the
+    # compliance search (compliance/admin.py) filters by time.
+    show_full_result_count = False
+    paginator = BoundedCountPaginator
     fields = ("id", "occurred_local", "actor_type", "actor", "action", "object_type", "object_id", "object_link",
               "account", "before_pretty", "after_pretty", "reason")
     readonly_fields = fields

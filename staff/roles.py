@@ -54,6 +54,8 @@ CUSTOM_PERMISSIONS = (
     CustomPermission("trading", "apikey", "manage_api_keys", bilingual_lazy("manage API keys")),
     CustomPermission("risk", "riskrule", "manage_risk_rules", bilingual_lazy("manage risk rules")),
     CustomPermission("audit", "auditevent", "view_audit", bilingual_lazy("view the audit trail")),
+    CustomPermission("compliance", "compliancelog", "view_export", bilingual_lazy("export the audit log")),
+    CustomPermission("compliance", "compliancelog", "view_replay", bilingual_lazy("replay an account's past state")),
 )
 
 # Apps whose rows every role may look at (compliance reads everything).
@@ -73,6 +75,10 @@ ALERT_DESK = ("monitoring.acknowledge_alert",)
 ALERT_CONFIG = ("monitoring.add_routingrule", "monitoring.change_routingrule", "monitoring.delete_routingrule",
                 "monitoring.add_monitorsetting", "monitoring.change_monitorsetting",
                 "monitoring.delete_monitorsetting")
+# The compliance pages (compliance/admin.py): search and timelines need ``compliance.view_compliancelog``,
+# export and replay a permission each. All read only, so named view_*: the Compliance role holds every
+# view permission and nothing else; no other role but the administrators holds these.
+COMPLIANCE_TOOLS = ("compliance.view_export", "compliance.view_replay")
 # Permissions that exist in the database but that no page checks, granted to no role:
 # those of the risk app's proxies ReviewOrder and AccountTradingState, whose admin
 # pages were dropped for the order desk (orders.*) and the account page
@@ -96,7 +102,7 @@ def role_permissions(all_labels: Iterable[str]) -> dict[str, set[str]]:
     operator = trading_views | set(ORDER_DESK) | set(ALERT_DESK)
     risk_manager = operator | set(OVERRIDE) | set(TRADING_STATE) | set(RISK_CONFIG) | set(AUDIT) | set(ALERT_CONFIG)
     everything_viewable = {label for label in labels if ".view_" in label} - set(NEVER_VIEW)
-    compliance = everything_viewable | {"audit.view_audit"}
+    compliance = everything_viewable | {"audit.view_audit"} | set(COMPLIANCE_TOOLS)
     administrator = set(labels)
     roles = {OPERATOR: operator, RISK_MANAGER: risk_manager, COMPLIANCE: compliance, ADMINISTRATOR: administrator}
     return {name: perms & labels for name, perms in roles.items()}

@@ -189,6 +189,17 @@ def position_apply_fill(
     A buy adds unsettled shares (T+1) unless the instrument is T+0; a sell takes
     the shares out of the frozen quantity its order held.
     """
+    realized = position_fill_arithmetic(position, side=side, quantity=quantity, amount=amount, fees=fees,
+                                        trading_day=trading_day, t0=t0)
+    position.save()
+    return realized
+
+
+def position_fill_arithmetic(
+    position: Position, *, side: str, quantity: int, amount: Decimal, fees: Decimal, trading_day: date, t0: bool
+) -> Decimal:
+    """What one fill does to a position's fields (nothing saved): the one definition, used by
+    :func:`position_apply_fill` and by the replay of an account's history (compliance.replay)."""
     realized = ZERO
     if side == Side.BUY:
         if position.unsettled_day != trading_day:
@@ -209,7 +220,6 @@ def position_apply_fill(
         position.realized_pnl += realized
         if position.quantity == 0:
             position.cost_amount = ZERO
-    position.save()
     return realized
 
 
@@ -293,7 +303,7 @@ def position_open(*, account: Account, instrument: Instrument, lots: list[Openin
     audit_record(actor=actor, action="position.opening_loaded", object_type="position", object_id=position.pk,
                  account=account.name, before=before,
                  after={"symbol": instrument.symbol, "quantity": position.quantity, "cost_amount": str(position.cost_amount),
-                        "unsettled_quantity": position.unsettled_quantity,
+                        "unsettled_quantity": position.unsettled_quantity, "unsettled_day": today.isoformat(),
                         "lots": [{"quantity": lot.quantity, "avg_cost": str(lot.avg_cost), "acquired": lot.acquired.isoformat()}
                                  for lot in lots]},
                  reason="期初持仓 (opening position)")

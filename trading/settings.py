@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "orders",
     "risk",
     "monitoring",
+    "compliance",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "axes",
