@@ -30,6 +30,7 @@ from trading.models import Account, CashEntryKind, Instrument, Quote, SessionMod
 from trading.money import ROUND_HALF_EVEN, ZERO, to_cent
 from trading.selectors import quote_cache_clear
 from trading.services import cash_post
+from trading.suitability import permissions_normalize
 
 # --------------------------------------------------------------------------- accounts
 
@@ -44,15 +45,24 @@ def account_create(
     session_mode: str = SessionMode.ALWAYS,
     broker_settings: dict[str, Any] | None = None,
     display_name: str = "",
+    permissions: Sequence[str] = (),
+    owner: str = "",
     actor: Actor = SYSTEM,
 ) -> Account:
     """Open an account with its starting cash as a DEPOSIT ledger row, and its book at the
-    broker when the adapter keeps one (the paper broker)."""
+    broker when the adapter keeps one (the paper broker).
+
+    It may trade the main boards (and funds); ``permissions`` (``trading.suitability.TradingPermission``
+    codes) are the others the broker granted, dated today."""
     if Account.objects.filter(name=name).exists():
         raise Conflict(bilingual("account {name!r} already exists", name=name))
     adapter = adapter_class(broker_kind)  # raises for an unknown kind
     if cash < ZERO:
         raise InvalidOrder.single("cash", InputRule.NON_NEGATIVE, bilingual("cash must be >= 0; got {cash}", cash=cash))
+    try:
+        granted = permissions_normalize(dict.fromkeys(permissions, True), default_day=calendar.trading_day_of(now()))
+    except ValueError as exc:
+        raise InvalidOrder.single("permissions", InputRule.CHOICE, str(exc)) from None
     account = Account.objects.create(
         name=name,
         display_name=display_name or name,
@@ -60,6 +70,8 @@ def account_create(
         broker_settings=broker_settings or {},
         fee_schedule=(fee_schedule or FeeSchedule()).to_dict(),
         session_mode=session_mode,
+        trading_permissions=granted,
+        owner=owner,
     )
     audit_record(
         actor=actor,
@@ -67,7 +79,8 @@ def account_create(
         object_type="account",
         object_id=account.pk,
         account=account.name,
-        after={"broker_kind": broker_kind, "session_mode": session_mode, "fee_schedule": account.fee_schedule},
+        after={"broker_kind": broker_kind, "session_mode": session_mode, "fee_schedule": account.fee_schedule,
+               "trading_permissions": granted, "owner": owner},
     )
     if cash:
         cash_post(account, kind=CashEntryKind.DEPOSIT, amount=cash, actor=actor, memo="初始资金")

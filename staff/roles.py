@@ -50,6 +50,8 @@ CUSTOM_PERMISSIONS = (
     CustomPermission("orders", "order", "override_order", "强制放行风控拒绝的委托 (override a REJECT verdict)"),
     CustomPermission("trading", "account", "set_trading_state", "设置交易状态 暂停/只减仓/恢复 (set trading state)"),
     CustomPermission("trading", "apikey", "manage_api_keys", "管理API密钥 (manage API keys)"),
+    CustomPermission("trading", "account", "manage_suitability",
+                     "管理投资者适当性: 交易权限与风险承受能力评估 (manage trading permissions and risk assessments)"),
     CustomPermission("risk", "riskrule", "manage_risk_rules", "管理风控规则 (manage risk rules)"),
     CustomPermission("audit", "auditevent", "view_audit", "查看审计记录 (view the audit trail)"),
 )
@@ -65,6 +67,7 @@ TRADING_STATE = ("trading.set_trading_state",)  # accounts (trading/admin.py) an
 RISK_CONFIG = ("risk.manage_risk_rules", "risk.add_riskrule", "risk.change_riskrule", "risk.delete_riskrule",
                "risk.add_restrictedsymbol", "risk.change_restrictedsymbol", "risk.delete_restrictedsymbol")
 AUDIT = ("audit.view_audit", "audit.view_auditevent")
+SUITABILITY = ("trading.manage_suitability", "trading.add_riskassessment")  # compliance keeps it (and administrators)
 # Permissions that exist in the database but that no page checks, granted to no role:
 # those of the risk app's proxies ReviewOrder and AccountTradingState, whose admin
 # pages were dropped for the order desk (orders.*) and the account page
@@ -88,7 +91,7 @@ def role_permissions(all_labels: Iterable[str]) -> dict[str, set[str]]:
     operator = trading_views | set(ORDER_DESK)
     risk_manager = operator | set(OVERRIDE) | set(TRADING_STATE) | set(RISK_CONFIG) | set(AUDIT)
     everything_viewable = {label for label in labels if ".view_" in label} - set(NEVER_VIEW)
-    compliance = everything_viewable | {"audit.view_audit"}
+    compliance = everything_viewable | {"audit.view_audit"} | set(SUITABILITY)
     administrator = set(labels)
     roles = {OPERATOR: operator, RISK_MANAGER: risk_manager, COMPLIANCE: compliance, ADMINISTRATOR: administrator}
     return {name: perms & labels for name, perms in roles.items()}

@@ -93,3 +93,33 @@ def staff_language_set(*, user: Any, language: str) -> StaffProfile:
         raise InvalidOrder.single("language", InputRule.CHOICE, bilingual("unsupported language {language!r}", language=language))
     profile, _ = StaffProfile.objects.update_or_create(user=user, defaults={"language": language})
     return profile
+
+
+def staff_disclosure_acknowledged(user: Any) -> bool:
+    """Whether ``user`` acknowledged the current risk disclosure (one query)."""
+    from trading.suitability import RISK_DISCLOSURE_VERSION
+
+    return StaffProfile.objects.filter(user=user, disclosure_version=RISK_DISCLOSURE_VERSION,
+                                       disclosure_acknowledged_at__isnull=False).exists()
+
+
+@transaction.atomic
+def staff_disclosure_acknowledge(*, user: Any, version: str, address: str) -> StaffProfile:
+    """A staff member acknowledges the current risk disclosure before using the admin; audited
+    (``disclosure.acknowledged``, with the client address)."""
+    from trading.clock import now
+    from trading.suitability import RISK_DISCLOSURE_VERSION
+
+    if version != RISK_DISCLOSURE_VERSION:
+        raise Conflict(bilingual("the risk disclosure changed while you read it; read it again"))
+    profile, _ = StaffProfile.objects.select_for_update().get_or_create(user=user)
+    before = {"disclosure_version": profile.disclosure_version}
+    profile.disclosure_version = RISK_DISCLOSURE_VERSION
+    profile.disclosure_acknowledged_at = now()
+    profile.save(update_fields=["disclosure_version", "disclosure_acknowledged_at", "updated_at"])
+    audit_record(actor=Actor.user(user.get_username()), action="disclosure.acknowledged", object_type="staff",
+                 object_id=user.pk, before=before,
+                 after={"disclosure_version": RISK_DISCLOSURE_VERSION, "address": address,
+                        "disclosure_acknowledged_at": profile.disclosure_acknowledged_at.isoformat()},
+                 reason=f"风险揭示书 v{RISK_DISCLOSURE_VERSION} (risk disclosure)")
+    return profile

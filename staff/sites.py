@@ -33,6 +33,37 @@ class TradingAdminSite(admin.AdminSite):
         """Active staff who passed the second factor (unless exempt, see staff.security)."""
         return super().has_permission(request) and is_verified(request)
 
+    # Pages a staff member may open before acknowledging the risk disclosure.
+    DISCLOSURE_EXEMPT = frozenset({"staff_disclosure", "logout", "login", "jsi18n"})
+
+    def admin_view(self, view: Any, cacheable: bool = False) -> Any:
+        """Every admin page, behind the risk disclosure: a staff member who has not acknowledged
+        the current one is sent to it first (``staff_disclosure``), then back."""
+        from functools import wraps
+
+        from django.http import HttpResponseRedirect
+        from django.utils.http import urlencode
+
+        from staff.services import staff_disclosure_acknowledged
+
+        @wraps(view)
+        def gated(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            match = request.resolver_match
+            if (request.user.is_active and request.user.is_staff and self.has_permission(request)
+                    and (match is None or match.url_name not in self.DISCLOSURE_EXEMPT)
+                    and not staff_disclosure_acknowledged(request.user)):
+                return HttpResponseRedirect(reverse("admin:staff_disclosure") + "?" + urlencode({"next": request.get_full_path()}))
+            return view(request, *args, **kwargs)
+
+        return super().admin_view(gated, cacheable)
+
+    def get_urls(self) -> list[Any]:
+        from django.urls import path
+
+        from staff.views import disclosure_page
+
+        return [path("disclosure/", super().admin_view(disclosure_page(self)), name="staff_disclosure"), *super().get_urls()]
+
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
         context = super().each_context(request)
         context["pending_approval_count"] = pending_approval_count(request)

@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from staff.admin_tools import ReadOnlyModelAdmin, actor_of, badge, local_time, reason_page, run_for_each, run_service
 from staff.forms import SCOPE_TRADE, ApiKeyCreateForm, TradingStateForm
 from trading.clock import now
-from trading.models import Account, ApiKey, CashLedgerEntry, Instrument, Position, Quote, TradingState
+from trading.models import Account, ApiKey, CashLedgerEntry, Instrument, Position, Quote, RiskAssessment, TradingState
 from trading.money import ROUND_HALF_EVEN, to_cent
 from trading.selectors import account_trading_day
 
@@ -97,12 +97,52 @@ class AccountAdmin(ReadOnlyModelAdmin):
     fieldsets = [
         (_("Account"), {"fields": ["name", "display_name", "broker_kind", "broker_settings_masked", "session_mode",
                                    "status", "control_group", "is_high_frequency", "created_at"]}),
+        ("投资者适当性 (suitability)", {"fields": ["owner", "permissions_display", "risk_tolerance",
+                                                 "risk_tolerance_expires_on"]}),
         (_("Fees"), {"fields": ["fee_schedule"], "classes": ["collapse"]}),
     ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = [f.name for f in Account._meta.fields if f.name != "broker_settings"]
-        return [*fields, "broker_settings_masked", "available_display"]
+        return [*fields, "broker_settings_masked", "available_display", "permissions_display"]
+
+    def has_manage_suitability_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("trading.manage_suitability")
+
+    @admin.display(description="交易权限 (trading permissions)")
+    def permissions_display(self, obj: Account) -> str:
+        """Each permission with the date granted, and a link to edit them (suitability managers)."""
+        from trading.suitability import permission_label
+
+        granted = obj.trading_permissions or {}
+        text = "主板 (main boards)" + "".join(f", {permission_label(code)} ({day})" for code, day in sorted(granted.items()))
+        if obj.pk is None:
+            return text
+        return format_html('{} <a class="button" href="{}">编辑 (edit)</a>', text,
+                           reverse("admin:trading_account_permissions", args=[obj.pk]))
+
+    def permissions_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        from staff.forms import TradingPermissionsForm
+        from trading.services import account_permissions_set
+
+        account = get_object_or_404(Account, pk=object_id)
+        back = reverse("admin:trading_account_change", args=[account.pk])
+        if not self.has_manage_suitability_permission(request):
+            messages.error(request, gettext("You do not have permission for this action."))
+            return HttpResponseRedirect(back)
+        form = TradingPermissionsForm(request.POST or None, initial=TradingPermissionsForm.initial_for(account))
+        if request.method == "POST" and form.is_valid():
+            done = run_service(request, lambda: account_permissions_set(
+                account_id=account.pk, permissions=form.permissions(), owner=form.cleaned_data["owner"],
+                actor=actor_of(request), reason=form.cleaned_data["reason"]),
+                success=f"账户 {account.name} 的交易权限已保存 (trading permissions of {account.name} saved)")
+            if done is not None:
+                return HttpResponseRedirect(back)
+        return reason_page(request, self, title=f"交易权限 (trading permissions): {account.name}", form=form,
+                           objects=[account], submit_label=gettext("Confirm"),
+                           intro="券商为该账户开通的权限及开通日期; 未开通的板块买入会被拒绝 (422 trading_permission) "
+                                 "(the permissions the broker granted; buys on other boards are refused)",
+                           extra={"cancel_url": back})
 
     def has_set_trading_state_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm("trading.set_trading_state")
@@ -128,6 +168,7 @@ class AccountAdmin(ReadOnlyModelAdmin):
         return [
             path("<int:object_id>/trading-state/<str:which>/", wrap(self.trading_state_view),
                  name="trading_account_trading_state"),
+            path("<int:object_id>/permissions/", wrap(self.permissions_view), name="trading_account_permissions"),
             *super().get_urls(),
         ]
 
@@ -238,6 +279,42 @@ class CashLedgerEntryAdmin(ReadOnlyModelAdmin):
                            obj.order_id)
 
 
+@admin.register(RiskAssessment)
+class RiskAssessmentAdmin(admin.ModelAdmin):
+    """Owners' risk-tolerance assessments: recorded here (trading.services.risk_assessment_record,
+    audited), never changed or deleted; a new assessment replaces the old one."""
+
+    list_display = ["owner", "level", "score", "assessed_on", "expires_on", "recorded_by", "created_local"]
+    list_filter = ["level"]
+    search_fields = ["owner"]
+    date_hierarchy = "assessed_on"
+    fields = ["owner", "level", "score", "questionnaire", "assessed_on", "expires_on"]
+
+    def _manage(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("trading.manage_suitability")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._manage(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("created at"), ordering="created_at")
+    def created_local(self, obj: RiskAssessment) -> str:
+        return local_time(obj.created_at)
+
+    def save_model(self, request: HttpRequest, obj: RiskAssessment, form: Any, change: bool) -> None:
+        from trading.services import risk_assessment_record
+
+        recorded = risk_assessment_record(owner=obj.owner, level=obj.level, assessed_on=obj.assessed_on,
+                                          expires_on=obj.expires_on, score=obj.score, questionnaire=obj.questionnaire,
+                                          actor=actor_of(request))
+        obj.pk = recorded.pk  # the admin's redirect and message name the recorded row
+
+
 # ---------------------------------------------------------------------- reference data
 
 
@@ -259,15 +336,21 @@ class QuoteInline(admin.StackedInline):
 class InstrumentAdmin(ReadOnlyModelAdmin):
     """Reference data, maintained by `manage.py load_instruments` (restrictions live in risk control)."""
 
-    list_display = ["symbol_display", "name", "exchange", "board", "is_st", "t0", "limit_pct", "listing_date",
-                    "is_active"]
-    list_filter = ["exchange", "board", "is_st", "t0", "is_active"]
+    list_display = ["symbol_display", "name", "exchange", "board", "is_st", "delisting", "risk_level_display", "t0",
+                    "limit_pct", "listing_date", "is_active"]
+    list_filter = ["exchange", "board", "is_st", "delisting", "risk_level", "t0", "is_active"]
     search_fields = ["code", "name", "industry"]
     inlines = [QuoteInline]
 
     @admin.display(description=_("symbol"), ordering="code")
     def symbol_display(self, obj: Instrument) -> str:
         return obj.symbol
+
+    @admin.display(description="风险等级 (risk level)")
+    def risk_level_display(self, obj: Instrument) -> str:
+        from trading.suitability import instrument_risk_level
+
+        return instrument_risk_level(obj)
 
 
 @admin.register(Quote)
