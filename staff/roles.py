@@ -122,11 +122,14 @@ def roles_sync(apps: Any = global_apps) -> dict[str, int]:
     Permission = apps.get_model("auth", "Permission")
     by_label = {f"{app_label}.{codename}": pk for pk, app_label, codename in
                 Permission.objects.values_list("pk", "content_type__app_label", "codename")}
+    from staff.audit_signals import roles_syncing
+
     counts = {}
-    for name, labels in role_permissions(by_label).items():
-        group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.set(sorted(by_label[label] for label in labels))
-        counts[name] = len(labels)
+    with roles_syncing():  # the table in this module, applied: its history is the code's, not an audit event
+        for name, labels in role_permissions(by_label).items():
+            group, _ = Group.objects.get_or_create(name=name)
+            group.permissions.set(sorted(by_label[label] for label in labels))
+            counts[name] = len(labels)
     return counts
 
 

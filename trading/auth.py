@@ -343,12 +343,23 @@ def auth_failures_check(request: HttpRequest) -> None:
         )
 
 
-def auth_failure_record(request: HttpRequest) -> None:
-    """Count one failed authentication against the client's address."""
-    if settings.API_AUTH_FAILURE_LIMIT <= 0:
-        return
-    name, rate, capacity = _failure_bucket(request)
-    _bucket(name, rate, capacity, 1, FORCE)
+def auth_failure_record(request: HttpRequest, token: str = "") -> None:
+    """Count one failed authentication against the client's address, and audit it
+    (``api.auth_failed``: the address, the path and the key's public prefix if it has one, never
+    the key). The count comes first: an address over the limit is refused before it gets here, so
+    the audit rows of one address are bounded by API_AUTH_FAILURE_LIMIT a window."""
+    if settings.API_AUTH_FAILURE_LIMIT > 0:
+        name, rate, capacity = _failure_bucket(request)
+        _bucket(name, rate, capacity, 1, FORCE)
+    parts = token.split("_", 2)
+    prefix = parts[1][:12] if len(parts) == 3 and parts[0] == KEY_PREFIX else ""
+    try:
+        with transaction.atomic():
+            audit_record(actor=Actor.api_key(f"tbo_{prefix}_…" if prefix else "(unknown)"), action="api.auth_failed",
+                         object_type="api_key", object_id=prefix,
+                         after={"address": client_address(request), "path": request.path[:200], "prefix": prefix})
+    except Exception:
+        log.exception("could not record a failed API authentication")
 
 
 class DisclosureRequired(Forbidden):
@@ -382,7 +393,7 @@ class ApiKeyAuth(HttpBearer):
         auth_failures_check(request)  # before any lookup: wrong keys from one address cannot cost the database
         client = api_client_for(token)
         if client is None:
-            auth_failure_record(request)
+            auth_failure_record(request, token)
             return None
         rate_limit_check(client)
         if self.require_disclosure and not client.disclosure_acknowledged:
