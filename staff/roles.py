@@ -67,7 +67,9 @@ TRADING_STATE = ("trading.set_trading_state",)  # accounts (trading/admin.py) an
 RISK_CONFIG = ("risk.manage_risk_rules", "risk.add_riskrule", "risk.change_riskrule", "risk.delete_riskrule",
                "risk.add_restrictedsymbol", "risk.change_restrictedsymbol", "risk.delete_restrictedsymbol")
 AUDIT = ("audit.view_audit", "audit.view_auditevent")
-SUITABILITY = ("trading.manage_suitability", "trading.add_riskassessment")  # compliance keeps it (and administrators)
+# Suitability records (trading permissions, risk assessments): kept by risk managers; compliance
+# reads them (and their audit events) but changes nothing.
+SUITABILITY = ("trading.manage_suitability", "trading.add_riskassessment")
 # Permissions that exist in the database but that no page checks, granted to no role:
 # those of the risk app's proxies ReviewOrder and AccountTradingState, whose admin
 # pages were dropped for the order desk (orders.*) and the account page
@@ -89,9 +91,9 @@ def role_permissions(all_labels: Iterable[str]) -> dict[str, set[str]]:
     labels = set(all_labels) - set(DEAD)
     trading_views = _views(labels, TRADING_APPS)
     operator = trading_views | set(ORDER_DESK)
-    risk_manager = operator | set(OVERRIDE) | set(TRADING_STATE) | set(RISK_CONFIG) | set(AUDIT)
+    risk_manager = operator | set(OVERRIDE) | set(TRADING_STATE) | set(RISK_CONFIG) | set(AUDIT) | set(SUITABILITY)
     everything_viewable = {label for label in labels if ".view_" in label} - set(NEVER_VIEW)
-    compliance = everything_viewable | {"audit.view_audit"} | set(SUITABILITY)
+    compliance = everything_viewable | {"audit.view_audit"}
     administrator = set(labels)
     roles = {OPERATOR: operator, RISK_MANAGER: risk_manager, COMPLIANCE: compliance, ADMINISTRATOR: administrator}
     return {name: perms & labels for name, perms in roles.items()}

@@ -375,14 +375,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
     search_fields = ["name", "prefix", "accounts__name"]
     actions = ["revoke_selected"]
     fields = ["name", "prefix_display", "accounts", "can_trade", "market_data", "rate_limit_per_second",
-              "is_active", "created_at", "last_used_at"]
+              "is_active", "created_at", "last_used_at", "disclosure_version", "disclosure_acknowledged_at",
+              "disclosure_acknowledged_by"]
     filter_horizontal = ["accounts"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ApiKey]:
         return super().get_queryset(request).prefetch_related("accounts")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        readonly = ["name", "prefix_display", "is_active", "created_at", "last_used_at"]
+        readonly = ["name", "prefix_display", "is_active", "created_at", "last_used_at", "disclosure_version",
+                    "disclosure_acknowledged_at", "disclosure_acknowledged_by"]
         if obj is not None and not obj.is_active:
             readonly += ["accounts", "can_trade", "market_data", "rate_limit_per_second"]
         return readonly

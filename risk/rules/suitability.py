@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 class SuitabilityParams(RuleParams):
     check_sells: bool = False
+    require_assessment: bool = True  # False: an owner without any assessment is not checked
 
 
 class Suitability(Rule[SuitabilityParams]):
@@ -23,12 +24,14 @@ class Suitability(Rule[SuitabilityParams]):
     ``expires_on``) or below the instrument's risk level (``trading.suitability.instrument_risk_level``:
     Cn covers R1..Rn; equal passes). Sells are not checked unless ``check_sells``: cutting a holding
     reduces risk. Its action is the row's: WARN lets the order pass with a risk event, REJECT
-    refuses it, REVIEW holds it. Reads nothing beyond the order's account and instrument."""
+    refuses it, REVIEW holds it. With ``require_assessment`` off, an owner never assessed passes
+    (an expired assessment still fails). Reads nothing beyond the order's account and instrument."""
 
     code = "suitability"
     title = "投资者适当性(风险等级匹配)"
     category = "compliance"
     params_model = SuitabilityParams
+    generous_params = {"require_assessment": False}
 
     def check(self, order: Order, context: RiskContext) -> Verdict:
         account = order.account
@@ -39,6 +42,6 @@ class Suitability(Rule[SuitabilityParams]):
             return self.ok(**values)
         gap = suitability_gap(tolerance=account.risk_tolerance, expires_on=account.risk_tolerance_expires_on,
                               instrument=order.instrument, today=context.day)
-        if gap is None:
+        if gap is None or (gap.reason == "no_assessment" and not self.params.require_assessment):
             return self.ok(**values)
         return self.fail(gap.describe(order.instrument), reason=gap.reason, **values)

@@ -1,10 +1,11 @@
 """Suitability in admin: the risk disclosure before first use, trading permissions and risk
-assessments edited by compliance (audited), refused to other roles."""
+assessments edited by risk managers (audited), refused to other roles (compliance reads them)."""
 
 from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from django.urls import reverse
 
 from audit.models import AuditEvent
@@ -31,9 +32,9 @@ def test_a_staff_member_must_acknowledge_the_disclosure_before_using_the_admin(d
     assert client.get("/admin/trading/account/").status_code == 200
 
 
-def test_compliance_edits_an_accounts_trading_permissions_audited(db, role_client):
+def test_a_risk_manager_edits_an_accounts_trading_permissions_audited(db, role_client):
     account = factories.account("acc1", permissions=["STAR"])
-    client = role_client("Compliance")
+    client = role_client("Risk manager")
     url = reverse("admin:trading_account_permissions", args=[account.pk])
     assert client.get(url).status_code == 200
     response = client.post(url, {"owner": "zhang", "perm_STAR": "", "perm_BSE": "2025-06-30", "reason": "broker letter 12"})
@@ -41,13 +42,14 @@ def test_compliance_edits_an_accounts_trading_permissions_audited(db, role_clien
     account.refresh_from_db()
     assert account.trading_permissions == {"BSE": "2025-06-30"} and account.owner == "zhang"
     event = AuditEvent.objects.get(action="account.permissions_changed", account="acc1")
-    assert event.actor == "compliance" and event.reason == "broker letter 12"
+    assert event.actor == "risk_manager" and event.reason == "broker letter 12"
     assert "STAR" in event.before["trading_permissions"] and event.after["owner"] == "zhang"
 
 
-def test_an_operator_may_not_edit_permissions_or_record_assessments(db, role_client):
+@pytest.mark.parametrize("role", ["Operator", "Compliance"])
+def test_other_roles_may_not_edit_permissions_or_record_assessments(db, role_client, role):
     account = factories.account("acc1", permissions=["STAR"])
-    client = role_client("Operator")
+    client = role_client(role)
     client.post(reverse("admin:trading_account_permissions", args=[account.pk]),
                 {"owner": "", "perm_BSE": "2025-06-30", "reason": "try"})
     account.refresh_from_db()
@@ -55,16 +57,16 @@ def test_an_operator_may_not_edit_permissions_or_record_assessments(db, role_cli
     assert client.get(reverse("admin:trading_riskassessment_add")).status_code == 403
 
 
-def test_compliance_records_an_assessment_that_becomes_current_on_the_owners_accounts(db, role_client):
+def test_a_risk_manager_records_an_assessment_that_becomes_current_on_the_owners_accounts(db, role_client):
     factories.account("acc1", owner="li")
-    client = role_client("Compliance")
+    client = role_client("Risk manager")
     response = client.post(reverse("admin:trading_riskassessment_add"), {
         "owner": "li", "level": "C2", "score": "35", "questionnaire": '{"version": "2024"}',
         "assessed_on": "2026-11-01", "expires_on": "2028-10-31"})
     assert response.status_code == 302, response.content
     assessment = RiskAssessment.objects.get(owner="li")
-    assert (assessment.level, assessment.recorded_by) == ("C2", "compliance")
+    assert (assessment.level, assessment.recorded_by) == ("C2", "risk_manager")
     account = Account.objects.get(name="acc1")
     assert (account.risk_tolerance, account.risk_tolerance_expires_on) == ("C2", date(2028, 10, 31))
-    assert AuditEvent.objects.filter(action="risk_assessment.recorded", actor="compliance").exists()
+    assert AuditEvent.objects.filter(action="risk_assessment.recorded", actor="risk_manager").exists()
     assert AuditEvent.objects.filter(action="account.risk_tolerance_changed", account="acc1").exists()

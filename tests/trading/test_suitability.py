@@ -151,6 +151,18 @@ def test_an_order_above_the_owners_tolerance_warns_or_is_refused_as_configured(d
     assert _buy("acc1", "600000.SH", "10.00", 100).order.status != OrderStatus.REJECTED
 
 
+def test_an_owner_never_assessed_fails_unless_the_rule_does_not_require_an_assessment(db, clock):
+    _quoted("600000.SH", "10.00", {})
+    factories.account("acc1")
+    risk_rule_set(code="suitability", account=None, params={}, action=RiskAction.REJECT, enabled=True)
+    refused = _buy("acc1", "600000.SH", "10.00", 100, client_order_id="n-1").order
+    assert refused.status == OrderStatus.REJECTED
+    assert [v["values"]["reason"] for v in refused.risk_verdicts if v["rule"] == "suitability"] == ["no_assessment"]
+    risk_rule_set(code="suitability", account=None, params={"require_assessment": False}, action=RiskAction.REJECT,
+                  enabled=True)
+    assert _buy("acc1", "600000.SH", "10.00", 100, client_order_id="n-2").order.status != OrderStatus.REJECTED
+
+
 def test_an_assessment_applies_to_every_account_of_its_owner_and_is_audited(db, clock):
     a = factories.account("a1", owner="wang")
     b = factories.account("b1", owner="wang")
