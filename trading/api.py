@@ -16,12 +16,13 @@ from orders.services import account_by_name
 from trading import selectors
 from trading.auth import ApiKeyAuth, api_client, api_key_disclosure_acknowledge, client_address
 from trading.clock import now
+from trading.i18n import bilingual_lazy
 from trading.schemas import error_responses
 from trading.suitability import RISK_DISCLOSURE_TEXT, RISK_DISCLOSURE_VERSION
 
 router = Router(tags=["accounts"])
 ERRORS = error_responses(403, 404)
-ACCOUNT_NAME = Path(..., description="账户名 (account name)", example="demo")
+ACCOUNT_NAME = Path(..., description=bilingual_lazy("account name"), example="demo")
 
 
 class BalanceOut(BaseModel):

@@ -31,6 +31,8 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from django.utils.translation import gettext_lazy
+
 from brokers.adapters.easytrader import EasytraderBroker, _is_like
 from brokers.gateway.client import (
     GatewayClient,
@@ -125,7 +127,7 @@ class GatewayBroker(EasytraderBroker):
     """An easytrader client on the broker's Windows host, through our gateway (module docstring)."""
 
     kind = "gateway"
-    label = "券商网关 (broker gateway: easytrader / miniQMT on the Windows host)"
+    label = gettext_lazy("broker gateway: easytrader / miniQMT on the Windows host")
     capabilities: ClassVar[Capabilities] = Capabilities(market_orders=True, modify=False, history=False, client_ref=True)
 
     def __init__(self, account_name: str, settings: dict[str, Any] | None = None, *,
