@@ -136,8 +136,8 @@ class TradingPermissionsForm(ReasonForm):
     """The trading permissions the broker granted an account, each with the date granted (empty:
     not granted), and the account's owner (whose risk-tolerance assessment applies)."""
 
-    owner = forms.CharField(label="投资者 (owner)", max_length=128, required=False,
-                            help_text="空 = 账户名 (empty: the account name)")
+    owner = forms.CharField(label=_("Owner"), max_length=128, required=False,
+                            help_text=_("The investor whose risk assessment applies. Empty: the account name."))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         from trading.suitability import TradingPermission
@@ -145,8 +145,8 @@ class TradingPermissionsForm(ReasonForm):
         kwargs["reason_required"] = True
         super().__init__(*args, **kwargs)
         for code, label in TradingPermission.choices:
-            self.fields[f"perm_{code}"] = forms.DateField(label=f"{label} ({code})", required=False,
-                                                          help_text="开通日期, 空 = 未开通 (date granted; empty: not granted)",
+            self.fields[f"perm_{code}"] = forms.DateField(label=label, required=False,
+                                                          help_text=_("Date granted. Empty: not granted."),
                                                           widget=forms.DateInput(attrs={"type": "date"}))
         self.order_fields(["owner", *(f"perm_{code}" for code in TradingPermission.values), "reason"])
 

@@ -33,6 +33,7 @@ def language_set(request: HttpRequest) -> HttpResponse:
 def disclosure_page(site: Any) -> Any:
     """The risk disclosure a staff member acknowledges before first using the admin."""
     from django.shortcuts import render
+    from django.utils.translation import gettext
 
     from trading.auth import client_address
     from trading.suitability import RISK_DISCLOSURE_TEXT, RISK_DISCLOSURE_VERSION
@@ -47,8 +48,8 @@ def disclosure_page(site: Any) -> Any:
                 staff_disclosure_acknowledge(user=request.user, version=request.POST.get("version", ""),
                                              address=client_address(request))
                 return HttpResponseRedirect(next_url)
-            error = "请勾选确认 (tick the box to acknowledge)"
-        context = {**site.each_context(request), "title": "风险揭示书 (risk disclosure)", "text": RISK_DISCLOSURE_TEXT,
+            error = gettext("Tick the box to acknowledge the risk disclosure.")
+        context = {**site.each_context(request), "title": gettext("Risk disclosure"), "text": RISK_DISCLOSURE_TEXT,
                    "version": RISK_DISCLOSURE_VERSION, "next": next_url, "error": error}
         return render(request, "admin/staff/disclosure.html", context)
 

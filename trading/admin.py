@@ -97,7 +97,7 @@ class AccountAdmin(ReadOnlyModelAdmin):
     fieldsets = [
         (_("Account"), {"fields": ["name", "display_name", "broker_kind", "broker_settings_masked", "session_mode",
                                    "status", "control_group", "is_high_frequency", "created_at"]}),
-        ("投资者适当性 (suitability)", {"fields": ["owner", "permissions_display", "risk_tolerance",
+        (_("Suitability"), {"fields": ["owner", "permissions_display", "risk_tolerance",
                                                  "risk_tolerance_expires_on"]}),
         (_("Fees"), {"fields": ["fee_schedule"], "classes": ["collapse"]}),
     ]
@@ -109,17 +109,17 @@ class AccountAdmin(ReadOnlyModelAdmin):
     def has_manage_suitability_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm("trading.manage_suitability")
 
-    @admin.display(description="交易权限 (trading permissions)")
+    @admin.display(description=_("trading permissions"))
     def permissions_display(self, obj: Account) -> str:
         """Each permission with the date granted, and a link to edit them (suitability managers)."""
         from trading.suitability import permission_label
 
         granted = obj.trading_permissions or {}
-        text = "主板 (main boards)" + "".join(f", {permission_label(code)} ({day})" for code, day in sorted(granted.items()))
+        text = gettext("main boards") + "".join(f", {permission_label(code)} ({day})" for code, day in sorted(granted.items()))
         if obj.pk is None:
             return text
-        return format_html('{} <a class="button" href="{}">编辑 (edit)</a>', text,
-                           reverse("admin:trading_account_permissions", args=[obj.pk]))
+        return format_html('{} <a class="button" href="{}">{}</a>', text,
+                           reverse("admin:trading_account_permissions", args=[obj.pk]), gettext("Edit"))
 
     def permissions_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         from staff.forms import TradingPermissionsForm
@@ -135,13 +135,13 @@ class AccountAdmin(ReadOnlyModelAdmin):
             done = run_service(request, lambda: account_permissions_set(
                 account_id=account.pk, permissions=form.permissions(), owner=form.cleaned_data["owner"],
                 actor=actor_of(request), reason=form.cleaned_data["reason"]),
-                success=f"账户 {account.name} 的交易权限已保存 (trading permissions of {account.name} saved)")
+                success=gettext("Trading permissions of %(name)s saved.") % {"name": account.name})
             if done is not None:
                 return HttpResponseRedirect(back)
-        return reason_page(request, self, title=f"交易权限 (trading permissions): {account.name}", form=form,
+        return reason_page(request, self, title=gettext("Trading permissions: %(name)s") % {"name": account.name}, form=form,
                            objects=[account], submit_label=gettext("Confirm"),
-                           intro="券商为该账户开通的权限及开通日期; 未开通的板块买入会被拒绝 (422 trading_permission) "
-                                 "(the permissions the broker granted; buys on other boards are refused)",
+                           intro=gettext("The permissions the broker granted this account, with their dates. A buy on a "
+                                         "board without its permission is refused (422, rule trading_permission)."),
                            extra={"cancel_url": back})
 
     def has_set_trading_state_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -346,7 +346,7 @@ class InstrumentAdmin(ReadOnlyModelAdmin):
     def symbol_display(self, obj: Instrument) -> str:
         return obj.symbol
 
-    @admin.display(description="风险等级 (risk level)")
+    @admin.display(description=_("risk level"))
     def risk_level_display(self, obj: Instrument) -> str:
         from trading.suitability import instrument_risk_level
 

@@ -58,7 +58,7 @@ class Account(models.Model):
     # Suitability (trading/suitability.py), read with the account lock so intake needs no query:
     # the permissions the broker granted ({code: "YYYY-MM-DD" granted}; main boards need none) and
     # the owner's current risk tolerance, cached from their newest RiskAssessment.
-    owner = models.CharField("投资者(所有人)", max_length=128, blank=True, help_text="空 = 账户名 (empty: the account name)")
+    owner = models.CharField("投资者(所有人)", max_length=128, blank=True, help_text="空 = 账户名")
     trading_permissions = models.JSONField("交易权限", default=dict, blank=True)
     risk_tolerance = models.CharField("风险承受能力", max_length=2, choices=RiskTolerance.choices, blank=True)
     risk_tolerance_expires_on = models.DateField("评估有效期至", null=True, blank=True)
@@ -108,7 +108,7 @@ class Instrument(models.Model):
     is_active = models.BooleanField("可交易", default=True)
     delisting = models.BooleanField("退市整理期", default=False)
     risk_level = models.CharField("风险等级(覆盖)", max_length=2, choices=RiskLevel.choices, blank=True,
-                                  help_text="空 = 按板块/ST (empty: by board, ST R5)")
+                                  help_text="空 = 按板块, ST 为 R5")
 
     class Meta:
         verbose_name = "证券"

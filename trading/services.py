@@ -364,12 +364,12 @@ def risk_assessment_record(*, owner: str, level: str, assessed_on: date, expires
 
     owner = owner.strip()
     if not owner:
-        raise InvalidOrder.single("owner", InputRule.REQUIRED, "投资者必填 (owner is required)")
+        raise InvalidOrder.single("owner", InputRule.REQUIRED, bilingual("the owner is required"))
     if level not in RiskTolerance.values:
-        raise InvalidOrder.single("level", InputRule.CHOICE, f"风险承受能力须为 C1-C5 (level must be C1-C5; got {level!r})")
+        raise InvalidOrder.single("level", InputRule.CHOICE, bilingual("level must be C1-C5; got {level!r}", level=level))
     if expires_on < assessed_on:
-        raise InvalidOrder.single("expires_on", InputRule.ORDER,
-                                  f"有效期不能早于评估日期 (expires_on {expires_on} is before assessed_on {assessed_on})")
+        raise InvalidOrder.single("expires_on", InputRule.ORDER, bilingual("expires_on {expires_on} is before assessed_on {assessed_on}",
+                                                                           expires_on=expires_on, assessed_on=assessed_on))
     assessment = RiskAssessment.objects.create(owner=owner, level=level, score=score, questionnaire=dict(questionnaire or {}),
                                                assessed_on=assessed_on, expires_on=expires_on, recorded_by=actor.name)
     audit_record(actor=actor, action="risk_assessment.recorded", object_type="risk_assessment", object_id=assessment.pk,

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from django.db.models import TextChoices
+from django.utils.translation import gettext_lazy as _
 
 from trading.market_rules import Board, InstrumentLike, Side, board_of, format_symbol
 
@@ -21,12 +22,12 @@ from trading.market_rules import Board, InstrumentLike, Side, board_of, format_s
 class TradingPermission(TextChoices):
     """A permission the broker grants an account beyond the main boards (开通权限)."""
 
-    STAR = "STAR", "科创板"
-    CHINEXT = "CHINEXT", "创业板"
-    BSE = "BSE", "北交所"
-    RISK_WARNING = "RISK_WARNING", "风险警示股票(ST)"
-    DELISTING = "DELISTING", "退市整理股票"
-    CONVERTIBLE_BOND = "CONVERTIBLE_BOND", "可转债"
+    STAR = "STAR", _("STAR Market")
+    CHINEXT = "CHINEXT", _("ChiNext")
+    BSE = "BSE", _("Beijing Stock Exchange")
+    RISK_WARNING = "RISK_WARNING", _("risk-warning (ST) stocks")
+    DELISTING = "DELISTING", _("delisting-arrangement stocks")
+    CONVERTIBLE_BOND = "CONVERTIBLE_BOND", _("convertible bonds")
 
 
 ALL_PERMISSIONS: tuple[str, ...] = tuple(TradingPermission.values)
@@ -156,15 +157,17 @@ class SuitabilityGap:
     expires_on: date | None
 
     def describe(self, instrument: InstrumentLike) -> str:
+        """The verdict's message, "中文 (English)"."""
+        from trading.i18n import bilingual
+
         symbol = format_symbol(instrument.code, str(instrument.exchange))
         if self.reason == "no_assessment":
-            return (f"账户所有人没有风险承受能力评估, 不能确认 {symbol} ({self.risk_level}) 是否适当 "
-                    f"(the account owner has no risk-tolerance assessment; {symbol} is {self.risk_level})")
+            return bilingual("the account owner has no risk-tolerance assessment; {symbol} is risk level {level}",
+                             symbol=symbol, level=self.risk_level)
         if self.reason == "expired":
-            return (f"风险承受能力评估已于 {self.expires_on} 过期 "
-                    f"(the owner's risk-tolerance assessment expired on {self.expires_on})")
-        return (f"{symbol} 风险等级 {self.risk_level} 高于账户所有人的风险承受能力 {self.tolerance} "
-                f"({symbol} is risk level {self.risk_level}, above the owner's tolerance {self.tolerance})")
+            return bilingual("the account owner's risk-tolerance assessment expired on {expires_on}", expires_on=self.expires_on)
+        return bilingual("{symbol} is risk level {level}, above the account owner's risk tolerance {tolerance}",
+                         symbol=symbol, level=self.risk_level, tolerance=self.tolerance)
 
 
 def suitability_gap(*, tolerance: str, expires_on: date | None, instrument: InstrumentLike, today: date) -> SuitabilityGap | None:

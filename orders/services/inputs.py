@@ -31,7 +31,7 @@ from trading.market_rules import MarketRuleViolation, OrderType, Side
 from trading.models import Account, Instrument, Quote, SessionMode
 from trading.money import MAX_PRICE, MAX_QUANTITY
 from trading.selectors import account_trading_day, instrument_active, quote_latest
-from trading.suitability import missing_permission, permission_label
+from trading.suitability import missing_permission
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,8 @@ def instrument_lookup(symbol: str) -> Instrument:
 
 def permission_refusal(account: Account, instrument: Instrument, permission: str) -> str:
     """The message of a buy refused for a trading permission the account lacks."""
-    return (f"账户 {account.name} 未开通{permission_label(permission)}交易权限, 不能买入 {instrument.symbol} "
-            f"(account {account.name} has no {permission} trading permission for {instrument.symbol}; "
-            f"the broker must grant it first)")
+    return bilingual("account {account} has no {permission} trading permission: it may not buy {symbol} until the broker grants it",
+                     account=account.name, permission=permission, symbol=instrument.symbol)
 
 
 def _check_fields(data: OrderInput, problems: list[FieldProblem]) -> tuple[str, str, int, Decimal | None, Decimal | None]:

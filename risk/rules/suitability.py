@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules.base import Rule, RuleParams
 from risk.verdicts import Verdict
 from trading.suitability import instrument_risk_level, suitability_gap
@@ -28,7 +30,7 @@ class Suitability(Rule[SuitabilityParams]):
     (an expired assessment still fails). Reads nothing beyond the order's account and instrument."""
 
     code = "suitability"
-    title = "投资者适当性(风险等级匹配)"
+    title = gettext_lazy("investor suitability: risk level within the owner's tolerance")
     category = "compliance"
     params_model = SuitabilityParams
     generous_params = {"require_assessment": False}

@@ -21,7 +21,7 @@ def test_a_staff_member_must_acknowledge_the_disclosure_before_using_the_admin(d
     first = client.get("/admin/trading/account/")
     assert first.status_code == 302 and first["Location"].startswith(reverse("admin:staff_disclosure"))
     page = client.get(first["Location"])
-    assert page.status_code == 200 and "风险揭示书" in page.content.decode()
+    assert page.status_code == 200 and "风险揭示书" in page.content.decode()  # the text itself is bilingual
     unticked = client.post(first["Location"], {"version": RISK_DISCLOSURE_VERSION})
     assert unticked.status_code == 200 and not AuditEvent.objects.filter(action="disclosure.acknowledged").exists()
     done = client.post(first["Location"], {"version": RISK_DISCLOSURE_VERSION, "accept": "yes",

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='account',
             name='owner',
-            field=models.CharField(blank=True, help_text='空 = 账户名 (empty: the account name)', max_length=128, verbose_name='投资者(所有人)'),
+            field=models.CharField(blank=True, help_text='空 = 账户名', max_length=128, verbose_name='投资者(所有人)'),
         ),
         migrations.AddField(
             model_name='account',
@@ -68,7 +68,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='instrument',
             name='risk_level',
-            field=models.CharField(blank=True, choices=[('R1', 'R1 低风险'), ('R2', 'R2 中低风险'), ('R3', 'R3 中风险'), ('R4', 'R4 中高风险'), ('R5', 'R5 高风险')], help_text='空 = 按板块/ST (empty: by board, ST R5)', max_length=2, verbose_name='风险等级(覆盖)'),
+            field=models.CharField(blank=True, choices=[('R1', 'R1 低风险'), ('R2', 'R2 中低风险'), ('R3', 'R3 中风险'), ('R4', 'R4 中高风险'), ('R5', 'R5 高风险')], help_text='空 = 按板块, ST 为 R5', max_length=2, verbose_name='风险等级(覆盖)'),
         ),
         migrations.CreateModel(
             name='RiskAssessment',
