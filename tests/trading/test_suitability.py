@@ -250,3 +250,21 @@ def test_the_migration_grants_existing_accounts_every_board_and_acknowledges_exi
     assert key.disclosure_version == "1" and key.disclosure_acknowledged_at is not None
     assert AuditEvent.objects.filter(action="disclosure.acknowledged", object_id=str(key.pk)).exists()
 
+
+
+def test_reference_data_may_flag_delisting_and_set_a_risk_level(db, tmp_path):
+    from trading.reference import instruments_load
+    from trading.suitability import required_permissions
+
+    path = tmp_path / "instruments.csv"
+    path.write_text("symbol,name,board,is_st,delisting,risk_level\n"
+                    "600001.SH,退市甲,MAIN,true,true,\n"
+                    "600002.SH,乙,MAIN,false,false,r2\n", encoding="utf-8")
+    instruments_load(path=path)
+    delisting = Instrument.objects.get(code="600001")
+    assert delisting.delisting and required_permissions(delisting) == ("DELISTING",)
+    assert instrument_risk_level(delisting) == "R5"
+    assert instrument_risk_level(Instrument.objects.get(code="600002")) == "R2"
+    path.write_text("symbol,name,board,is_st,delisting,risk_level\n600003.SH,丙,MAIN,false,false,R9\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="risk_level"):
+        instruments_load(path=path)
