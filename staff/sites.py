@@ -60,9 +60,31 @@ class TradingAdminSite(admin.AdminSite):
     def get_urls(self) -> list[Any]:
         from django.urls import path
 
-        from staff.views import disclosure_page
+        return [path("disclosure/", super().admin_view(self.disclosure_view), name="staff_disclosure"), *super().get_urls()]
 
-        return [path("disclosure/", super().admin_view(disclosure_page(self)), name="staff_disclosure"), *super().get_urls()]
+    def disclosure_view(self, request: HttpRequest) -> Any:
+        """The risk disclosure a staff member acknowledges before first using the admin (audited)."""
+        from django.http import HttpResponseRedirect
+        from django.shortcuts import render
+        from django.utils.http import url_has_allowed_host_and_scheme
+
+        from staff.services import staff_disclosure_acknowledge
+        from trading.auth import client_address
+        from trading.suitability import RISK_DISCLOSURE_TEXT, RISK_DISCLOSURE_VERSION
+
+        next_url = request.POST.get("next") or request.GET.get("next") or "/admin/"
+        if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+            next_url = "/admin/"
+        error = ""
+        if request.method == "POST":
+            if request.POST.get("accept") == "yes":
+                staff_disclosure_acknowledge(user=request.user, version=request.POST.get("version", ""),
+                                             address=client_address(request))
+                return HttpResponseRedirect(next_url)
+            error = gettext("Tick the box to acknowledge the risk disclosure.")
+        context = {**self.each_context(request), "title": gettext("Risk disclosure"), "text": RISK_DISCLOSURE_TEXT,
+                   "version": RISK_DISCLOSURE_VERSION, "next": next_url, "error": error}
+        return render(request, "admin/staff/disclosure.html", context)
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
         context = super().each_context(request)

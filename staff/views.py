@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from staff.services import staff_disclosure_acknowledge, staff_language_set
+from staff.services import staff_language_set
 
 
 @require_POST
@@ -29,28 +27,3 @@ def language_set(request: HttpRequest) -> HttpResponse:
                         secure=settings.LANGUAGE_COOKIE_SECURE, httponly=True)
     return response
 
-
-def disclosure_page(site: Any) -> Any:
-    """The risk disclosure a staff member acknowledges before first using the admin."""
-    from django.shortcuts import render
-    from django.utils.translation import gettext
-
-    from trading.auth import client_address
-    from trading.suitability import RISK_DISCLOSURE_TEXT, RISK_DISCLOSURE_VERSION
-
-    def view(request: HttpRequest) -> HttpResponse:
-        next_url = request.POST.get("next") or request.GET.get("next") or "/admin/"
-        if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
-            next_url = "/admin/"
-        error = ""
-        if request.method == "POST":
-            if request.POST.get("accept") == "yes":
-                staff_disclosure_acknowledge(user=request.user, version=request.POST.get("version", ""),
-                                             address=client_address(request))
-                return HttpResponseRedirect(next_url)
-            error = gettext("Tick the box to acknowledge the risk disclosure.")
-        context = {**site.each_context(request), "title": gettext("Risk disclosure"), "text": RISK_DISCLOSURE_TEXT,
-                   "version": RISK_DISCLOSURE_VERSION, "next": next_url, "error": error}
-        return render(request, "admin/staff/disclosure.html", context)
-
-    return view
