@@ -130,6 +130,10 @@ class ApiKeyCreateForm(forms.Form):
     market_data = forms.BooleanField(label=_("May publish market data (paper market)"), required=False)
     rate_limit_per_second = forms.IntegerField(label=_("Requests per second"), min_value=0, initial=100,
                                                help_text=_("0 means no limit."))
+    disclosure_acknowledged_by = forms.CharField(
+        label=_("Risk disclosure acknowledged by"), max_length=128, required=False,
+        help_text=_("The key's owner, who has read and acknowledged the risk disclosure with you (recorded in the audit "
+                    "log). Empty: the key answers 403 until its owner acknowledges it through the API."))
 
 
 class TradingPermissionsForm(ReasonForm):

@@ -29,14 +29,16 @@ def _scopes(key: ApiKey) -> dict[str, object]:
 
 @transaction.atomic
 def api_key_issue(*, name: str, accounts: list[str], can_trade: bool, market_data: bool, rate_limit_per_second: int,
-                  actor: Actor) -> tuple[ApiKey, str]:
+                  actor: Actor, disclosure_acknowledged_by: str = "") -> tuple[ApiKey, str]:
     """Create a key (trading.auth.api_key_create) with its rate limit; returns the row and the
-    raw key, which the caller shows once and never stores."""
+    raw key, which the caller shows once and never stores. ``disclosure_acknowledged_by``: the
+    owner acknowledged the risk disclosure with the operator (else through the API, before use)."""
     if ApiKey.objects.filter(name=name).exists():
         raise Conflict(bilingual("an API key named {name!r} exists", name=name))
     if rate_limit_per_second < 0:
         raise InvalidOrder.single("rate_limit_per_second", InputRule.NON_NEGATIVE, bilingual("must be >= 0"))
-    key, raw = api_key_create(name=name, accounts=accounts, can_trade=can_trade, market_data=market_data, actor=actor)
+    key, raw = api_key_create(name=name, accounts=accounts, can_trade=can_trade, market_data=market_data, actor=actor,
+                              disclosure_acknowledged_by=disclosure_acknowledged_by.strip())
     if rate_limit_per_second != key.rate_limit_per_second:
         key.rate_limit_per_second = rate_limit_per_second
         key.save(update_fields=["rate_limit_per_second"])

@@ -448,7 +448,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             issued = run_service(request, lambda: api_key_issue(
                 name=data["name"], accounts=[a.name for a in data["accounts"]], can_trade=data["scope"] == SCOPE_TRADE,
                 market_data=data["market_data"], rate_limit_per_second=data["rate_limit_per_second"],
-                actor=actor_of(request)))
+                actor=actor_of(request), disclosure_acknowledged_by=data["disclosure_acknowledged_by"]))
             if issued is not None:
                 key, raw = issued
                 response = TemplateResponse(request, "admin/trading/apikey/issued.html",

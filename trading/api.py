@@ -17,7 +17,7 @@ from trading import selectors
 from trading.auth import ApiKeyAuth, api_client, api_key_disclosure_acknowledge, client_address
 from trading.clock import now
 from trading.i18n import bilingual_lazy
-from trading.schemas import error_responses
+from trading.schemas import BODY_ERRORS, error_responses
 from trading.suitability import RISK_DISCLOSURE_TEXT, RISK_DISCLOSURE_VERSION
 
 router = Router(tags=["accounts"])
@@ -92,7 +92,7 @@ def disclosure_read(request: HttpRequest):
                                      acknowledged=client.disclosure_acknowledged))
 
 
-@router.post("/disclosure", response={200: DisclosureOut, **error_responses(422)}, auth=DISCLOSURE_AUTH, tags=["disclosure"])
+@router.post("/disclosure", response={200: DisclosureOut, **error_responses(*BODY_ERRORS)}, auth=DISCLOSURE_AUTH, tags=["disclosure"])
 def disclosure_acknowledge(request: HttpRequest, payload: DisclosureIn):
     """The key's owner acknowledges the risk disclosure of ``version`` (audited, with the address)."""
     client = api_client(request)
