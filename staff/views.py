@@ -26,4 +26,3 @@ def language_set(request: HttpRequest) -> HttpResponse:
     response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, max_age=365 * 24 * 3600, samesite="Lax",
                         secure=settings.LANGUAGE_COOKIE_SECURE, httponly=True)
     return response
-
