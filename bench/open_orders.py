@@ -93,7 +93,7 @@ def prepare(resting: int) -> str:
     call_command("migrate", "--noinput", verbosity=0)
     call_command("load_instruments", verbosity=0)
     account = account_create(name="bench", broker_kind="paper", cash=Decimal("1000000000000"))
-    _, key = api_key_create(name="bench", accounts=["bench"], can_trade=True, market_data=False)
+    _, key = api_key_create(name="bench", accounts=["bench"], can_trade=True, market_data=False, disclosure_acknowledged_by="bench")
     ApiKey.objects.filter(name="bench").update(rate_limit_per_second=100000)
     quotes_publish([{"symbol": SYMBOL, "last": "10.05", "prev_close": "10.05", "bid": "10.04", "ask": "10.05",
                      "bid_volume": 10000, "ask_volume": 10000}])

@@ -76,7 +76,7 @@ def prepare() -> str:
     subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=server_env(), check=True)
     if os.environ.get("BENCH_RISK_RULES") == "all":
         manage("risk_enable_all", "--account", "bench")
-    key = manage("create_api_key", "bench", "--accounts", "bench").strip().splitlines()[-1]
+    key = manage("create_api_key", "bench", "--accounts", "bench", "--accept-disclosure", "bench").strip().splitlines()[-1]
     # Every request still pays for the per-key rate-limit check in Redis, as in
     # production, but the limit is set above what the benchmark can send.
     script = "from trading.models import ApiKey; ApiKey.objects.filter(name='bench').update(rate_limit_per_second=100000)"

@@ -138,6 +138,14 @@ def _guarded(adapter: BrokerInterface, account: Account, method: str, call: Call
         adapter.__dict__["_in_guard"] = True
         try:
             return _through(adapter, account_id, account_name, kind, method, call, args, kwargs)
+        except BrokerTimeout as exc:
+            _call_failed(account_id, account_name, kind, call, exc)
+            raise
+        except BrokerError:
+            raise  # a refusal is recorded with its order; a lost link as broker.disconnected
+        except Exception as exc:  # a defect of the adapter or its client: the caller sees it as it was
+            _call_failed(account_id, account_name, kind, call, exc)
+            raise
         finally:
             adapter.__dict__["_in_guard"] = False
 
@@ -195,6 +203,19 @@ def _timed(kind: str, method: str, call: Callable[..., T], args: tuple[Any, ...]
     finally:
         broker_called.send_robust(sender=BrokerInterface, kind=kind, method=method,
                                   seconds=time.perf_counter() - started, outcome=outcome)
+
+
+def _call_failed(account_id: int, account_name: str, kind: str, call: Callable[..., Any], exc: Exception) -> None:
+    """Audit a broker call that timed out or raised something other than a BrokerError
+    (``broker.call_failed``), in a transaction of its own. Never fails the caller."""
+    try:
+        with transaction.atomic():
+            audit_record(actor=Actor.broker(kind), action="broker.call_failed", object_type="account", object_id=account_id,
+                         account=account_name, after={"method": getattr(call, "__name__", str(call)),
+                                                      "error_type": type(exc).__name__},
+                         reason=str(getattr(exc, "message", exc))[:1000])
+    except Exception:
+        log.exception("could not record the failed broker call of account %s", account_name)
 
 
 def _succeeded(breaker: Breaker, account_id: int, account_name: str, kind: str) -> None:

@@ -29,7 +29,8 @@ from trading.market_rules import FeeSchedule
 from trading.models import Account, CashEntryKind, Instrument, Quote, SessionMode
 from trading.money import ROUND_HALF_EVEN, ZERO, to_cent
 from trading.selectors import quote_cache_clear
-from trading.services import cash_post
+from trading.services import account_lock, cash_post
+from trading.suitability import permissions_normalize
 
 # --------------------------------------------------------------------------- accounts
 
@@ -44,15 +45,24 @@ def account_create(
     session_mode: str = SessionMode.ALWAYS,
     broker_settings: dict[str, Any] | None = None,
     display_name: str = "",
+    permissions: Sequence[str] = (),
+    owner: str = "",
     actor: Actor = SYSTEM,
 ) -> Account:
     """Open an account with its starting cash as a DEPOSIT ledger row, and its book at the
-    broker when the adapter keeps one (the paper broker)."""
+    broker when the adapter keeps one (the paper broker).
+
+    It may trade the main boards (and funds); ``permissions`` (``trading.suitability.TradingPermission``
+    codes) are the others the broker granted, dated today."""
     if Account.objects.filter(name=name).exists():
         raise Conflict(bilingual("account {name!r} already exists", name=name))
     adapter = adapter_class(broker_kind)  # raises for an unknown kind
     if cash < ZERO:
         raise InvalidOrder.single("cash", InputRule.NON_NEGATIVE, bilingual("cash must be >= 0; got {cash}", cash=cash))
+    try:
+        granted = permissions_normalize(dict.fromkeys(permissions, True), default_day=calendar.trading_day_of(now()))
+    except ValueError as exc:
+        raise InvalidOrder.single("permissions", InputRule.CHOICE, str(exc)) from None
     account = Account.objects.create(
         name=name,
         display_name=display_name or name,
@@ -60,6 +70,8 @@ def account_create(
         broker_settings=broker_settings or {},
         fee_schedule=(fee_schedule or FeeSchedule()).to_dict(),
         session_mode=session_mode,
+        trading_permissions=granted,
+        owner=owner,
     )
     audit_record(
         actor=actor,
@@ -67,13 +79,41 @@ def account_create(
         object_type="account",
         object_id=account.pk,
         account=account.name,
-        after={"broker_kind": broker_kind, "session_mode": session_mode, "fee_schedule": account.fee_schedule},
+        after={"broker_kind": broker_kind, "session_mode": session_mode, "fee_schedule": account.fee_schedule,
+               "trading_permissions": granted, "owner": owner, "broker_settings": sorted(broker_settings or {})},
     )
     if cash:
         cash_post(account, kind=CashEntryKind.DEPOSIT, amount=cash, actor=actor, memo="初始资金")
     open_hook = getattr(adapter, "open_account", None)
     if open_hook is not None:
         open_hook(account.name, cash)
+    return account
+
+
+@transaction.atomic
+def account_broker_settings_set(*, account_id: int, settings: Mapping[str, Any], broker_kind: str | None = None,
+                                actor: Actor, reason: str = "") -> Account:
+    """Replace an account's broker settings (and, if given, its broker kind). Audited as
+    ``account.broker_settings_changed`` with the setting names before and after and which ones
+    changed value, never the values themselves (they are credentials). The adapter is built anew
+    for the next call (``brokers.registry.broker_for``)."""
+    if broker_kind is not None:
+        adapter_class(broker_kind)  # raises for an unknown kind
+    account_lock(account_id)  # the lock row leaves the credentials out: read them under the lock
+    account = Account.objects.get(pk=account_id)
+    old = dict(account.broker_settings or {})
+    new = dict(settings)
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if not changed and broker_kind in (None, account.broker_kind):
+        return account
+    before = {"broker_kind": account.broker_kind, "settings": sorted(old)}
+    account.broker_settings = new
+    if broker_kind is not None:
+        account.broker_kind = broker_kind
+    account.save(update_fields=["broker_settings", "broker_kind"])
+    audit_record(actor=actor, action="account.broker_settings_changed", object_type="account", object_id=account.pk,
+                 account=account.name, before=before,
+                 after={"broker_kind": account.broker_kind, "settings": sorted(new), "changed": changed}, reason=reason)
     return account
 
 

@@ -129,9 +129,12 @@ def restricted_symbol_save(*, restriction: RestrictedSymbol, actor: Actor = SYST
         raise InvalidOrder.single("valid_to", InputRule.ORDER, bilingual("valid_to is before valid_from"))
     if not restriction.created_by:
         restriction.created_by = actor.name
+    previous = (RestrictedSymbol.objects.select_related("instrument", "account").filter(pk=restriction.pk).first()
+                if restriction.pk else None)
     restriction.save()
     audit_record(actor=actor, action="risk.restriction_saved", object_type="restricted_symbol", object_id=restriction.pk,
                  account=restriction.account.name if restriction.account_id and restriction.account else "",
+                 before=_restriction_snapshot(previous) if previous else None,
                  after=_restriction_snapshot(restriction), reason=restriction.reason)
     _bump_version(actor)
     return restriction

@@ -15,9 +15,10 @@ class StaffConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from staff import checks, i18n, roles, totp
+        from staff import audit_signals, checks, i18n, roles, totp
 
         checks.register()
+        audit_signals.connect()
         totp.encrypt_keys_at_rest()
         i18n.translate_model_labels()
         post_migrate.connect(roles.roles_sync_after_migrate, dispatch_uid="staff.roles_sync")

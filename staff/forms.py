@@ -130,3 +130,35 @@ class ApiKeyCreateForm(forms.Form):
     market_data = forms.BooleanField(label=_("May publish market data (paper market)"), required=False)
     rate_limit_per_second = forms.IntegerField(label=_("Requests per second"), min_value=0, initial=100,
                                                help_text=_("0 means no limit."))
+    disclosure_acknowledged_by = forms.CharField(
+        label=_("Risk disclosure acknowledged by"), max_length=128, required=False,
+        help_text=_("The key's owner, who has read and acknowledged the risk disclosure with you (recorded in the audit "
+                    "log). Empty: the key answers 403 until its owner acknowledges it through the API."))
+
+
+class TradingPermissionsForm(ReasonForm):
+    """The trading permissions the broker granted an account, each with the date granted (empty:
+    not granted), and the account's owner (whose risk-tolerance assessment applies)."""
+
+    owner = forms.CharField(label=_("Owner"), max_length=128, required=False,
+                            help_text=_("The investor whose risk assessment applies. Empty: the account name."))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from trading.suitability import TradingPermission
+
+        kwargs["reason_required"] = True
+        super().__init__(*args, **kwargs)
+        for code, label in TradingPermission.choices:
+            self.fields[f"perm_{code}"] = forms.DateField(label=label, required=False,
+                                                          help_text=_("Date granted. Empty: not granted."),
+                                                          widget=forms.DateInput(attrs={"type": "date"}))
+        self.order_fields(["owner", *(f"perm_{code}" for code in TradingPermission.values), "reason"])
+
+    @classmethod
+    def initial_for(cls, account: Any) -> dict[str, Any]:
+        return {"owner": account.owner, **{f"perm_{code}": day for code, day in (account.trading_permissions or {}).items()}}
+
+    def permissions(self) -> dict[str, Any]:
+        from trading.suitability import TradingPermission
+
+        return {code: self.cleaned_data.get(f"perm_{code}") for code in TradingPermission.values}

@@ -15,6 +15,9 @@ class StaffProfile(models.Model):
     language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES, blank=True,
                                 help_text=_("Empty: the site default (Simplified Chinese)."))
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # The risk disclosure the staff member acknowledged before first use of the admin (staff.views).
+    disclosure_version = models.CharField(_("risk disclosure acknowledged"), max_length=16, blank=True)
+    disclosure_acknowledged_at = models.DateTimeField(_("risk disclosure acknowledged at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("staff profile")

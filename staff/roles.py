@@ -52,6 +52,7 @@ CUSTOM_PERMISSIONS = (
     CustomPermission("orders", "order", "override_order", bilingual_lazy("override a REJECT verdict")),
     CustomPermission("trading", "account", "set_trading_state", bilingual_lazy("set trading state")),
     CustomPermission("trading", "apikey", "manage_api_keys", bilingual_lazy("manage API keys")),
+    CustomPermission("trading", "account", "manage_suitability", bilingual_lazy("manage trading permissions and risk assessments")),
     CustomPermission("risk", "riskrule", "manage_risk_rules", bilingual_lazy("manage risk rules")),
     CustomPermission("audit", "auditevent", "view_audit", bilingual_lazy("view the audit trail")),
     CustomPermission("compliance", "compliancelog", "view_export", bilingual_lazy("export the audit log")),
@@ -79,6 +80,9 @@ ALERT_CONFIG = ("monitoring.add_routingrule", "monitoring.change_routingrule", "
 # export and replay a permission each. All read only, so named view_*: the Compliance role holds every
 # view permission and nothing else; no other role but the administrators holds these.
 COMPLIANCE_TOOLS = ("compliance.view_export", "compliance.view_replay")
+# Suitability records (trading permissions, risk assessments): kept by risk managers; compliance
+# reads them (and their audit events) but changes nothing.
+SUITABILITY = ("trading.manage_suitability", "trading.add_riskassessment")
 # Permissions that exist in the database but that no page checks, granted to no role:
 # those of the risk app's proxies ReviewOrder and AccountTradingState, whose admin
 # pages were dropped for the order desk (orders.*) and the account page
@@ -100,7 +104,8 @@ def role_permissions(all_labels: Iterable[str]) -> dict[str, set[str]]:
     labels = set(all_labels) - set(DEAD)
     trading_views = _views(labels, TRADING_APPS)
     operator = trading_views | set(ORDER_DESK) | set(ALERT_DESK)
-    risk_manager = operator | set(OVERRIDE) | set(TRADING_STATE) | set(RISK_CONFIG) | set(AUDIT) | set(ALERT_CONFIG)
+    risk_manager = (operator | set(OVERRIDE) | set(TRADING_STATE) | set(RISK_CONFIG) | set(AUDIT) | set(ALERT_CONFIG)
+                    | set(SUITABILITY))
     everything_viewable = {label for label in labels if ".view_" in label} - set(NEVER_VIEW)
     compliance = everything_viewable | {"audit.view_audit"} | set(COMPLIANCE_TOOLS)
     administrator = set(labels)
@@ -133,11 +138,14 @@ def roles_sync(apps: Any = global_apps) -> dict[str, int]:
     Permission = apps.get_model("auth", "Permission")
     by_label = {f"{app_label}.{codename}": pk for pk, app_label, codename in
                 Permission.objects.values_list("pk", "content_type__app_label", "codename")}
+    from staff.audit_signals import roles_syncing
+
     counts = {}
-    for name, labels in role_permissions(by_label).items():
-        group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.set(sorted(by_label[label] for label in labels))
-        counts[name] = len(labels)
+    with roles_syncing():  # the table in this module, applied: its history is the code's, not an audit event
+        for name, labels in role_permissions(by_label).items():
+            group, _ = Group.objects.get_or_create(name=name)
+            group.permissions.set(sorted(by_label[label] for label in labels))
+            counts[name] = len(labels)
     return counts
 
 

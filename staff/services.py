@@ -29,14 +29,16 @@ def _scopes(key: ApiKey) -> dict[str, object]:
 
 @transaction.atomic
 def api_key_issue(*, name: str, accounts: list[str], can_trade: bool, market_data: bool, rate_limit_per_second: int,
-                  actor: Actor) -> tuple[ApiKey, str]:
+                  actor: Actor, disclosure_acknowledged_by: str = "") -> tuple[ApiKey, str]:
     """Create a key (trading.auth.api_key_create) with its rate limit; returns the row and the
-    raw key, which the caller shows once and never stores."""
+    raw key, which the caller shows once and never stores. ``disclosure_acknowledged_by``: the
+    owner acknowledged the risk disclosure with the operator (else through the API, before use)."""
     if ApiKey.objects.filter(name=name).exists():
         raise Conflict(bilingual("an API key named {name!r} exists", name=name))
     if rate_limit_per_second < 0:
         raise InvalidOrder.single("rate_limit_per_second", InputRule.NON_NEGATIVE, bilingual("must be >= 0"))
-    key, raw = api_key_create(name=name, accounts=accounts, can_trade=can_trade, market_data=market_data, actor=actor)
+    key, raw = api_key_create(name=name, accounts=accounts, can_trade=can_trade, market_data=market_data, actor=actor,
+                              disclosure_acknowledged_by=disclosure_acknowledged_by.strip())
     if rate_limit_per_second != key.rate_limit_per_second:
         key.rate_limit_per_second = rate_limit_per_second
         key.save(update_fields=["rate_limit_per_second"])
@@ -92,4 +94,34 @@ def staff_language_set(*, user: Any, language: str) -> StaffProfile:
     if language and language not in supported:
         raise InvalidOrder.single("language", InputRule.CHOICE, bilingual("unsupported language {language!r}", language=language))
     profile, _ = StaffProfile.objects.update_or_create(user=user, defaults={"language": language})
+    return profile
+
+
+def staff_disclosure_acknowledged(user: Any) -> bool:
+    """Whether ``user`` acknowledged the current risk disclosure (one query)."""
+    from trading.suitability import RISK_DISCLOSURE_VERSION
+
+    return StaffProfile.objects.filter(user=user, disclosure_version=RISK_DISCLOSURE_VERSION,
+                                       disclosure_acknowledged_at__isnull=False).exists()
+
+
+@transaction.atomic
+def staff_disclosure_acknowledge(*, user: Any, version: str, address: str) -> StaffProfile:
+    """A staff member acknowledges the current risk disclosure before using the admin; audited
+    (``disclosure.acknowledged``, with the client address)."""
+    from trading.clock import now
+    from trading.suitability import RISK_DISCLOSURE_VERSION
+
+    if version != RISK_DISCLOSURE_VERSION:
+        raise Conflict(bilingual("the risk disclosure changed while you read it; read it again"))
+    profile, _ = StaffProfile.objects.select_for_update().get_or_create(user=user)
+    before = {"disclosure_version": profile.disclosure_version}
+    profile.disclosure_version = RISK_DISCLOSURE_VERSION
+    profile.disclosure_acknowledged_at = now()
+    profile.save(update_fields=["disclosure_version", "disclosure_acknowledged_at", "updated_at"])
+    audit_record(actor=Actor.user(user.get_username()), action="disclosure.acknowledged", object_type="staff",
+                 object_id=user.pk, before=before,
+                 after={"disclosure_version": RISK_DISCLOSURE_VERSION, "address": address,
+                        "disclosure_acknowledged_at": profile.disclosure_acknowledged_at.isoformat()},
+                 reason=f"风险揭示书 v{RISK_DISCLOSURE_VERSION} (risk disclosure)")
     return profile

@@ -33,6 +33,59 @@ class TradingAdminSite(admin.AdminSite):
         """Active staff who passed the second factor (unless exempt, see staff.security)."""
         return super().has_permission(request) and is_verified(request)
 
+    # Pages a staff member may open before acknowledging the risk disclosure.
+    DISCLOSURE_EXEMPT = frozenset({"staff_disclosure", "logout", "login", "jsi18n"})
+
+    def admin_view(self, view: Any, cacheable: bool = False) -> Any:
+        """Every admin page, behind the risk disclosure: a staff member who has not acknowledged
+        the current one is sent to it first (``staff_disclosure``), then back."""
+        from functools import wraps
+
+        from django.http import HttpResponseRedirect
+        from django.utils.http import urlencode
+
+        from staff.services import staff_disclosure_acknowledged
+
+        @wraps(view)
+        def gated(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            match = request.resolver_match
+            if (request.user.is_active and request.user.is_staff and self.has_permission(request)
+                    and (match is None or match.url_name not in self.DISCLOSURE_EXEMPT)
+                    and not staff_disclosure_acknowledged(request.user)):
+                return HttpResponseRedirect(reverse("admin:staff_disclosure") + "?" + urlencode({"next": request.get_full_path()}))
+            return view(request, *args, **kwargs)
+
+        return super().admin_view(gated, cacheable)
+
+    def get_urls(self) -> list[Any]:
+        from django.urls import path
+
+        return [path("disclosure/", super().admin_view(self.disclosure_view), name="staff_disclosure"), *super().get_urls()]
+
+    def disclosure_view(self, request: HttpRequest) -> Any:
+        """The risk disclosure a staff member acknowledges before first using the admin (audited)."""
+        from django.http import HttpResponseRedirect
+        from django.shortcuts import render
+        from django.utils.http import url_has_allowed_host_and_scheme
+
+        from staff.services import staff_disclosure_acknowledge
+        from trading.auth import client_address
+        from trading.suitability import RISK_DISCLOSURE_TEXT, RISK_DISCLOSURE_VERSION
+
+        next_url = request.POST.get("next") or request.GET.get("next") or "/admin/"
+        if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+            next_url = "/admin/"
+        error = ""
+        if request.method == "POST":
+            if request.POST.get("accept") == "yes":
+                staff_disclosure_acknowledge(user=request.user, version=request.POST.get("version", ""),
+                                             address=client_address(request))
+                return HttpResponseRedirect(next_url)
+            error = gettext("Tick the box to acknowledge the risk disclosure.")
+        context = {**self.each_context(request), "title": gettext("Risk disclosure"), "text": RISK_DISCLOSURE_TEXT,
+                   "version": RISK_DISCLOSURE_VERSION, "next": next_url, "error": error}
+        return render(request, "admin/staff/disclosure.html", context)
+
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
         context = super().each_context(request)
         context["pending_approval_count"] = pending_approval_count(request)

@@ -206,3 +206,17 @@ def admin_client(db, admin_user):
 
     device = TOTPDevice.objects.create(user=admin_user, name="test", confirmed=True)
     return verified_client(StaffMember(admin_user, device))
+
+
+@pytest.fixture
+def admin_user(admin_user):
+    """pytest-django's superuser, having acknowledged the risk disclosure (``staff.sites`` sends a
+    staff member who has not to the disclosure page first)."""
+    from django.utils import timezone
+
+    from staff.models import StaffProfile
+    from trading.suitability import RISK_DISCLOSURE_VERSION
+
+    StaffProfile.objects.update_or_create(user=admin_user, defaults={"disclosure_version": RISK_DISCLOSURE_VERSION,
+                                                                     "disclosure_acknowledged_at": timezone.now()})
+    return admin_user

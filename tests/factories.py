@@ -9,6 +9,7 @@ from brokers.services import account_create
 from trading.market_rules import load_reference_instruments
 from trading.models import Account, Instrument, Quote
 from trading.selectors import quote_cache_clear
+from trading.suitability import ALL_PERMISSIONS
 
 _REFERENCE = {r.symbol: r for r in load_reference_instruments()}
 
@@ -51,14 +52,20 @@ def quote(symbol: str = "600000.SH", *, last: str | None = None, prev_close: str
 
 
 def account(name: str = "acc1", *, cash: str = "1000000", broker_kind: str = "paper", **kwargs: Any) -> Account:
+    """An account (made once); unless ``permissions`` says otherwise it may trade every board, like
+    the accounts that existed before trading permissions (migration trading 0004)."""
     existing = Account.objects.filter(name=name).first()
+    kwargs.setdefault("permissions", ALL_PERMISSIONS)
     return existing or account_create(name=name, broker_kind=broker_kind, cash=Decimal(cash), **kwargs)
 
 
-def api_key(name: str = "key1", *, accounts: list[str] | None = None, can_trade: bool = True, market_data: bool = False) -> str:
+def api_key(name: str = "key1", *, accounts: list[str] | None = None, can_trade: bool = True, market_data: bool = False,
+            acknowledged: bool = True) -> str:
+    """A raw key; its owner acknowledged the risk disclosure unless ``acknowledged=False``."""
     from trading.auth import api_key_create
 
-    _, raw = api_key_create(name=name, accounts=accounts or ["acc1"], can_trade=can_trade, market_data=market_data)
+    _, raw = api_key_create(name=name, accounts=accounts or ["acc1"], can_trade=can_trade, market_data=market_data,
+                            disclosure_acknowledged_by=f"owner of {name}" if acknowledged else "")
     return raw
 
 

@@ -27,14 +27,22 @@ class StaffMember:
         return f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):0{device.digits}d}"
 
 
-def staff_member(username: str, role: str | None, *, superuser: bool = False, with_device: bool = True) -> StaffMember:
+def staff_member(username: str, role: str | None, *, superuser: bool = False, with_device: bool = True,
+                 acknowledged: bool = True) -> StaffMember:
+    """A staff user; unless ``acknowledged=False`` they acknowledged the risk disclosure already."""
     from django.contrib.auth.models import Group, User
     from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from staff.models import StaffProfile
+    from trading.clock import now
+    from trading.suitability import RISK_DISCLOSURE_VERSION
 
     user = User.objects.create_user(username, f"{username}@example.invalid", PASSWORD, is_staff=True,
                                     is_superuser=superuser)
     if role:
         user.groups.add(Group.objects.get(name=role))
+    if acknowledged:
+        StaffProfile.objects.create(user=user, disclosure_version=RISK_DISCLOSURE_VERSION, disclosure_acknowledged_at=now())
     device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True) if with_device else None
     return StaffMember(user, device)
 

@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from staff.admin_tools import ReadOnlyModelAdmin, actor_of, badge, local_time, reason_page, run_for_each, run_service
 from staff.forms import SCOPE_TRADE, ApiKeyCreateForm, TradingStateForm
 from trading.clock import now
-from trading.models import Account, ApiKey, CashLedgerEntry, Instrument, Position, Quote, TradingState
+from trading.models import Account, ApiKey, CashLedgerEntry, Instrument, Position, Quote, RiskAssessment, TradingState
 from trading.money import ROUND_HALF_EVEN, to_cent
 from trading.selectors import account_trading_day
 
@@ -97,12 +97,52 @@ class AccountAdmin(ReadOnlyModelAdmin):
     fieldsets = [
         (_("Account"), {"fields": ["name", "display_name", "broker_kind", "broker_settings_masked", "session_mode",
                                    "status", "control_group", "is_high_frequency", "created_at"]}),
+        (_("Suitability"), {"fields": ["owner", "permissions_display", "risk_tolerance",
+                                                 "risk_tolerance_expires_on"]}),
         (_("Fees"), {"fields": ["fee_schedule"], "classes": ["collapse"]}),
     ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = [f.name for f in Account._meta.fields if f.name != "broker_settings"]
-        return [*fields, "broker_settings_masked", "available_display"]
+        return [*fields, "broker_settings_masked", "available_display", "permissions_display"]
+
+    def has_manage_suitability_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("trading.manage_suitability")
+
+    @admin.display(description=_("trading permissions"))
+    def permissions_display(self, obj: Account) -> str:
+        """Each permission with the date granted, and a link to edit them (suitability managers)."""
+        from trading.suitability import permission_label
+
+        granted = obj.trading_permissions or {}
+        text = gettext("main boards") + "".join(f", {permission_label(code)} ({day})" for code, day in sorted(granted.items()))
+        if obj.pk is None:
+            return text
+        return format_html('{} <a class="button" href="{}">{}</a>', text,
+                           reverse("admin:trading_account_permissions", args=[obj.pk]), gettext("Edit"))
+
+    def permissions_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        from staff.forms import TradingPermissionsForm
+        from trading.services import account_permissions_set
+
+        account = get_object_or_404(Account, pk=object_id)
+        back = reverse("admin:trading_account_change", args=[account.pk])
+        if not self.has_manage_suitability_permission(request):
+            messages.error(request, gettext("You do not have permission for this action."))
+            return HttpResponseRedirect(back)
+        form = TradingPermissionsForm(request.POST or None, initial=TradingPermissionsForm.initial_for(account))
+        if request.method == "POST" and form.is_valid():
+            done = run_service(request, lambda: account_permissions_set(
+                account_id=account.pk, permissions=form.permissions(), owner=form.cleaned_data["owner"],
+                actor=actor_of(request), reason=form.cleaned_data["reason"]),
+                success=gettext("Trading permissions of %(name)s saved.") % {"name": account.name})
+            if done is not None:
+                return HttpResponseRedirect(back)
+        return reason_page(request, self, title=gettext("Trading permissions: %(name)s") % {"name": account.name}, form=form,
+                           objects=[account], submit_label=gettext("Confirm"),
+                           intro=gettext("The permissions the broker granted this account, with their dates. A buy on a "
+                                         "board without its permission is refused (422, rule trading_permission)."),
+                           extra={"cancel_url": back})
 
     def has_set_trading_state_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm("trading.set_trading_state")
@@ -128,6 +168,7 @@ class AccountAdmin(ReadOnlyModelAdmin):
         return [
             path("<int:object_id>/trading-state/<str:which>/", wrap(self.trading_state_view),
                  name="trading_account_trading_state"),
+            path("<int:object_id>/permissions/", wrap(self.permissions_view), name="trading_account_permissions"),
             *super().get_urls(),
         ]
 
@@ -238,6 +279,42 @@ class CashLedgerEntryAdmin(ReadOnlyModelAdmin):
                            obj.order_id)
 
 
+@admin.register(RiskAssessment)
+class RiskAssessmentAdmin(admin.ModelAdmin):
+    """Owners' risk-tolerance assessments: recorded here (trading.services.risk_assessment_record,
+    audited), never changed or deleted; a new assessment replaces the old one."""
+
+    list_display = ["owner", "level", "score", "assessed_on", "expires_on", "recorded_by", "created_local"]
+    list_filter = ["level"]
+    search_fields = ["owner"]
+    date_hierarchy = "assessed_on"
+    fields = ["owner", "level", "score", "questionnaire", "assessed_on", "expires_on"]
+
+    def _manage(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("trading.manage_suitability")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self._manage(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description=_("created at"), ordering="created_at")
+    def created_local(self, obj: RiskAssessment) -> str:
+        return local_time(obj.created_at)
+
+    def save_model(self, request: HttpRequest, obj: RiskAssessment, form: Any, change: bool) -> None:
+        from trading.services import risk_assessment_record
+
+        recorded = risk_assessment_record(owner=obj.owner, level=obj.level, assessed_on=obj.assessed_on,
+                                          expires_on=obj.expires_on, score=obj.score, questionnaire=obj.questionnaire,
+                                          actor=actor_of(request))
+        obj.pk = recorded.pk  # the admin's redirect and message name the recorded row
+
+
 # ---------------------------------------------------------------------- reference data
 
 
@@ -259,15 +336,21 @@ class QuoteInline(admin.StackedInline):
 class InstrumentAdmin(ReadOnlyModelAdmin):
     """Reference data, maintained by `manage.py load_instruments` (restrictions live in risk control)."""
 
-    list_display = ["symbol_display", "name", "exchange", "board", "is_st", "t0", "limit_pct", "listing_date",
-                    "is_active"]
-    list_filter = ["exchange", "board", "is_st", "t0", "is_active"]
+    list_display = ["symbol_display", "name", "exchange", "board", "is_st", "delisting", "risk_level_display", "t0",
+                    "limit_pct", "listing_date", "is_active"]
+    list_filter = ["exchange", "board", "is_st", "delisting", "risk_level", "t0", "is_active"]
     search_fields = ["code", "name", "industry"]
     inlines = [QuoteInline]
 
     @admin.display(description=_("symbol"), ordering="code")
     def symbol_display(self, obj: Instrument) -> str:
         return obj.symbol
+
+    @admin.display(description=_("risk level"))
+    def risk_level_display(self, obj: Instrument) -> str:
+        from trading.suitability import instrument_risk_level
+
+        return instrument_risk_level(obj)
 
 
 @admin.register(Quote)
@@ -292,14 +375,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
     search_fields = ["name", "prefix", "accounts__name"]
     actions = ["revoke_selected"]
     fields = ["name", "prefix_display", "accounts", "can_trade", "market_data", "rate_limit_per_second",
-              "is_active", "created_at", "last_used_at"]
+              "is_active", "created_at", "last_used_at", "disclosure_version", "disclosure_acknowledged_at",
+              "disclosure_acknowledged_by"]
     filter_horizontal = ["accounts"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ApiKey]:
         return super().get_queryset(request).prefetch_related("accounts")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        readonly = ["name", "prefix_display", "is_active", "created_at", "last_used_at"]
+        readonly = ["name", "prefix_display", "is_active", "created_at", "last_used_at", "disclosure_version",
+                    "disclosure_acknowledged_at", "disclosure_acknowledged_by"]
         if obj is not None and not obj.is_active:
             readonly += ["accounts", "can_trade", "market_data", "rate_limit_per_second"]
         return readonly
@@ -363,7 +448,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             issued = run_service(request, lambda: api_key_issue(
                 name=data["name"], accounts=[a.name for a in data["accounts"]], can_trade=data["scope"] == SCOPE_TRADE,
                 market_data=data["market_data"], rate_limit_per_second=data["rate_limit_per_second"],
-                actor=actor_of(request)))
+                actor=actor_of(request), disclosure_acknowledged_by=data["disclosure_acknowledged_by"]))
             if issued is not None:
                 key, raw = issued
                 response = TemplateResponse(request, "admin/trading/apikey/issued.html",

@@ -14,10 +14,11 @@ from orders.schemas import FillOut
 from orders.selectors import fill_list_of_day
 from orders.services import account_by_name
 from trading import selectors
-from trading.auth import api_client
+from trading.auth import ApiKeyAuth, api_client, api_key_disclosure_acknowledge, client_address
 from trading.clock import now
 from trading.i18n import bilingual_lazy
-from trading.schemas import error_responses
+from trading.schemas import BODY_ERRORS, error_responses
+from trading.suitability import RISK_DISCLOSURE_TEXT, RISK_DISCLOSURE_VERSION
 
 router = Router(tags=["accounts"])
 ERRORS = error_responses(403, 404)
@@ -66,3 +67,35 @@ def account_trades(request: HttpRequest, name: str = ACCOUNT_NAME, date: date | 
     account = _account(request, name)
     day = date or selectors.account_trading_day(account, now())
     return Status(200, fill_list_of_day(account_name=account.name, day=day))
+
+
+class DisclosureOut(BaseModel):
+    version: str
+    text: str
+    acknowledged: bool
+
+
+class DisclosureIn(BaseModel):
+    version: str
+    acknowledged_by: str
+
+
+# The disclosure's own endpoints answer a key that has not acknowledged it yet.
+DISCLOSURE_AUTH = ApiKeyAuth(require_disclosure=False)
+
+
+@router.get("/disclosure", response={200: DisclosureOut, **error_responses()}, auth=DISCLOSURE_AUTH, tags=["disclosure"])
+def disclosure_read(request: HttpRequest):
+    """The current risk disclosure (风险揭示书) and whether this key's owner acknowledged it."""
+    client = api_client(request)
+    return Status(200, DisclosureOut(version=RISK_DISCLOSURE_VERSION, text=RISK_DISCLOSURE_TEXT,
+                                     acknowledged=client.disclosure_acknowledged))
+
+
+@router.post("/disclosure", response={200: DisclosureOut, **error_responses(*BODY_ERRORS)}, auth=DISCLOSURE_AUTH, tags=["disclosure"])
+def disclosure_acknowledge(request: HttpRequest, payload: DisclosureIn):
+    """The key's owner acknowledges the risk disclosure of ``version`` (audited, with the address)."""
+    client = api_client(request)
+    api_key_disclosure_acknowledge(key_id=client.key_id, version=payload.version, acknowledged_by=payload.acknowledged_by,
+                                   address=client_address(request))
+    return Status(200, DisclosureOut(version=RISK_DISCLOSURE_VERSION, text=RISK_DISCLOSURE_TEXT, acknowledged=True))

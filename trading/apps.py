@@ -6,6 +6,7 @@ class TradingConfig(AppConfig):
     verbose_name = "交易核心"
 
     def ready(self) -> None:
-        from trading import checks
+        from trading import checks, failures
 
         checks.register()
+        failures.connect()

@@ -24,9 +24,10 @@ from ninja.security import HttpBearer
 
 from audit.services import SYSTEM, Actor, audit_record
 from trading import clock
-from trading.errors import ErrorCode, Forbidden, NotFound, TradingError
+from trading.errors import ErrorCode, Forbidden, InputRule, InvalidOrder, NotFound, TradingError
 from trading.i18n import bilingual
 from trading.models import Account, ApiKey
+from trading.suitability import RISK_DISCLOSURE_VERSION
 
 KEY_PREFIX = "tbo"
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class ApiClient:
     market_data: bool
     rate_limit_per_second: int = 0  # 0: no limit
     prefix: str = ""
+    disclosure_acknowledged: bool = True  # the current risk disclosure (trading.suitability)
 
     @property
     def actor(self) -> Actor:
@@ -75,8 +77,12 @@ def api_client(request: HttpRequest) -> ApiClient:
 
 @transaction.atomic
 def api_key_create(*, name: str, accounts: list[str], can_trade: bool = True, market_data: bool = False,
-                   actor: Actor = SYSTEM) -> tuple[ApiKey, str]:
-    """Create a key for ``accounts``; returns the row and the raw key (never stored)."""
+                   actor: Actor = SYSTEM, disclosure_acknowledged_by: str = "") -> tuple[ApiKey, str]:
+    """Create a key for ``accounts``; returns the row and the raw key (never stored).
+
+    With ``disclosure_acknowledged_by`` (the key's owner, who read the risk disclosure where the
+    key was made, e.g. ``create_api_key --accept-disclosure``) the key is acknowledged at once;
+    otherwise it answers 403 ``disclosure_required`` until ``POST /disclosure``."""
     found = list(Account.objects.filter(name__in=accounts))
     missing = sorted(set(accounts) - {a.name for a in found})
     if missing:
@@ -87,7 +93,39 @@ def api_key_create(*, name: str, accounts: list[str], can_trade: bool = True, ma
     key.accounts.set(found)
     audit_record(actor=actor, action="api_key.created", object_type="api_key", object_id=key.pk,
                  after={"name": name, "accounts": sorted(accounts), "can_trade": can_trade, "market_data": market_data})
+    if disclosure_acknowledged_by:
+        _disclosure_record(key, by=disclosure_acknowledged_by, actor=actor, address="")
     return key, raw
+
+
+def _disclosure_record(key: ApiKey, *, by: str, actor: Actor, address: str) -> None:
+    before = {"disclosure_version": key.disclosure_version,
+              "disclosure_acknowledged_at": key.disclosure_acknowledged_at.isoformat() if key.disclosure_acknowledged_at else None}
+    key.disclosure_version = RISK_DISCLOSURE_VERSION
+    key.disclosure_acknowledged_at = clock.now()
+    key.disclosure_acknowledged_by = by[:128]
+    key.save(update_fields=["disclosure_version", "disclosure_acknowledged_at", "disclosure_acknowledged_by"])
+    audit_record(actor=actor, action="disclosure.acknowledged", object_type="api_key", object_id=key.pk,
+                 before=before, after={"disclosure_version": key.disclosure_version, "acknowledged_by": key.disclosure_acknowledged_by,
+                                       "disclosure_acknowledged_at": key.disclosure_acknowledged_at.isoformat(), "address": address},
+                 reason=f"风险揭示书 v{RISK_DISCLOSURE_VERSION} (risk disclosure)")
+
+
+@transaction.atomic
+def api_key_disclosure_acknowledge(*, key_id: int, version: str, acknowledged_by: str, address: str) -> ApiKey:
+    """The key's owner acknowledges the current risk disclosure (``POST /disclosure``), audited
+    (``disclosure.acknowledged``, with the client address). 422 for another version than the
+    current one: the owner must have read the text being acknowledged."""
+    if version != RISK_DISCLOSURE_VERSION:
+        raise InvalidOrder.single("version", InputRule.CHOICE, bilingual(
+            "the current risk disclosure is version {current}; read it (GET /disclosure) and acknowledge that version; got {version!r}",
+            current=RISK_DISCLOSURE_VERSION, version=version))
+    if not acknowledged_by.strip():
+        raise InvalidOrder.single("acknowledged_by", InputRule.REQUIRED, bilingual("acknowledged_by names the person who read the disclosure"))
+    key = ApiKey.objects.select_for_update().get(pk=key_id)
+    _disclosure_record(key, by=acknowledged_by.strip(), actor=Actor.api_key(key.name), address=address)
+    transaction.on_commit(lambda: api_key_forget(key_id))
+    return key
 
 
 # Authenticated keys are remembered briefly so the hot path does not re-read
@@ -117,6 +155,7 @@ def api_client_for(raw: str) -> ApiClient | None:
         market_data=key.market_data,
         rate_limit_per_second=key.rate_limit_per_second,
         prefix=key.prefix,
+        disclosure_acknowledged=key.disclosure_version == RISK_DISCLOSURE_VERSION and key.disclosure_acknowledged_at is not None,
     )
     _cache[raw] = (now + _CACHE_SECONDS, client)
     if _last_used_written.get(key.pk, 0) < now - 60:
@@ -304,17 +343,41 @@ def auth_failures_check(request: HttpRequest) -> None:
         )
 
 
-def auth_failure_record(request: HttpRequest) -> None:
-    """Count one failed authentication against the client's address."""
-    if settings.API_AUTH_FAILURE_LIMIT <= 0:
-        return
-    name, rate, capacity = _failure_bucket(request)
-    _bucket(name, rate, capacity, 1, FORCE)
+def auth_failure_record(request: HttpRequest, token: str = "") -> None:
+    """Count one failed authentication against the client's address, and audit it
+    (``api.auth_failed``: the address, the path and the key's public prefix if it has one, never
+    the key). The count comes first: an address over the limit is refused before it gets here, so
+    the audit rows of one address are bounded by API_AUTH_FAILURE_LIMIT a window."""
+    if settings.API_AUTH_FAILURE_LIMIT > 0:
+        name, rate, capacity = _failure_bucket(request)
+        _bucket(name, rate, capacity, 1, FORCE)
+    parts = token.split("_", 2)
+    prefix = parts[1][:12] if len(parts) == 3 and parts[0] == KEY_PREFIX else ""
+    try:
+        with transaction.atomic():
+            audit_record(actor=Actor.api_key(f"tbo_{prefix}_…" if prefix else "(unknown)"), action="api.auth_failed",
+                         object_type="api_key", object_id=prefix,
+                         after={"address": client_address(request), "path": request.path[:200], "prefix": prefix})
+    except Exception:
+        log.exception("could not record a failed API authentication")
+
+
+class DisclosureRequired(Forbidden):
+    """403 for a key whose owner has not acknowledged the current risk disclosure."""
+
+    code = ErrorCode.DISCLOSURE_REQUIRED
 
 
 class ApiKeyAuth(HttpBearer):
     """``Authorization: Bearer <key>``. Unlike ninja's HttpBearer, a header with another scheme
-    (``Token tbo_...``, ``Basic ...``) is refused without logging its value: it is often a key."""
+    (``Token tbo_...``, ``Basic ...``) is refused without logging its value: it is often a key.
+
+    A key whose owner has not acknowledged the current risk disclosure gets 403
+    ``disclosure_required`` on every endpoint but the disclosure's own (``require_disclosure=False``)."""
+
+    def __init__(self, *, require_disclosure: bool = True) -> None:
+        super().__init__()
+        self.require_disclosure = require_disclosure
 
     def __call__(self, request: HttpRequest) -> ApiClient | None:
         header = request.headers.get(self.header, "")
@@ -330,7 +393,10 @@ class ApiKeyAuth(HttpBearer):
         auth_failures_check(request)  # before any lookup: wrong keys from one address cannot cost the database
         client = api_client_for(token)
         if client is None:
-            auth_failure_record(request)
+            auth_failure_record(request, token)
             return None
         rate_limit_check(client)
+        if self.require_disclosure and not client.disclosure_acknowledged:
+            raise DisclosureRequired(bilingual(
+                "this key's owner has not acknowledged the risk disclosure: read GET /disclosure, then POST /disclosure"))
         return client

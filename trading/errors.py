@@ -19,6 +19,7 @@ class ErrorCode(StrEnum):
     BODY_TOO_LARGE = "body_too_large"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
+    DISCLOSURE_REQUIRED = "disclosure_required"
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
     ILLEGAL_TRANSITION = "illegal_transition"
@@ -63,6 +64,8 @@ class InputRule(StrEnum):
     MIN_QUANTITY = "min_quantity"
     ODD_LOT_SELL = "odd_lot_sell"
     ST_DAILY_BUY_LIMIT = "st_daily_buy_limit"
+    # the account's trading permissions (trading/suitability.py)
+    TRADING_PERMISSION = "trading_permission"
     # the account
     AVAILABLE_CASH = "available_cash"
     SELLABLE_QUANTITY = "sellable_quantity"

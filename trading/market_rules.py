@@ -998,6 +998,8 @@ INSTRUMENT_CSV_FIELDS = (
     "industry",
     "total_shares",
     "prev_close",
+    "delisting",  # optional: in the delisting-arrangement period (退市整理期)
+    "risk_level",  # optional: R1-R5, overriding the level by board (trading/suitability.py)
 )
 
 
@@ -1017,6 +1019,8 @@ class ReferenceInstrument:
     industry: str = ""
     total_shares: int | None = None
     prev_close: Decimal | None = None
+    delisting: bool = False
+    risk_level: str = ""
 
     @property
     def symbol(self) -> str:
@@ -1062,4 +1066,13 @@ def _parse_instrument_row(row: Mapping[str, str | None]) -> ReferenceInstrument:
         industry=text("industry"),
         total_shares=int(text("total_shares")) if text("total_shares") else None,
         prev_close=prev_close,
+        delisting=_parse_bool(text("delisting")),
+        risk_level=_risk_level(text("risk_level")),
     )
+
+
+def _risk_level(value: str) -> str:
+    level = value.upper()
+    if level and level not in ("R1", "R2", "R3", "R4", "R5"):
+        raise ValueError(f"risk_level must be R1-R5 or empty; got {value!r}")
+    return level

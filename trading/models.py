@@ -13,6 +13,7 @@ from simple_history.models import HistoricalRecords
 from trading.crypto import EncryptedJSONField
 from trading.market_rules import Board, Exchange, FeeSchedule, format_symbol
 from trading.money import ROUND_HALF_EVEN, to_price_places
+from trading.suitability import RiskLevel, RiskTolerance
 
 
 def money_field(verbose_name: str = "", **options: Any) -> models.DecimalField:
@@ -54,6 +55,13 @@ class Account(models.Model):
     trading_state_reason = models.CharField("交易状态原因", max_length=255, blank=True)
     control_group = models.CharField("实控组", max_length=64, blank=True)
     is_high_frequency = models.BooleanField("已报备高频", default=False)
+    # Suitability (trading/suitability.py), read with the account lock so intake needs no query:
+    # the permissions the broker granted ({code: "YYYY-MM-DD" granted}; main boards need none) and
+    # the owner's current risk tolerance, cached from their newest RiskAssessment.
+    owner = models.CharField("投资者(所有人)", max_length=128, blank=True, help_text="空 = 账户名")
+    trading_permissions = models.JSONField("交易权限", default=dict, blank=True)
+    risk_tolerance = models.CharField("风险承受能力", max_length=2, choices=RiskTolerance.choices, blank=True)
+    risk_tolerance_expires_on = models.DateField("评估有效期至", null=True, blank=True)
     cash = money_field("资金余额", default=Decimal("0"))
     frozen = money_field("冻结资金", default=Decimal("0"))
     created_at = models.DateTimeField(auto_now_add=True)
@@ -68,6 +76,11 @@ class Account(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def owner_name(self) -> str:
+        """Whose risk-tolerance assessment applies: ``owner``, else the account's name."""
+        return self.owner or self.name
 
     @property
     def available(self) -> Decimal:
@@ -93,6 +106,9 @@ class Instrument(models.Model):
     industry = models.CharField("行业", max_length=64, blank=True)
     total_shares = models.BigIntegerField("总股本", default=0)
     is_active = models.BooleanField("可交易", default=True)
+    delisting = models.BooleanField("退市整理期", default=False)
+    risk_level = models.CharField("风险等级(覆盖)", max_length=2, choices=RiskLevel.choices, blank=True,
+                                  help_text="空 = 按板块, ST 为 R5")
 
     class Meta:
         verbose_name = "证券"
@@ -220,6 +236,11 @@ class ApiKey(models.Model):
     rate_limit_per_second = models.PositiveIntegerField("每秒请求上限", default=400, help_text="0 表示不限")
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # The risk disclosure (风险揭示书) the key's owner acknowledged; until then the API answers 403
+    # disclosure_required (trading/auth.py).
+    disclosure_version = models.CharField("已确认风险揭示书版本", max_length=16, blank=True)
+    disclosure_acknowledged_at = models.DateTimeField("风险揭示确认时间", null=True, blank=True)
+    disclosure_acknowledged_by = models.CharField("风险揭示确认人", max_length=128, blank=True)
     history = HistoricalRecords()
 
     class Meta:
@@ -228,3 +249,28 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class RiskAssessment(models.Model):
+    """One risk-tolerance assessment (风险承受能力评估) of an account owner: the questionnaire's
+    result, the level C1-C5, when it was made and until when it holds. Append-only; the newest
+    of an owner is current and is cached on their accounts (``Account.risk_tolerance``)."""
+
+    owner = models.CharField("投资者", max_length=128, db_index=True)
+    level = models.CharField("风险承受能力", max_length=2, choices=RiskTolerance.choices)
+    score = models.PositiveIntegerField("问卷得分", null=True, blank=True)
+    questionnaire = models.JSONField("问卷结果", default=dict, blank=True)
+    assessed_on = models.DateField("评估日期")
+    expires_on = models.DateField("有效期至")
+    recorded_by = models.CharField("录入人", max_length=128, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "风险承受能力评估"
+        verbose_name_plural = "风险承受能力评估"
+        ordering = ["-assessed_on", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(expires_on__gte=models.F("assessed_on")),
+                                              name="risk_assessment_expires_after_assessed")]
+
+    def __str__(self) -> str:
+        return f"{self.owner} {self.level} ({self.assessed_on} - {self.expires_on})"

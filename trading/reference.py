@@ -19,7 +19,8 @@ class LoadReport:
     unchanged: int = 0
 
 
-FIELDS = ("name", "board", "is_st", "listing_date", "registration_listing", "t0", "limit_pct", "industry", "total_shares")
+FIELDS = ("name", "board", "is_st", "listing_date", "registration_listing", "t0", "limit_pct", "industry", "total_shares",
+          "delisting", "risk_level")
 
 
 @transaction.atomic

@@ -12,12 +12,13 @@ lock, so concurrent writers queue instead of deadlocking.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 from audit.models import AuditEvent
 from audit.services import SYSTEM, Actor, audit_event, audit_record
@@ -308,3 +309,90 @@ def position_open(*, account: Account, instrument: Instrument, lots: list[Openin
                                  for lot in lots]},
                  reason="期初持仓 (opening position)")
     return position
+
+
+# --------------------------------------------------------------------------- suitability
+
+
+def _suitability_snapshot(account: Account) -> dict[str, Any]:
+    return {"owner": account.owner, "trading_permissions": dict(account.trading_permissions or {}),
+            "risk_tolerance": account.risk_tolerance,
+            "risk_tolerance_expires_on": account.risk_tolerance_expires_on.isoformat() if account.risk_tolerance_expires_on else None}
+
+
+@transaction.atomic
+def account_permissions_set(*, account_id: int, permissions: Mapping[str, Any], owner: str | None = None,
+                            actor: Actor, reason: str = "") -> Account:
+    """Set the trading permissions the broker granted the account (``{code: date granted}``; a code
+    absent or falsy is not granted; True means granted today) and, if given, its owner. Audited
+    (``account.permissions_changed``, before and after). Raises InvalidOrder for an unknown code or
+    a bad date. Orders already accepted are not touched: the check runs at intake."""
+    from trading.calendar import trading_day_of
+    from trading.clock import now as clock_now
+    from trading.suitability import permissions_normalize
+
+    try:
+        normalized = permissions_normalize(permissions, default_day=trading_day_of(clock_now()))
+    except ValueError as exc:
+        raise InvalidOrder.single("trading_permissions", InputRule.CHOICE, str(exc)) from None
+    account = account_lock(account_id)
+    before = _suitability_snapshot(account)
+    account.trading_permissions = normalized
+    fields = ["trading_permissions"]
+    if owner is not None and owner != account.owner:
+        account.owner = owner.strip()
+        fields.append("owner")
+        _tolerance_from_assessment(account)  # another owner: their assessment applies
+        fields += ["risk_tolerance", "risk_tolerance_expires_on"]
+    after = _suitability_snapshot(account)
+    if after == before:
+        return account
+    account.save(update_fields=fields)
+    audit_record(actor=actor, action="account.permissions_changed", object_type="account", object_id=account.pk,
+                 account=account.name, before=before, after=after, reason=reason)
+    return account
+
+
+def _tolerance_from_assessment(account: Account) -> None:
+    """Copy the newest assessment of the account's owner onto the account (none: cleared)."""
+    from trading.models import RiskAssessment
+
+    newest = RiskAssessment.objects.filter(owner=account.owner_name).order_by("-assessed_on", "-id").first()
+    account.risk_tolerance = newest.level if newest else ""
+    account.risk_tolerance_expires_on = newest.expires_on if newest else None
+
+
+@transaction.atomic
+def risk_assessment_record(*, owner: str, level: str, assessed_on: date, expires_on: date, actor: Actor,
+                           score: int | None = None, questionnaire: Mapping[str, Any] | None = None) -> Any:
+    """Record an owner's risk-tolerance assessment (C1-C5, valid ``assessed_on`` .. ``expires_on``)
+    and make the newest one current on every account of that owner (locked in id order). Audited:
+    ``risk_assessment.recorded`` and, per account whose tolerance changed,
+    ``account.risk_tolerance_changed`` with before and after."""
+    from trading.models import RiskAssessment
+    from trading.suitability import RiskTolerance
+
+    owner = owner.strip()
+    if not owner:
+        raise InvalidOrder.single("owner", InputRule.REQUIRED, bilingual("the owner is required"))
+    if level not in RiskTolerance.values:
+        raise InvalidOrder.single("level", InputRule.CHOICE, bilingual("level must be C1-C5; got {level!r}", level=level))
+    if expires_on < assessed_on:
+        raise InvalidOrder.single("expires_on", InputRule.ORDER, bilingual("expires_on {expires_on} is before assessed_on {assessed_on}",
+                                                                           expires_on=expires_on, assessed_on=assessed_on))
+    assessment = RiskAssessment.objects.create(owner=owner, level=level, score=score, questionnaire=dict(questionnaire or {}),
+                                               assessed_on=assessed_on, expires_on=expires_on, recorded_by=actor.name)
+    audit_record(actor=actor, action="risk_assessment.recorded", object_type="risk_assessment", object_id=assessment.pk,
+                 after={"owner": owner, "level": level, "score": score, "assessed_on": assessed_on.isoformat(),
+                        "expires_on": expires_on.isoformat(), "questionnaire": assessment.questionnaire})
+    ids = Account.objects.filter(models.Q(owner=owner) | models.Q(owner="", name=owner)).order_by("pk").values_list("pk", flat=True)
+    for account_id in ids:
+        account = account_lock(account_id)
+        before = _suitability_snapshot(account)
+        _tolerance_from_assessment(account)
+        after = _suitability_snapshot(account)
+        if after != before:
+            account.save(update_fields=["risk_tolerance", "risk_tolerance_expires_on"])
+            audit_record(actor=actor, action="account.risk_tolerance_changed", object_type="account", object_id=account.pk,
+                         account=account.name, before=before, after=after, reason=f"risk assessment #{assessment.pk}")
+    return assessment

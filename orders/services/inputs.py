@@ -31,6 +31,7 @@ from trading.market_rules import MarketRuleViolation, OrderType, Side
 from trading.models import Account, Instrument, Quote, SessionMode
 from trading.money import MAX_PRICE, MAX_QUANTITY
 from trading.selectors import account_trading_day, instrument_active, quote_latest
+from trading.suitability import missing_permission
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,12 @@ def instrument_lookup(symbol: str) -> Instrument:
     return instrument
 
 
+def permission_refusal(account: Account, instrument: Instrument, permission: str) -> str:
+    """The message of a buy refused for a trading permission the account lacks."""
+    return bilingual("account {account} has no {permission} trading permission: it may not buy {symbol} until the broker grants it",
+                     account=account.name, permission=permission, symbol=instrument.symbol)
+
+
 def _check_fields(data: OrderInput, problems: list[FieldProblem]) -> tuple[str, str, int, Decimal | None, Decimal | None]:
     side = str(data.side or "").upper()
     if side not in Side.values:
@@ -145,6 +152,10 @@ def order_check(data: OrderInput, *, account: Account, at: datetime | None = Non
         problems.extend(exc.problems)
     if problems or instrument is None:
         raise InvalidOrder(problems)
+    missing = missing_permission(account.trading_permissions, instrument, side)
+    if missing is not None:
+        # Before the session and price checks: without the permission nothing else matters.
+        raise InvalidOrder.single("symbol", InputRule.TRADING_PERMISSION, permission_refusal(account, instrument, missing))
     at = at or now()
     trading_day = account_trading_day(account, at)
     if account.session_mode == SessionMode.REAL:

@@ -95,11 +95,12 @@ class _Prepared:
     order: Order
     quote: Quote | None
     session_mode: str
+    permissions: dict[str, str]
     reads: RiskReads | None  # None where they cannot ride on the lock's round trip (SQLite)
 
     def fits(self, account: Account) -> bool:
         """Whether the locked account still has the settings the order was prepared with."""
-        return account.session_mode == self.session_mode
+        return account.session_mode == self.session_mode and account.trading_permissions == self.permissions
 
 
 def _prepare(data: OrderInput, account_id: int, *, actor: Actor, source: str) -> _Prepared | None:
@@ -116,7 +117,7 @@ def _prepare(data: OrderInput, account_id: int, *, actor: Actor, source: str) ->
     except InvalidOrder:
         return None
     order = build_order(checked, actor=actor, source=source)
-    return _Prepared(order, checked.quote, seen.session_mode, reads_for(order) if multi_statement_reads() else None)
+    return _Prepared(order, checked.quote, seen.session_mode, seen.trading_permissions, reads_for(order) if multi_statement_reads() else None)
 
 
 def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.API) -> SubmitResult:

@@ -149,11 +149,16 @@ def _apply_fill(account: Account, order: Order, position: Position, trade: Broke
         cash_post(account, kind=CashEntryKind.FILL, amount=trade.amount, actor=actor, order=order, fill=fill, memo=f"卖出 {order.instrument.symbol}", defer=posts)
     if fees:
         cash_post(account, kind=CashEntryKind.FEE, amount=-fees, actor=actor, order=order, fill=fill, memo="交易费用", defer=posts)
-    position_apply_fill(position, side=order.side, quantity=trade.quantity, amount=trade.amount, fees=fees,
-                        trading_day=trade.trading_day, t0=market_rules.is_t0(order.instrument))
+    held_before = {"quantity": position.quantity, "cost_amount": str(position.cost_amount)}
+    realized = position_apply_fill(position, side=order.side, quantity=trade.quantity, amount=trade.amount, fees=fees,
+                                   trading_day=trade.trading_day, t0=market_rules.is_t0(order.instrument))
+    # The position's change rides in the fill's event (before and after): one event per fill.
     audit_record(actor=actor, action="order.filled", object_type="order", object_id=order.pk, account=account.name,
+                 before={"position": held_before},
                  after={"fill": fill.pk, "broker_trade_id": trade.broker_trade_id, "quantity": trade.quantity,
-                        "price": str(trade.price), "fees": str(fees)})
+                        "price": str(trade.price), "fees": str(fees),
+                        "position": {"symbol": order.instrument.symbol, "quantity": position.quantity,
+                                     "cost_amount": str(position.cost_amount), "realized_pnl": str(realized)}})
     return fill
 
 

@@ -37,12 +37,14 @@ from risk.rules.price_limit import PriceLimit
 from risk.rules.restricted_list import RestrictedList
 from risk.rules.self_trade import SelfTrade
 from risk.rules.st_block import StBlock
+from risk.rules.suitability import Suitability
 from trading.i18n import bilingual
 
 RULE_CLASSES: tuple[type[Rule[Any]], ...] = (
     # compliance and price first: the cheapest and the most decisive
     RestrictedList,
     StBlock,
+    Suitability,
     PriceLimit,
     PriceCage,
     MaxPriceDeviation,

@@ -96,7 +96,8 @@ def test_issuing_a_key_shows_it_once_stores_only_its_hash_and_it_works(role_clie
     admin = role_client("Administrator")
     assert admin.get("/admin/trading/apikey/add/").status_code == 200
     response = admin.post("/admin/trading/apikey/add/", {
-        "name": "strategy-7", "accounts": [account.pk], "scope": "read_only", "rate_limit_per_second": "20"})
+        "name": "strategy-7", "accounts": [account.pk], "scope": "read_only", "rate_limit_per_second": "20",
+        "disclosure_acknowledged_by": "Zhao Liu"})
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
     raw = response.context["raw_key"]
     assert raw.startswith("tbo_") and raw in response.content.decode()
@@ -111,6 +112,18 @@ def test_issuing_a_key_shows_it_once_stores_only_its_hash_and_it_works(role_clie
     ok = admin.get("/api/v1/accounts/acc1/balance", HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert ok.status_code == 200
     assert AuditEvent.objects.filter(action="api_key.created", actor="administrator").exists()
+    acknowledged = AuditEvent.objects.get(action="disclosure.acknowledged", object_id=str(key.pk))
+    assert (acknowledged.actor, acknowledged.after["acknowledged_by"]) == ("administrator", "Zhao Liu")
+
+
+def test_a_key_issued_without_the_owners_acknowledgement_waits_for_it(role_client, account) -> None:
+    admin = role_client("Administrator")
+    response = admin.post("/admin/trading/apikey/add/", {
+        "name": "strategy-8", "accounts": [account.pk], "scope": "read_only", "rate_limit_per_second": "20"})
+    raw = response.context["raw_key"]
+    assert "403 disclosure_required" in response.content.decode()
+    refused = admin.get("/api/v1/accounts/acc1/balance", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert refused.status_code == 403 and refused.json()["code"] == "disclosure_required"
 
 
 def test_revoking_a_key_stops_it_at_once(role_client, account) -> None:

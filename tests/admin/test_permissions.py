@@ -51,6 +51,9 @@ EXPECTED_ADMIN: dict[str, tuple[bool, ...]] = {
     "change an account's cash":     (N,      N,        N,        N,          N),
     "halt an account":              (N,      N,        Y,        N,          Y),
     "bulk set trading state":       (N,      N,        Y,        N,          Y),
+    "edit trading permissions":     (N,      N,        Y,        N,          Y),
+    "view risk assessments":        (N,      Y,        Y,        Y,          Y),
+    "record a risk assessment":     (N,      N,        Y,        N,          Y),
     "view instruments":             (N,      Y,        Y,        Y,          Y),
     "change an instrument":         (N,      N,        N,        N,          N),
     "view API keys":                (N,      Y,        Y,        Y,          Y),
@@ -312,6 +315,22 @@ def _set_global_state(world: World) -> bool:
     return control.trading_state == TradingState.HALTED
 
 
+def _edit_permissions(world: World) -> bool:
+    world.client.post(f"/admin/trading/account/{world.account.pk}/permissions/",
+                      {"owner": "", "perm_BSE": "2025-06-30", "reason": "matrix"})
+    world.account.refresh_from_db()
+    return "BSE" in world.account.trading_permissions and len(world.account.trading_permissions) == 1
+
+
+def _record_assessment(world: World) -> bool:
+    from trading.models import RiskAssessment
+
+    world.client.post("/admin/trading/riskassessment/add/", {"owner": "matrix", "level": "C3", "score": "50",
+                                                             "questionnaire": "{}", "assessed_on": "2026-01-05",
+                                                             "expires_on": "2027-01-04"})
+    return RiskAssessment.objects.filter(owner="matrix").exists()
+
+
 ACTIONS: dict[str, Callable[[World], bool]] = {
     "open the admin": _get("/admin/"),
     "view orders": _get("/admin/orders/order/"),
@@ -334,6 +353,9 @@ ACTIONS: dict[str, Callable[[World], bool]] = {
     "change an account's cash": _change_cash,
     "halt an account": _halt,
     "bulk set trading state": _bulk_state,
+    "edit trading permissions": _edit_permissions,
+    "view risk assessments": _get("/admin/trading/riskassessment/"),
+    "record a risk assessment": _record_assessment,
     "view instruments": _get("/admin/trading/instrument/"),
     "change an instrument": _change_instrument,
     "view API keys": _get("/admin/trading/apikey/"),

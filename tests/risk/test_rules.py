@@ -271,6 +271,29 @@ def _(env: Env, level: str) -> dict[str, Any]:
     return {"side": by_level(level, "BUY", "BUY", "SELL"), "price": "9.90"}
 
 
+@case("suitability", "suitability", {}, ("pass", "pass", "fail"))
+def _(env: Env, level: str) -> dict[str, Any]:
+    # 600000.SH is a main-board stock: R3. Tolerance C4 and C3 cover it, C2 does not.
+    from audit.services import Actor
+    from trading.services import risk_assessment_record
+
+    risk_assessment_record(owner="acc1", level=by_level(level, "C4", "C3", "C2"), assessed_on=env.today,
+                           expires_on=env.today + timedelta(days=365), actor=Actor.system("test"))
+    return {"price": "9.90"}
+
+
+@case("suitability/expiry", "suitability", {}, ("pass", "pass", "fail"))
+def _(env: Env, level: str) -> dict[str, Any]:
+    # valid through expires_on; the day after, it has expired
+    from audit.services import Actor
+    from trading.services import risk_assessment_record
+
+    expires = env.today + timedelta(days=by_level(level, 1, 0, -1))
+    risk_assessment_record(owner="acc1", level="C5", assessed_on=expires - timedelta(days=365), expires_on=expires,
+                           actor=Actor.system("test"))
+    return {"price": "9.90"}
+
+
 @case("self_trade", "self_trade", {}, ("pass", "fail", "fail"))
 def _(env: Env, level: str) -> dict[str, Any]:
     env.position("600000.SH", 1000)
