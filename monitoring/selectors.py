@@ -21,6 +21,7 @@ from orders.models import Order, OrderStatus
 from orders.state_machine import order_event_data
 from risk.models import RiskEvent
 from trading.clock import now
+from trading.market_rules import format_symbol
 from trading.models import Account
 from trading.money import ZERO, to_cent
 from trading.selectors import account_positions, account_trading_day
@@ -34,9 +35,14 @@ def account_view(account: Account) -> dict[str, Any]:
     today's orders (newest first) and risk events."""
     at = now()
     positions = account_positions(account=account, at=at)
+    books = {format_symbol(code, exchange): (cost, realized_pnl) for code, exchange, cost, realized_pnl in
+             account.positions.values_list("instrument__code", "instrument__exchange", "cost_amount", "realized_pnl")}
+    for position in positions:
+        cost, realized_pnl = books.get(position["symbol"], (ZERO, ZERO))
+        position["cost_amount"], position["realized_pnl"] = str(cost), str(realized_pnl)
     market_value = sum((Decimal(p["market_value"]) for p in positions), ZERO)
     unrealized = sum((Decimal(p["unrealized_pnl"]) for p in positions), ZERO)
-    realized = sum(account.positions.values_list("realized_pnl", flat=True), ZERO)
+    realized = sum((realized_pnl for _, realized_pnl in books.values()), ZERO)
     day = account_trading_day(account, at)
     orders = (Order.objects.filter(account=account, trading_day=day).select_related("instrument")
               .order_by("-id")[:ORDERS_IN_SNAPSHOT])
@@ -52,6 +58,7 @@ def account_view(account: Account) -> dict[str, Any]:
         "pnl": {"unrealized": str(unrealized), "realized": str(realized),
                 "total": str(to_cent(unrealized + realized, ROUND_HALF_EVEN))},
         "positions": positions,
+        "realized_by_symbol": {symbol: str(realized_pnl) for symbol, (_, realized_pnl) in books.items()},
         "orders": [order_event_data(order, status=order.status) for order in orders],
         "risk_events": [{"id": e.pk, "rule": e.rule, "level": e.level, "action": e.action, "message": e.message,
                          "order": e.order_id, "at": e.created_at.isoformat()} for e in risk_events],

@@ -19,6 +19,7 @@ from orders.models import Order, OrderStatus
 from trading.errors import IllegalTransition
 from trading.events import EventKind, publish
 from trading.i18n import bilingual
+from trading.selectors import price_text
 
 S = OrderStatus
 
@@ -177,7 +178,7 @@ def order_event_data(order: Order, *, status: str, previous: str = "", event: st
     return {
         "id": order.pk, "client_order_id": order.client_order_id, "status": status, "previous": previous,
         "event": event, "reason": order.status_reason, "symbol": symbol, "side": order.side,
-        "order_type": order.order_type, "price": None if order.price is None else str(order.price),
+        "order_type": order.order_type, "price": price_text(order.price),
         "quantity": order.quantity, "filled_quantity": order.filled_quantity,
         "filled_amount": str(order.filled_amount), "strategy": order.strategy, "trading_day": str(order.trading_day),
         "created_at": order.created_at.isoformat() if order.created_at else None,

@@ -25,6 +25,7 @@ from trading.events import EventKind, publish
 from trading.market_rules import Side
 from trading.models import Account, CashEntryKind, Position
 from trading.money import ROUND_HALF_EVEN, to_cent
+from trading.selectors import price_text
 from trading.services import (
     LedgerPost,
     cash_post,
@@ -158,7 +159,7 @@ def _apply_fill(account: Account, order: Order, position: Position, trade: Broke
                         "price": str(trade.price), "fees": str(fees)})
     publish(EventKind.FILL, account.name, {
         "id": fill.pk, "order": order.pk, "broker_trade_id": trade.broker_trade_id, "symbol": order.instrument.symbol,
-        "side": order.side, "quantity": trade.quantity, "price": str(trade.price), "amount": str(trade.amount),
+        "side": order.side, "quantity": trade.quantity, "price": price_text(trade.price), "amount": str(trade.amount),
         "fees": str(fees), "filled_at": trade.filled_at.isoformat()})
     return fill
 
