@@ -39,7 +39,7 @@ def live_labels() -> dict[str, Any]:
                     "unknown": gettext("unknown")},
         "connection": {"live": gettext("live"), "connecting": gettext("connecting"), "resync": gettext("re-syncing"),
                        "polling": gettext("polling (no websocket)")},
-        "text": {"none": gettext("none"), "pnl": gettext("P&L"), "broker": gettext("Broker"), "workers": gettext("Workers"),
+        "text": {"none": gettext("nothing yet"), "pnl": gettext("P&L"), "broker": gettext("Broker"), "workers": gettext("Workers"),
                  "scheduler": gettext("Scheduler"), "queue": gettext("Queue backlog"), "outbox": gettext("Orders owed to the broker"),
                  "ago": gettext("last heartbeat %s s ago"), "new_held": gettext("New orders arrived: reload to see them"),
                  "missed": gettext("Some changes were missed: reload the page")},

@@ -61,6 +61,7 @@
   }
 
   function renderPositions() {
+    totals();  // market values and P&L from the positions and prices held now
     var body = document.querySelector("#positions tbody");
     body.textContent = "";
     Object.keys(state.accounts).sort().forEach(function (name) {
