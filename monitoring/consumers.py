@@ -173,4 +173,5 @@ class LiveConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps({"type": "error", "detail": "this stream is read-only: send nothing but {\"type\": \"ping\"}"}))
 
     async def live_event(self, message: dict[str, Any]) -> None:
-        await self.send(text_data=message["text"])
+        for text in message["texts"]:
+            await self.send(text_data=text)

@@ -5,7 +5,6 @@ artifacts/screenshots/live_*.png.
 
 from __future__ import annotations
 
-
 import pytest
 from playwright.sync_api import expect
 
