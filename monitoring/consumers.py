@@ -30,10 +30,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http.request import validate_host
 
 from monitoring import live
+from monitoring.labels import VIEW_PERMISSION
 
 UNAUTHORISED = 4401
 FORBIDDEN = 4403
-VIEW_PERMISSION = "orders.view_order"
 
 
 @dataclass(frozen=True)

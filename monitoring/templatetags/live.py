@@ -13,8 +13,8 @@ register = template.Library()
 @register.simple_tag(takes_context=True)
 def live_labels(context: dict[str, Any]) -> dict[str, Any] | None:
     """The live pages' words in the request's language; None for a user whose role may not watch."""
-    from monitoring.consumers import VIEW_PERMISSION
-    from monitoring.views import live_labels as labels
+    from monitoring.labels import VIEW_PERMISSION
+    from monitoring.labels import live_labels as labels
 
     request = context.get("request")
     if request is None or not request.user.has_perm(VIEW_PERMISSION):
