@@ -1,9 +1,9 @@
 """Live-update latency: from an order's state change to a websocket client, on the real stack.
 
 Starts, on a fresh PostgreSQL database and a Redis database: daphne (the ASGI server: REST API and
-/ws/live/), a Celery worker (2 processes) and the outbox relay, as `make run` does with
+/ws/live/), a Celery worker (2 processes), the outbox relay and the live relay, as `make run` does with
 DATABASE_URL and REDIS_URL. Connects BENCH_CLIENTS websocket clients (50) with an API key of the
-account, then posts BENCH_ORDERS marketable buys (300) over the API at BENCH_RATE a second (20):
+account, then posts BENCH_ORDERS marketable buys (300) over the API at BENCH_RATE a second (10):
 each goes NEW (the web process) -> SUBMITTING -> SUBMITTED -> FILLED (the worker), four order
 events, so 300 orders make 1,200 order state changes, each delivered to 50 clients.
 
@@ -38,7 +38,7 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 PORT = int(os.environ.get("BENCH_PORT", "8766"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "50"))
 ORDERS = int(os.environ.get("BENCH_ORDERS", "300"))
-RATE = float(os.environ.get("BENCH_RATE", "20"))
+RATE = float(os.environ.get("BENCH_RATE", "10"))
 TARGET_P99_MS = 250.0
 STATES_PER_ORDER = 4  # NEW (created), SUBMITTING, SUBMITTED, FILLED
 
@@ -170,7 +170,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def main() -> None:
     print(f"live-update benchmark: {CLIENTS} websocket clients, {ORDERS} orders at {RATE:.0f}/s "
-          f"({ORDERS * STATES_PER_ORDER} order state changes), daphne + Celery worker (2) + outbox relay, "
+          f"({ORDERS * STATES_PER_ORDER} order state changes), daphne + Celery worker (2) + outbox relay + live relay, "
           f"{DATABASE_URL}, {REDIS_URL}")
     (ROOT / "var").mkdir(exist_ok=True)
     key = prepare()
@@ -180,6 +180,7 @@ def main() -> None:
         start("worker", [python, "-m", "celery", "-A", "trading", "worker", "-Q", "bench-live", "--concurrency", "2",
                          "--loglevel", "WARNING"]),
         start("relay", [python, "manage.py", "run_outbox_relay"]),
+        start("live", [python, "manage.py", "run_live_relay"]),
     ]
     try:
         wait_for_port()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -32,6 +33,7 @@ from django.http.request import validate_host
 from monitoring import live
 from monitoring.labels import VIEW_PERMISSION
 
+log = logging.getLogger(__name__)
 UNAUTHORISED = 4401
 FORBIDDEN = 4403
 
@@ -134,10 +136,87 @@ def accounts_wanted(scope: dict[str, Any], viewer: Viewer) -> tuple[tuple[str, .
     return asked, viewer.system
 
 
+class Hub:
+    """The live groups' one listener in this server process (one per event loop).
+
+    Channels' groups copy a message to every member channel, and a server pops each copy from
+    Redis on its own: with 50 clients, 50 pops an event. The hub is the only member of the groups
+    in its process: it receives each message once and hands the texts to the local consumers that
+    watch the group.
+    """
+
+    REJOIN_SECONDS = 3600.0  # a group forgets a member after a day (channels' group_expiry)
+
+    _by_loop: dict[int, Hub] = {}
+
+    def __init__(self) -> None:
+        from channels.layers import get_channel_layer
+
+        self.layer = get_channel_layer()
+        self.channel = ""
+        self.members: dict[str, set[LiveConsumer]] = {}
+        self.lock = asyncio.Lock()
+        self.task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def for_this_loop(cls) -> Hub:
+        from channels.layers import get_channel_layer
+
+        loop = asyncio.get_running_loop()
+        hub = cls._by_loop.get(id(loop))
+        if hub is None or hub.layer is not get_channel_layer():  # a new loop, or a new layer (tests)
+            hub = cls._by_loop[id(loop)] = cls()
+        live.consumer_loop = loop
+        return hub
+
+    async def join(self, consumer: LiveConsumer, groups: tuple[str, ...]) -> None:
+        async with self.lock:
+            if not self.channel:
+                self.channel = await self.layer.new_channel()
+                self.task = asyncio.ensure_future(self._run())
+            for group in groups:
+                members = self.members.setdefault(group, set())
+                if not members:
+                    await self.layer.group_add(group, self.channel)
+                members.add(consumer)
+
+    async def leave(self, consumer: LiveConsumer, groups: tuple[str, ...]) -> None:
+        async with self.lock:
+            for group in groups:
+                members = self.members.get(group, set())
+                members.discard(consumer)
+                if not members and self.channel:
+                    self.members.pop(group, None)
+                    await self.layer.group_discard(group, self.channel)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        rejoin_at = loop.time() + self.REJOIN_SECONDS
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis away for a moment: the clients see the gap in the numbers
+                log.exception("live hub: receive failed")
+                await asyncio.sleep(1.0)
+                continue
+            for consumer in list(self.members.get(str(message.get("group", "")), ())):
+                await consumer.deliver(message.get("texts", ()))
+            if loop.time() >= rejoin_at:
+                rejoin_at = loop.time() + self.REJOIN_SECONDS
+                for group in list(self.members):
+                    await self.layer.group_add(group, self.channel)
+
+
 class LiveConsumer(AsyncWebsocketConsumer):
     """Pushes live events to one client; only ``ping`` is answered, nothing is ever changed."""
 
+    # The consumer has no channel of its own: the process's Hub receives the groups' messages.
+    # (An alias that is not configured makes Channels give the consumer no layer.)
+    channel_layer_alias = "live-updates-use-the-hub"
     groups_joined: tuple[str, ...] = ()
+    hub: Hub | None = None
 
     async def connect(self) -> None:
         viewer, code = await database_sync_to_async(viewer_for)(self.scope)
@@ -149,18 +228,25 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close(code=FORBIDDEN)
             return
         accounts, system = wanted
-        live.consumer_loop = asyncio.get_running_loop()
-        self.groups_joined = tuple(live.group_name(a) for a in accounts) + ((live.group_name(""),) if system else ())
-        for group in self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        self.groups_joined = tuple(live.group_name(a) for a in accounts) + ((live.group_name(""),) if system else ())
+        self.hub = Hub.for_this_loop()
+        await self.hub.join(self, self.groups_joined)  # before the numbers are read: nothing falls between
         seq = await database_sync_to_async(live.seq_current)([*accounts, *([""] if system else [])])
         await self.send(text_data=json.dumps({"type": "hello", "viewer": viewer.name, "accounts": list(accounts),
                                               "system": system, "seq": seq}, ensure_ascii=False))
 
     async def disconnect(self, code: int) -> None:
-        for group in self.groups_joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.hub is not None:
+            await self.hub.leave(self, self.groups_joined)
+
+    async def deliver(self, texts: Any) -> None:
+        """Send one group message's events (the Hub calls it)."""
+        try:
+            for text in texts:
+                await self.send(text_data=text)
+        except Exception:  # this client is gone; the others go on
+            log.debug("live: a client could not be written to", exc_info=True)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -171,7 +257,3 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=json.dumps({"type": "pong"}))
             return
         await self.send(text_data=json.dumps({"type": "error", "detail": "this stream is read-only: send nothing but {\"type\": \"ping\"}"}))
-
-    async def live_event(self, message: dict[str, Any]) -> None:
-        for text in message["texts"]:
-            await self.send(text_data=text)

@@ -26,6 +26,7 @@ def live_labels() -> dict[str, Any]:
                        "polling": gettext("polling (no websocket)")},
         "text": {"none": gettext("nothing yet"), "pnl": gettext("P&L"), "broker": gettext("Broker"), "workers": gettext("Workers"),
                  "scheduler": gettext("Scheduler"), "queue": gettext("Queue backlog"), "outbox": gettext("Orders owed to the broker"),
+                 "live_backlog": gettext("Live events not yet sent"),
                  "ago": gettext("last heartbeat %s s ago"), "new_held": gettext("New orders arrived: reload to see them"),
                  "missed": gettext("Some changes were missed: reload the page")},
     }

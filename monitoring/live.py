@@ -8,19 +8,22 @@ them on. A client that sees a gap in an account's numbers (it was slow and the c
 dropped messages for it, or it reconnected) re-syncs from the snapshot (monitoring/selectors.py),
 which says up to which number it is complete.
 
-The receiver runs on the thread that committed the change, so it only numbers and queues:
+The receiver runs on the thread that committed the change, in the process that made it (a web
+request, a worker's task): it must cost that process next to nothing.
 
-- with the Redis channel layer (``REDIS_URL``), a thread of this process (one per process, started
-  on the first event, again after a fork) takes the queued events in batches, numbers them with
-  one INCRBY per account in Redis (shared by every web and worker process) and sends them to the
-  groups in order;
-- with the in-memory layer (the embedded default, one process), the numbers are this process's
+- With the Redis channel layer (``REDIS_URL``) it appends the event to one Redis list (one round
+  trip; the list is capped at QUEUE_MAX), and the live relay (``manage.py run_live_relay``, one
+  process, which ``run_system`` starts) takes the list in batches, numbers the events with one
+  INCRBY per account and sends each account's events of the batch to its group as one message
+  (a pass gathers what comes within 50 ms of its first event).
+  One relay numbers everything in the order it reached Redis, so a client receives an account's
+  events in the order of their numbers.
+- With the in-memory layer (the embedded default, one process), the numbers are this process's
   and the event is handed to the event loop where the consumers run; a process where no consumer
   ever connected has nobody to tell.
 
-Numbers are given after commit, in the order the events reach Redis: across processes two
-events of one account may reach a client in the other order (5 before 4) within a few
-milliseconds, which is why a client waits briefly for a missing number before it re-syncs.
+Numbers are given after commit. A client still tolerates an early number for a moment before it
+re-syncs (two relays by mistake, or the in-memory layer's threads).
 """
 
 from __future__ import annotations
@@ -28,9 +31,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import queue
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -46,7 +48,10 @@ SYSTEM = "_system"  # the sequence and group of events that concern no one accou
 GROUP_PREFIX = "live."
 MESSAGE_TYPE = "live.event"  # the consumers' handler: live_event
 SEQ_KEY = "tbo:live:seq:"  # + account: the last number given (Redis)
-BATCH = 200  # events sent per pass of the sending thread
+QUEUE_KEY = "tbo:live:queue"  # events waiting for the live relay (Redis list, oldest first)
+QUEUE_MAX = 100_000  # beyond this (no relay running) the oldest are dropped
+BATCH = 500  # events the relay takes per pass
+BATCH_SECONDS = 0.05  # how long the relay gathers events after the first of a pass (LIVE_BATCH_SECONDS)
 
 
 def group_name(account: str) -> str:
@@ -64,16 +69,19 @@ def event_json(event: DomainEvent, seq: int) -> str:
 
 _local_lock = threading.Lock()
 _local_seq: dict[str, int] = {}
-_redis_client: Any = None
+_redis_clients: dict[float, Any] = {}
 
 
-def _redis() -> Any:
-    global _redis_client
-    if _redis_client is None:
+def _redis(timeout: float = 0.5) -> Any:
+    """This process's Redis client with ``timeout`` (short on the publishers' side: a Redis that does
+    not answer must not hold a request)."""
+    client = _redis_clients.get(timeout)
+    if client is None:
         import redis
 
-        _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-    return _redis_client
+        client = _redis_clients[timeout] = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout,
+                                                                 socket_connect_timeout=timeout)
+    return client
 
 
 def uses_redis() -> bool:
@@ -105,7 +113,7 @@ def _seq_redis(events: list[DomainEvent]) -> list[int]:
     for event in events:
         name = event.account or SYSTEM
         counts[name] = counts.get(name, 0) + 1
-    pipe = _redis().pipeline(transaction=False)
+    pipe = _redis(timeout=5.0).pipeline(transaction=False)
     for name, count in counts.items():
         pipe.incrby(SEQ_KEY + name, count)
     last = dict(zip(counts, pipe.execute(), strict=True))
@@ -127,62 +135,39 @@ async def _send_all(layer: Any, messages: list[tuple[str, str]]) -> None:
     by_group: dict[str, list[str]] = {}
     for group, text in messages:
         by_group.setdefault(group, []).append(text)
-    await asyncio.gather(*(layer.group_send(group, {"type": MESSAGE_TYPE, "texts": texts})
+    await asyncio.gather(*(layer.group_send(group, {"type": MESSAGE_TYPE, "group": group, "texts": texts})
                            for group, texts in by_group.items()))
 
 
-class _Sender:
-    """This process's sending thread (Redis channel layer)."""
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-        self.queue: queue.SimpleQueue[DomainEvent] = queue.SimpleQueue()
-        self.thread = threading.Thread(target=self._run, name="live-updates", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        from channels.layers import get_channel_layer
-
-        loop = asyncio.new_event_loop()
-        layer = get_channel_layer()
-        while True:
-            events = [self.queue.get()]
-            while len(events) < BATCH:
-                try:
-                    events.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                numbers = _seq_redis(events)
-                messages = [(group_name(e.account), event_json(e, n)) for e, n in zip(events, numbers, strict=True)]
-                loop.run_until_complete(_send_all(layer, messages))
-            except Exception:  # a client re-syncs from the snapshot when numbers are missing
-                log.exception("live updates: %d events not sent", len(events))
-
-
-_sender: _Sender | None = None
-_sender_lock = threading.Lock()
 # The loop the consumers of this process run on (in-memory layer): set when one connects.
 consumer_loop: asyncio.AbstractEventLoop | None = None
+_queue_failed_until = 0.0
 
 
-def _sender_for_process() -> _Sender:
-    global _sender
-    sender = _sender
-    if sender is None or sender.pid != os.getpid():  # none yet, or inherited across a fork (no thread there)
-        with _sender_lock:
-            if _sender is None or _sender.pid != os.getpid():
-                _sender = _Sender()
-            sender = _sender
-    return sender
+def _queue_redis(event: DomainEvent) -> None:
+    """Append ``event`` to the relay's list (one round trip). With Redis down the event is dropped,
+    with a warning at most every 10 s; clients re-sync from the snapshot when they reconnect."""
+    global _queue_failed_until
+    payload = json.dumps({"kind": str(event.kind), "account": event.account, "at": event.at.isoformat(),
+                          "data": event.data}, ensure_ascii=False, default=str)
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        pipe.rpush(QUEUE_KEY, payload)
+        pipe.ltrim(QUEUE_KEY, -QUEUE_MAX, -1)
+        pipe.execute()
+    except Exception as exc:  # never into the publisher: its change has committed
+        if time.monotonic() >= _queue_failed_until:
+            _queue_failed_until = time.monotonic() + 10.0
+            log.warning("live updates: Redis unavailable (%s); events dropped", type(exc).__name__)
 
 
 def event_received(sender: object, *, event: DomainEvent, **kwargs: object) -> None:
-    """The receiver of ``domain_event``: number and queue a live event (quick; never raises)."""
+    """The receiver of ``domain_event``: queue a live event for the relay (Redis), or number it and
+    hand it to this process's consumers (in-memory layer). Quick; never raises."""
     if event.kind not in LIVE_KINDS:
         return
     if uses_redis():
-        _sender_for_process().queue.put(event)
+        _queue_redis(event)
         return
     loop = consumer_loop
     if loop is None or loop.is_closed():
@@ -196,3 +181,38 @@ def event_received(sender: object, *, event: DomainEvent, **kwargs: object) -> N
 def connect() -> None:
     """Listen to the domain events (monitoring's AppConfig.ready)."""
     domain_event.connect(event_received, dispatch_uid="monitoring.live")
+
+
+# --------------------------------------------------------------------------- the live relay
+
+
+def _event_of(payload: bytes) -> DomainEvent:
+    from datetime import datetime
+
+    raw = json.loads(payload)
+    return DomainEvent(raw["kind"], raw["account"], raw["data"], datetime.fromisoformat(raw["at"]))
+
+
+def live_relay_once(layer: Any, loop: asyncio.AbstractEventLoop, *, wait: float = 1.0) -> int:
+    """One pass of the live relay: wait up to ``wait`` seconds for queued events, take up to BATCH,
+    number them and send them. Returns how many were sent."""
+    client = _redis(timeout=wait + 5.0)
+    first = client.blpop([QUEUE_KEY], timeout=wait)
+    if first is None:
+        return 0
+    # Gather what else comes within the window: every message costs each websocket client one pop
+    # from Redis in its server, so under load fewer, fuller messages keep the servers ahead.
+    time.sleep(getattr(settings, "LIVE_BATCH_SECONDS", BATCH_SECONDS))
+    payloads = [first[1], *(client.lpop(QUEUE_KEY, BATCH - 1) or [])]
+    events = []
+    for payload in payloads:
+        try:
+            events.append(_event_of(payload))
+        except (ValueError, KeyError, TypeError):
+            log.error("live relay: unreadable event dropped: %r", payload[:200])
+    if not events:
+        return 0
+    numbers = _seq_redis(events)
+    messages = [(group_name(e.account), event_json(e, n)) for e, n in zip(events, numbers, strict=True)]
+    loop.run_until_complete(_send_all(layer, messages))
+    return len(events)

@@ -102,17 +102,18 @@ def _workers() -> dict[str, Any]:
     return result
 
 
-def _queue_depth() -> int | None:
+def _queue_depth(key: str) -> int | None:
     if not settings.REDIS_URL:
         return None
     try:
-        return int(live._redis().llen(settings.CELERY_TASK_DEFAULT_QUEUE))
+        return int(live._redis().llen(key))
     except Exception:
         return None
 
 
 def system_health() -> dict[str, Any]:
-    """Broker connections (BrokerLink), workers, the scheduler and the backlogs."""
+    """Broker connections (BrokerLink), workers, the scheduler and the backlogs (task queue, live
+    relay, orders owed to the broker)."""
     links = [{"account": link.account.name, "state": link.state, "error": link.last_error,
               "changed_at": link.changed_at.isoformat() if link.changed_at else None,
               "last_ok_at": link.last_ok_at.isoformat() if link.last_ok_at else None}
@@ -126,6 +127,7 @@ def system_health() -> dict[str, Any]:
         "brokers_down": sum(1 for link in links if link["state"] == LinkState.DOWN),
         "workers": _workers(),
         "scheduler": {"last_heartbeat_at": last_beat, "interval_seconds": settings.BROKER_HEARTBEAT_SECONDS},
-        "queue_depth": _queue_depth(),
+        "queue_depth": _queue_depth(settings.CELERY_TASK_DEFAULT_QUEUE),
+        "live_backlog": _queue_depth(live.QUEUE_KEY),  # live events the live relay has not sent yet
         "outbox_owed": owed,
     }

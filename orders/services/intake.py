@@ -190,11 +190,13 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
             posts: list[LedgerPost] = []
             if freezes:
                 freeze_admitted(order, admission, actor=actor, posts=posts)
+            ledger_flush(account, posts, audits, writes, new_rows=new_rows)  # one round trip for every write
+            # After the flush: its events (the freeze's balance) are announced before the broker
+            # call's, which run inside this callback (commit callbacks run in the order registered).
             if claimed:
                 transaction.on_commit(lambda: placed.append(_place_claimed(order)))
             elif admission.event is None:
                 dispatch_on_commit(order, SUBMIT)
-            ledger_flush(account, posts, audits, writes, new_rows=new_rows)  # one round trip for every write
     except IntegrityError:
         # A concurrent request with the same client_order_id won the race.
         existing = _existing(Account(pk=account_id), client_order_id)

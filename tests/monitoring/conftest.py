@@ -1,4 +1,5 @@
-"""A real ASGI server (daphne, in a subprocess) on the test database, and a real websocket client.
+"""A real ASGI server (daphne, in a subprocess) and the live relay on the test database, and a real
+websocket client.
 
 The server and the test process share PostgreSQL (the test database; tests commit, so the server
 sees their rows) and Redis (the channel layer and the live-update numbers), as web and worker
@@ -88,19 +89,23 @@ def asgi_server(require_postgres, require_redis, transactional_db, tmp_path) -> 
     log = tmp_path / "daphne.log"
     env = {**os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": require_redis, "ORDERS_DISPATCH": "relay",
            "DJANGO_SETTINGS_MODULE": "trading.settings", "LOG_LEVEL": "WARNING", "DB_POOL_MAX_SIZE": "4"}
+    client.delete(live.QUEUE_KEY)
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(PORT),
                                     "trading.asgi:application"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        relay = subprocess.Popen([sys.executable, "manage.py", "run_live_relay"], cwd=ROOT, env=env, stdout=out,
+                                 stderr=subprocess.STDOUT)
     try:
         _wait_for_port(PORT, process, log)
         yield AsgiServer(PORT, process, log)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        for child in (relay, process):
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
 
 
 @dataclass
@@ -121,7 +126,10 @@ class LiveClient:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AssertionError(f"no matching event within {timeout} s; read {self.events}")
-            message = self.next_message(remaining)
+            try:
+                message = self.next_message(remaining)
+            except TimeoutError:
+                raise AssertionError(f"no matching event within {timeout} s; read {self.events}") from None
             if message.get("type") == "event":
                 self.events.append(message)
                 if predicate(message):
@@ -161,6 +169,23 @@ def live_connect(server: AsgiServer, *, key: str | None = None, cookie: str | No
     hello = json.loads(connection.recv(timeout=10))
     assert hello["type"] == "hello", hello
     return LiveClient(connection, hello)
+
+
+def live_settle(timeout: float = 15.0) -> None:
+    """Wait until the live relay has sent what was published so far (its queue empty, the numbers
+    still for a moment), so that a client connecting now sees only what comes after."""
+    from monitoring import live
+
+    client = live._redis()
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        state = (client.llen(live.QUEUE_KEY), sorted(client.mget(list(client.scan_iter(live.SEQ_KEY + "*"))) or []))
+        if state[0] == 0 and state == last:
+            return
+        last = state
+        time.sleep(0.3)
+    raise AssertionError("the live relay did not drain its queue")
 
 
 def refused(server: AsgiServer, **kwargs: Any) -> int:

@@ -15,7 +15,7 @@ from django.db import transaction
 from monitoring import live
 from orders.models import Order, OrderStatus
 from tests import factories
-from tests.monitoring.conftest import live_connect, refused, session_cookie
+from tests.monitoring.conftest import live_connect, live_settle, refused, session_cookie
 from tests.staff_helpers import staff_member
 from trading.events import EventKind, publish
 
@@ -31,7 +31,9 @@ def market():
     factories.quote("600000.SH", prev_close="10.05", bid="10.00", ask="10.01", bid_volume=50000, ask_volume=50000)
     factories.account("acc1", cash="1000000")
     factories.account("acc2", cash="1000000")
-    return {"acc1": factories.api_key("key1", accounts=["acc1"]), "acc2": factories.api_key("key2", accounts=["acc2"])}
+    keys = {"acc1": factories.api_key("key1", accounts=["acc1"]), "acc2": factories.api_key("key2", accounts=["acc2"])}
+    live_settle()  # the deposits' events are out: a client connecting now sees what comes next
+    return keys
 
 
 def _relay_pass() -> None:
@@ -79,6 +81,21 @@ def test_an_order_posted_over_the_api_streams_its_states_fill_position_and_balan
         other.close()
 
 
+def test_an_idle_stream_stays_open(asgi_server, market):
+    """Longer than the channel layer's 5 s blocking pop: the socket timeout must outwait it."""
+    import time
+
+    client = live_connect(asgi_server, key=market["acc1"])
+    try:
+        time.sleep(7)
+        with transaction.atomic():
+            publish(EventKind.BALANCE, "acc1", {"cash": "4.00", "frozen": "0.00", "available": "4.00"})
+        assert client.until(lambda e: e["kind"] == "balance", timeout=10)["data"]["cash"] == "4.00"
+    finally:
+        client.close()
+    assert "Timeout reading" not in asgi_server.log.read_text()
+
+
 def test_a_change_rolled_back_is_never_streamed_and_leaves_no_gap(asgi_server, market):
     client = live_connect(asgi_server, key=market["acc1"])
     base = client.hello["seq"]["acc1"]
@@ -106,6 +123,7 @@ def test_a_client_that_missed_events_resyncs_from_the_snapshot(asgi_server, mark
 
     _relay_pass()
     assert Order.objects.get(pk=body["id"]).status == OrderStatus.FILLED
+    live_settle()  # sent while nobody listened
     again = live_connect(asgi_server, key=key)
     try:
         missed = again.hello["seq"]["acc1"]
@@ -122,6 +140,7 @@ def test_a_client_that_missed_events_resyncs_from_the_snapshot(asgi_server, mark
         with transaction.atomic():
             publish(EventKind.BALANCE, "acc1", {"cash": "3.00", "frozen": "0.00", "available": "3.00"})
         assert again.until(lambda e: e["kind"] == "balance")["seq"] == snapshot["seq"]["acc1"] + 1
+        assert again.events[-1]["data"]["cash"] == "3.00"
     finally:
         again.close()
     # another key's account: the same 403 as every REST endpoint
@@ -148,8 +167,8 @@ def test_staff_sessions_by_role_and_second_factor(asgi_server, market):
         with transaction.atomic():
             publish(EventKind.HEALTH, "", {"part": "worker", "state": "down"})
             publish(EventKind.BALANCE, "acc2", {"cash": "5.00", "frozen": "0.00", "available": "5.00"})
-        client.until(lambda e: e["kind"] == "health" and e["account"] == "")
-        client.until(lambda e: e["kind"] == "balance" and e["account"] == "acc2")
+        # two groups: each in its order, not one after the other
+        client.until(lambda e: {(x["kind"], x["account"]) for x in client.events} >= {("health", ""), ("balance", "acc2")})
     finally:
         client.close()
     # the cookie from another site's page: refused (cross-site websocket hijacking)
@@ -170,6 +189,7 @@ def test_a_client_message_changes_nothing(asgi_server, market):
 
     desk.market()
     held = desk.held()
+    live_settle()
     client = live_connect(asgi_server, cookie=session_cookie(staff_member("zhang.wei", "Operator")))
     try:
         for message in (f'{{"type": "approve", "order": {held.pk}}}', "not json", '{"type": "live.event", "text": "x"}',

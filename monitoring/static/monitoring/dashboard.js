@@ -141,6 +141,9 @@
         age !== null && age <= 3 * (health.scheduler.interval_seconds || 10));
     row(labels.text.queue, health.queue_depth === null ? "-" : health.queue_depth, !(health.queue_depth > 100));
     row(labels.text.outbox, health.outbox_owed, health.outbox_owed < 100);
+    if (health.live_backlog !== null && health.live_backlog !== undefined) {
+      row(labels.text.live_backlog, health.live_backlog, health.live_backlog < 1000);
+    }
   }
 
   function renderAll() { renderCards(); renderPositions(); renderOrders(); renderEvents(); renderHealth(); }
