@@ -11,11 +11,12 @@ which says up to which number it is complete.
 The receiver runs on the thread that committed the change, in the process that made it (a web
 request, a worker's task): it must cost that process next to nothing.
 
-- With the Redis channel layer (``REDIS_URL``) it appends the event to one Redis list (one round
-  trip; the list is capped at QUEUE_MAX), and the live relay (``manage.py run_live_relay``, one
+- With the Redis channel layer (``REDIS_URL``) it puts the event on a queue of the process, whose
+  thread appends what came within 20 ms to one Redis list (one round trip; the list is capped at
+  QUEUE_MAX), and the live relay (``manage.py run_live_relay``, one
   process, which ``run_system`` starts) takes the list in batches, numbers the events with one
   INCRBY per account and sends each account's events of the batch to its group as one message
-  (a pass gathers what comes within 50 ms of its first event).
+  (a pass gathers what comes within 10 ms of its first event).
   One relay numbers everything in the order it reached Redis, so a client receives an account's
   events in the order of their numbers.
 - With the in-memory layer (the embedded default, one process), the numbers are this process's
@@ -31,6 +32,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import queue
 import threading
 import time
 from collections.abc import Iterable
@@ -51,7 +54,7 @@ SEQ_KEY = "tbo:live:seq:"  # + account: the last number given (Redis)
 QUEUE_KEY = "tbo:live:queue"  # events waiting for the live relay (Redis list, oldest first)
 QUEUE_MAX = 100_000  # beyond this (no relay running) the oldest are dropped
 BATCH = 500  # events the relay takes per pass
-BATCH_SECONDS = 0.05  # how long the relay gathers events after the first of a pass (LIVE_BATCH_SECONDS)
+BATCH_SECONDS = 0.01  # how long the relay gathers events after the first of a pass (LIVE_BATCH_SECONDS)
 
 
 def group_name(account: str) -> str:
@@ -141,24 +144,58 @@ async def _send_all(layer: Any, messages: list[tuple[str, str]]) -> None:
 
 # The loop the consumers of this process run on (in-memory layer): set when one connects.
 consumer_loop: asyncio.AbstractEventLoop | None = None
-_queue_failed_until = 0.0
+GATHER_SECONDS = 0.02  # how long this process's pusher gathers events before one RPUSH
 
 
-def _queue_redis(event: DomainEvent) -> None:
-    """Append ``event`` to the relay's list (one round trip). With Redis down the event is dropped,
-    with a warning at most every 10 s; clients re-sync from the snapshot when they reconnect."""
-    global _queue_failed_until
-    payload = json.dumps({"kind": str(event.kind), "account": event.account, "at": event.at.isoformat(),
-                          "data": event.data}, ensure_ascii=False, default=str)
-    try:
-        pipe = _redis().pipeline(transaction=False)
-        pipe.rpush(QUEUE_KEY, payload)
-        pipe.ltrim(QUEUE_KEY, -QUEUE_MAX, -1)
-        pipe.execute()
-    except Exception as exc:  # never into the publisher: its change has committed
-        if time.monotonic() >= _queue_failed_until:
-            _queue_failed_until = time.monotonic() + 10.0
-            log.warning("live updates: Redis unavailable (%s); events dropped", type(exc).__name__)
+class _Pusher:
+    """This process's thread that appends events to the relay's list: one RPUSH (and a trim) for
+    all that came within GATHER_SECONDS, so the committing thread only puts the event on a queue.
+    Started on the first event, again in a forked child (a thread does not survive a fork)."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.queue: queue.SimpleQueue[DomainEvent] = queue.SimpleQueue()
+        self.failed_until = 0.0
+        threading.Thread(target=self._run, name="live-updates-pusher", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            events = [self.queue.get()]
+            time.sleep(GATHER_SECONDS)
+            while len(events) < BATCH:
+                try:
+                    events.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._push(events)
+
+    def _push(self, events: list[DomainEvent]) -> None:
+        payloads = [json.dumps({"kind": str(e.kind), "account": e.account, "at": e.at.isoformat(), "data": e.data},
+                               ensure_ascii=False, default=str) for e in events]
+        try:
+            pipe = _redis().pipeline(transaction=False)
+            pipe.rpush(QUEUE_KEY, *payloads)
+            pipe.ltrim(QUEUE_KEY, -QUEUE_MAX, -1)
+            pipe.execute()
+        except Exception as exc:  # clients re-sync from the snapshot when they reconnect
+            if time.monotonic() >= self.failed_until:
+                self.failed_until = time.monotonic() + 10.0
+                log.warning("live updates: Redis unavailable (%s); %d events dropped", type(exc).__name__, len(events))
+
+
+_pusher: _Pusher | None = None
+_pusher_lock = threading.Lock()
+
+
+def _pusher_for_process() -> _Pusher:
+    global _pusher
+    pusher = _pusher
+    if pusher is None or pusher.pid != os.getpid():
+        with _pusher_lock:
+            if _pusher is None or _pusher.pid != os.getpid():
+                _pusher = _Pusher()
+            pusher = _pusher
+    return pusher
 
 
 def event_received(sender: object, *, event: DomainEvent, **kwargs: object) -> None:
@@ -167,7 +204,7 @@ def event_received(sender: object, *, event: DomainEvent, **kwargs: object) -> N
     if event.kind not in LIVE_KINDS:
         return
     if uses_redis():
-        _queue_redis(event)
+        _pusher_for_process().queue.put(event)
         return
     loop = consumer_loop
     if loop is None or loop.is_closed():
