@@ -8,9 +8,10 @@ class MonitoringConfig(AppConfig):
     def ready(self) -> None:
         # Nothing imports monitoring: it listens to the events the lower layers publish after commit
         # (trading/events.py, brokers/signals.py).
-        from monitoring import metrics, monitors
+        from monitoring import live, metrics, monitors
         from trading.events import domain_event
 
+        live.connect()
         metrics.connect()
         domain_event.connect(monitors.on_domain_event, dispatch_uid="monitoring.monitors")
         # The embedded scheduler's share of the alert jobs (Celery beat runs them as monitoring.tasks).

@@ -17,7 +17,9 @@ from audit.models import AuditEvent
 from audit.services import Actor, audit_event
 from orders.models import Order, OrderStatus
 from trading.errors import IllegalTransition
+from trading.events import EventKind, publish
 from trading.i18n import bilingual
+from trading.selectors import price_text
 
 S = OrderStatus
 
@@ -48,6 +50,8 @@ class OrderEvent(StrEnum):
 
 
 E = OrderEvent
+# The event name an order's creation is announced with when it is created NEW and stays so (no status change).
+CREATED = "CREATED"
 
 TRANSITIONS: dict[tuple[str, str], str] = {
     # pre-trade
@@ -117,6 +121,9 @@ class StatusChange:
     reason: str = ""
 
     def audit(self, order: Order) -> AuditEvent:
+        """The change's audit event, built (not inserted) now that ``order`` has its id; its
+        domain event is published with it (delivered once the caller's transaction commits)."""
+        order_published(order, self.before, str(self.event), after=self.after)
         return status_event(order, self.before, self.event, actor=self.actor, reason=self.reason, after=self.after)
 
 
@@ -150,7 +157,32 @@ def order_apply_event(
         fields = {"status", "status_reason", "updated_at", *(update_fields or [])}
         order.save(update_fields=sorted(fields))
     status_event(order, before, event, actor=actor, reason=reason, extra=extra).save()
+    order_published(order, before, str(event))
     return order
+
+
+def order_published(order: Order, before: str, event: str, *, after: str | None = None) -> None:
+    """Announce ``order``'s change (``event``, from ``before``) after commit (trading/events.py).
+
+    Cheap on purpose, since every status change of the order path passes here: built from the row
+    in hand (no query; the symbol only when the instrument row is already loaded) and queued on
+    the transaction's commit, nothing sent before it."""
+    publish(EventKind.ORDER, order.account.name, order_event_data(order, status=after or order.status, previous=before,
+                                                                  event=event))
+
+
+def order_event_data(order: Order, *, status: str, previous: str = "", event: str = "") -> dict[str, Any]:
+    """An order as live updates carry it (JSON-ready), from the row in hand: the instrument's symbol
+    only when that row is loaded already (None otherwise), so that it never costs a query."""
+    symbol = order.instrument.symbol if Order.instrument.is_cached(order) else None  # type: ignore[attr-defined]  # django-stubs: the descriptor's is_cached
+    return {
+        "id": order.pk, "client_order_id": order.client_order_id, "status": status, "previous": previous,
+        "event": event, "reason": order.status_reason, "symbol": symbol, "side": order.side,
+        "order_type": order.order_type, "price": price_text(order.price),
+        "quantity": order.quantity, "filled_quantity": order.filled_quantity,
+        "filled_amount": str(order.filled_amount), "strategy": order.strategy, "trading_day": str(order.trading_day),
+        "created_at": order.created_at.isoformat() if order.created_at else None,
+    }
 
 
 def status_event(order: Order, before: str, event: OrderEvent, *, actor: Actor, reason: str = "",

@@ -41,6 +41,7 @@ from risk.verdicts import RiskAction, Verdict
 from trading.clock import now
 from trading.db import fast_path, insert_sql
 from trading.errors import Conflict, InputRule, InvalidOrder
+from trading.events import EventKind, publish
 from trading.i18n import bilingual, pbilingual
 from trading.market_rules import Side
 from trading.models import Account, TradingState
@@ -187,7 +188,7 @@ def trading_state_set(*, account: Account | None = None, state: str, reason: str
             account.trading_state, account.trading_state_reason = state, reason[:255]
             audit_record(actor=actor, action="account.trading_state_set", object_type="account", object_id=account.pk,
                          account=account.name, before={"state": before}, after={"state": state}, reason=reason)
-            _event(account.pk, None, TRADING_STATE_EVENT, _state_level(state), "", bilingual("account {name} trading state {before} -> {state}", name=account.name, before=before, state=state, reason=reason),
+            _event(account, None, TRADING_STATE_EVENT, _state_level(state), "", bilingual("account {name} trading state {before} -> {state}", name=account.name, before=before, state=state, reason=reason),
                    {"before": before, "state": state, "actor": actor.name})
     return before
 
@@ -203,10 +204,20 @@ def _state_level(state: str) -> str:
 # --------------------------------------------------------------------------- hooks of the order path
 
 
-def _event(account_id: int | None, order: Order | None, rule: str, level: str, action: str, message: str,
+def _event(account: Account | None, order: Order | None, rule: str, level: str, action: str, message: str,
            values: dict[str, Any], trading_day: Any = None) -> RiskEvent:
-    return RiskEvent.objects.create(account_id=account_id, order=order, rule=rule, level=level, action=action,
-                                    message=message[:4000], values=values, trading_day=trading_day)
+    event = RiskEvent.objects.create(account_id=account.pk if account else None, order=order, rule=rule, level=level,
+                                     action=action, message=message[:4000], values=values, trading_day=trading_day)
+    risk_event_published(event, account.name if account else "")
+    return event
+
+
+def risk_event_published(event: RiskEvent, account_name: str) -> None:
+    """Announce a RiskEvent (a verdict that held, rejected or warned; a protection; a trading
+    state) after commit. No query: the row in hand (its id may still be unset when deferred)."""
+    publish(EventKind.RISK, account_name, {
+        "id": event.pk, "rule": event.rule, "level": event.level, "action": event.action, "message": event.message,
+        "order": event.order_id, "values": event.values, "trading_day": None if event.trading_day is None else str(event.trading_day)})
 
 
 def risk_events_for_verdicts(order: Order, verdicts: list[dict[str, Any]] | list[Verdict],
@@ -227,6 +238,8 @@ def risk_events_for_verdicts(order: Order, verdicts: list[dict[str, Any]] | list
         defer.append(insert_sql(RiskEvent, rows))
     elif rows:
         RiskEvent.objects.bulk_create(rows)
+    for row in rows:
+        risk_event_published(row, order.account.name)
     return len(rows)
 
 
@@ -363,9 +376,9 @@ def _protections_run(account: Account, order: Order, *, new_fills: int, rejected
 def _protection_fired(account: Account, order: Order, rule: Rule[Any], verdict: Verdict, *, day: Any) -> None:
     target = str(verdict.values.get("target_state", TradingState.HALTED))
     if rule.action == RiskAction.WARN:
-        _event(account.pk, order, rule.code, RiskLevel.WARNING, RiskAction.WARN, verdict.message, verdict.values, day)
+        _event(account, order, rule.code, RiskLevel.WARNING, RiskAction.WARN, verdict.message, verdict.values, day)
         return
     if STATE_SEVERITY.get(account.trading_state, 0) >= STATE_SEVERITY.get(target, 2):
         return  # already at least that strict: nothing new to say
     trading_state_set(account=account, state=target, reason=verdict.message[:255], actor=Actor.system("risk"))
-    _event(account.pk, order, rule.code, RiskLevel.CRITICAL, rule.action, verdict.message, verdict.values, day)
+    _event(account, order, rule.code, RiskLevel.CRITICAL, rule.action, verdict.message, verdict.values, day)

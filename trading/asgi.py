@@ -15,7 +15,13 @@ from trading.checks import log_startup_warnings  # noqa: E402
 
 log_startup_warnings()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import re_path  # noqa: E402
+from django.utils.module_loading import import_string  # noqa: E402
+
+# Named, not imported, like the apps' urls in trading/urls.py: nothing below monitoring imports it.
+websocket_urlpatterns = import_string("monitoring.routing.websocket_urlpatterns")
 
 # Close code for a websocket path without a consumer (4000-4999 are the application's; 4404 = not found).
 NO_CONSUMER = 4404
@@ -33,4 +39,8 @@ async def websocket_refused(scope: dict[str, Any], receive: Any, send: Any) -> N
             return
 
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_refused})
+# The session and user of the admin's login reach the consumers (monitoring/consumers.py checks them).
+application = ProtocolTypeRouter({
+    "http": django_asgi_app,
+    "websocket": AuthMiddlewareStack(URLRouter([*websocket_urlpatterns, re_path(r"", websocket_refused)])),  # type: ignore[arg-type]  # django-stubs: re_path takes a view; Channels routes ASGI apps with it
+})

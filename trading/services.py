@@ -33,6 +33,7 @@ from trading.db import (  # noqa: F401 - LockedAccount .. selects_run re-exporte
     writes_run,
 )
 from trading.errors import Conflict, InputRule, InvalidOrder
+from trading.events import EventKind, publish
 from trading.i18n import bilingual
 from trading.market_rules import Side, format_symbol
 from trading.models import Account, CashEntryKind, CashLedgerEntry, Instrument, Position
@@ -107,7 +108,14 @@ def cash_post(
     entry.save()
     event.save()
     account.save(update_fields=["cash", "frozen"])
+    balance_published(account)
     return entry
+
+
+def balance_published(account: Account) -> None:
+    """Announce ``account``'s cash and frozen cash as they stand now, after commit (no query)."""
+    publish(EventKind.BALANCE, account.name, {"cash": str(account.cash), "frozen": str(account.frozen),
+                                              "available": str(account.cash - account.frozen)})
 
 
 def ledger_flush(account: Account, posts: list[LedgerPost], audits: list[AuditEvent] | None = None,
@@ -123,6 +131,8 @@ def ledger_flush(account: Account, posts: list[LedgerPost], audits: list[AuditEv
     """
     entries = [p.entry for p in posts]
     events = [*(audits or []), *(p.audit for p in posts)]
+    if posts:
+        balance_published(account)
     if fast_path():
         writes_run(account, new_rows=new_rows or (), statements=statements or (), entries=entries, events=events,
                    totals=bool(posts))

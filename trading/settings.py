@@ -255,8 +255,12 @@ MONITORING_MONITORS: dict[str, dict[str, object]] = {}
 MONITORING_FLUSH_IN_THREAD = env_bool("MONITORING_FLUSH_IN_THREAD", not REDIS_URL)
 
 if REDIS_URL:
+    # A consumer waits for its messages with BZPOPMIN of 5 s; redis-py 8's default socket timeout is
+    # 5 s too, which ends every idle websocket with "Timeout reading" (django/channels_redis#422):
+    # the socket must outwait the blocking pop.
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                    "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]}}
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

@@ -35,7 +35,7 @@ from orders.services.outbox import (
     reread_after_inline_worker,
     tasks_run_inline,
 )
-from orders.state_machine import OrderEvent, StatusChange, order_apply_event
+from orders.state_machine import CREATED, OrderEvent, StatusChange, order_apply_event, order_published
 from risk.controller import RiskOutcome, RiskReads, Verdict, reads_for
 from risk.services import risk_order_recorded
 from trading.clock import now
@@ -185,15 +185,19 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
             writes: list[tuple[str, list[Any]]] = []
             risk_order_recorded(order, defer=writes)  # risk counters (run below) + a RiskEvent per failing verdict
             audits.append(created_event(order, actor))
-            audits.extend(change.audit(order) for change in changes)
+            audits.extend(change.audit(order) for change in changes)  # each also announced after commit
+            if not changes:
+                order_published(order, "", CREATED)
             posts: list[LedgerPost] = []
             if freezes:
                 freeze_admitted(order, admission, actor=actor, posts=posts)
+            ledger_flush(account, posts, audits, writes, new_rows=new_rows)  # one round trip for every write
+            # After the flush: its events (the freeze's balance) are announced before the broker
+            # call's, which run inside this callback (commit callbacks run in the order registered).
             if claimed:
                 transaction.on_commit(lambda: placed.append(_place_claimed(order)))
             elif admission.event is None:
                 dispatch_on_commit(order, SUBMIT)
-            ledger_flush(account, posts, audits, writes, new_rows=new_rows)  # one round trip for every write
     except IntegrityError:
         # A concurrent request with the same client_order_id won the race.
         existing = _existing(Account(pk=account_id), client_order_id)

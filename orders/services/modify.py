@@ -22,7 +22,7 @@ from orders.services.freezes import admission_for, admit_saved, release_freezes
 from orders.services.inputs import OrderInput, build_order, created_event, order_check
 from orders.services.locks import lock_order
 from orders.services.outbox import CANCEL, dispatch_on_commit, reread_after_inline_worker
-from orders.state_machine import OrderEvent, order_apply_event
+from orders.state_machine import CREATED, OrderEvent, order_apply_event, order_published
 from risk.services import risk_cancel_recorded
 from trading.clock import now
 from trading.errors import (
@@ -126,6 +126,7 @@ def order_modify(*, order_id: int, actor: Actor, price: Any = None, quantity: An
         replacement.status_reason = bilingual("waiting for the original order's cancel")
         replacement.save()
         created_event(replacement, actor, reason=f"改单替换 #{original.pk}").save()
+        order_published(replacement, "", CREATED)
         _cancel_locked(account, original, actor=actor, reason=f"改单: 由 #{replacement.pk} 替换")
     reread_after_inline_worker(replacement)
     return replacement

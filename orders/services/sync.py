@@ -22,9 +22,11 @@ from orders.services.modify import after_order_ended
 from orders.state_machine import OrderEvent, order_apply_event
 from risk.services import risk_post_trade
 from trading import market_rules
+from trading.events import EventKind, publish
 from trading.market_rules import Side
 from trading.models import Account, CashEntryKind, Position
 from trading.money import ROUND_HALF_EVEN, to_cent
+from trading.selectors import price_text
 from trading.services import (
     LedgerPost,
     cash_post,
@@ -109,7 +111,9 @@ def order_sync(*, order_id: int, broker_order: BrokerOrder, trades: list[BrokerT
         if order.is_terminal:
             release_freezes(order, actor=broker_actor, posts=posts, position=position)
             order.save(update_fields=["frozen_amount", "frozen_quantity"])
-        ledger_flush(account, posts)
+        ledger_flush(account, posts)  # announces the balance when money moved
+        if position is not None:
+            position_published(account, position, order.instrument.symbol)
         risk_post_trade(account=account, order=order, new_fills=new_fills)  # loss, drawdown, broker rejections
         if order.is_terminal:
             after_order_ended(order, actor=broker_actor)
@@ -159,7 +163,19 @@ def _apply_fill(account: Account, order: Order, position: Position, trade: Broke
                         "price": str(trade.price), "fees": str(fees),
                         "position": {"symbol": order.instrument.symbol, "quantity": position.quantity,
                                      "cost_amount": str(position.cost_amount), "realized_pnl": str(realized)}})
+    publish(EventKind.FILL, account.name, {
+        "id": fill.pk, "order": order.pk, "broker_trade_id": trade.broker_trade_id, "symbol": order.instrument.symbol,
+        "side": order.side, "quantity": trade.quantity, "price": price_text(trade.price), "amount": str(trade.amount),
+        "fees": str(fees), "filled_at": trade.filled_at.isoformat()})
     return fill
+
+
+def position_published(account: Account, position: Position, symbol: str) -> None:
+    """Announce ``position`` as it stands now, after commit (no query: the row in hand)."""
+    publish(EventKind.POSITION, account.name, {
+        "symbol": symbol, "quantity": position.quantity, "frozen_quantity": position.frozen_quantity,
+        "unsettled_quantity": position.unsettled_quantity, "cost_amount": str(position.cost_amount),
+        "realized_pnl": str(position.realized_pnl)})
 
 
 RESTING_AT_BROKER = (BrokerOrderStatus.OPEN, BrokerOrderStatus.PARTIALLY_FILLED)

@@ -40,7 +40,9 @@ def test_approve_accepts_review_verdicts_and_sends_the_order(env: Env, django_ca
     with django_capture_on_commit_callbacks() as callbacks:
         approved = order_approve(order_id=order.pk, actor=ALICE, reason="客户确认")
     assert approved.status == OrderStatus.NEW and "alice" in approved.status_reason
-    assert len(callbacks) == 1  # the submission is enqueued after commit (the NEW row is the outbox)
+    # the submission is enqueued after commit (the NEW row is the outbox); the status change is
+    # announced after commit too (trading/events.py)
+    assert sorted(c.__qualname__.split(".")[0] for c in callbacks) == ["dispatch_on_commit", "publish"]
     assert approved.risk_verdicts[0]["action"] == "REVIEW" and approved.risk_verdicts[0]["passed"] is False
     audit = AuditEvent.objects.get(action="order.approved")
     assert audit.actor == "alice" and audit.after["accepted_verdicts"][0]["rule"] == "max_order_amount"

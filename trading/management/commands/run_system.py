@@ -79,6 +79,7 @@ class Command(BaseCommand):
             celery = [python, "-m", "celery", "-A", "trading"]
             commands["worker"] = [*celery, "worker", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--concurrency", "2", "--loglevel", "INFO"]
             commands["beat"] = [*celery, "beat", "--loglevel", "INFO", "--schedule", str(Path(settings.BASE_DIR) / "var" / "celerybeat-schedule")]
+            commands["live"] = [python, manage, "run_live_relay"]  # live updates to the websockets (monitoring)
             mode = "PostgreSQL + Celery on Redis + Channels on Redis" if settings.DATABASE_URL else "Celery on Redis"
         else:
             commands["scheduler"] = [python, manage, "run_scheduler"]
