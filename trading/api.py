@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from orders.schemas import FillOut
 from orders.selectors import fill_list_of_day
-from orders.services import account_by_name
+from orders.services import account_by_name, account_reconcile
 from trading import selectors
 from trading.auth import api_client
 from trading.clock import now
@@ -30,6 +30,15 @@ class BalanceOut(BaseModel):
     frozen: str
     market_value: str
     total_assets: str
+
+
+class ReconcileOut(BaseModel):
+    account: str
+    orders_changed: int
+    discrepancies_opened: int
+    discrepancies_seen_again: int
+    discrepancies_closed: int
+    discrepancies_open: int
 
 
 class PositionOut(BaseModel):
@@ -65,3 +74,13 @@ def account_trades(request: HttpRequest, name: str = ACCOUNT_NAME, date: date | 
     account = _account(request, name)
     day = date or selectors.account_trading_day(account, now())
     return Status(200, fill_list_of_day(account_name=account.name, day=day))
+
+
+@router.post("/accounts/{name}/reconcile", response={200: ReconcileOut, **error_responses(403, 502, 503)})
+def account_reconcile_now(request: HttpRequest, name: str = ACCOUNT_NAME):
+    client = api_client(request)
+    client.require_account(name, trade=True)  # it may re-send an order the broker never received
+    result = account_reconcile(account_id=account_by_name(name).pk, actor=client.actor)
+    return Status(200, ReconcileOut(account=result.account, orders_changed=result.orders_changed,
+                                    discrepancies_opened=result.opened, discrepancies_seen_again=result.seen_again,
+                                    discrepancies_closed=result.closed, discrepancies_open=result.open_total))

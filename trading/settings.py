@@ -193,11 +193,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "trading")
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "120"))}
+# Reconciliation (orders/services/discrepancies.py): every account compared with its broker at
+# start-up (worker_ready, or the embedded scheduler's first pass) and then this often.
+ORDERS_RECONCILE_INTERVAL_SECONDS = float(os.environ.get("ORDERS_RECONCILE_INTERVAL_SECONDS", "300"))
 CELERY_BEAT_SCHEDULE = {
     "orders-outbox-sweep": {"task": "orders.tasks.outbox_sweep", "schedule": 5.0},
     "orders-poll-open": {"task": "orders.tasks.poll_open_orders", "schedule": 2.0},
     "orders-expire-day-orders": {"task": "orders.tasks.expire_day_orders", "schedule": 60.0},
     "risk-expire-reviews": {"task": "risk.tasks.expire_reviews", "schedule": 30.0},
+    "orders-reconcile": {"task": "orders.tasks.reconcile_accounts", "schedule": ORDERS_RECONCILE_INTERVAL_SECONDS},
 }
 
 if REDIS_URL:

@@ -1,4 +1,8 @@
-"""The periodic jobs without Celery beat (embedded mode): poll, sweep, expire."""
+"""The periodic jobs without Celery beat (embedded mode): poll, sweep, expire, reconcile.
+
+Every job runs once when the scheduler starts, then at its interval: the first pass of
+``accounts_reconcile_all`` is the start-up reconciliation of embedded mode (with Celery it is
+the ``worker_ready`` signal in orders/tasks.py)."""
 
 import logging
 import time
@@ -23,6 +27,7 @@ class Command(BaseCommand):
             (services.outbox_sweep, 5.0),
             (services.orders_expire_day, 60.0),
             (review.orders_expire_reviews, 30.0),
+            (services.accounts_reconcile_all, settings.ORDERS_RECONCILE_INTERVAL_SECONDS),
         ]
         due = {job: 0.0 for job, _ in jobs}
         self.stdout.write(f"scheduler: {', '.join(j.__name__ for j, _ in jobs)} ({settings.DATABASES['default']['ENGINE']})")
