@@ -60,13 +60,6 @@ def reconcile_accounts() -> None:
     services.accounts_reconcile_all()
 
 
-@shared_task(ignore_result=True)
-def reconcile_account(account_id: int) -> None:
-    from orders import services
-
-    services.account_reconcile(account_id=account_id)
-
-
 @worker_ready.connect
 def reconcile_on_worker_start(sender: object = None, **kwargs: object) -> None:
     """A worker that starts reconciles every account once: whatever happened while the workers

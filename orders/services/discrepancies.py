@@ -151,6 +151,8 @@ def accounts_reconcile_all(*, actor: Actor = RECONCILIATION) -> list[ReconcileRe
             results.append(account_reconcile(account_id=account_id, actor=actor))
         except BrokerError as exc:
             log.warning("reconciliation of %s skipped: broker not readable (%s)", name, exc.message)
+        except Exception:  # one account's fault must not stop the others; the next run tries again
+            log.exception("reconciliation of %s failed", name)
     return results
 
 
@@ -238,11 +240,16 @@ def _compare_trades(account: Account, result: Comparison, read_at: datetime, tra
 def _compare_positions(account: Account, result: Comparison, read_at: datetime, positions: list[BrokerPosition]) -> None:
     ours = {p.instrument.symbol: p for p in Position.objects.filter(account=account).select_related("instrument")}
     theirs = {p.symbol: p.quantity for p in positions}
-    for symbol in sorted(set(theirs) | {s for s, p in ours.items() if p.quantity}):
+    # Symbols of open rows too: a difference that went away on both sides (0 and unlisted) is
+    # compared, and found to agree, rather than left open for lack of a comparison.
+    prefix = "position:"
+    flagged = {ref.removeprefix(prefix) for ref in Discrepancy.objects.filter(
+        account=account, kind=K.POSITION_QUANTITY, status=DiscrepancyStatus.OPEN).values_list("object_ref", flat=True)}
+    for symbol in sorted(set(theirs) | {s for s, p in ours.items() if p.quantity} | flagged):
         position = ours.get(symbol)
         if position is not None and position.updated_at >= read_at:
             continue  # a fill moved it after the broker was read
-        result.check(K.POSITION_QUANTITY, f"position:{symbol}", str(position.quantity if position else 0),
+        result.check(K.POSITION_QUANTITY, f"{prefix}{symbol}", str(position.quantity if position else 0),
                      str(theirs.get(symbol, 0)))
 
 

@@ -328,3 +328,30 @@ def test_concurrent_reconciliations_of_one_account_double_no_row_fill_or_order(s
         (K.POSITION_QUANTITY, "position:600000.SH"): ("300", "1300")}
     assert [k for k, _ in sides()].count(K.ORDER_ONLY_AT_BROKER) == 1
     assert_money_invariants()
+
+
+def test_a_position_difference_gone_on_both_sides_is_closed(script: BrokerScript) -> None:
+    script.holdings["600000.SH"] = (500, Decimal("9.00"))
+    reconcile()
+    del script.holdings["600000.SH"]  # the broker no longer lists it, and we hold none
+    assert reconcile().closed == 1
+    row = Discrepancy.objects.get()
+    assert (row.status, row.resolved_by) == (DiscrepancyStatus.RESOLVED, "reconciliation")
+
+
+def test_an_adapter_fault_on_one_account_does_not_stop_the_periodic_run(script: BrokerScript, monkeypatch) -> None:
+    from brokers.adapters.scripted import ScriptedBroker
+    from tests import factories
+
+    factories.account("acc2", cash="500000", broker_kind=ScriptedBroker.kind)
+    ScriptedBroker.script("acc2").cash += Decimal("1")
+    real = ScriptedBroker.get_balance
+
+    def faulty(self):
+        if self.account_name == "acc1":
+            raise KeyError("资金余额")  # an answer of the wrong shape, unforeseen by the adapter
+        return real(self)
+
+    monkeypatch.setattr(ScriptedBroker, "get_balance", faulty)
+    assert [r.account for r in accounts_reconcile_all()] == ["acc2"]
+    assert set(Discrepancy.objects.values_list("account__name", flat=True)) == {"acc2"}
