@@ -355,3 +355,19 @@ def test_an_adapter_fault_on_one_account_does_not_stop_the_periodic_run(script: 
     monkeypatch.setattr(ScriptedBroker, "get_balance", faulty)
     assert [r.account for r in accounts_reconcile_all()] == ["acc2"]
     assert set(Discrepancy.objects.values_list("account__name", flat=True)) == {"acc2"}
+
+
+@pytest.mark.usefixtures("require_postgres")
+def test_a_reconciliation_and_a_poll_at_once_send_a_lost_order_once(script: BrokerScript) -> None:
+    from orders.services import account_poll
+
+    script.on_place(Reply.TIMEOUT, reaches_broker=False)
+    lost = buy(client_order_id="lost")
+    age(lost)
+    account_id = account().pk
+    results = race([lambda: account_reconcile(account_id=account_id), lambda: account_poll(account_id=account_id),
+                    lambda: account_reconcile(account_id=account_id)])
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert len(script.placed) == 2 and len(script.orders) == 1
+    assert reload(lost).status == S.SUBMITTED
+    assert_money_invariants()
