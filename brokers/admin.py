@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from brokers.models import PaperAccount, PaperOrder, PaperPosition, PaperTrade
+from brokers.models import BrokerLink, PaperAccount, PaperOrder, PaperPosition, PaperTrade
 from staff.admin_tools import ReadOnlyModelAdmin
 
 
@@ -90,3 +90,12 @@ class PaperTradeAdmin(ReadOnlyModelAdmin):
     search_fields = ["broker_trade_id", "order__broker_order_id", "order__client_ref", "order__symbol"]
     list_select_related = ["order"]
     date_hierarchy = "filled_at"
+
+
+@admin.register(BrokerLink)
+class BrokerLinkAdmin(ReadOnlyModelAdmin):
+    """Each account's connection to its broker as last seen (brokers/connection.py)."""
+
+    list_display = ["account", "state", "failures", "last_error", "changed_at", "last_ok_at", "next_attempt_at"]
+    list_filter = ["state"]
+    search_fields = ["account__name"]

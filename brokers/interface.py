@@ -189,6 +189,11 @@ class BrokerInterface(abc.ABC):
     def query_trades(self) -> list[BrokerTrade]:
         """Today's trades (fills) of the account."""
 
+    def heartbeat(self) -> None:
+        """Check the session is alive (brokers.connection's heartbeat). This default reads the
+        balance; an adapter with a cheaper ping overrides it. Raises as any call does."""
+        self.get_balance()
+
     def history_orders(self, start: date, end: date) -> list[BrokerOrder]:
         """Orders of past trading days, both ends included."""
         raise NotImplementedError(f"{self.kind} does not provide order history")

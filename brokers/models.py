@@ -228,3 +228,33 @@ class PaperSequence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.day}: {self.last}"
+
+
+class LinkState(models.TextChoices):
+    UP = "UP", "已连接 (connected)"
+    DOWN = "DOWN", "已断开 (disconnected)"
+
+
+class BrokerLink(models.Model):
+    """The last known state of an account's connection to its broker (brokers/connection.py).
+
+    Written when the state changes, not on every call: each process keeps its own circuit
+    breaker and records here what it saw, for operators (admin, health) and for the other
+    processes (a breaker that is open looks here for a reconnect seen elsewhere).
+    """
+
+    account = models.OneToOneField("trading.Account", on_delete=models.CASCADE, related_name="broker_link",
+                                   verbose_name="账户")
+    state = models.CharField("连接状态", max_length=8, choices=LinkState.choices, default=LinkState.UP)
+    failures = models.PositiveIntegerField("连续失败次数", default=0)
+    last_error = models.CharField("最近错误", max_length=500, blank=True, default="")
+    changed_at = models.DateTimeField("状态变化时间", null=True, blank=True)
+    last_ok_at = models.DateTimeField("最近成功时间", null=True, blank=True)
+    next_attempt_at = models.DateTimeField("下次重连时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "券商连接"
+        verbose_name_plural = "券商连接"
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.state}"

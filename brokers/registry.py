@@ -22,7 +22,7 @@ def register(cls: type[BrokerInterface]) -> type[BrokerInterface]:
 
 def _load_builtin() -> None:
     # Explicit list, no scanning: a new adapter is one import line here.
-    from brokers.adapters import paper  # noqa: F401
+    from brokers.adapters import easytrader, easytrader_remote, paper, xtquant  # noqa: F401
 
 
 def adapter_class(kind: str) -> type[BrokerInterface]:
@@ -39,5 +39,8 @@ def broker_kinds() -> list[str]:
 
 
 def broker_for(account: "Account") -> BrokerInterface:
-    """A connected adapter for ``account`` (credentials decrypted here, never logged)."""
-    return adapter_class(account.broker_kind).for_account(account)
+    """The adapter for ``account`` (credentials decrypted here, never logged), its broker calls
+    guarded by the account's circuit breaker (brokers.connection)."""
+    from brokers.connection import guard
+
+    return guard(adapter_class(account.broker_kind).for_account(account), account)

@@ -24,6 +24,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEvent
+from brokers.models import LinkState
 from orders.models import TERMINAL_STATUSES, Discrepancy, DiscrepancyStatus, Fill, Order, OrderStatus
 from staff.admin_tools import (
     ReadOnlyAdminMixin,
@@ -67,6 +68,23 @@ class StrategyFilter(admin.SimpleListFilter):
         return queryset
 
 
+class BrokerWaitFilter(admin.SimpleListFilter):
+    """Orders accepted and owed to a broker whose link is down (brokers.connection): they go
+    when it is back, once."""
+
+    title = _("broker link")
+    parameter_name = "broker_link"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("waiting", _("waiting for the broker"))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Order]) -> QuerySet[Order]:
+        if self.value() == "waiting":
+            return queryset.filter(status=OrderStatus.NEW, admitted_at__isnull=False,
+                                   account__broker_link__state=LinkState.DOWN)
+        return queryset
+
+
 @admin.register(Order)
 class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     change_form_template = "admin/orders/order/change_form.html"
@@ -74,7 +92,7 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "created_local", "account", "symbol_display", "side_display", "price_display",
                     "quantity_display", "status_badge", "strategy", "reason_short"]
     list_display_links = ["id", "created_local"]
-    list_filter = ["status", ("account", admin.RelatedOnlyFieldListFilter), "side", StrategyFilter,
+    list_filter = ["status", BrokerWaitFilter, ("account", admin.RelatedOnlyFieldListFilter), "side", StrategyFilter,
                    ("instrument", admin.RelatedOnlyFieldListFilter), "trading_day", "source"]
     search_fields = ["=id", "client_order_id", "broker_order_id", "instrument__code", "instrument__name", "strategy"]
     search_help_text = _("Order id, client order id, broker order id, symbol code or name, strategy")

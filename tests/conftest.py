@@ -74,10 +74,31 @@ def require_redis() -> str:
     return url
 
 
+def _allow_test_flush() -> None:
+    """Django empties a PostgreSQL test database with TRUNCATE between transactional tests; the
+    audit tables refuse it (audit/migrations/0003_append_only.py) unless the session allows it."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.sql_flush
+    if getattr(original, "allows_audit_truncate", False):
+        return
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):  # type: ignore[no-untyped-def]
+        statements = original(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        return ["SET LOCAL audit.allow_truncate = 'on'", *statements] if statements else statements
+
+    sql_flush.allows_audit_truncate = True  # type: ignore[attr-defined]
+    DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign]
+
+
+_allow_test_flush()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_process_caches() -> None:
     """Process-level caches (instruments, API keys) must not leak rows across tests."""
     from brokers.adapters import paper
+    from brokers.connection import breakers_forget
     from orders.services import intake, locks, reconcile
     from trading import auth
     from trading.selectors import instrument_cache_clear, quote_cache_clear
@@ -88,6 +109,7 @@ def _fresh_process_caches() -> None:
     reconcile._POLL_CURSORS.clear()
     quote_cache_clear()
     paper._EXPIRY_DONE.clear()
+    breakers_forget()
     auth._cache.clear()
     auth._last_used_written.clear()
     auth._buckets.clear()  # rate limits: failed logins of 127.0.0.1 must not carry over between tests

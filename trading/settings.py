@@ -34,6 +34,15 @@ ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1
 # Key for broker credentials, webhook secrets and TOTP seeds at rest (Fernet, base64 32 bytes).
 # Derived from SECRET_KEY when unset, which is acceptable for the demo only.
 FIELD_ENCRYPTION_KEY = os.environ.get("FIELD_ENCRYPTION_KEY", "")
+# Key of the audit chain's HMACs (audit/sealing.py): from the environment, never the database, so that
+# write access to the database alone cannot rebuild the chain. Derived from SECRET_KEY when unset (demo).
+AUDIT_HMAC_KEY = os.environ.get("AUDIT_HMAC_KEY", "")
+AUDIT_SEAL_SECONDS = float(os.environ.get("AUDIT_SEAL_SECONDS", "2"))  # how often the sealer runs
+AUDIT_SEAL_LAG_SECONDS = float(os.environ.get("AUDIT_SEAL_LAG_SECONDS", "2"))  # events younger wait for the next pass
+AUDIT_GAP_SECONDS = float(os.environ.get("AUDIT_GAP_SECONDS", "3600"))  # a skipped id may still commit this long
+# Where the daily chain digests go, outside the database (and to this address, if set).
+AUDIT_DIGEST_PATH = os.environ.get("AUDIT_DIGEST_PATH", str(BASE_DIR / "var" / "audit" / "digests.jsonl"))
+AUDIT_DIGEST_EMAIL = os.environ.get("AUDIT_DIGEST_EMAIL", "")
 
 INSTALLED_APPS = [
     "daphne",
@@ -196,12 +205,24 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CEL
 # Reconciliation (orders/services/discrepancies.py): every account compared with its broker at
 # start-up (worker_ready, or the embedded scheduler's first pass) and then this often.
 ORDERS_RECONCILE_INTERVAL_SECONDS = float(os.environ.get("ORDERS_RECONCILE_INTERVAL_SECONDS", "300"))
+
+# Broker connections (brokers/connection.py): the circuit opens on a lost session or after this many
+# timeouts in a row, and is probed again after a back-off doubling from BASE up to MAX (with jitter);
+# the heartbeat asks every account's broker whether it is there this often.
+BROKER_FAILURE_THRESHOLD = int(os.environ.get("BROKER_FAILURE_THRESHOLD", "3"))
+BROKER_BACKOFF_BASE_SECONDS = float(os.environ.get("BROKER_BACKOFF_BASE_SECONDS", "1"))
+BROKER_BACKOFF_MAX_SECONDS = float(os.environ.get("BROKER_BACKOFF_MAX_SECONDS", "60"))
+BROKER_HEARTBEAT_SECONDS = float(os.environ.get("BROKER_HEARTBEAT_SECONDS", "10"))
+
 CELERY_BEAT_SCHEDULE = {
     "orders-outbox-sweep": {"task": "orders.tasks.outbox_sweep", "schedule": 5.0},
     "orders-poll-open": {"task": "orders.tasks.poll_open_orders", "schedule": 2.0},
     "orders-expire-day-orders": {"task": "orders.tasks.expire_day_orders", "schedule": 60.0},
     "risk-expire-reviews": {"task": "risk.tasks.expire_reviews", "schedule": 30.0},
     "orders-reconcile": {"task": "orders.tasks.reconcile_accounts", "schedule": ORDERS_RECONCILE_INTERVAL_SECONDS},
+    "brokers-heartbeat": {"task": "brokers.tasks.heartbeat", "schedule": BROKER_HEARTBEAT_SECONDS},
+    "audit-seal": {"task": "audit.tasks.seal", "schedule": AUDIT_SEAL_SECONDS},
+    "audit-digest": {"task": "audit.tasks.digest_daily", "schedule": 600.0},
 }
 
 if REDIS_URL:

@@ -30,6 +30,9 @@ SECRET_KEY = _required("DJANGO_SECRET_KEY")
 if SECRET_KEY.startswith("insecure-demo-key") or len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be a random value of at least 50 characters")
 FIELD_ENCRYPTION_KEY = _required("FIELD_ENCRYPTION_KEY")
+AUDIT_HMAC_KEY = _required("AUDIT_HMAC_KEY")
+if len(AUDIT_HMAC_KEY) < 32 or AUDIT_HMAC_KEY in (SECRET_KEY, FIELD_ENCRYPTION_KEY):
+    raise ImproperlyConfigured("AUDIT_HMAC_KEY must be a random value of at least 32 characters of its own")
 ALLOWED_HOSTS = [host for host in _required("DJANGO_ALLOWED_HOSTS").split(",") if host and host != "testserver"]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 

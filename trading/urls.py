@@ -108,9 +108,13 @@ _mount()
 def health(request: HttpRequest) -> JsonResponse:
     from django.db import connection
 
+    from brokers.models import BrokerLink, LinkState
+
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
+    # The web process is healthy whatever the brokers do: a link down is reported, not a failure.
+    down = sorted(BrokerLink.objects.filter(state=LinkState.DOWN).values_list("account__name", flat=True))
+    return JsonResponse({"status": "ok", "brokers_down": down})
 
 
 urlpatterns = [

@@ -280,3 +280,20 @@ class ScriptedBroker(BrokerInterface):
 
     def query_changes(self, cursor: str | None) -> BrokerChanges:
         return self._book.changes(cursor)
+
+
+@register
+class ScriptedBrokerWithoutRef(ScriptedBroker):
+    """The scripted broker as a broker that cannot carry our reference (easytrader's GUI clients):
+    its orders come back with an empty ``client_ref``, and the back office must recognise them by
+    what they say."""
+
+    kind = "scripted_noref"
+    capabilities = Capabilities(market_orders=True, modify=False, history=False, client_ref=False)
+
+    def query_orders(self) -> list[BrokerOrder]:
+        return [replace(o, client_ref="") for o in super().query_orders()]
+
+    def query_changes(self, cursor: str | None) -> BrokerChanges:
+        changes = super().query_changes(cursor)
+        return replace(changes, orders=[replace(o, client_ref="") for o in changes.orders])

@@ -67,12 +67,13 @@ from orders.services.outbox import (
     dispatch_on_commit,
     enqueue,
     order_reread,
+    orders_release_waiting,
     outbox_relay_once,
     outbox_sweep,
     reread_after_inline_worker,
     tasks_run_inline,
 )
-from orders.services.reconcile import account_poll, accounts_poll_all, accounts_poll_later
+from orders.services.reconcile import account_poll, accounts_poll_all, accounts_poll_later, broker_back
 from orders.services.sync import RESTING_AT_BROKER, nothing_new_at_broker, order_sync
 
 __all__ = [
@@ -94,6 +95,7 @@ __all__ = [
     "tasks_run_inline",
     "reread_after_inline_worker",
     "order_reread",
+    "orders_release_waiting",
     "outbox_relay_once",
     "outbox_sweep",
     "Admission",
@@ -118,6 +120,7 @@ __all__ = [
     "orders_expire_day",
     "expire_locked",
     "account_poll",
+    "broker_back",
     "accounts_poll_later",
     "accounts_poll_all",
     "RECONCILIATION",

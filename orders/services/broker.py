@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from audit.services import Actor, audit_record
+from brokers.connection import link_open
 from brokers.interface import BrokerInterface, BrokerOrder, OrderRequest
 from brokers.registry import broker_for
 from orders.models import (
@@ -22,13 +23,14 @@ from orders.models import (
 from orders.services.freezes import release_freezes
 from orders.services.locks import lock_order, lock_order_alone, relock_order_alone
 from orders.services.modify import after_order_ended, replacement_abandon
-from orders.services.sync import RESTING_AT_BROKER, nothing_new_at_broker, order_sync
+from orders.services.sync import RESTING_AT_BROKER, broker_order_of, nothing_new_at_broker, order_sync
 from orders.state_machine import OrderEvent, order_apply_event
 from risk.services import risk_post_trade
 from trading.clock import now
 from trading.errors import (
     BrokerError,
     BrokerTimeout,
+    BrokerUnavailable,
 )
 from trading.i18n import bilingual
 from trading.services import (
@@ -51,7 +53,8 @@ def order_send_to_broker(*, order_id: int) -> Order | None:
 
     The move to SUBMITTING commits before the broker call, so a worker that
     dies mid-call leaves a trace; a SUBMITTING order is only re-sent after
-    reconciliation shows the broker does not have it.
+    reconciliation shows the broker does not have it. While the account's broker link is down
+    (brokers.connection) a NEW order is left NEW: owed, and offered again by the sweep.
     """
     with transaction.atomic():
         order = lock_order_alone(order_id)
@@ -67,6 +70,8 @@ def order_send_to_broker(*, order_id: int) -> Order | None:
             order.save(update_fields=["updated_at"])  # claim it: others now see it fresh
             resend = True
         elif order.status == OrderStatus.NEW:
+            if not link_open(order.account_id):
+                return order  # waits for its broker; the sweep offers it again
             order.submitted_at = now()
             order_apply_event(order, OrderEvent.SUBMIT_STARTED, actor=WORKER, update_fields=["submitted_at"])
             resend = False
@@ -81,10 +86,7 @@ def order_send_to_broker(*, order_id: int) -> Order | None:
 
 
 def _find_at_broker(broker: BrokerInterface, order: Order) -> BrokerOrder | None:
-    for candidate in broker.query_orders():
-        if candidate.client_ref == str(order.pk) or (order.broker_order_id and candidate.broker_order_id == order.broker_order_id):
-            return candidate
-    return None
+    return broker_order_of(order, broker.query_orders(), carries_ref=broker.capabilities.client_ref)
 
 
 def order_place(broker: BrokerInterface, order: Order) -> Order:
@@ -101,6 +103,13 @@ def order_place(broker: BrokerInterface, order: Order) -> Order:
     broker_actor = Actor.broker(order.account.broker_kind)
     try:
         ack = broker.place_order(request)
+    except BrokerUnavailable as exc:
+        with transaction.atomic():  # it never reached the broker: back to NEW, owed, freezes kept
+            _, locked = lock_order(order.pk)
+            if locked.status == OrderStatus.SUBMITTING:
+                order_apply_event(locked, OrderEvent.BROKER_UNAVAILABLE, actor=broker_actor,
+                                  reason=bilingual("waiting for the broker connection") + f": {exc.message}")
+        return locked
     except BrokerTimeout as exc:
         with transaction.atomic():
             _, locked = lock_order(order.pk)
@@ -146,7 +155,7 @@ def order_cancel_at_broker(*, order_id: int) -> Order | None:
     refusal: str | None = None
     try:
         broker.cancel_order(order.broker_order_id)
-    except BrokerTimeout:
+    except (BrokerTimeout, BrokerUnavailable):
         return order  # the sweep asks again; the poll sees the outcome either way
     except BrokerError as exc:
         # Usually "already filled/cancelled": the poll below records the truth.

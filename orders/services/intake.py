@@ -18,6 +18,7 @@ from django.db import IntegrityError, connection, models, transaction
 
 from audit.models import AuditEvent
 from audit.services import Actor
+from brokers.connection import link_open
 from brokers.registry import broker_for
 from orders.models import (
     Order,
@@ -170,7 +171,7 @@ def order_submit(data: OrderInput, *, actor: Actor, source: str = OrderSource.AP
             changes: list[StatusChange] = []  # written with the order below
             if admission.event is not None:
                 order_apply_event(order, admission.event, actor=actor, reason=admission.reason, defer=changes)
-            claimed = admission.event is None and request_is_worker()
+            claimed = admission.event is None and request_is_worker() and link_open(account.pk)
             if claimed:  # this request makes the broker call itself: SUBMITTING commits with the order
                 order.submitted_at = order.admitted_at
                 order_apply_event(order, OrderEvent.SUBMIT_STARTED, actor=WORKER, defer=changes)

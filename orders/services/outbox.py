@@ -103,6 +103,18 @@ def _dispatch_owed(*, dispatched_before: datetime | None = None, updated_before:
     return len(claimed)
 
 
+def orders_release_waiting(*, account_id: int) -> int:
+    """The account's broker is reachable again: offer its NEW orders now (they waited, owed, while
+    the link was down) instead of after the sweep's grace period. Returns how many."""
+    waiting = Order.objects.filter(account_id=account_id, status=OrderStatus.NEW, admitted_at__isnull=False)
+    if settings.ORDERS_DISPATCH == "relay":
+        return waiting.update(dispatched_at=None)  # the relay takes them on its next pass
+    ids = list(waiting.order_by("pk").values_list("pk", flat=True))
+    for order_id in ids:
+        enqueue(order_id, SUBMIT)
+    return len(ids)
+
+
 def outbox_relay_once() -> int:
     """One pass of the outbox relay: enqueue every broker call owed and not yet dispatched."""
     return _dispatch_owed()

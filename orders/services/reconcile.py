@@ -21,9 +21,11 @@ from orders.models import (
 from orders.services.broker import order_place, submitting_stale
 from orders.services.expiry import expire_locked
 from orders.services.locks import lock_order
-from orders.services.sync import nothing_new_at_broker, order_sync
+from orders.services.outbox import orders_release_waiting
+from orders.services.sync import broker_order_of, nothing_new_at_broker, order_sync
 from orders.state_machine import OrderEvent, order_apply_event
 from trading.clock import now
+from trading.errors import BrokerError
 from trading.i18n import bilingual
 from trading.models import Account
 from trading.selectors import account_trading_day
@@ -104,6 +106,8 @@ def orders_bring_in_line(account: Account, broker: BrokerInterface, changes: Bro
     for order in open_orders:
         found = by_id.get(order.broker_order_id) if order.broker_order_id else None
         found = found or by_ref.get(str(order.pk))
+        if found is None and changes.complete and not broker.capabilities.client_ref:
+            found = broker_order_of(order, changes.orders, carries_ref=False)  # by what it says
         if order.status == OrderStatus.SUBMITTING and not submitting_stale(order):
             continue  # its worker is still waiting for the broker's answer
         if found is None:
@@ -156,4 +160,22 @@ def accounts_poll_all() -> int:
     rather than listing the open orders, so the job costs accounts, not open orders."""
     polled = Order.objects.filter(account=models.OuterRef("pk"), status__in=POLLED_STATUSES)
     ids = Account.objects.filter(models.Exists(polled)).values_list("pk", flat=True)
-    return sum(account_poll(account_id=pk) for pk in list(ids))
+    changed = 0
+    for pk in list(ids):
+        try:
+            changed += account_poll(account_id=pk)
+        except BrokerError as exc:  # one broker down does not stop the others' polls
+            log.warning("poll of account %s failed: %s", pk, exc.message)
+    return changed
+
+
+def broker_back(*, account_id: int) -> None:
+    """The account's broker is reachable again (brokers.connection.link_changed): poll it first
+    (unknown outcomes are queried, never sent again), then offer the orders that waited."""
+    from orders import tasks
+
+    try:
+        tasks.poll_account.delay(account_id)
+        orders_release_waiting(account_id=account_id)
+    except Exception:  # the poll and the sweep catch up on their own
+        log.exception("after the reconnect of account %s", account_id)

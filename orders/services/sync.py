@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.db import transaction
 
@@ -90,6 +91,7 @@ def order_sync(*, order_id: int, broker_order: BrokerOrder, trades: list[BrokerT
                 continue
             position = position or position_for_update(account, order.instrument)
             _apply_fill(account, order, position, trade, actor=broker_actor, posts=posts)
+            known.add(trade.broker_trade_id)  # a trade reported twice in one answer counts once
             new_fills += 1
         if not order.broker_order_id:
             order.broker_order_id = broker_order.broker_order_id
@@ -162,3 +164,34 @@ def nothing_new_at_broker(order: Order, broker_order: BrokerOrder) -> bool:
     """Whether the broker's record adds nothing to ours: working here, resting there, same fills."""
     return (order.status in WORKING_STATUSES and broker_order.status in RESTING_AT_BROKER
             and broker_order.filled_quantity == order.filled_quantity)
+
+
+# How much earlier than our send the broker's clock may stamp an order and it still be ours.
+MATCH_CLOCK_SKEW = timedelta(seconds=60)
+
+
+def broker_order_of(order: Order, broker_orders: list[BrokerOrder], *, carries_ref: bool) -> BrokerOrder | None:
+    """Which of the broker's orders is ``order``: by our reference or the broker's id; for a broker
+    that cannot carry our reference (``capabilities.client_ref`` False: easytrader's GUI clients),
+    by what the order says: the same symbol, side, type, quantity and price, stamped no earlier
+    than our send (give or take the clocks), and not already known as another of our orders. The
+    earliest such. Without this, an order whose answer was lost would look missing and be sent
+    again."""
+    for candidate in broker_orders:
+        if candidate.client_ref == str(order.pk) or (order.broker_order_id and candidate.broker_order_id == order.broker_order_id):
+            return candidate
+    if carries_ref or order.broker_order_id:
+        return None
+    sent = order.submitted_at or order.created_at
+    alike = [
+        o for o in broker_orders
+        if (o.symbol, o.side, o.order_type, o.quantity) == (order.instrument.symbol, order.side, order.order_type, order.quantity)
+        and (o.price == order.price or order.order_type != "LIMIT")
+        and (sent is None or o.created_at >= sent - MATCH_CLOCK_SKEW)
+    ]
+    if not alike:
+        return None
+    known = set(Order.objects.filter(account_id=order.account_id, broker_order_id__in=[o.broker_order_id for o in alike])
+                .exclude(pk=order.pk).values_list("broker_order_id", flat=True))
+    free = sorted((o for o in alike if o.broker_order_id not in known), key=lambda o: (o.created_at, o.broker_order_id))
+    return free[0] if free else None

@@ -150,6 +150,7 @@ def _production_env(**extra: str) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "trading.settings_production",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
         "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "AUDIT_HMAC_KEY": secrets.token_urlsafe(48),
         "DJANGO_ALLOWED_HOSTS": "backoffice.example.com",
     })
     env.update(extra)
@@ -167,13 +168,19 @@ def test_check_deploy_is_clean_under_production_settings() -> None:
     assert "System check identified no issues" in result.stdout, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DJANGO_ALLOWED_HOSTS"])
+@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "FIELD_ENCRYPTION_KEY", "AUDIT_HMAC_KEY", "DJANGO_ALLOWED_HOSTS"])
 def test_production_settings_refuse_to_start_without_their_secrets(missing: str) -> None:
     env = _production_env()
     env.pop(missing)
     result = _manage("check", env=env)
     assert result.returncode != 0
     assert missing in result.stderr
+
+
+def test_production_settings_refuse_an_audit_key_that_is_another_key() -> None:
+    env = _production_env()
+    result = _manage("check", env={**env, "AUDIT_HMAC_KEY": env["FIELD_ENCRYPTION_KEY"]})
+    assert result.returncode != 0 and "AUDIT_HMAC_KEY" in result.stderr
 
 
 def test_production_settings_refuse_the_demo_secret_key() -> None:

@@ -239,6 +239,21 @@ def test_partial_fills_then_the_last_one_move_cash_position_and_freeze(script: B
     assert_money_invariants()
 
 
+def test_a_trade_reported_twice_in_one_answer_is_one_fill(script: BrokerScript) -> None:
+    """A reconnect that replays the day's trades may list one trade twice: one fill, not two."""
+    from orders.services import order_sync
+
+    order = buy(quantity=1000, price="9.90")
+    broker_order_id = reload(order).broker_order_id
+    trade = script.fill(broker_order_id, 400, Decimal("9.90"))
+    order_sync(order_id=order.pk, broker_order=script.orders[broker_order_id], trades=[trade, trade])
+    order = reload(order)
+    assert (order.status, order.filled_quantity) == (S.PARTIALLY_FILLED, 400)
+    assert Fill.objects.filter(order=order).count() == 1
+    assert Position.objects.get(account=account(), instrument=order.instrument).quantity == 400
+    assert_money_invariants()
+
+
 def test_an_order_the_broker_expires_ends_expired_with_its_cash_back(script: BrokerScript) -> None:
     order = buy()
     script.close(reload(order).broker_order_id, BrokerOrderStatus.EXPIRED, "当日有效委托已过期")
@@ -434,3 +449,43 @@ def test_an_order_lost_on_its_way_is_never_sent_after_its_trading_day(
     expired = reload(order)
     assert expired.status == S.EXPIRED and expired.frozen_amount == 0
     assert "trading day is over" in expired.status_reason
+
+
+# --------------------------------------------------------------------------- a broker without our reference
+
+
+@pytest.fixture
+def noref(script: BrokerScript) -> BrokerScript:
+    """acc1 at a broker that cannot carry our order id (as easytrader's GUI clients)."""
+    Account.objects.filter(name="acc1").update(broker_kind="scripted_noref")
+    return script
+
+
+def test_a_lost_answer_at_a_broker_without_our_reference_is_recognised_not_resent(noref: BrokerScript) -> None:
+    noref.on_place(Reply.TIMEOUT, reaches_broker=True)
+    order = buy()
+    assert reload(order).status == S.UNKNOWN and not reload(order).broker_order_id
+    age(order)
+    poll()
+    order = reload(order)
+    assert order.status == S.SUBMITTED and order.broker_order_id == noref.order_of(order.pk).broker_order_id
+    assert len(noref.placed) == 1  # recognised by what it says, not sent again
+
+
+def test_two_alike_orders_lost_at_such_a_broker_are_matched_one_each(noref: BrokerScript) -> None:
+    noref.on_place(Reply.TIMEOUT, reaches_broker=True).on_place(Reply.TIMEOUT, reaches_broker=True)
+    first, second = buy(client_order_id="a-1"), buy(client_order_id="a-2")
+    for order in (first, second):
+        age(order)
+    poll()
+    first, second = reload(first), reload(second)
+    assert (first.status, second.status) == (S.SUBMITTED, S.SUBMITTED)
+    assert {first.broker_order_id, second.broker_order_id} == set(noref.orders) and len(noref.placed) == 2
+
+
+def test_an_order_that_never_reached_such_a_broker_is_sent_again(noref: BrokerScript) -> None:
+    noref.on_place(Reply.TIMEOUT, reaches_broker=False)
+    order = buy()
+    age(order)
+    poll()
+    assert reload(order).status == S.SUBMITTED and len(noref.placed) == 2 and len(noref.orders) == 1

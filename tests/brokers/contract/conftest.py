@@ -12,6 +12,9 @@ from tests.brokers.contract.venue import Venue
 # One line per target module (see venue.py).
 TARGET_MODULES = [
     "tests.brokers.contract.targets.scripted",
+    "tests.brokers.contract.targets.easytrader",
+    "tests.brokers.contract.targets.easytrader_remote",
+    "tests.brokers.contract.targets.xtquant",
 ]
 
 

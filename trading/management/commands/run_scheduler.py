@@ -10,6 +10,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from audit.sealing import audit_digest_daily, audit_seal
+from brokers.connection import brokers_heartbeat
 from orders import review, services
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,9 @@ class Command(BaseCommand):
             (services.orders_expire_day, 60.0),
             (review.orders_expire_reviews, 30.0),
             (services.accounts_reconcile_all, settings.ORDERS_RECONCILE_INTERVAL_SECONDS),
+            (brokers_heartbeat, settings.BROKER_HEARTBEAT_SECONDS),
+            (audit_seal, settings.AUDIT_SEAL_SECONDS),
+            (audit_digest_daily, 600.0),
         ]
         due = {job: 0.0 for job, _ in jobs}
         self.stdout.write(f"scheduler: {', '.join(j.__name__ for j, _ in jobs)} ({settings.DATABASES['default']['ENGINE']})")
