@@ -47,8 +47,10 @@ from orders.models import (
     OrderStatus,
 )
 from orders.services.reconcile import POLLED_STATUSES, orders_bring_in_line
+from orders.services.sync import broker_order_of
 from trading.clock import now
 from trading.errors import BrokerError, Conflict, InputRule, InvalidOrder, NotFound
+from trading.events import EventKind, publish
 from trading.i18n import bilingual
 from trading.models import Account, CashLedgerEntry, Position
 from trading.selectors import account_trading_day
@@ -136,7 +138,7 @@ def account_reconcile(*, account_id: int, actor: Actor = RECONCILIATION) -> Reco
     working = list(Order.objects.filter(account=account, status__in=POLLED_STATUSES).select_related("instrument").order_by("pk"))
     changed = orders_bring_in_line(account, broker, BrokerChanges(broker_orders, trades, cursor=None, complete=True), working)
     comparison = compare(account, read_at=read_at, broker_orders=broker_orders, trades=trades, positions=positions,
-                         balance=balance)
+                         balance=balance, carries_ref=broker.capabilities.client_ref)
     opened, seen_again, closed, open_total = discrepancies_record(account_id=account.pk, comparison=comparison, actor=actor)
     if opened:
         log.warning("reconciliation of %s: %d new discrepancies (%d open)", account.name, opened, open_total)
@@ -160,18 +162,20 @@ def accounts_reconcile_all(*, actor: Actor = RECONCILIATION) -> list[ReconcileRe
 
 
 def compare(account: Account, *, read_at: datetime, broker_orders: list[BrokerOrder], trades: list[BrokerTrade],
-            positions: list[BrokerPosition], balance: BrokerBalance) -> Comparison:
-    """Compare the broker's lists, read at ``read_at``, with our rows now. Writes nothing."""
+            positions: list[BrokerPosition], balance: BrokerBalance, carries_ref: bool = True) -> Comparison:
+    """Compare the broker's lists, read at ``read_at``, with our rows now. Writes nothing.
+    ``carries_ref``: the broker reports our order id on its orders (``capabilities.client_ref``);
+    otherwise an order of ours without a broker id is recognised by what it says (``broker_order_of``)."""
     result = Comparison([], {})
-    ours_by_broker_id = _compare_orders(account, result, read_at, broker_orders)
+    ours_by_broker_id = _compare_orders(account, result, read_at, broker_orders, carries_ref)
     _compare_trades(account, result, read_at, trades, ours_by_broker_id)
     _compare_positions(account, result, read_at, positions)
     _compare_cash(account, result, read_at, balance)
     return result
 
 
-def _compare_orders(account: Account, result: Comparison, read_at: datetime,
-                    broker_orders: list[BrokerOrder]) -> dict[str, Order | None]:
+def _compare_orders(account: Account, result: Comparison, read_at: datetime, broker_orders: list[BrokerOrder],
+                    carries_ref: bool) -> dict[str, Order | None]:
     """Orders both ways; returns our order (or None) for each broker order id."""
     ids = sorted({o.broker_order_id for o in broker_orders})
     refs = sorted({int(o.client_ref) for o in broker_orders if o.client_ref.isdigit()})
@@ -189,6 +193,10 @@ def _compare_orders(account: Account, result: Comparison, read_at: datetime,
             if candidate is not None and candidate.broker_order_id in ("", theirs.broker_order_id):
                 ours = candidate
         matched[theirs.broker_order_id] = ours
+    if not carries_ref:
+        _match_by_content(account, broker_orders, matched)
+    for theirs in broker_orders:
+        ours = matched[theirs.broker_order_id]
         ref = f"broker_order:{theirs.broker_order_id}"
         if ours is None:
             result.check(K.ORDER_ONLY_AT_BROKER, ref, "", _broker_order_text(theirs))
@@ -213,6 +221,22 @@ def _compare_orders(account: Account, result: Comparison, read_at: datetime,
         else:
             result.check(K.ORDER_ONLY_HERE, ref, _order_text(ours), "", order_id=ours.pk)
     return matched
+
+
+def _match_by_content(account: Account, broker_orders: list[BrokerOrder], matched: dict[str, Order | None]) -> None:
+    """For a broker that cannot carry our reference: today's orders of ours without a broker id
+    (refused when sent, so the refusal gave none) recognised among the unmatched broker orders by
+    what they say, with the poll's own matcher."""
+    unmatched = [o for o in broker_orders if matched[o.broker_order_id] is None]
+    if not unmatched:
+        return
+    today = account_trading_day(account, now())
+    for ours in Order.objects.filter(account=account, trading_day=today, broker_order_id="").exclude(
+            status__in=(S.NEW, S.PENDING_APPROVAL)).select_related("instrument").order_by("pk"):
+        found = broker_order_of(ours, unmatched, carries_ref=False)
+        if found is not None:
+            matched[found.broker_order_id] = ours
+            unmatched.remove(found)
 
 
 def _compare_trades(account: Account, result: Comparison, read_at: datetime, trades: list[BrokerTrade],
@@ -293,6 +317,7 @@ def discrepancies_record(*, account_id: int, comparison: Comparison, actor: Acto
             rows[(row.kind, row.object_ref)] = row
             audit_record(actor=actor, action="discrepancy.opened", object_type="discrepancy", object_id=row.pk,
                          account=account.name, after=_row_state(row))
+            _announce(row, account.name)
             opened += 1
         for key, value in comparison.agreed.items():
             row = rows.pop(key, None)
@@ -306,6 +331,7 @@ def discrepancies_record(*, account_id: int, comparison: Comparison, actor: Acto
             row.save(update_fields=["status", "resolved_by", "resolved_at", "resolution"])
             audit_record(actor=actor, action="discrepancy.auto_closed", object_type="discrepancy", object_id=row.pk,
                          account=account.name, before=before, after=_row_state(row), reason=row.resolution)
+            _announce(row, account.name)
             closed += 1
         open_total = sum(1 for r in rows.values() if r.status == DiscrepancyStatus.OPEN)
     return opened, seen_again, closed, open_total
@@ -331,10 +357,16 @@ def discrepancy_resolve(*, discrepancy_id: int, actor: Actor, reason: str) -> Di
         row.save(update_fields=["status", "resolved_by", "resolved_at", "resolution"])
         audit_record(actor=actor, action="discrepancy.resolved", object_type="discrepancy", object_id=row.pk,
                      account=row.account.name, before=before, after=_row_state(row), reason=row.resolution)
+        _announce(row, row.account.name)
     return row
 
 
 # --------------------------------------------------------------------------- texts
+
+
+def _announce(row: Discrepancy, account: str) -> None:
+    """A discrepancy opened or closed, announced after commit (trading.events) for alerting."""
+    publish(EventKind.DISCREPANCY, account, {"id": row.pk, **_row_state(row), "resolved_by": row.resolved_by})
 
 
 def _row_state(row: Discrepancy) -> dict[str, str]:

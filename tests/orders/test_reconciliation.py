@@ -371,3 +371,51 @@ def test_a_reconciliation_and_a_poll_at_once_send_a_lost_order_once(script: Brok
     assert len(script.placed) == 2 and len(script.orders) == 1
     assert reload(lost).status == S.SUBMITTED
     assert_money_invariants()
+
+
+# --------------------------------------------------------------------------- events, brokers without our reference
+
+
+def test_a_discrepancy_opened_closed_and_resolved_is_announced_after_commit(script: BrokerScript) -> None:
+    from trading.events import DomainEvent, EventKind, domain_event
+
+    heard: list[DomainEvent] = []
+
+    def listen(sender: object, *, event: DomainEvent, **kwargs: object) -> None:
+        if event.kind == EventKind.DISCREPANCY:
+            heard.append(event)
+
+    domain_event.connect(listen, dispatch_uid="test-discrepancy-events")
+    try:
+        script.cash += Decimal("1000")
+        script.holdings["600000.SH"] = (500, Decimal("9.00"))
+        reconcile()
+        script.cash -= Decimal("1000")
+        reconcile()
+        discrepancy_resolve(discrepancy_id=Discrepancy.objects.get(kind=K.POSITION_QUANTITY).pk,
+                            actor=Actor.user("rm"), reason="已核实")
+    finally:
+        domain_event.disconnect(dispatch_uid="test-discrepancy-events")
+    assert [(e.account, e.data["object_ref"], e.data["status"], e.data["resolved_by"]) for e in heard] == [
+        ("acc1", "position:600000.SH", "OPEN", ""), ("acc1", "cash", "OPEN", ""), ("acc1", "available", "OPEN", ""),
+        ("acc1", "cash", "RESOLVED", "reconciliation"), ("acc1", "available", "RESOLVED", "reconciliation"),
+        ("acc1", "position:600000.SH", "RESOLVED", "rm")]
+    assert heard[0].data["ours"] == "0" and heard[0].data["theirs"] == "500"
+
+
+def test_a_broker_without_our_reference_has_our_refused_order_recognised_by_content(
+        script: BrokerScript, monkeypatch) -> None:
+    """easytrader's GUI clients report no reference of ours: a refused order (no broker id here)
+    is recognised by what it says, not reported as an order we lack."""
+    from brokers.adapters.scripted import ScriptedBroker
+    from brokers.interface import Capabilities
+
+    monkeypatch.setattr(ScriptedBroker, "capabilities", Capabilities(client_ref=False))
+    script.on_place(Reply.REFUSE, "资金不足")
+    order = reload(buy())
+    assert (order.status, order.broker_order_id) == (S.REJECTED, "")
+    [(broker_id, record)] = script.orders.items()
+    script.orders[broker_id] = replace(record, client_ref="")
+    placed_by_hand(script, quantity=300)  # and one that is really not ours
+    reconcile()
+    assert [ref for kind, ref in sides() if kind == K.ORDER_ONLY_AT_BROKER] == ["broker_order:S000002"]
