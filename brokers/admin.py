@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from brokers.models import BrokerLink, PaperAccount, PaperOrder, PaperPosition, PaperTrade
 from staff.admin_tools import ReadOnlyModelAdmin
@@ -16,7 +17,7 @@ class PaperAccountAdmin(ReadOnlyModelAdmin):
     list_display = ["account_name", "cash", "frozen", "available_display", "updated_at"]
     search_fields = ["account_name"]
 
-    @admin.display(description="可用资金")
+    @admin.display(description=_("available"))
     def available_display(self, obj: PaperAccount) -> Any:
         return obj.available
 

@@ -25,6 +25,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
     from trading.models import Account
 
 
@@ -144,7 +146,7 @@ class BrokerInterface(abc.ABC):
     """
 
     kind: ClassVar[str]
-    label: ClassVar[str] = ""
+    label: ClassVar[StrOrPromise] = ""  # the name people read: gettext_lazy("...") with an English msgid
     capabilities: ClassVar[Capabilities] = Capabilities()
 
     def __init__(self, account_name: str, settings: dict[str, Any] | None = None) -> None:

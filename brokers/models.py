@@ -231,8 +231,8 @@ class PaperSequence(models.Model):
 
 
 class LinkState(models.TextChoices):
-    UP = "UP", "已连接 (connected)"
-    DOWN = "DOWN", "已断开 (disconnected)"
+    UP = "UP", "已连接"
+    DOWN = "DOWN", "已断开"
 
 
 class BrokerLink(models.Model):

@@ -22,7 +22,7 @@ def register(cls: type[BrokerInterface]) -> type[BrokerInterface]:
 
 def _load_builtin() -> None:
     # Explicit list, no scanning: a new adapter is one import line here.
-    from brokers.adapters import easytrader, easytrader_remote, paper, xtquant  # noqa: F401
+    from brokers.adapters import easytrader, easytrader_remote, gateway, paper, xtquant  # noqa: F401
 
 
 def adapter_class(kind: str) -> type[BrokerInterface]:

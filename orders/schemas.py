@@ -12,22 +12,23 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from trading.i18n import bilingual_lazy
 from trading.schemas import ErrorOut, PriceInput, Text
 
 __all__ = ["ErrorOut", "OrderIn", "OrderModifyIn", "BatchIn", "VerdictOut", "OrderOut", "BatchItemOut", "BatchOut", "FillOut"]
 
 
 class OrderIn(BaseModel):
-    account: Text = Field(..., max_length=64, description="账户名", examples=["demo"])
-    symbol: Text = Field(..., max_length=16, description="600000.SH, sh600000 or 600000", examples=["600000.SH"])
-    side: Text = Field(..., description="BUY or SELL", examples=["BUY"])
-    order_type: Text = Field("LIMIT", description="LIMIT or MARKET", examples=["LIMIT"])
-    price: PriceInput = Field(None, description="decimal string, required for LIMIT", examples=["10.50"])
-    quantity: int = Field(..., description="shares", examples=[1000])
-    client_order_id: Text | None = Field(None, max_length=64, description="idempotency key, unique per account",
+    account: Text = Field(..., max_length=64, description=bilingual_lazy("account name"), examples=["demo"])
+    symbol: Text = Field(..., max_length=16, description=bilingual_lazy("600000.SH, sh600000 or 600000"), examples=["600000.SH"])
+    side: Text = Field(..., description=bilingual_lazy("BUY or SELL"), examples=["BUY"])
+    order_type: Text = Field("LIMIT", description=bilingual_lazy("LIMIT or MARKET"), examples=["LIMIT"])
+    price: PriceInput = Field(None, description=bilingual_lazy("decimal string, required for LIMIT"), examples=["10.50"])
+    quantity: int = Field(..., description=bilingual_lazy("shares"), examples=[1000])
+    client_order_id: Text | None = Field(None, max_length=64, description=bilingual_lazy("idempotency key, unique per account"),
                                          examples=["s1-000123"])
     strategy: Text = Field("", max_length=64, examples=["s1"])
-    protection_price: PriceInput = Field(None, description="market orders: worst acceptable price")
+    protection_price: PriceInput = Field(None, description=bilingual_lazy("market orders: worst acceptable price"))
 
 
 class OrderModifyIn(BaseModel):
@@ -73,7 +74,7 @@ class BatchItemOut(BaseModel):
     status_code: int
     order: OrderOut | None = None
     detail: Any = None
-    code: str | None = Field(None, description="the stable error code of a refused item, as in a single answer")
+    code: str | None = Field(None, description=bilingual_lazy("the stable error code of a refused item, as in a single answer"))
 
 
 class BatchOut(BaseModel):

@@ -34,8 +34,10 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.functional import lazy
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from orders.kill_switch import trading_state_switch
@@ -70,18 +72,19 @@ class _HistoryAdmin(SimpleHistoryAdmin):
 
 
 def _params_catalogue() -> str:
+    """The rule codes with their titles (in the reader's language) and parameters, for the rule form."""
     lines = []
     for cls in RULE_CLASSES:
-        params = ", ".join(f"{name}: {kind} = {default}" for name, kind, default in cls.describe_params()) or bilingual("none")
+        params = ", ".join(f"{name}: {kind} = {default}" for name, kind, default in cls.describe_params()) or gettext("none")
         lines.append(f"{cls.code} ({cls.title}, {cls.phase}): {params}")
-    return "\n".join(lines)
+    return format_html("<pre style='white-space:pre-wrap'>{}</pre>", "\n".join(lines))
 
 
 class RiskRuleForm(forms.ModelForm):
-    code = forms.ChoiceField(label="规则", choices=rule_choices)
-    params = forms.JSONField(label="参数 (JSON)", required=False, initial=dict,
-                             help_text='金额与比例请用字符串, 如 {"max_amount": "100000", "max_ratio": "0.10"} '
-                                       "(money and ratios as strings, never floats)")
+    code = forms.ChoiceField(label=_("rule"), choices=rule_choices)
+    params = forms.JSONField(label=_("parameters (JSON)"), required=False, initial=dict,
+                             help_text=_('Money and ratios as strings, never floats, e.g. '
+                                         '{"max_amount": "100000", "max_ratio": "0.10"}'))
 
     class Meta:
         model = RiskRule
@@ -105,7 +108,7 @@ class RiskRuleAdmin(_HistoryAdmin):
     raw_id_fields = ["account"]
     actions = ["enable_rules", "disable_rules"]
     fieldsets = [(None, {"fields": ["code", "account", "enabled", "action", "params", "note"],
-                         "description": format_html("<pre style='white-space:pre-wrap'>{}</pre>", _params_catalogue())})]
+                         "description": lazy(_params_catalogue, str)()})]
 
     # Django's add/change/delete permission alone is not enough: the role's custom
     # permission must be there too. View stays Django's view (Compliance reads only).
@@ -122,16 +125,16 @@ class RiskRuleAdmin(_HistoryAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return super().has_delete_permission(request, obj) and self.has_manage_rules_permission(request)
 
-    @admin.display(description="名称")
+    @admin.display(description=_("name"))
     def title(self, obj: RiskRule) -> str:
         cls = REGISTRY.get(obj.code)
-        return cls.title if cls else bilingual("unknown")
+        return str(cls.title) if cls else bilingual("unknown")
 
-    @admin.display(description="范围")
+    @admin.display(description=_("applies to"))
     def scope(self, obj: RiskRule) -> str:
         return obj.account.name if obj.account_id and obj.account else bilingual("global")
 
-    @admin.display(description="参数")
+    @admin.display(description=_("parameters"))
     def params_text(self, obj: RiskRule) -> str:
         return json.dumps(obj.params, ensure_ascii=False)
 
@@ -149,13 +152,18 @@ class RiskRuleAdmin(_HistoryAdmin):
         for rule in queryset:
             rule.enabled = enabled
             services.risk_rule_save(rule=rule, actor=actor_of(request))
-        self.message_user(request, f"{queryset.count()} 条规则已{'启用' if enabled else '停用'}")
+        count = queryset.count()
+        if enabled:
+            message = ngettext("%(count)d rule enabled.", "%(count)d rules enabled.", count)
+        else:
+            message = ngettext("%(count)d rule disabled.", "%(count)d rules disabled.", count)
+        self.message_user(request, message % {"count": count})
 
-    @admin.action(description=bilingual("enable"), permissions=["change"])
+    @admin.action(description=_("Enable selected rules"), permissions=["change"])
     def enable_rules(self, request: HttpRequest, queryset: QuerySet[RiskRule]) -> None:
         self._set_enabled(request, queryset, True)
 
-    @admin.action(description=bilingual("disable"), permissions=["change"])
+    @admin.action(description=_("Disable selected rules"), permissions=["change"])
     def disable_rules(self, request: HttpRequest, queryset: QuerySet[RiskRule]) -> None:
         self._set_enabled(request, queryset, False)
 
@@ -169,7 +177,7 @@ class RestrictedSymbolAdmin(_HistoryAdmin):
     raw_id_fields = ["instrument", "account"]
     readonly_fields = ["created_by"]
 
-    @admin.display(description="范围")
+    @admin.display(description=_("applies to"))
     def scope(self, obj: RestrictedSymbol) -> str:
         return obj.account.name if obj.account_id and obj.account else bilingual("all")
 
@@ -199,7 +207,7 @@ class RiskEventAdmin(_ReadOnly):
     list_select_related = ["account", "order"]
     date_hierarchy = "created_at"
 
-    @admin.display(description="委托")
+    @admin.display(description=_("order"))
     def order_link(self, obj: RiskEvent) -> str:
         """The order on the order desk, where a held one is approved, rejected or overridden."""
         if not obj.order_id:
@@ -246,7 +254,7 @@ class RiskControlAdmin(admin.ModelAdmin):
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return super().has_view_permission(request, obj) or self.has_set_trading_state_permission(request)
 
-    @admin.action(description=bilingual("set the global trading state"), permissions=["set_trading_state"])
+    @admin.action(description=_("Set the global trading state…"), permissions=["set_trading_state"])
     def set_global_trading_state(self, request: HttpRequest, queryset: QuerySet[RiskControl]) -> HttpResponse | None:
         """The account page's confirmation (state, reason, cancel open orders) for the global row."""
         form = TradingStateForm(request.POST if request.POST.get("post") else None)

@@ -14,10 +14,12 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from simple_history.models import HistoricalRecords
 
 from orders.models import Order
 from risk.verdicts import RiskAction
+from trading.i18n import bilingual_lazy
 from trading.models import Account, TradingState, money_field
 
 
@@ -33,7 +35,7 @@ class RiskRule(models.Model):
     code = models.CharField("规则", max_length=64, db_index=True)
     account = models.ForeignKey(
         Account, verbose_name="账户", null=True, blank=True, on_delete=models.CASCADE, related_name="risk_rules",
-        help_text="留空 = 全局规则 (empty = every account)",
+        help_text="留空 = 全局规则",
     )
     enabled = models.BooleanField("启用", default=True)
     action = models.CharField("动作", max_length=8, choices=RiskAction.choices, default=RiskAction.REJECT)
@@ -53,8 +55,9 @@ class RiskRule(models.Model):
         ]
 
     def __str__(self) -> str:
-        scope = self.account.name if self.account_id and self.account else "全局"
-        return f"{self.code} [{scope}] {self.action}{'' if self.enabled else ' (停用)'}"
+        scope = self.account.name if self.account_id and self.account else gettext("global")
+        disabled = "" if self.enabled else " ({})".format(gettext("disabled"))
+        return f"{self.code} [{scope}] {self.action}{disabled}"
 
     def clean(self) -> None:
         from risk.rules import validate_rule_config
@@ -74,12 +77,12 @@ class RestrictedSymbol(models.Model):
     instrument = models.ForeignKey("trading.Instrument", verbose_name="证券", on_delete=models.CASCADE, related_name="restrictions")
     account = models.ForeignKey(
         Account, verbose_name="账户", null=True, blank=True, on_delete=models.CASCADE, related_name="restrictions",
-        help_text="留空 = 所有账户 (empty = every account)",
+        help_text="留空 = 所有账户",
     )
     side = models.CharField("限制方向", max_length=4, choices=RestrictedSide.choices, default=RestrictedSide.BOTH)
     reason = models.CharField("原因", max_length=255)
-    valid_from = models.DateField("生效日", null=True, blank=True, help_text="留空 = 立即 (empty = now)")
-    valid_to = models.DateField("失效日(含)", null=True, blank=True, help_text="留空 = 长期 (empty = open-ended)")
+    valid_from = models.DateField("生效日", null=True, blank=True, help_text="留空 = 立即生效")
+    valid_to = models.DateField("失效日(含)", null=True, blank=True, help_text="留空 = 长期有效")
     created_by = models.CharField("录入人", max_length=128, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -91,7 +94,7 @@ class RestrictedSymbol(models.Model):
         ordering = ["instrument_id", "account_id"]
 
     def __str__(self) -> str:
-        scope = self.account.name if self.account_id and self.account else "全部账户"
+        scope = self.account.name if self.account_id and self.account else gettext("all accounts")
         return f"{self.instrument} [{scope}] {self.reason}"
 
 
@@ -195,7 +198,8 @@ class RiskControl(models.Model):
         verbose_name_plural = "全局交易状态"
 
     def __str__(self) -> str:
-        return f"全局: {self.get_trading_state_display()}"
+        scope = gettext("global")
+        return f"{scope}: {self.get_trading_state_display()}"
 
 
 class ReviewOrder(Order):
@@ -207,8 +211,8 @@ class ReviewOrder(Order):
         verbose_name = "风控审核委托"
         verbose_name_plural = "风控审核委托"
         permissions = [
-            ("review_order", "可审批或拒绝待审核委托 (approve or reject held orders)"),
-            ("override_order", "可越权放行被风控拒绝的委托 (override a risk rejection)"),
+            ("review_order", bilingual_lazy("approve or reject held orders")),
+            ("override_order", bilingual_lazy("override a risk rejection")),
         ]
 
 
@@ -220,4 +224,4 @@ class AccountTradingState(Account):
         proxy = True
         verbose_name = "账户交易状态"
         verbose_name_plural = "账户交易状态"
-        permissions = [("set_trading_state", "可切换交易状态 (switch trading state)")]
+        permissions = [("set_trading_state", bilingual_lazy("switch trading state"))]

@@ -80,8 +80,8 @@ def risk_rule_save(*, rule: RiskRule, actor: Actor = SYSTEM) -> RiskRule:
         raise RuleConfigError(bilingual("action must be one of {value2}", value='/'.join(RiskAction.values), value2=', '.join(RiskAction.values)),
                               field="action")
     if RiskRule.objects.filter(code=rule.code, account=rule.account).exclude(pk=rule.pk).exists():
-        scope = rule.account.name if rule.account_id and rule.account else "全局"
-        raise Conflict(bilingual("rule {code} already exists for {scope}", code=rule.code, scope=scope))
+        scope, scope_en = (rule.account.name, rule.account.name) if rule.account_id and rule.account else ("全局", "every account")
+        raise Conflict(bilingual("rule {code} already exists for {scope_en}", code=rule.code, scope=scope, scope_en=scope_en))
     before = None
     if rule.pk:
         previous = RiskRule.objects.filter(pk=rule.pk).select_related("account").first()

@@ -1,7 +1,8 @@
 """Model labels in the reader's language.
 
-The domain models spell their labels as plain Chinese strings (``"资金账户"``),
-and fields without a label get Django's English default (``"created at"``).
+The domain models spell their labels (verbose names, choices, help texts) as
+plain Chinese strings (``"资金账户"``), and fields without a label get Django's
+English default (``"created at"``).
 So that an operator who picks English reads English (and one who keeps the
 default reads Chinese), the labels of the project's own models are wrapped
 in ``gettext_lazy`` once at start-up; the catalogues in ``locale/`` hold the
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 
 from django.apps import apps
 from django.db import models
+from django.utils import translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
@@ -29,7 +31,12 @@ PLURAL = "plural"  # the context of plural model names: "委托" is "order" or "
 
 
 def _lazy(value: object, context: str | None = None) -> object:
-    if isinstance(value, str) and not isinstance(value, Promise) and value:
+    if isinstance(value, Promise):
+        # Already lazy: our own wrapping (idempotent), or a label another library composes
+        # without gettext (django-simple-history's "historical {}"); its text is the msgid.
+        with translation.override(None):
+            value = str(value)
+    if isinstance(value, str) and value:
         return pgettext_lazy(context, value) if context else gettext_lazy(value)
     return value
 
@@ -65,9 +72,9 @@ def model_labels() -> tuple[list[str], list[str]]:
         for field in opts.get_fields():
             if getattr(field, "auto_created", False) and not getattr(field, "concrete", False):
                 continue
-            name = getattr(field, "verbose_name", None)
-            if name:
-                texts.add(str(name))
+            for text in (getattr(field, "verbose_name", None), getattr(field, "help_text", None)):
+                if text:
+                    texts.add(str(text))
             for _value, label in getattr(field, "flatchoices", None) or []:
                 texts.add(str(label))
     return sorted(t for t in texts if t), sorted(t for t in plurals if t)
@@ -98,5 +105,6 @@ def translate_model_labels() -> None:
             if not isinstance(field, models.Field):
                 continue
             field.verbose_name = _lazy(field.verbose_name)  # type: ignore[assignment]  # django-stubs: verbose names are typed str; a lazy gettext proxy is what Django expects here
+            field.help_text = _lazy(field.help_text)  # type: ignore[assignment]  # django-stubs: help_text is typed str; a lazy gettext proxy is what Django expects here
             if field.choices and not callable(field.choices):
                 field.choices = [(value, _lazy(label)) for value, label in field.flatchoices]

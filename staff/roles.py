@@ -22,6 +22,8 @@ from typing import Any
 
 from django.apps import apps as global_apps
 
+from trading.i18n import bilingual_lazy
+
 OPERATOR = "Operator"
 RISK_MANAGER = "Risk manager"
 COMPLIANCE = "Compliance"
@@ -36,7 +38,7 @@ class CustomPermission:
     app_label: str
     model: str
     codename: str
-    name: str
+    name: str  # "中文 (English)" from the catalogues (lazy): the name is stored in auth_permission
 
     @property
     def label(self) -> str:
@@ -44,17 +46,17 @@ class CustomPermission:
 
 
 CUSTOM_PERMISSIONS = (
-    CustomPermission("orders", "order", "approve_order", "审批通过委托 (approve held orders)"),
-    CustomPermission("orders", "order", "reject_order", "驳回委托 (reject held orders)"),
-    CustomPermission("orders", "order", "cancel_order", "撤销委托 (cancel orders)"),
-    CustomPermission("orders", "order", "modify_order", "改单 (modify price/quantity)"),
-    CustomPermission("orders", "order", "override_order", "强制放行风控拒绝的委托 (override a REJECT verdict)"),
-    CustomPermission("orders", "discrepancy", "reconcile_account", "对账 (reconcile accounts with their brokers now)"),
-    CustomPermission("orders", "discrepancy", "resolve_discrepancy", "处理对账差异 (resolve reconciliation discrepancies)"),
-    CustomPermission("trading", "account", "set_trading_state", "设置交易状态 暂停/只减仓/恢复 (set trading state)"),
-    CustomPermission("trading", "apikey", "manage_api_keys", "管理API密钥 (manage API keys)"),
-    CustomPermission("risk", "riskrule", "manage_risk_rules", "管理风控规则 (manage risk rules)"),
-    CustomPermission("audit", "auditevent", "view_audit", "查看审计记录 (view the audit trail)"),
+    CustomPermission("orders", "order", "approve_order", bilingual_lazy("approve held orders")),
+    CustomPermission("orders", "order", "reject_order", bilingual_lazy("reject held orders")),
+    CustomPermission("orders", "order", "cancel_order", bilingual_lazy("cancel orders")),
+    CustomPermission("orders", "order", "modify_order", bilingual_lazy("modify price/quantity")),
+    CustomPermission("orders", "order", "override_order", bilingual_lazy("override a REJECT verdict")),
+    CustomPermission("orders", "discrepancy", "reconcile_account", bilingual_lazy("reconcile accounts with their brokers now")),
+    CustomPermission("orders", "discrepancy", "resolve_discrepancy", bilingual_lazy("resolve reconciliation discrepancies")),
+    CustomPermission("trading", "account", "set_trading_state", bilingual_lazy("set trading state")),
+    CustomPermission("trading", "apikey", "manage_api_keys", bilingual_lazy("manage API keys")),
+    CustomPermission("risk", "riskrule", "manage_risk_rules", bilingual_lazy("manage risk rules")),
+    CustomPermission("audit", "auditevent", "view_audit", bilingual_lazy("view the audit trail")),
 )
 
 # Apps whose rows every role may look at (compliance reads everything).
@@ -111,7 +113,7 @@ def ensure_custom_permissions(apps: Any = global_apps) -> None:
             continue
         content_type, _ = ContentType.objects.get_or_create(app_label=custom.app_label, model=custom.model)
         Permission.objects.update_or_create(content_type=content_type, codename=custom.codename,
-                                            defaults={"name": custom.name[:255]})
+                                            defaults={"name": str(custom.name)[:255]})
 
 
 def roles_sync(apps: Any = global_apps) -> dict[str, int]:

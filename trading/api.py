@@ -16,11 +16,12 @@ from orders.services import account_by_name, account_reconcile
 from trading import selectors
 from trading.auth import api_client
 from trading.clock import now
+from trading.i18n import bilingual_lazy
 from trading.schemas import error_responses
 
 router = Router(tags=["accounts"])
 ERRORS = error_responses(403, 404)
-ACCOUNT_NAME = Path(..., description="账户名 (account name)", example="demo")
+ACCOUNT_NAME = Path(..., description=bilingual_lazy("account name"), example="demo")
 
 
 class BalanceOut(BaseModel):

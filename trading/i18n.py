@@ -7,8 +7,17 @@ English, with named placeholders, and translated in ``locale/zh_Hans/LC_MESSAGES
 a client reads the same text as before the catalogues carried it.
 
 Where one English text needs two Chinese ones, :func:`pbilingual` takes a context first, as
-``pgettext`` does. ``makemessages`` finds the calls (``trading/management/commands/makemessages.py``
-adds both to its keywords); ``make messages`` refreshes and compiles both catalogues. Log
+``pgettext`` does. A label written once at import time (a permission name, an API parameter's description)
+cannot be rendered then: the catalogues are not loaded yet. :func:`bilingual_lazy` is
+:func:`bilingual` rendered when the text is first read, for labels kept "中文 (English)" because
+they are stored or shown outside the reader's language: permission names are rows in the
+database, the API documentation is the API's, whose answers are bilingual. Labels the admin
+shows follow the reader's language instead: ``gettext_lazy`` with an English msgid in code the
+project writes itself (admin, forms, plug-in titles), and the Chinese of the models' own labels
+through ``staff.i18n``.
+
+``makemessages`` finds the calls (``trading/management/commands/makemessages.py``
+adds them to its keywords); ``make messages`` refreshes and compiles both catalogues. Log
 lines stay in plain text.
 """
 
@@ -17,6 +26,7 @@ from __future__ import annotations
 from functools import cache
 
 from django.utils import translation
+from django.utils.functional import lazy
 
 CHINESE = "zh-hans"
 ENGLISH = "en"
@@ -43,3 +53,12 @@ def pbilingual(context: str, msgid: str, /, **params: object) -> str:
     """:func:`bilingual` with a translation context (``pgettext``): the same English, another Chinese."""
     chinese, english = _templates(msgid, context)
     return f"{chinese.format(**params)} ({english.format(**params)})"
+
+
+_bilingual_lazy = lazy(bilingual, str)
+
+
+def bilingual_lazy(msgid: str, /, **params: object) -> str:
+    """:func:`bilingual` rendered when the text is read, for labels defined at import time
+    (a lazy ``str``: Django and the JSON encoders render it as text)."""
+    return _bilingual_lazy(msgid, **params)

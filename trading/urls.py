@@ -13,15 +13,15 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from trading.auth import ApiKeyAuth, RateLimited
 from trading.errors import ErrorCode, FieldProblem, InputRule, TradingError, input_problems
-from trading.i18n import bilingual
+from trading.i18n import bilingual, bilingual_lazy
 from trading.market_rules import MarketRuleViolation
 
 log = logging.getLogger("trading.api")
 
 api = NinjaAPI(
-    title="A股交易后台 API",
+    title=bilingual_lazy("A-share trading back office API"),
     version="1.0.0",
-    description="Orders, accounts, risk checks and paper-market data for strategies. See docs/api.md.",
+    description=bilingual_lazy("Orders, accounts, risk checks and paper-market data for strategies. See docs/api.md."),
     auth=ApiKeyAuth(),
     urls_namespace="api-v1",
     # Served from django-ninja's static files ("ninja" in INSTALLED_APPS); no call to Swagger's online validator.

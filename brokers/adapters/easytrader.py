@@ -59,6 +59,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, NoReturn, TypeVar
 
+from django.utils.translation import gettext_lazy
+
 from brokers.interface import (
     BrokerBalance,
     BrokerInterface,
@@ -532,7 +534,7 @@ class EasytraderBroker(BrokerInterface):
     """
 
     kind = "easytrader"
-    label = "easytrader (同花顺客户端 / miniQMT)"
+    label = gettext_lazy("easytrader (Tonghuashun client / miniQMT)")
     capabilities: ClassVar[Capabilities] = Capabilities(market_orders=True, modify=False, history=False, client_ref=False)
 
     def __init__(self, account_name: str, settings: dict[str, Any] | None = None, *, client: Any = None,

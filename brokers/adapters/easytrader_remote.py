@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from django.utils.translation import gettext_lazy
+
 from brokers.adapters.easytrader import MSG_NOT_CONNECTED, EasytraderBroker
 from brokers.interface import Capabilities
 from brokers.registry import register
@@ -45,7 +47,7 @@ class EasytraderRemoteBroker(EasytraderBroker):
     """An account behind easytrader's own server (see the module docstring)."""
 
     kind = "easytrader_remote"
-    label = "easytrader remote server (easytrader.server)"
+    label = gettext_lazy("easytrader remote server (easytrader.server)")
     capabilities: ClassVar[Capabilities] = Capabilities(market_orders=False, modify=False, history=False, client_ref=False)
 
     def _new_client(self) -> Any:

@@ -102,6 +102,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy
 
 from brokers.interface import (
     BrokerBalance,
@@ -901,7 +902,7 @@ class PaperBroker(BrokerInterface):
     """Simulated broker with its own books in the database (see the module docstring)."""
 
     kind = "paper"
-    label = "模拟券商"
+    label = gettext_lazy("paper broker")
     capabilities = Capabilities(market_orders=True, modify=False, history=True, client_ref=True)
 
     @staticmethod

@@ -33,6 +33,7 @@ from enum import StrEnum
 from typing import ClassVar, NoReturn
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from brokers.interface import (
     BrokerBalance,
@@ -181,7 +182,7 @@ class ScriptedBroker(BrokerInterface):
     """Answers from the account's :class:`BrokerScript` (see the module docstring)."""
 
     kind = "scripted"
-    label = "脚本券商 (tests)"
+    label = gettext_lazy("scripted broker (tests)")
     capabilities = Capabilities(market_orders=True, modify=False, history=False, client_ref=True)
 
     _scripts: ClassVar[dict[str, BrokerScript]] = {}

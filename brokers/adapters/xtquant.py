@@ -57,6 +57,7 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings as django_settings
+from django.utils.translation import gettext_lazy
 
 from brokers.interface import (
     BrokerBalance,
@@ -584,7 +585,7 @@ class XtQuantBroker(BrokerInterface):
     """
 
     kind = "xtquant"
-    label = "迅投 miniQMT (XtQuant)"
+    label = gettext_lazy("Thinktrader miniQMT (XtQuant)")
     capabilities = Capabilities(market_orders=True, modify=False, history=False, client_ref=True)
 
     def __init__(self, account_name: str, settings: dict[str, Any] | None = None) -> None:

@@ -23,6 +23,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, TypeVar
 
+from django.utils.translation import gettext
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from risk.verdicts import RiskAction, Verdict
@@ -32,6 +33,8 @@ from trading.models import TradingState
 from trading.money import ZERO, to_cent, to_ratio_places
 
 if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
     from orders.models import Order
     from risk.context import RiskContext
     from risk.post_trade import PostTradeState
@@ -98,11 +101,12 @@ def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
 
 
 class Rule(Generic[P]):
-    """One risk rule. Subclasses set ``code``, ``title``, ``category``, ``params_model`` and
+    """One risk rule. Subclasses set ``code``, ``title`` (``gettext_lazy`` of an English name,
+    its Chinese in the catalogue: operators read it in admin), ``category``, ``params_model`` and
     implement ``check`` (pre-trade) or ``evaluate`` (post-trade)."""
 
     code: ClassVar[str]
-    title: ClassVar[str]
+    title: ClassVar[StrOrPromise]
     category: ClassVar[str]
     params_model: ClassVar[type[RuleParams]] = NoParams
     phase: ClassVar[str] = PRE_TRADE
@@ -145,10 +149,11 @@ class Rule(Generic[P]):
 
     @classmethod
     def describe_params(cls) -> list[tuple[str, str, str]]:
-        """(name, type, default or "required") of every parameter, for the admin help text."""
+        """(name, type, default or "required") of every parameter, for the admin help text
+        (in the active language)."""
         rows = []
         for name, info in cls.params_model.model_fields.items():
-            default = "必填 required" if info.is_required() else repr(info.default)
+            default = gettext("required") if info.is_required() else repr(info.default)
             rows.append((name, getattr(info.annotation, "__name__", str(info.annotation)), default))
         return rows
 

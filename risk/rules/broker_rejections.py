@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules.base import POST_TRADE, REJECTION, Count, ProtectionState, Rule, RuleParams
 from risk.verdicts import Verdict
 from trading.i18n import bilingual
@@ -24,7 +26,7 @@ class BrokerRejections(Rule[BrokerRejectionsParams]):
     something is wrong with the strategy or the connection. With action WARN it only alerts."""
 
     code = "broker_rejections"
-    title = "连续券商拒单(自动暂停)"
+    title = gettext_lazy("consecutive broker rejections (automatic halt)")
     category = "protection"
     params_model = BrokerRejectionsParams
     phase = POST_TRADE

@@ -6,6 +6,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules.base import NonNegativeDecimal, Rule, RuleParams
 from risk.verdicts import Verdict
 from trading.i18n import bilingual
@@ -24,7 +26,7 @@ class Cooldown(Rule[CooldownParams]):
     the same symbol (exactly ``seconds`` later passes). Not re-checked on approval."""
 
     code = "cooldown"
-    title = "同一证券委托间隔"
+    title = gettext_lazy("interval between orders in one symbol")
     category = "frequency"
     params_model = CooldownParams
     recheck_on_approval = False

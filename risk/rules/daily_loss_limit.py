@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
 from pydantic import model_validator
 
 from risk.rules.base import FILL, POST_TRADE, Money, ProtectionState, Ratio, Rule, RuleParams, money, pct, ratio_of
@@ -35,7 +36,7 @@ class DailyLossLimit(Rule[DailyLossLimitParams]):
     WARN it only raises the event."""
 
     code = "daily_loss_limit"
-    title = "日内亏损限额(自动限制交易)"
+    title = gettext_lazy("daily loss limit (automatic trading restriction)")
     category = "protection"
     params_model = DailyLossLimitParams
     phase = POST_TRADE

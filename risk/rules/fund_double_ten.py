@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules.base import Ratio, Rule, RuleParams, money, pct, ratio_of
 from risk.verdicts import Verdict
 from trading.i18n import bilingual
@@ -26,7 +28,7 @@ class FundDoubleTen(Rule[FundDoubleTenParams]):
     ``max_position_ratio`` / ``max_issuer_share_ratio``. Sells pass."""
 
     code = "fund_double_ten"
-    title = "基金双十"
+    title = gettext_lazy("fund double-ten rule")
     category = "compliance"
     params_model = FundDoubleTenParams
     generous_params = {"max_nav_ratio": "1", "max_manager_share_ratio": "1"}

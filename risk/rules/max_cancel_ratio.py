@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules.base import Count, Ratio, Rule, RuleParams, pct, ratio_of
 from risk.verdicts import Verdict
 from trading.i18n import bilingual
@@ -26,7 +28,7 @@ class MaxCancelRatio(Rule[MaxCancelRatioParams]):
     are never blocked."""
 
     code = "max_cancel_ratio"
-    title = "撤单率上限"
+    title = gettext_lazy("maximum cancel ratio")
     category = "frequency"
     params_model = MaxCancelRatioParams
     generous_params = {"max_ratio": "1"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules.base import Money, Rule, RuleParams, money
 from risk.verdicts import Verdict
 from trading.i18n import bilingual
@@ -26,7 +28,7 @@ class MaxDailyAmount(Rule[MaxDailyAmountParams]):
     """
 
     code = "max_daily_amount"
-    title = "单日委托金额上限"
+    title = gettext_lazy("maximum order amount per day")
     category = "capital"
     params_model = MaxDailyAmountParams
     generous_params = {"max_amount": "1000000000000000"}

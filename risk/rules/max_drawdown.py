@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
 from pydantic import model_validator
 
 from risk.rules.base import FILL, POST_TRADE, Money, ProtectionState, Ratio, Rule, RuleParams, money, pct, ratio_of
@@ -33,7 +34,7 @@ class MaxDrawdown(Rule[MaxDrawdownParams]):
     ``target_state`` (default REDUCING) with a critical RiskEvent. With action WARN it only alerts."""
 
     code = "max_drawdown"
-    title = "日内最大回撤(自动限制交易)"
+    title = gettext_lazy("maximum intraday drawdown (automatic trading restriction)")
     category = "protection"
     params_model = MaxDrawdownParams
     phase = POST_TRADE

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules.base import Ratio, Rule, RuleParams, money, pct, ratio_of
 from risk.verdicts import Verdict
 from trading.i18n import bilingual
@@ -23,7 +25,7 @@ class MaxIndustryRatio(Rule[MaxIndustryRatioParams]):
     over every instrument of that industry. Instruments without an industry pass. Sells pass."""
 
     code = "max_industry_ratio"
-    title = "单一行业持仓占比上限"
+    title = gettext_lazy("maximum holding ratio in one industry")
     category = "position"
     params_model = MaxIndustryRatioParams
     generous_params = {"max_ratio": "1"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
 from pydantic import model_validator
 
 from risk.rules.base import Ratio, Rule, RuleParams, pct, ratio_of
@@ -35,7 +36,7 @@ class MaxIssuerShareRatio(Rule[MaxIssuerShareRatioParams]):
     warns. Unknown total shares or a sell: passes."""
 
     code = "max_issuer_share_ratio"
-    title = "持股比例举牌线(5%)"
+    title = gettext_lazy("issuer stake disclosure line (5%)")
     category = "compliance"
     params_model = MaxIssuerShareRatioParams
     generous_params = {"limit_ratio": "1", "warn_ratio": "1"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules.base import PositiveDecimal, Rule, RuleParams, money, ratio_of
 from risk.verdicts import Verdict
 from trading.i18n import bilingual
@@ -24,7 +26,7 @@ class MaxLeverage(Rule[MaxLeverageParams]):
     Sells pass."""
 
     code = "max_leverage"
-    title = "杠杆倍数上限"
+    title = gettext_lazy("maximum leverage")
     category = "position"
     params_model = MaxLeverageParams
     generous_params = {"max_leverage": "10"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules.base import Money, Rule, RuleParams, money
 from risk.verdicts import Verdict
 from trading.i18n import bilingual
@@ -21,7 +23,7 @@ class MaxOrderAmount(Rule[MaxOrderAmountParams]):
     """Refuses an order whose amount exceeds ``max_amount`` (equal passes). Both sides."""
 
     code = "max_order_amount"
-    title = "单笔委托金额上限"
+    title = gettext_lazy("maximum amount per order")
     category = "capital"
     params_model = MaxOrderAmountParams
     generous_params = {"max_amount": "1000000000000"}

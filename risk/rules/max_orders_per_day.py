@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules._programme import ProgrammeRateParams, programme_verdict
 from risk.rules.base import Rule
 from risk.verdicts import Verdict
@@ -20,7 +22,7 @@ class MaxOrdersPerDay(Rule[ProgrammeRateParams]):
     high-frequency), warned from ``warn_ratio`` of the line. Not re-checked on approval."""
 
     code = "max_orders_per_day"
-    title = "每日报撤单笔数上限(程序化交易)"
+    title = gettext_lazy("maximum orders plus cancels per day (programme trading)")
     category = "frequency"
     params_model = ProgrammeRateParams
     recheck_on_approval = False

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules.base import Ratio, Rule, RuleParams, money, pct, ratio_of
 from risk.verdicts import Verdict
 from trading.i18n import bilingual
@@ -25,7 +27,7 @@ class MaxPositionRatio(Rule[MaxPositionRatioParams]):
     """
 
     code = "max_position_ratio"
-    title = "单一证券持仓占比上限"
+    title = gettext_lazy("maximum holding ratio in one symbol")
     category = "capital"
     params_model = MaxPositionRatioParams
     generous_params = {"max_ratio": "1"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules.base import Ratio, Rule, RuleParams, pct, ratio_of
 from risk.verdicts import Verdict
 from trading.i18n import bilingual
@@ -23,7 +25,7 @@ class MaxPriceDeviation(Rule[MaxPriceDeviationParams]):
     previous close), either way (equal passes). Market orders: see ``max_slippage``."""
 
     code = "max_price_deviation"
-    title = "委托价偏离最新价上限"
+    title = gettext_lazy("maximum deviation of the order price from the last price")
     category = "price"
     params_model = MaxPriceDeviationParams
     generous_params = {"max_ratio": "1"}

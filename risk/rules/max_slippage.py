@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules.base import Ratio, Rule, RuleParams, pct, ratio_of
 from risk.verdicts import Verdict
 from trading import market_rules
@@ -25,7 +27,7 @@ class MaxSlippage(Rule[MaxSlippageParams]):
     previous close; sell: bid, ...) — equal passes. Limit orders pass."""
 
     code = "max_slippage"
-    title = "市价委托滑点上限(保护价)"
+    title = gettext_lazy("maximum slippage of market orders (protection price)")
     category = "price"
     params_model = MaxSlippageParams
     generous_params = {"max_ratio": "1"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules.base import Count, Rule, RuleParams
 from risk.verdicts import Verdict
 from trading.i18n import bilingual
@@ -22,7 +24,7 @@ class MaxSymbolDailyOrders(Rule[MaxSymbolDailyOrdersParams]):
     (the max-th order passes). Counts orders admitted by risk control (not those it refused)."""
 
     code = "max_symbol_daily_orders"
-    title = "单一证券单日委托笔数上限"
+    title = gettext_lazy("maximum orders per day in one symbol")
     category = "frequency"
     params_model = MaxSymbolDailyOrdersParams
     generous_params = {"max_orders": 1_000_000_000}

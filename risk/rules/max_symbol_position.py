@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
 from pydantic import model_validator
 
 from risk.rules.base import Count, Money, Rule, RuleParams, money
@@ -32,7 +33,7 @@ class MaxSymbolPosition(Rule[MaxSymbolPositionParams]):
     value after as in ``max_position_ratio``. Sells pass."""
 
     code = "max_symbol_position"
-    title = "单一证券持仓上限(股数/市值)"
+    title = gettext_lazy("maximum holding in one symbol (shares or market value)")
     category = "position"
     params_model = MaxSymbolPositionParams
     generous_params = {"max_shares": 10_000_000_000, "max_value": "1000000000000000"}

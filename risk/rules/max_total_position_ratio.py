@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules.base import Ratio, Rule, RuleParams, money, pct, ratio_of
 from risk.verdicts import Verdict
 from trading.i18n import bilingual
@@ -22,7 +24,7 @@ class MaxTotalPositionRatio(Rule[MaxTotalPositionRatioParams]):
     ``max_ratio`` of total assets (equal passes). Sells pass."""
 
     code = "max_total_position_ratio"
-    title = "总仓位上限"
+    title = gettext_lazy("maximum total position ratio")
     category = "position"
     params_model = MaxTotalPositionRatioParams
     generous_params = {"max_ratio": "1"}

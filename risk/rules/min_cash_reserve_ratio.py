@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules.base import NonNegativeRatio, Rule, RuleParams, money, pct, ratio_of
 from risk.verdicts import Verdict
 from trading.i18n import bilingual
@@ -22,7 +24,7 @@ class MinCashReserveRatio(Rule[MinCashReserveRatioParams]):
     ``min_ratio`` of total assets (equal passes). Sells pass."""
 
     code = "min_cash_reserve_ratio"
-    title = "最低现金保留比例"
+    title = gettext_lazy("minimum cash reserve ratio")
     category = "capital"
     params_model = MinCashReserveRatioParams
     generous_params = {"min_ratio": "0"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules.base import Rule, RuleParams
 from risk.verdicts import Verdict
 from trading import calendar, market_rules
@@ -27,7 +29,7 @@ class PriceCage(Rule[PriceCageParams]):
     trading (always, for accounts on the paper clock); instruments without a cage pass."""
 
     code = "price_cage"
-    title = "价格笼子"
+    title = gettext_lazy("price cage")
     category = "price"
     params_model = PriceCageParams
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules.base import Rule, RuleParams
 from risk.verdicts import Verdict
 from trading import market_rules
@@ -27,7 +29,7 @@ class PriceLimit(Rule[PriceLimitParams]):
     ``refuse_sell_at_limit_down``. No previous close or no limit that day: passes."""
 
     code = "price_limit"
-    title = "涨跌停价格限制"
+    title = gettext_lazy("daily price limits")
     category = "price"
     params_model = PriceLimitParams
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules.base import Rule, RuleParams
 from risk.verdicts import Verdict
 from trading.i18n import bilingual
@@ -23,7 +25,7 @@ class RestrictedList(Rule[RestrictedListParams]):
     admin (禁止交易证券) and cached per process until it changes."""
 
     code = "restricted_list"
-    title = "禁止交易名单"
+    title = gettext_lazy("restricted list")
     category = "compliance"
     params_model = RestrictedListParams
 

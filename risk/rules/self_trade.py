@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules.base import Rule, RuleParams
 from risk.verdicts import Verdict
 from trading.i18n import bilingual
@@ -24,7 +26,7 @@ class SelfTrade(Rule[SelfTradeParams]):
     any. Open orders not yet at the broker (NEW, held) count as resting."""
 
     code = "self_trade"
-    title = "防自成交(含实控组)"
+    title = gettext_lazy("self-trade prevention (controlling group included)")
     category = "compliance"
     params_model = SelfTradeParams
 

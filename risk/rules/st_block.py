@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext_lazy
+
 from risk.rules.base import Rule, RuleParams
 from risk.verdicts import Verdict
 from trading.i18n import bilingual
@@ -22,7 +24,7 @@ class StBlock(Rule[StBlockParams]):
     (off by default, so a holding can still be cut)."""
 
     code = "st_block"
-    title = "禁止交易ST股票"
+    title = gettext_lazy("no trading in ST stocks")
     category = "compliance"
     params_model = StBlockParams
 

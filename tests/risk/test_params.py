@@ -83,8 +83,13 @@ def test_one_row_per_code_and_scope() -> None:
     risk_rule_set(code="max_order_amount", account=account, params={"max_amount": "2"})
     again = risk_rule_set(code="max_order_amount", params={"max_amount": "3"})  # replaces the global row
     assert RiskRule.objects.count() == 2 and again.params == {"max_amount": "3"}
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict) as caught:
         risk_rule_save(rule=RiskRule(code="max_order_amount", account=account, params={"max_amount": "4"}))
+    assert caught.value.detail() == "规则 max_order_amount [acc1] 已存在 (rule max_order_amount already exists for acc1)"
+    with pytest.raises(Conflict) as caught:
+        risk_rule_save(rule=RiskRule(code="max_order_amount", params={"max_amount": "5"}))
+    assert caught.value.detail() == ("规则 max_order_amount [全局] 已存在 "
+                                     "(rule max_order_amount already exists for every account)")
 
 
 @pytest.mark.django_db

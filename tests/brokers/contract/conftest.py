@@ -14,6 +14,7 @@ TARGET_MODULES = [
     "tests.brokers.contract.targets.scripted",
     "tests.brokers.contract.targets.easytrader",
     "tests.brokers.contract.targets.easytrader_remote",
+    "tests.brokers.contract.targets.gateway",
     "tests.brokers.contract.targets.xtquant",
 ]
 
