@@ -30,7 +30,6 @@ import http.client
 import json
 import multiprocessing
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.system import fresh_postgres, fresh_sqlite, percentile, system_start, system_stop  # noqa: E402
+
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_open_orders")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 SQLITE_PATH = os.environ.get("BENCH_SQLITE_PATH", str(ROOT / "var" / "bench_open_orders.sqlite3"))
@@ -69,20 +71,9 @@ def child_env(database: str) -> dict[str, str]:
 
 def fresh_database(database: str) -> None:
     if database == "postgres":
-        import psycopg
-
-        name = DATABASE_URL.rsplit("/", 1)[1]
-        admin_url = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        import redis
-
-        redis.Redis.from_url(REDIS_URL).flushdb()
+        fresh_postgres(DATABASE_URL, REDIS_URL)
     else:
-        Path(SQLITE_PATH).parent.mkdir(parents=True, exist_ok=True)
-        for suffix in ("", "-wal", "-shm"):
-            Path(SQLITE_PATH + suffix).unlink(missing_ok=True)
+        fresh_sqlite(SQLITE_PATH)
 
 
 def prepare(resting: int) -> str:
@@ -159,25 +150,6 @@ def client(key: str, worker: int, deadline: float, queue: Any) -> None:
     queue.put((latencies, errors))
 
 
-def wait_for_server(process: subprocess.Popen) -> None:
-    for _ in range(600):
-        if process.poll() is not None:
-            raise SystemExit(f"run_system exited with {process.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
-            conn.request("GET", "/healthz")
-            conn.getresponse().read()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("the server did not start")
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(len(ordered) * fraction), len(ordered) - 1)] if ordered else float("nan")
-
-
 def acceptance_to_broker(started_after: Any) -> tuple[list[float], int]:
     """Seconds from each measured order's acceptance to the paper broker's receipt; and how many never got there."""
     from brokers.models import PaperOrder
@@ -202,10 +174,12 @@ def run_one(database: str, resting: int) -> dict[str, Any]:
     key = prepare(resting)
     connection.close()
     log = open(ROOT / "var" / f"bench_open_orders_{database}_{resting}.log", "w")  # noqa: SIM115 - closed below
-    system = subprocess.Popen([sys.executable, "manage.py", "run_system", "--port", str(PORT)], cwd=ROOT,
-                              env=os.environ.copy(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_for_server(system)
+        system = system_start(PORT, log)
+    except BaseException:
+        log.close()
+        raise
+    try:
         queue: Any = multiprocessing.Queue()
         warm_from = timezone.now()
         client(key, 99, time.perf_counter() + 1.5, queue)  # warm up
@@ -230,11 +204,7 @@ def run_one(database: str, resting: int) -> dict[str, Any]:
                 break
             time.sleep(1)
     finally:
-        os.killpg(system.pid, signal.SIGTERM)
-        try:
-            system.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(system.pid, signal.SIGKILL)
+        system_stop(system)
         log.close()
     latencies = [x for lat, _ in results for x in lat]
     errors: dict[int, int] = {}

@@ -17,6 +17,10 @@ go through the account's :class:`Breaker`.
   or the embedded scheduler) calls each active account's ``heartbeat()`` through the same guard,
   so a broker that drops while nothing trades is noticed and one that comes back is found.
 
+Every call that reaches the adapter (and every probe's login) is timed and sent as
+``brokers.signals.broker_called`` when someone listens (monitoring's latency histogram); calls an
+open circuit refuses are not.
+
 Each process keeps its own breakers in memory (a broker call never waits on the database for
 them). A change of state is written to ``BrokerLink`` (what admin and ``/healthz`` show), audited
 as ``broker.disconnected`` / ``broker.reconnected``, and sent as :data:`link_changed` after
@@ -34,6 +38,7 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,6 +52,7 @@ from django.utils import timezone
 from audit.services import Actor, audit_record
 from brokers.interface import BrokerInterface
 from brokers.models import BrokerLink, LinkState
+from brokers.signals import broker_called
 from trading.clock import now
 from trading.errors import BrokerError, BrokerTimeout, BrokerUnavailable
 from trading.events import EventKind, publish
@@ -118,11 +124,11 @@ def guard(adapter: BrokerInterface, account: Account) -> BrokerInterface:
     """``adapter`` with its broker calls going through ``account``'s breaker (see the module
     docstring). The same object is returned, its class and attributes unchanged."""
     for name in GUARDED_METHODS:
-        setattr(adapter, name, _guarded(adapter, account, getattr(adapter, name)))
+        setattr(adapter, name, _guarded(adapter, account, name, getattr(adapter, name)))
     return adapter
 
 
-def _guarded(adapter: BrokerInterface, account: Account, call: Callable[..., T]) -> Callable[..., T]:
+def _guarded(adapter: BrokerInterface, account: Account, method: str, call: Callable[..., T]) -> Callable[..., T]:
     account_id, account_name, kind = account.pk, account.name, account.broker_kind
 
     @functools.wraps(call)
@@ -131,15 +137,15 @@ def _guarded(adapter: BrokerInterface, account: Account, call: Callable[..., T])
             return call(*args, **kwargs)  # one guarded method calling another (query_order's default)
         adapter.__dict__["_in_guard"] = True
         try:
-            return _through(adapter, account_id, account_name, kind, call, args, kwargs)
+            return _through(adapter, account_id, account_name, kind, method, call, args, kwargs)
         finally:
             adapter.__dict__["_in_guard"] = False
 
     return guarded
 
 
-def _through(adapter: BrokerInterface, account_id: int, account_name: str, kind: str, call: Callable[..., T],
-             args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+def _through(adapter: BrokerInterface, account_id: int, account_name: str, kind: str, method: str,
+             call: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
     breaker = breaker_of(account_id)
     if breaker.state == LinkState.DOWN:
         if not link_open(account_id):
@@ -147,12 +153,12 @@ def _through(adapter: BrokerInterface, account_id: int, account_name: str, kind:
             raise BrokerUnavailable(bilingual("broker disconnected; next attempt at {at}",
                                               at=f"{timezone.localtime(breaker.next_attempt):%H:%M:%S}") + f": {breaker.error}")
         try:
-            adapter.login()  # the probe: a new session first
+            _timed(kind, "login", adapter.login, (), {})  # the probe: a new session first
         except BrokerError as exc:
             _failed(breaker, account_id, account_name, kind, exc, certain=True)
             raise BrokerUnavailable(exc.message) from exc
     try:
-        result = call(*args, **kwargs)
+        result = _timed(kind, method, call, args, kwargs)
     except BrokerUnavailable as exc:
         _failed(breaker, account_id, account_name, kind, exc, certain=True)
         raise
@@ -164,6 +170,31 @@ def _through(adapter: BrokerInterface, account_id: int, account_name: str, kind:
         raise
     _succeeded(breaker, account_id, account_name, kind)
     return result
+
+
+def _timed(kind: str, method: str, call: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    """``call(*args, **kwargs)``, its duration and outcome sent as ``broker_called`` when anyone
+    listens (brokers/signals.py); nothing but the call when nobody does."""
+    if not broker_called.has_listeners():
+        return call(*args, **kwargs)
+    outcome = "error"
+    started = time.perf_counter()
+    try:
+        result = call(*args, **kwargs)
+        outcome = "ok"
+        return result
+    except BrokerUnavailable:
+        outcome = "unavailable"
+        raise
+    except BrokerTimeout:
+        outcome = "timeout"
+        raise
+    except BrokerError:
+        outcome = "refused"
+        raise
+    finally:
+        broker_called.send_robust(sender=BrokerInterface, kind=kind, method=method,
+                                  seconds=time.perf_counter() - started, outcome=outcome)
 
 
 def _succeeded(breaker: Breaker, account_id: int, account_name: str, kind: str) -> None:

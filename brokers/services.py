@@ -259,6 +259,13 @@ def quotes_publish(quotes: Sequence[QuoteIn | Mapping[str, Any]]) -> PublishResu
 
 
 @transaction.atomic
+def paper_order_reject(*, account_name: str, broker_order_id: str, message: str) -> PaperOrder:
+    """The simulated exchange rejects an order the paper broker had accepted (废单 after 已报), with
+    ``message`` as its reason; what it held is released. Raises BrokerError for no such open order."""
+    return paper.reject_accepted_order(account_name, broker_order_id, message, now())
+
+
+@transaction.atomic
 def paper_reset_account(*, account_name: str, cash: Decimal) -> PaperAccount:
     """Wipe the paper broker's books of one account and start again with ``cash`` (tests, demos).
 

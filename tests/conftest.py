@@ -107,8 +107,10 @@ def _fresh_process_caches() -> None:
     locks._ACCOUNT_IDS.clear()
     intake._ACCOUNT_SEEN.clear()
     reconcile._POLL_CURSORS.clear()
+    reconcile._SKIPPED_IN_FLIGHT.clear()
     quote_cache_clear()
     paper._EXPIRY_DONE.clear()
+    paper._FAULT_CALLS.clear()  # fault draws count attempts per process
     breakers_forget()
     auth._cache.clear()
     auth._last_used_written.clear()

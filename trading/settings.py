@@ -191,6 +191,22 @@ SESSION_COOKIE_AGE = int(os.environ.get("SESSION_COOKIE_AGE", str(12 * 3600)))  
 API_AUTH_FAILURE_LIMIT = int(os.environ.get("API_AUTH_FAILURE_LIMIT", "30"))
 API_AUTH_FAILURE_WINDOW_SECONDS = float(os.environ.get("API_AUTH_FAILURE_WINDOW_SECONDS", "60"))
 
+# Metrics at /metrics (monitoring/metrics.py, docs/metrics.md), in Prometheus's text format and summed
+# over every process of the system (web workers, Celery children, relay, scheduler): each process
+# writes its counters to files in PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode),
+# which `manage.py run_system` empties when it starts. Every process of one system must see the same
+# directory, and only that system's.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or str(BASE_DIR / "var" / "prometheus")
+# Who may scrape: staff signed in (second factor passed), or a client sending
+# "Authorization: Bearer <METRICS_TOKEN>". METRICS_PUBLIC=1 lets anyone (a closed network, development);
+# production settings ignore it.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_PUBLIC = env_bool("METRICS_PUBLIC", False)
+# /readyz (monitoring/readiness.py): the parts that must be up for a load balancer to send traffic here;
+# every part is reported either way. Each check gives up after READYZ_TIMEOUT_SECONDS.
+READYZ_CHECKS = [c.strip() for c in os.environ.get("READYZ_CHECKS", "database,redis,workers").split(",") if c.strip()]
+READYZ_TIMEOUT_SECONDS = float(os.environ.get("READYZ_TIMEOUT_SECONDS", "1"))
+
 # Celery: real workers on Redis when REDIS_URL is set, in-process otherwise.
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None

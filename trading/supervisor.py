@@ -50,6 +50,7 @@ class Supervisor:
         stop_timeout: float = 10.0,
         poll_interval: float = 0.2,
         say: Callable[[str], None] | None = None,
+        on_exit: Callable[[int], None] | None = None,
     ) -> None:
         self.children = {name: Child(name, list(command)) for name, command in commands.items()}
         self.cwd = cwd
@@ -60,6 +61,7 @@ class Supervisor:
         self.stop_timeout = stop_timeout
         self.poll_interval = poll_interval
         self.say = say or log.warning
+        self.on_exit = on_exit  # told the pid of each child that exited (run_system: its metrics)
         self.stopping = False
         self._previous_handlers: dict[int, Any] = {}
 
@@ -92,6 +94,11 @@ class Supervisor:
                 continue
             if child.process is None or child.process.poll() is None:
                 continue
+            if self.on_exit is not None:
+                try:
+                    self.on_exit(child.process.pid)
+                except Exception:
+                    log.exception("on_exit of %s (pid %s) failed", child.name, child.process.pid)
             if now - child.started_at >= self.stable_after:
                 child.crashes = 0
             child.crashes += 1

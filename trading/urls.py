@@ -122,4 +122,5 @@ urlpatterns = [
     path("staff/", include("staff.urls")),
     path("api/v1/", api.urls),
     path("healthz", health),
+    path("", include("monitoring.probe_urls")),  # /metrics and /readyz (docs/metrics.md)
 ]

@@ -64,7 +64,9 @@ Price cage
     allowances: ``cage_star_chinext_tick_allowance`` (default false) and
     ``cage_bse_tick_allowance`` (default true).
 
-Simulated network behaviour (broker ``settings``, for tests and demos)
+Simulated network and faults (broker ``settings``, for tests, demos and benchmarks; ``Network``)
+    Every call passes one simulated network, configured per account in its
+    broker settings and read again on each call. Fixed behaviours:
     ``latency_ms``: sleep that long before acting on a place or cancel.
     ``lose_answers``: true -> every place_order reaches the broker (the order
     is placed, or recorded as refused) and then raises
@@ -73,6 +75,45 @@ Simulated network behaviour (broker ``settings``, for tests and demos)
     the account. ``lose_cancel_answers``: true -> a cancel is applied, then
     ``BrokerTimeout``. ``unreachable``: true -> every call raises
     ``BrokerTimeout("券商连接超时")`` without acting.
+
+    Faults drawn at a rate, under ``faults``, e.g.
+    ``{"faults": {"rate": 0.1, "seed": 7}}`` (10% of calls, spread evenly over
+    the kinds) or ``{"faults": {"rate": 0.1, "kinds": {"timeout_after": 2,
+    "disconnect": 1}}}`` (weights) or, without ``rate``, one chance per kind:
+    ``{"faults": {"kinds": {"timeout_after": 0.02, "duplicate": 0.05}}}``.
+    The kinds (``FaultKind``), and what each does to a place / a cancel / a read:
+
+    - ``timeout_after``: the order is entered (or refused and recorded), the
+      cancel applied, then ``BrokerTimeout(券商应答超时)``; a read: as
+      ``timeout_before``.
+    - ``timeout_before``: ``BrokerTimeout(券商应答超时)``, nothing done.
+    - ``disconnect``: ``BrokerUnavailable(与券商的连接已断开)``, nothing done.
+    - ``error``: ``BrokerError(柜台系统繁忙, 请稍后再试)``: the order is refused
+      (recorded as a REJECTED 废单, as any refusal), the cancel refused (the
+      order keeps resting), the read fails.
+    - ``slow``: the acknowledgement comes ``slow_ms`` (default 300) late (a
+      read: the answer).
+    - ``duplicate`` (reads only): the broker's feed reports every trade twice,
+      as a reconnect that replays the day's trades. The adapter lists each
+      broker trade id once, as every adapter must (``brokers.interface``);
+      ``faults.report_duplicates: true`` passes the replay on to the caller,
+      to test that the order path still records one fill per trade.
+
+    Other keys: ``seed`` (default 0); ``calls``: which calls can fail, of
+    ``place``, ``cancel``, ``query`` (every read: login, balance, positions,
+    orders, one order, changes, trades, history; default all three);
+    ``disconnected``: true -> every call raises ``BrokerUnavailable`` without
+    acting (the session is down; false again: reconnected); ``next``: one-shot
+    faults consumed in order from the settings in hand, e.g. ``{"place":
+    ["timeout_before"], "cancel": ["error:集合竞价时段不可撤单"]}`` (kind, then
+    optionally ``:`` and the broker's message; for tests that keep the
+    settings object, as the contract suite's paper target does).
+
+    Deterministic: a call's draw depends only on (seed, account, call, what it
+    is about: our order id for a placement, the broker order id for a cancel,
+    the read's name, and how many times this process made that same call), so
+    the same orders meet the same faults in any process and in any order, and
+    an order sent again draws afresh.
 
 Reading the books back
     ``query_order`` reads one order and its trades. ``query_changes(cursor)``
@@ -93,11 +134,13 @@ one file that can be read top to bottom like the broker it imitates.
 from __future__ import annotations
 
 import logging
+import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from enum import StrEnum
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -122,7 +165,7 @@ from brokers.registry import register
 from trading import calendar
 from trading import market_rules as rules
 from trading.clock import now
-from trading.errors import BrokerError, BrokerTimeout
+from trading.errors import BrokerError, BrokerTimeout, BrokerUnavailable
 from trading.models import Account, Instrument, Quote, SessionMode
 from trading.money import MAX_STORED_PRICE, ROUND_HALF_EVEN, ZERO, to_cent, to_price_places
 from trading.selectors import instrument_active
@@ -423,6 +466,22 @@ def expire_due_orders(paper: PaperAccount, session: Session) -> list[PaperOrder]
     if due:
         _save_paper(paper)
     return due
+
+
+def reject_accepted_order(account_name: str, broker_order_id: str, message: str, at: datetime) -> PaperOrder:
+    """The exchange rejects an order the broker had accepted (废单 after 已报), saying ``message``:
+    it ends REJECTED and releases what it held. Raises BrokerError when there is no such open order.
+
+    Precondition: inside a transaction (takes the PaperAccount lock, then the order's).
+    """
+    paper = _lock_paper_account(account_name)
+    order = (PaperOrder.objects.select_for_update()
+             .filter(account_name=account_name, broker_order_id=broker_order_id).first())
+    if order is None or not order.is_open:
+        raise BrokerError(MSG_ORDER_NOT_FOUND if order is None else f"委托已结束: {order.status}")
+    _close_order(order, paper, BrokerOrderStatus.REJECTED, message, at)
+    _save_paper(paper)
+    return order
 
 
 def _has_due_orders(account_name: str, session: Session) -> bool:
@@ -893,6 +952,206 @@ def _to_broker_trade(trade: PaperTrade) -> BrokerTrade:
 
 
 # ---------------------------------------------------------------------------
+# The simulated network: faults
+# ---------------------------------------------------------------------------
+
+
+class FaultKind(StrEnum):
+    """What the simulated network does to one call (see the module docstring, "Simulated network")."""
+
+    TIMEOUT_AFTER = "timeout_after"  # place/cancel: done at the broker, the answer lost (BrokerTimeout)
+    TIMEOUT_BEFORE = "timeout_before"  # BrokerTimeout, nothing done
+    DISCONNECT = "disconnect"  # BrokerUnavailable, nothing done
+    ERROR = "error"  # BrokerError: an order refused (still recorded, 废单), a cancel refused, a read failed
+    SLOW = "slow"  # the answer comes ``slow_ms`` late
+    DUPLICATE = "duplicate"  # reads: every trade reported twice
+
+
+class Call(StrEnum):
+    PLACE = "place"
+    CANCEL = "cancel"
+    QUERY = "query"  # every read: orders, one order, changes, trades, balance, positions, history
+
+
+# The kinds a call can draw: only reads report trades (and a read's timeout_after is a timeout).
+_KINDS_OF_CALL = {
+    Call.PLACE: tuple(k for k in FaultKind if k != FaultKind.DUPLICATE),
+    Call.CANCEL: tuple(k for k in FaultKind if k != FaultKind.DUPLICATE),
+    Call.QUERY: tuple(FaultKind),
+}
+MSG_BUSY = "柜台系统繁忙, 请稍后再试"
+MSG_DISCONNECTED = "与券商的连接已断开"
+DEFAULT_SLOW_MS = 300
+
+# Calls this process made per (account, call, subject): the attempt number that makes a repeated
+# call (an order sent again) draw afresh. Bounded: cleared when it grows past _FAULT_CALLS_MAX.
+_FAULT_CALLS: dict[tuple[str, str, str], int] = {}
+_FAULT_CALLS_MAX = 200_000
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: FaultKind
+    message: str = ""
+
+    @property
+    def loses_answer(self) -> bool:
+        return self.kind == FaultKind.TIMEOUT_AFTER
+
+    @property
+    def refuses(self) -> bool:
+        return self.kind == FaultKind.ERROR
+
+
+def _float_setting(settings: Mapping[str, Any], key: str) -> float:
+    try:
+        return max(float(settings.get(key) or 0), 0.0)
+    except (TypeError, ValueError):
+        logger.warning("paper broker: ignoring bad fault setting %s=%r", key, settings.get(key))
+        return 0.0
+
+
+class Network:
+    """The simulated network between the back office and the paper broker, read from the
+    account's broker settings (the module docstring lists them). One per call: the settings are
+    read again each time, so a change (e.g. ``faults.disconnected``) applies to the next call.
+
+    ``enter(call, subject)`` runs before a call acts: it raises the faults that stop the call
+    (disconnected, unreachable, a timeout or disconnect drawn), waits ``latency_ms``, and returns
+    the fault the call must still apply (lost answer, refusal, slow answer, duplicate reports)
+    or None. ``subject`` names what the call is about (our order id for a placement, the broker
+    order id for a cancel, the read's name), so a draw depends on (seed, account, call, subject,
+    attempt) only: the same calls draw the same faults in any process and any order.
+    """
+
+    def __init__(self, account_name: str, settings: Mapping[str, Any]) -> None:
+        self.account_name = account_name
+        self.settings = settings
+        faults = settings.get("faults") or {}
+        if not isinstance(faults, Mapping):
+            logger.warning("paper broker: ignoring faults=%r (not a mapping)", faults)
+            faults = {}
+        self.faults: Mapping[str, Any] = faults
+
+    @property
+    def report_duplicates(self) -> bool:
+        return _flag(self.faults, "report_duplicates")
+
+    @property
+    def slow_seconds(self) -> float:
+        value = self.faults.get("slow_ms")
+        return (DEFAULT_SLOW_MS if value is None else _float_setting(self.faults, "slow_ms")) / 1000
+
+    def _scripted(self, call: Call) -> Fault | None:
+        """The next one-shot fault queued for ``call`` in ``faults.next`` (consumed from the
+        settings in hand: for tests that keep them)."""
+        queued = self.faults.get("next")
+        entries = queued.get(str(call)) if isinstance(queued, Mapping) else None
+        if not isinstance(entries, list) or not entries:
+            return None
+        kind, _, message = str(entries.pop(0)).partition(":")
+        try:
+            return Fault(FaultKind(kind), message)
+        except ValueError:
+            logger.warning("paper broker: unknown fault %r in faults.next", kind)
+            return None
+
+    def _rates(self, call: Call) -> list[tuple[FaultKind, float]]:
+        """Each kind's chance for ``call``: ``rate`` spread over ``kinds`` by weight, or, without
+        ``rate``, ``kinds`` as the chance of each."""
+        calls = self.faults.get("calls")
+        if calls is not None and str(call) not in {str(c) for c in calls}:
+            return []
+        kinds = self.faults.get("kinds")
+        if kinds is not None and not isinstance(kinds, Mapping):
+            logger.warning("paper broker: ignoring faults.kinds=%r (not a mapping)", kinds)
+            kinds = None
+        applicable = _KINDS_OF_CALL[call]
+        values = {k: _float_setting(kinds, str(k)) for k in applicable} if kinds is not None else dict.fromkeys(applicable, 1.0)
+        if "rate" not in self.faults:
+            return [(k, v) for k, v in values.items() if v] if kinds is not None else []
+        rate, weight = min(_float_setting(self.faults, "rate"), 1.0), sum(values.values())
+        return [(k, rate * v / weight) for k, v in values.items() if v] if rate and weight else []
+
+    def _draw(self, call: Call, subject: str) -> Fault | None:
+        rates = self._rates(call)
+        if not rates:
+            return None
+        key = (self.account_name, str(call), subject)
+        if len(_FAULT_CALLS) > _FAULT_CALLS_MAX:
+            _FAULT_CALLS.clear()
+        attempt = _FAULT_CALLS.get(key, 0)
+        _FAULT_CALLS[key] = attempt + 1
+        seed = self.faults.get("seed", 0)
+        point = random.Random(f"{seed}|{self.account_name}|{call}|{subject}|{attempt}").random()  # noqa: S311 - not crypto
+        for kind, chance in rates:
+            if point < chance:
+                return Fault(kind)
+            point -= chance
+        return None
+
+    def enter(self, call: Call, subject: str) -> Fault | None:
+        """Before ``call`` acts (see the class docstring). Raises BrokerTimeout or BrokerUnavailable."""
+        if _flag(self.faults, "disconnected"):
+            raise BrokerUnavailable(MSG_DISCONNECTED)
+        if _flag(self.settings, "unreachable"):
+            raise BrokerTimeout(MSG_UNREACHABLE)
+        fault = self._scripted(call) or self._draw(call, subject)
+        if fault is None and call != Call.QUERY:
+            lost = _flag(self.settings, "lose_answers" if call == Call.PLACE else "lose_cancel_answers")
+            fault = Fault(FaultKind.TIMEOUT_AFTER) if lost else None
+        if fault is not None and fault.kind == FaultKind.DISCONNECT:
+            raise BrokerUnavailable(fault.message or MSG_DISCONNECTED)
+        if fault is not None and (fault.kind == FaultKind.TIMEOUT_BEFORE
+                                  or (fault.kind == FaultKind.TIMEOUT_AFTER and call == Call.QUERY)):
+            raise BrokerTimeout(fault.message or MSG_TIMEOUT)
+        if fault is not None and fault.refuses and call == Call.QUERY:
+            raise BrokerError(fault.message or MSG_BUSY)
+        latency = _int_setting(self.settings, "latency_ms")
+        if latency and call != Call.QUERY:
+            time.sleep(latency / 1000)
+        if fault is not None and fault.kind == FaultKind.SLOW and call == Call.QUERY:
+            time.sleep(self.slow_seconds)
+        return fault
+
+    def leave(self, fault: Fault | None) -> None:
+        """After a place or cancel acted: a slow answer waits, a lost one raises BrokerTimeout."""
+        if fault is None:
+            return
+        if fault.kind == FaultKind.SLOW:
+            time.sleep(self.slow_seconds)
+        if fault.loses_answer:
+            raise BrokerTimeout(fault.message or MSG_TIMEOUT)
+
+    def every_nth_answer_lost(self, placed: Callable[[], int]) -> bool:
+        """``lose_answer_every`` N: whether the answer to the account's Nth, 2Nth ... order is lost
+        (``placed`` counts its orders at the broker, this one included)."""
+        every = _int_setting(self.settings, "lose_answer_every")
+        return bool(every) and placed() % every == 0
+
+    def report(self, fault: Fault | None, trades: list[BrokerTrade]) -> list[BrokerTrade]:
+        """The trades a read answers: with a DUPLICATE fault the broker's feed reports each twice
+        (a replay, as after a reconnect); the adapter lists each broker trade id once, as every
+        adapter must (brokers.interface), unless ``faults.report_duplicates`` makes it pass the
+        replay on (to test that the order path records one fill per trade all the same)."""
+        if fault is None or fault.kind != FaultKind.DUPLICATE:
+            return trades
+        replayed = [copy for trade in trades for copy in (trade, trade)]
+        return replayed if self.report_duplicates else unique_trades(replayed)
+
+
+def unique_trades(trades: list[BrokerTrade]) -> list[BrokerTrade]:
+    """Each broker trade id once, in first-report order."""
+    seen: set[str] = set()
+    unique = []
+    for trade in trades:
+        if trade.broker_trade_id not in seen:
+            seen.add(trade.broker_trade_id)
+            unique.append(trade)
+    return unique
+
+
+# ---------------------------------------------------------------------------
 # The adapter
 # ---------------------------------------------------------------------------
 
@@ -920,23 +1179,17 @@ class PaperBroker(BrokerInterface):
 
     # --- simulated network -------------------------------------------------
 
-    def _check_reachable(self) -> None:
-        if _flag(self.settings, "unreachable"):
-            raise BrokerTimeout(MSG_UNREACHABLE)
+    def _network(self) -> Network:
+        return Network(self.account_name, self.settings)
 
-    def _delay(self) -> None:
-        latency = _int_setting(self.settings, "latency_ms")
-        if latency:
-            time.sleep(latency / 1000)
+    def _read(self, subject: str) -> tuple[Network, Fault | None]:
+        """A read passes the simulated network: it may fail, be slow, or replay trades."""
+        network = self._network()
+        return network, network.enter(Call.QUERY, subject)
 
-    def _answer_lost(self) -> bool:
-        if _flag(self.settings, "lose_answers"):
-            return True
-        every = _int_setting(self.settings, "lose_answer_every")
-        if every:
-            count = PaperOrder.objects.filter(account_name=self.account_name).count()
-            return count % every == 0
-        return False
+    def _require_account(self) -> None:
+        if not PaperAccount.objects.filter(account_name=self.account_name).exists():
+            raise BrokerError(MSG_NO_ACCOUNT)
 
     _known_config: PaperConfig | None = None
 
@@ -954,16 +1207,15 @@ class PaperBroker(BrokerInterface):
     # --- BrokerInterface ------------------------------------------------------
 
     def login(self) -> None:
-        self._check_reachable()
-        if not PaperAccount.objects.filter(account_name=self.account_name).exists():
-            raise BrokerError(MSG_NO_ACCOUNT)
+        self._read("login")
+        self._require_account()
 
     def get_balance(self) -> BrokerBalance:
-        self._check_reachable()
+        self._read("balance")
         paper = PaperAccount.objects.filter(account_name=self.account_name).first()
         if paper is None:
             raise BrokerError(MSG_NO_ACCOUNT)
-        market_value = sum((p.market_value for p in self.get_positions()), ZERO)
+        market_value = sum((p.market_value for p in self._positions()), ZERO)
         return BrokerBalance(
             cash=paper.cash,
             available=paper.cash - paper.frozen,
@@ -974,9 +1226,11 @@ class PaperBroker(BrokerInterface):
 
     def get_positions(self) -> list[BrokerPosition]:
         """Holdings valued at the quote's last (else prev_close; no quote at all: at cost)."""
-        self._check_reachable()
-        if not PaperAccount.objects.filter(account_name=self.account_name).exists():
-            raise BrokerError(MSG_NO_ACCOUNT)
+        self._read("positions")
+        self._require_account()
+        return self._positions()
+
+    def _positions(self) -> list[BrokerPosition]:
         session = Session.at_time(self._config().session_mode, now())
         result = []
         for position in PaperPosition.objects.filter(account_name=self.account_name, quantity__gt=0).order_by("symbol"):
@@ -1000,10 +1254,10 @@ class PaperBroker(BrokerInterface):
         return result
 
     def place_order(self, request: OrderRequest) -> OrderAck:
-        self._check_reachable()
+        network = self._network()
+        fault = network.enter(Call.PLACE, request.client_ref or "")
         if len(request.client_ref or "") > 64:
             raise BrokerError(MSG_BAD_CLIENT_REF)
-        self._delay()
         at = now()
         config = self._config()
         session = Session.at_time(config.session_mode, at)
@@ -1016,6 +1270,8 @@ class PaperBroker(BrokerInterface):
             expire_due_orders(paper, session)
             is_market = request.order_type == rules.OrderType.MARKET
             try:
+                if fault is not None and fault.refuses:
+                    raise _Refused(fault.message or MSG_BUSY)  # the counter refuses it (and records it, 废单)
                 accepted = _validate(
                     request,
                     inst=inst,
@@ -1076,15 +1332,16 @@ class PaperBroker(BrokerInterface):
                 if not order.cage_held:
                     match_order(order, quote=quote, inst=inst, paper=paper, config=config, session=session)
             _save_paper(paper)  # its frozen cash and its change number
-        if self._answer_lost():
+        network.leave(fault)
+        if network.every_nth_answer_lost(PaperOrder.objects.filter(account_name=self.account_name).count):
             raise BrokerTimeout(MSG_TIMEOUT)
         if refusal is not None:
             raise BrokerError(refusal)
         return OrderAck(order.broker_order_id, order.message)
 
     def cancel_order(self, broker_order_id: str) -> None:
-        self._check_reachable()
-        self._delay()
+        network = self._network()
+        fault = network.enter(Call.CANCEL, broker_order_id)
         session = Session.at_time(self._config().session_mode, now())
         refusal: str | None = None
         with transaction.atomic():
@@ -1095,7 +1352,9 @@ class PaperBroker(BrokerInterface):
                 .filter(account_name=self.account_name, broker_order_id=broker_order_id)
                 .first()
             )
-            if order is None:
+            if fault is not None and fault.refuses:
+                refusal = fault.message or MSG_BUSY
+            elif order is None:
                 refusal = MSG_ORDER_NOT_FOUND
             elif not order.is_open:
                 refusal = CANCEL_REFUSALS[BrokerOrderStatus(order.status)]
@@ -1104,8 +1363,7 @@ class PaperBroker(BrokerInterface):
             else:
                 _close_order(order, paper, BrokerOrderStatus.CANCELLED, MSG_CANCELLED, session.at)
                 _save_paper(paper)
-        if refusal is None and _flag(self.settings, "lose_cancel_answers"):
-            raise BrokerTimeout(MSG_TIMEOUT)
+        network.leave(fault)
         if refusal is not None:
             raise BrokerError(refusal)
 
@@ -1117,8 +1375,8 @@ class PaperBroker(BrokerInterface):
 
     def query_orders(self) -> list[BrokerOrder]:
         """Today's orders, still-open older ones, and those that changed today (e.g. expired)."""
-        self._check_reachable()
-        self.login()
+        self._read("orders")
+        self._require_account()
         session = Session.at_time(self._config().session_mode, now())
         self._expire(session)
         start_of_day = datetime.combine(session.trading_day, datetime.min.time(), tzinfo=calendar.SHANGHAI)
@@ -1131,7 +1389,7 @@ class PaperBroker(BrokerInterface):
 
     def query_order(self, broker_order_id: str) -> BrokerSnapshot:
         """One order of this account and its trades, by broker order id (indexed reads)."""
-        self._check_reachable()
+        network, fault = self._read(f"order:{broker_order_id}")
         order = PaperOrder.objects.filter(account_name=self.account_name, broker_order_id=broker_order_id).first()
         if order is None:
             return BrokerSnapshot()
@@ -1140,7 +1398,7 @@ class PaperBroker(BrokerInterface):
             if order.filled_quantity
             else []  # nothing traded: no trade to read (the usual answer for an order that rests)
         )
-        return BrokerSnapshot(orders=[_to_broker_order(order)], trades=trades)
+        return BrokerSnapshot(orders=[_to_broker_order(order)], trades=network.report(fault, trades))
 
     def query_changes(self, cursor: str | None) -> BrokerChanges:
         """The orders whose change number is above ``cursor`` and at most the account's current one.
@@ -1150,7 +1408,7 @@ class PaperBroker(BrokerInterface):
         the current number, and today's trades). Otherwise only the changed orders and their
         trades: reads along ``paperorder_account_change_idx``, whatever the number of open orders.
         """
-        self._check_reachable()
+        network, fault = self._read("changes")
         session = Session.at_time(self._config().session_mode, now())
         self._expire(session)
         paper = PaperAccount.objects.filter(account_name=self.account_name).values("pk", "created_at", "change_seq").first()
@@ -1174,7 +1432,7 @@ class PaperBroker(BrokerInterface):
                     Q(trading_day=session.trading_day) | Q(status__in=OPEN_STATUSES) | Q(updated_at__gte=start_of_day)
                 ).order_by("id")
             )
-            trades = self.query_trades()
+            trades = self._trades_of_day(session)
         else:
             listed = list(orders.filter(change_seq__gt=since).order_by("id"))
             ids = [order.pk for order in listed]
@@ -1185,15 +1443,18 @@ class PaperBroker(BrokerInterface):
             ]
         return BrokerChanges(
             orders=[_to_broker_order(order) for order in listed],
-            trades=trades,
+            trades=network.report(fault, trades),
             cursor=f"{epoch}.{current}",
             complete=since is None,
         )
 
     def query_trades(self) -> list[BrokerTrade]:
-        self._check_reachable()
-        self.login()
+        network, fault = self._read("trades")
+        self._require_account()
         session = Session.at_time(self._config().session_mode, now())
+        return network.report(fault, self._trades_of_day(session))
+
+    def _trades_of_day(self, session: Session) -> list[BrokerTrade]:
         trades = (
             PaperTrade.objects.filter(order__account_name=self.account_name, trading_day=session.trading_day)
             .select_related("order")
@@ -1202,8 +1463,8 @@ class PaperBroker(BrokerInterface):
         return [_to_broker_trade(trade) for trade in trades]
 
     def history_orders(self, start: date, end: date) -> list[BrokerOrder]:
-        self._check_reachable()
-        self.login()
+        self._read("history_orders")
+        self._require_account()
         self._expire(Session.at_time(self._config().session_mode, now()))
         orders = PaperOrder.objects.filter(
             account_name=self.account_name, trading_day__gte=start, trading_day__lte=end
@@ -1212,8 +1473,8 @@ class PaperBroker(BrokerInterface):
 
     def history_trades(self, start: date, end: date) -> list[BrokerTrade]:
         """Trades of past trading days, both ends included (not part of the contract)."""
-        self._check_reachable()
-        self.login()
+        network, fault = self._read("history_trades")
+        self._require_account()
         trades = (
             PaperTrade.objects.filter(
                 order__account_name=self.account_name, trading_day__gte=start, trading_day__lte=end
@@ -1221,4 +1482,4 @@ class PaperBroker(BrokerInterface):
             .select_related("order")
             .order_by("id")
         )
-        return [_to_broker_trade(trade) for trade in trades]
+        return network.report(fault, [_to_broker_trade(trade) for trade in trades])

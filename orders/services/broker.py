@@ -137,7 +137,11 @@ def order_place(broker: BrokerInterface, order: Order) -> Order:
     # Pick up fills the broker made at once (the paper broker matches on arrival) by reading this
     # one order back, not the account's open orders. Polls skip an order while it is SUBMITTING,
     # so this read, after the answer is recorded, is what catches a fill made in between.
-    snapshot = broker.query_order(ack.broker_order_id)
+    try:
+        snapshot = broker.query_order(ack.broker_order_id)
+    except BrokerError as exc:  # polls read it (reconcile._SKIPPED_IN_FLIGHT covers a change they skipped)
+        log.warning("order %s: reading it back from the broker failed (%s); the poll reads it", order.pk, exc.message)
+        return locked
     found = snapshot.orders[0] if snapshot.orders else None
     if found is None or nothing_new_at_broker(locked, found):
         return locked
@@ -163,7 +167,11 @@ def order_cancel_at_broker(*, order_id: int) -> Order | None:
         audit_record(actor=Actor.broker(order.account.broker_kind), action="order.cancel_refused", object_type="order",
                      object_id=order.pk, account=order.account.name, reason=exc.message)
     # Read this one order back and record what the broker says (cancelled, filled meanwhile, ...).
-    snapshot = broker.query_order(order.broker_order_id)
+    try:
+        snapshot = broker.query_order(order.broker_order_id)
+    except BrokerError as exc:  # the poll sees the outcome; a cancel still owed is asked again
+        log.warning("order %s: reading it back after the cancel failed (%s); the poll reads it", order.pk, exc.message)
+        return order
     found = snapshot.orders[0] if snapshot.orders else None
     if found is None:
         order.refresh_from_db()

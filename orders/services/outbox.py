@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from orders.models import (
     Order,
@@ -78,6 +78,14 @@ def order_reread(order: Order) -> None:
     order.account, order.instrument = account, instrument
 
 
+def orders_owed() -> QuerySet[Order]:
+    """The orders a broker call is owed to: NEW ones admitted (submit) and CANCEL_REQUESTED ones
+    (cancel), whether handed to the queue already or not. The outbox's depth (metrics) counts them."""
+    # A NEW row without admitted_at is a replacement waiting for its original's cancel: not owed.
+    unadmitted = Q(status=OrderStatus.NEW, admitted_at__isnull=True)
+    return Order.objects.filter(status__in=[OrderStatus.NEW, OrderStatus.CANCEL_REQUESTED]).exclude(unadmitted)
+
+
 def _dispatch_owed(*, dispatched_before: datetime | None = None, updated_before: datetime | None = None,
                    limit: int = 1000) -> int:
     """Enqueue the broker calls that order rows say are owed: NEW orders (submit) and
@@ -88,9 +96,7 @@ def _dispatch_owed(*, dispatched_before: datetime | None = None, updated_before:
     owed = Q(dispatched_at__isnull=True)
     if dispatched_before is not None:
         owed |= Q(dispatched_at__lt=dispatched_before)
-    # A NEW row without admitted_at is a replacement waiting for its original's cancel: not owed.
-    unadmitted = Q(status=OrderStatus.NEW, admitted_at__isnull=True)
-    rows = Order.objects.filter(owed, status__in=[OrderStatus.NEW, OrderStatus.CANCEL_REQUESTED]).exclude(unadmitted)
+    rows = orders_owed().filter(owed)
     if updated_before is not None:
         rows = rows.filter(updated_at__lt=updated_before)
     with transaction.atomic():

@@ -39,6 +39,12 @@ _POLL_CURSORS: dict[int, str] = {}
 
 POLLED_STATUSES = (*WORKING_STATUSES, OrderStatus.UNKNOWN, OrderStatus.SUBMITTING)
 
+# By account, the orders a poll of this process skipped because their worker was still waiting for
+# the broker's answer while the broker already listed a change of them. The cursor moved past that
+# change and the worker's read-back after the answer may fail, so a later poll of this process
+# reads each of them once by itself (``_read_skipped``).
+_SKIPPED_IN_FLIGHT: dict[int, set[int]] = {}
+
 
 def _orders_named_by(account: Account, broker_orders: list[BrokerOrder]) -> list[Order]:
     """This account's polled orders among those the broker listed: looked up by our id (the
@@ -84,31 +90,42 @@ def account_poll(*, account_id: int) -> int:
         by_pk = {o.pk: o for o in in_flight}
         by_pk.update((o.pk, o) for o in _orders_named_by(account, changes.orders))
         open_orders = sorted(by_pk.values(), key=lambda o: o.pk)
-    changed = orders_bring_in_line(account, broker, changes, open_orders)
+    synced: set[int] = set()
+    skipped: set[int] = set()
+    changed = orders_bring_in_line(account, broker, changes, open_orders, synced=synced, skipped=skipped)
     if changes.cursor is None:
         _POLL_CURSORS.pop(account_id, None)
     else:
         _POLL_CURSORS[account_id] = changes.cursor
+    changed += _read_skipped(broker, account_id, synced)
+    if skipped and changes.cursor is not None:
+        _SKIPPED_IN_FLIGHT.setdefault(account_id, set()).update(skipped)
     return changed
 
 
-def orders_bring_in_line(account: Account, broker: BrokerInterface, changes: BrokerChanges, open_orders: list[Order]) -> int:
+def orders_bring_in_line(account: Account, broker: BrokerInterface, changes: BrokerChanges, open_orders: list[Order],
+                         *, synced: set[int] | None = None, skipped: set[int] | None = None) -> int:
     """Sync each of ``open_orders`` (working, UNKNOWN or SUBMITTING) with its record in ``changes``;
     with a complete read, a stale UNKNOWN/SUBMITTING order the broker lacks is sent again (or
-    expired after its day). Returns how many orders changed. Takes no lock of its own beyond each
-    order's sync: callers run it outside any transaction."""
+    expired after its day). Returns how many orders changed; adds to ``synced`` the orders synced
+    and to ``skipped`` those left to their worker although the broker listed them. Takes no lock
+    of its own beyond each order's sync: callers run it outside any transaction."""
     by_id = {o.broker_order_id: o for o in changes.orders}
     by_ref = {o.client_ref: o for o in changes.orders if o.client_ref}
     trades_by_order: dict[str, list[BrokerTrade]] = {}
     for trade in changes.trades:
         trades_by_order.setdefault(trade.broker_order_id, []).append(trade)
     changed = 0
+    synced = set() if synced is None else synced
+    skipped = set() if skipped is None else skipped
     for order in open_orders:
         found = by_id.get(order.broker_order_id) if order.broker_order_id else None
         found = found or by_ref.get(str(order.pk))
         if found is None and changes.complete and not broker.capabilities.client_ref:
             found = broker_order_of(order, changes.orders, carries_ref=False)  # by what it says
         if order.status == OrderStatus.SUBMITTING and not submitting_stale(order):
+            if found is not None:
+                skipped.add(order.pk)  # its change is behind the cursor from now on
             continue  # its worker is still waiting for the broker's answer
         if found is None:
             if not changes.complete:
@@ -123,7 +140,29 @@ def orders_bring_in_line(account: Account, broker: BrokerInterface, changes: Bro
         if nothing_new_at_broker(order, found):
             continue
         order_sync(order_id=order.pk, broker_order=found, trades=order_trades)
+        synced.add(order.pk)
         changed += 1
+    return changed
+
+
+def _read_skipped(broker: BrokerInterface, account_id: int, synced: set[int]) -> int:
+    """Read one by one the orders earlier polls of this process skipped while they were SUBMITTING
+    (``_SKIPPED_IN_FLIGHT``) and that have their answer now; sync what the broker adds. Returns
+    how many changed."""
+    waiting = _SKIPPED_IN_FLIGHT.get(account_id)
+    if not waiting:
+        return 0
+    changed = 0
+    for order in Order.objects.filter(pk__in=sorted(waiting)).select_related("instrument"):
+        if order.status == OrderStatus.SUBMITTING:
+            continue  # still waiting for its answer
+        if order.pk not in synced and order.status in WORKING_STATUSES and order.broker_order_id:
+            snapshot = broker.query_order(order.broker_order_id)
+            found = snapshot.orders[0] if snapshot.orders else None
+            if found is not None and not nothing_new_at_broker(order, found):
+                order_sync(order_id=order.pk, broker_order=found, trades=snapshot.trades)
+                changed += 1
+        waiting.discard(order.pk)  # UNKNOWN ones are looked up as in-flight orders are
     return changed
 
 

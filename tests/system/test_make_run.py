@@ -45,7 +45,8 @@ def _get(port: int, path: str, *, method: str = "GET", body: str | None = None,
 def system(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_DEBUG")}
     env.update(SQLITE_PATH=str(tmp_path / "db.sqlite3"), STATIC_ROOT=str(tmp_path / "static"),
-               DEMO_FILES_DIR=str(tmp_path), DJANGO_DEBUG="0", LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
+               DEMO_FILES_DIR=str(tmp_path), DJANGO_DEBUG="0", LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1",
+               PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"))  # run_system empties it: not this process's
     for step in (["migrate", "--noinput"], ["load_instruments"], ["demo_setup"],
                  ["collectstatic", "--noinput", "--verbosity", "0"]):
         subprocess.run([sys.executable, "manage.py", *step], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)

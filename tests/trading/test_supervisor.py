@@ -91,3 +91,34 @@ def test_sigterm_stops_every_child() -> None:
     assert not any(_alive(pid) for pid in pids)
     assert signal.getsignal(signal.SIGTERM) is not None
 
+
+
+def test_a_child_that_exits_is_reported_once_so_that_its_live_metrics_stop_counting(tmp_path) -> None:
+    from prometheus_client.multiprocess import mark_process_dead
+
+    from trading.management.commands.run_system import metrics_dir_reset
+
+    exited: list[int] = []
+
+    def on_exit(pid: int) -> None:
+        exited.append(pid)
+        mark_process_dead(pid, str(tmp_path))
+
+    supervisor = Supervisor({"web": SLEEPER}, first_backoff=30, poll_interval=0.05, say=lambda m: None, on_exit=on_exit)
+    supervisor.start()
+    try:
+        pid = supervisor.children["web"].process.pid
+        live = tmp_path / f"gauge_livesum_{pid}.db"
+        live.write_bytes(b"")  # what a websocket gauge of that process leaves
+        counter = tmp_path / f"counter_{pid}.db"
+        counter.write_bytes(b"")
+        os.kill(pid, signal.SIGKILL)
+        assert _wait_for(lambda: (supervisor.check(), exited)[1] == [pid])
+        supervisor.check()
+        assert exited == [pid]  # once, not at every round of the back-off
+        assert not live.exists() and counter.exists()  # its counters still count what happened
+    finally:
+        supervisor.stop()
+    (tmp_path / "notes.txt").write_text("kept")
+    assert metrics_dir_reset(str(tmp_path)) == 1  # run_system's start: the counters of an earlier run go
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]

@@ -12,6 +12,7 @@ from tests.brokers.contract.venue import Venue
 # One line per target module (see venue.py).
 TARGET_MODULES = [
     "tests.brokers.contract.targets.scripted",
+    "tests.brokers.contract.targets.paper",
     "tests.brokers.contract.targets.easytrader",
     "tests.brokers.contract.targets.easytrader_remote",
     "tests.brokers.contract.targets.gateway",

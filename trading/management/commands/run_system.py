@@ -1,5 +1,6 @@
 """Start the whole system in the foreground: web server, workers, simulated market, supervised."""
 
+import os
 import sys
 import time
 from datetime import datetime
@@ -9,6 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.utils import timezone
+from prometheus_client.multiprocess import mark_process_dead
 
 from trading.clock import now
 from trading.management.commands.demo_setup import demo_files_dir
@@ -39,6 +41,20 @@ def first_order_price(symbol: str = FIRST_ORDER_SYMBOL, *, since: datetime | Non
     return round_to_tick(ref.prev_close, tick_size(ref.board))
 
 
+def metrics_dir_reset(path: str) -> int:
+    """Empty the metrics directory of a system about to start (prometheus_client's multiprocess
+    files): the files of an earlier run's processes would add to this run's figures. Returns how
+    many files were removed; other files are left alone."""
+    directory = Path(path)
+    directory.mkdir(parents=True, exist_ok=True)
+    removed = 0
+    for file in directory.glob("*.db"):
+        if file.name.split("_", 1)[0] in ("counter", "gauge", "histogram", "summary"):
+            file.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 class Command(BaseCommand):
     help = ("Run the web server (ASGI), the task workers and the simulated market until Ctrl-C; "
             "a process that exits is restarted with back-off while the others keep running.")
@@ -56,6 +72,7 @@ class Command(BaseCommand):
             web = [python, "-m", "daphne", "-b", host, "-p", str(port), "trading.asgi:application"]
         else:
             web = [python, "-m", "gunicorn", "--workers", str(settings.WEB_WORKERS), "--bind", f"{host}:{port}",
+                   "--config", str(Path(settings.BASE_DIR) / "deploy" / "gunicorn.conf.py"),
                    "--timeout", "60", "--graceful-timeout", "10", "trading.wsgi:application"]
         commands = {"web": web}
         if settings.REDIS_URL:
@@ -77,7 +94,12 @@ class Command(BaseCommand):
             self.stderr.write(f"{timezone.localtime():%H:%M:%S} run_system: {message}")
             self.stderr.flush()
 
-        supervisor = Supervisor(commands, cwd=settings.BASE_DIR, say=say)
+        # Metrics (monitoring/metrics.py): the children inherit the directory; an earlier run's counters
+        # must not add to this run's; a child that exits stops counting in the live gauges.
+        metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", settings.PROMETHEUS_MULTIPROC_DIR)
+        metrics_dir_reset(metrics_dir)
+        supervisor = Supervisor(commands, cwd=settings.BASE_DIR, say=say,
+                                on_exit=lambda pid: mark_process_dead(pid, metrics_dir))
         started = now()
         supervisor.catch_signals()
         supervisor.start()
@@ -100,7 +122,7 @@ class Command(BaseCommand):
                     f"  admin:     {base}/admin/   (user admin, password above or in var/demo_credentials.txt)",
                     f"  API docs:  {base}/api/v1/docs",
                     f"  OpenAPI:   {base}/api/v1/openapi.json",
-                    f"  health:    {base}/healthz",
+                    f"  health:    {base}/healthz   ready: {base}/readyz   metrics: {base}/metrics (staff or METRICS_TOKEN)",
                     f"  first order (a buy at the current ask of {FIRST_ORDER_SYMBOL}, {price}):",
                     f"    curl -s -X POST {base}/api/v1/orders -H 'Authorization: Bearer {key}' \\",
                     "      -H 'Content-Type: application/json' \\",
