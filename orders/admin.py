@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEvent
 from brokers.models import LinkState
-from orders.models import TERMINAL_STATUSES, Fill, Order, OrderStatus
+from orders.models import TERMINAL_STATUSES, Discrepancy, DiscrepancyStatus, Fill, Order, OrderStatus
 from staff.admin_tools import (
     ReadOnlyAdminMixin,
     actor_of,
@@ -464,3 +464,90 @@ class FillAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return local_time(obj.filled_at)
 
 
+
+
+class DiscrepancyStatusFilter(admin.SimpleListFilter):
+    """Status, OPEN unless asked otherwise: the page opens on what needs a person."""
+
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [*DiscrepancyStatus.choices, ("all", _("All"))]
+
+    def choices(self, changelist: Any) -> Any:
+        current = self.value() or DiscrepancyStatus.OPEN
+        for value, label in self.lookup_choices:
+            yield {"selected": current == value, "display": label,
+                   "query_string": changelist.get_query_string({self.parameter_name: value})}
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Discrepancy]) -> QuerySet[Discrepancy]:
+        value = self.value() or DiscrepancyStatus.OPEN
+        return queryset if value == "all" else queryset.filter(status=value)
+
+
+@admin.register(Discrepancy)
+class DiscrepancyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Differences reconciliation found between a broker's records and ours (orders/services/discrepancies.py).
+
+    Open ones first (the page opens on them); a risk manager resolves them with a reason. Resolving
+    changes nothing but the row: putting a position or cash right is a separate, audited act."""
+
+    list_display = ["id", "account", "kind", "object_display", "ours", "theirs", "first_seen_local",
+                    "last_seen_local", "times_seen", "status_badge", "resolved_by", "resolution"]
+    list_display_links = ["id", "kind"]
+    list_filter = [DiscrepancyStatusFilter, "kind", ("account", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["object_ref", "ours", "theirs", "resolution"]
+    search_help_text = _("Object (order:12, broker_order:S1, trade:T1, position:600000.SH, cash), either side, resolution")
+    list_select_related = ["account"]
+    list_per_page = 100
+    actions = ["resolve_selected"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Discrepancy | None = None) -> list[str]:
+        return [f.name for f in Discrepancy._meta.fields]
+
+    def has_resolve_permission(self, request: HttpRequest, obj: Discrepancy | None = None) -> bool:
+        return request.user.has_perm("orders.resolve_discrepancy")
+
+    def object_label(self, obj: Discrepancy) -> str:
+        return f"#{obj.pk} {obj.account.name} {obj.get_kind_display()} {obj.object_ref}: {obj.ours or '-'} / {obj.theirs or '-'}"
+
+    @admin.display(description=_("object"), ordering="object_ref")
+    def object_display(self, obj: Discrepancy) -> str:
+        if obj.order_id:
+            return format_html('<a href="{}">{}</a>', reverse("admin:orders_order_change", args=[obj.order_id]),
+                               obj.object_ref)
+        return obj.object_ref
+
+    @admin.display(description=_("first seen"), ordering="first_seen_at")
+    def first_seen_local(self, obj: Discrepancy) -> str:
+        return short_time(obj.first_seen_at)
+
+    @admin.display(description=_("last seen"), ordering="last_seen_at")
+    def last_seen_local(self, obj: Discrepancy) -> str:
+        return short_time(obj.last_seen_at)
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, obj: Discrepancy) -> str:
+        return badge("UNKNOWN" if obj.status == DiscrepancyStatus.OPEN else "FILLED", obj.get_status_display())
+
+    @admin.action(description=_("Resolve selected discrepancies…"), permissions=["resolve"])
+    def resolve_selected(self, request: HttpRequest, queryset: QuerySet[Discrepancy]) -> Any:
+        from orders.services import discrepancy_resolve
+
+        actor = actor_of(request)
+        form = ReasonForm(request.POST if request.POST.get("post") else None, reason_required=True)
+        if request.POST.get("post") and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            ids = list(queryset.order_by("id").values_list("id", flat=True))
+            run_for_each(request, ids, lambda pk: discrepancy_resolve(discrepancy_id=pk, actor=actor, reason=reason),
+                         done=gettext("%(count)d discrepancies resolved."))
+            return None
+        rows = list(queryset.select_related("account").order_by("id"))
+        return reason_page(request, self, title=gettext("Resolve discrepancies"), form=form, objects=rows,
+                           submit_label=gettext("Resolve"), danger=False, action="resolve_selected",
+                           selected=[str(r.pk) for r in rows],
+                           intro=gettext("Say what was found and done. Resolving changes nothing but the discrepancy: "
+                                         "put a position or cash right separately. The reason is kept in the audit "
+                                         "trail."),
+                           extra={"cancel_url": reverse("admin:orders_discrepancy_changelist")})

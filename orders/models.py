@@ -145,3 +145,59 @@ class Fill(models.Model):
 
     def __str__(self) -> str:
         return f"{self.broker_trade_id} {self.quantity}@{self.price}"
+
+
+class DiscrepancyKind(models.TextChoices):
+    """What differs between the broker's records and ours (orders.services.discrepancies)."""
+
+    ORDER_STATUS = "ORDER_STATUS", "委托状态不一致"
+    FILLED_QUANTITY = "FILLED_QUANTITY", "成交数量不一致"
+    ORDER_ONLY_AT_BROKER = "ORDER_ONLY_AT_BROKER", "券商有本地无的委托"
+    ORDER_ONLY_HERE = "ORDER_ONLY_HERE", "本地有券商无的委托"
+    TRADE_ONLY_AT_BROKER = "TRADE_ONLY_AT_BROKER", "本地缺少的成交"
+    POSITION_QUANTITY = "POSITION_QUANTITY", "持仓数量不一致"
+    CASH = "CASH", "资金不一致"
+
+
+class DiscrepancyStatus(models.TextChoices):
+    OPEN = "OPEN", "待处理"
+    RESOLVED = "RESOLVED", "已处理"
+
+
+class Discrepancy(models.Model):
+    """One difference between the broker's records and ours that reconciliation found.
+
+    One OPEN row per (account, kind, object_ref): the same difference seen again only moves
+    ``last_seen_at``. Reconciliation closes a row itself when it compares the same object again
+    and both sides agree; otherwise a person resolves it with a reason."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="discrepancies", verbose_name="资金账户")
+    kind = models.CharField("差异类型", max_length=24, choices=DiscrepancyKind.choices)
+    # What differs: "order:<id>", "broker_order:<broker order id>", "trade:<broker trade id>",
+    # "position:<symbol>", "cash" or "available".
+    object_ref = models.CharField("对象", max_length=128)
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="discrepancies",
+                              verbose_name="委托")
+    ours = models.CharField("本地记录", max_length=500, blank=True)
+    theirs = models.CharField("券商记录", max_length=500, blank=True)
+    first_seen_at = models.DateTimeField("首次发现")
+    last_seen_at = models.DateTimeField("最近发现")
+    times_seen = models.PositiveIntegerField("发现次数", default=1)
+    status = models.CharField("处理状态", max_length=10, choices=DiscrepancyStatus.choices, default=DiscrepancyStatus.OPEN)
+    resolved_by = models.CharField("处理人", max_length=128, blank=True)
+    resolved_at = models.DateTimeField("处理时间", null=True, blank=True)
+    resolution = models.CharField("处理说明", max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = "对账差异"
+        verbose_name_plural = "对账差异"
+        ordering = ["-last_seen_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "kind", "object_ref"], condition=Q(status="OPEN"),
+                                    name="discrepancy_one_open_per_object"),
+            models.CheckConstraint(condition=Q(status="OPEN") | ~Q(resolution=""), name="discrepancy_resolved_with_reason"),
+        ]
+        indexes = [models.Index(fields=["status", "account"], name="discrepancy_status_account_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.object_ref}"

@@ -7,6 +7,7 @@ Each task imports its service inside its body: the services import this module t
 from __future__ import annotations
 
 from celery import shared_task
+from celery.signals import worker_ready
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -49,3 +50,18 @@ def expire_day_orders() -> None:
     from orders import services
 
     services.orders_expire_day()
+
+
+@shared_task(ignore_result=True)
+def reconcile_accounts() -> None:
+    """Periodic and start-up reconciliation of every active account (orders.services.discrepancies)."""
+    from orders import services
+
+    services.accounts_reconcile_all()
+
+
+@worker_ready.connect
+def reconcile_on_worker_start(sender: object = None, **kwargs: object) -> None:
+    """A worker that starts reconciles every account once: whatever happened while the workers
+    were down (fills, lost answers, orders placed by hand) is found before the next periodic run."""
+    reconcile_accounts.delay()

@@ -6,7 +6,8 @@ migration creates the groups; ``roles_sync`` runs again after every
 model) join the roles they belong to. Change a role here, not in admin: the
 next ``migrate`` puts the groups back to this table.
 
-One permission per job: order actions are ``orders.*`` (the order desk),
+One permission per job: order actions are ``orders.*`` (the order desk; reconciling now and
+resolving a discrepancy are ``orders.reconcile_account`` and ``orders.resolve_discrepancy``),
 trading states ``trading.set_trading_state`` (account page and global state),
 rule edits ``risk.manage_risk_rules`` plus Django's own. The risk app's older
 ``risk.review_order``, ``risk.override_order`` and ``risk.set_trading_state``
@@ -50,6 +51,8 @@ CUSTOM_PERMISSIONS = (
     CustomPermission("orders", "order", "cancel_order", bilingual_lazy("cancel orders")),
     CustomPermission("orders", "order", "modify_order", bilingual_lazy("modify price/quantity")),
     CustomPermission("orders", "order", "override_order", bilingual_lazy("override a REJECT verdict")),
+    CustomPermission("orders", "discrepancy", "reconcile_account", bilingual_lazy("reconcile accounts with their brokers now")),
+    CustomPermission("orders", "discrepancy", "resolve_discrepancy", bilingual_lazy("resolve reconciliation discrepancies")),
     CustomPermission("trading", "account", "set_trading_state", bilingual_lazy("set trading state")),
     CustomPermission("trading", "apikey", "manage_api_keys", bilingual_lazy("manage API keys")),
     CustomPermission("trading", "account", "manage_suitability", bilingual_lazy("manage trading permissions and risk assessments")),
@@ -66,6 +69,8 @@ NEVER_VIEW = ("otp_totp.view_totpdevice", "otp_static.view_staticdevice", "otp_s
               "sessions.view_session", "contenttypes.view_contenttype")
 ORDER_DESK = ("orders.approve_order", "orders.reject_order", "orders.cancel_order", "orders.modify_order")
 OVERRIDE = ("orders.override_order",)
+RECONCILE = ("orders.reconcile_account",)  # safe to ask at any time: the same run as the periodic one
+RESOLVE_DISCREPANCY = ("orders.resolve_discrepancy",)
 TRADING_STATE = ("trading.set_trading_state",)  # accounts (trading/admin.py) and the global state (risk/admin.py)
 RISK_CONFIG = ("risk.manage_risk_rules", "risk.add_riskrule", "risk.change_riskrule", "risk.delete_riskrule",
                "risk.add_restrictedsymbol", "risk.change_restrictedsymbol", "risk.delete_restrictedsymbol")
@@ -103,9 +108,9 @@ def role_permissions(all_labels: Iterable[str]) -> dict[str, set[str]]:
     (the permissions that exist in the database) less the ``DEAD`` ones."""
     labels = set(all_labels) - set(DEAD)
     trading_views = _views(labels, TRADING_APPS)
-    operator = trading_views | set(ORDER_DESK) | set(ALERT_DESK)
-    risk_manager = (operator | set(OVERRIDE) | set(TRADING_STATE) | set(RISK_CONFIG) | set(AUDIT) | set(ALERT_CONFIG)
-                    | set(SUITABILITY))
+    operator = trading_views | set(ORDER_DESK) | set(ALERT_DESK) | set(RECONCILE)
+    risk_manager = (operator | set(OVERRIDE) | set(RESOLVE_DISCREPANCY) | set(TRADING_STATE) | set(RISK_CONFIG) | set(AUDIT)
+                    | set(ALERT_CONFIG) | set(SUITABILITY))
     everything_viewable = {label for label in labels if ".view_" in label} - set(NEVER_VIEW)
     compliance = everything_viewable | {"audit.view_audit"} | set(COMPLIANCE_TOOLS)
     administrator = set(labels)

@@ -93,7 +93,7 @@ class AccountAdmin(ReadOnlyModelAdmin):
     list_filter = ["status", "trading_state", "broker_kind", "session_mode"]
     search_fields = ["name", "display_name", "control_group"]
     inlines = [PositionInline]
-    actions = ["set_trading_state_selected"]
+    actions = ["set_trading_state_selected", "reconcile_selected"]
     fieldsets = [
         (_("Account"), {"fields": ["name", "display_name", "broker_kind", "broker_settings_masked", "session_mode",
                                    "status", "control_group", "is_high_frequency", "created_at"]}),
@@ -146,6 +146,9 @@ class AccountAdmin(ReadOnlyModelAdmin):
 
     def has_set_trading_state_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm("trading.set_trading_state")
+
+    def has_reconcile_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("orders.reconcile_account")
 
     @admin.display(description=_("available"))
     def available_display(self, obj: Account) -> Any:
@@ -235,6 +238,24 @@ class AccountAdmin(ReadOnlyModelAdmin):
                            submit_label=gettext("Confirm"), danger=True, action="set_trading_state_selected",
                            selected=[str(a.pk) for a in accounts],
                            extra={"cancel_url": reverse("admin:trading_account_changelist")})
+
+
+    @admin.action(description=_("Reconcile selected accounts with their brokers"), permissions=["reconcile"])
+    def reconcile_selected(self, request: HttpRequest, queryset: QuerySet[Account]) -> None:
+        """The same run as the periodic reconciliation, now; differences go to Orders > Discrepancies."""
+        from orders.services import account_reconcile
+
+        actor = actor_of(request)
+
+        def reconcile(pk: int) -> None:
+            result = account_reconcile(account_id=pk, actor=actor)
+            messages.info(request, gettext("%(account)s: %(changed)d orders brought in line, %(opened)d new "
+                                           "discrepancies, %(closed)d closed, %(open)d open.")
+                          % {"account": result.account, "changed": result.orders_changed, "opened": result.opened,
+                             "closed": result.closed, "open": result.open_total})
+
+        run_for_each(request, list(queryset.order_by("pk").values_list("pk", flat=True)), reconcile,
+                     done=gettext("%(count)d accounts reconciled."))
 
 
 @admin.register(Position)

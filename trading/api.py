@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from orders.schemas import FillOut
 from orders.selectors import fill_list_of_day
-from orders.services import account_by_name
+from orders.services import account_by_name, account_reconcile
 from trading import selectors
 from trading.auth import ApiKeyAuth, api_client, api_key_disclosure_acknowledge, client_address
 from trading.clock import now
@@ -32,6 +32,15 @@ class BalanceOut(BaseModel):
     frozen: str
     market_value: str
     total_assets: str
+
+
+class ReconcileOut(BaseModel):
+    account: str
+    orders_changed: int
+    discrepancies_opened: int
+    discrepancies_seen_again: int
+    discrepancies_closed: int
+    discrepancies_open: int
 
 
 class PositionOut(BaseModel):
@@ -99,3 +108,13 @@ def disclosure_acknowledge(request: HttpRequest, payload: DisclosureIn):
     api_key_disclosure_acknowledge(key_id=client.key_id, version=payload.version, acknowledged_by=payload.acknowledged_by,
                                    address=client_address(request))
     return Status(200, DisclosureOut(version=RISK_DISCLOSURE_VERSION, text=RISK_DISCLOSURE_TEXT, acknowledged=True))
+
+
+@router.post("/accounts/{name}/reconcile", response={200: ReconcileOut, **error_responses(403, 502, 503)})
+def account_reconcile_now(request: HttpRequest, name: str = ACCOUNT_NAME):
+    client = api_client(request)
+    client.require_account(name, trade=True)  # it may re-send an order the broker never received
+    result = account_reconcile(account_id=account_by_name(name).pk, actor=client.actor)
+    return Status(200, ReconcileOut(account=result.account, orders_changed=result.orders_changed,
+                                    discrepancies_opened=result.opened, discrepancies_seen_again=result.seen_again,
+                                    discrepancies_closed=result.closed, discrepancies_open=result.open_total))

@@ -35,6 +35,9 @@ class EventKind(StrEnum):
     BALANCE = "balance"  # an account's cash or frozen changed (data: cash, available, frozen)
     RISK = "risk"  # a risk verdict that held, rejected or warned (data: rule, action, message, order)
     BROKER_LINK = "broker_link"  # an account's broker connection went down or came back (data: state, error)
+    # reconciliation found a difference with the broker, or one was closed (data: id, kind,
+    # object_ref, ours, theirs, status, resolved_by); an OPEN one needs a person
+    DISCREPANCY = "discrepancy"
     ALERT = "alert"  # an alert was raised, acknowledged or resolved (monitoring's own)
     HEALTH = "health"  # a process or queue's health changed (data: part, state, detail)
 

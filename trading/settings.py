@@ -219,6 +219,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "trading")
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "120"))}
+# Reconciliation (orders/services/discrepancies.py): every account compared with its broker at
+# start-up (worker_ready, or the embedded scheduler's first pass) and then this often.
+ORDERS_RECONCILE_INTERVAL_SECONDS = float(os.environ.get("ORDERS_RECONCILE_INTERVAL_SECONDS", "300"))
 
 # Broker connections (brokers/connection.py): the circuit opens on a lost session or after this many
 # timeouts in a row, and is probed again after a back-off doubling from BASE up to MAX (with jitter);
@@ -233,6 +236,7 @@ CELERY_BEAT_SCHEDULE = {
     "orders-poll-open": {"task": "orders.tasks.poll_open_orders", "schedule": 2.0},
     "orders-expire-day-orders": {"task": "orders.tasks.expire_day_orders", "schedule": 60.0},
     "risk-expire-reviews": {"task": "risk.tasks.expire_reviews", "schedule": 30.0},
+    "orders-reconcile": {"task": "orders.tasks.reconcile_accounts", "schedule": ORDERS_RECONCILE_INTERVAL_SECONDS},
     "brokers-heartbeat": {"task": "brokers.tasks.heartbeat", "schedule": BROKER_HEARTBEAT_SECONDS},
     "audit-seal": {"task": "audit.tasks.seal", "schedule": AUDIT_SEAL_SECONDS},
     "audit-digest": {"task": "audit.tasks.digest_daily", "schedule": 600.0},

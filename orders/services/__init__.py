@@ -7,12 +7,15 @@
 - ``broker``: the broker calls (submit exactly once, cancel, a refused cancel);
 - ``sync``: the broker's state of an order recorded (status events, fills into positions and cash);
 - ``reconcile``: polling the broker, lost orders found or re-sent;
+- ``discrepancies``: reconciliation proper: the broker's orders, trades, positions and cash
+  compared with ours, differences kept as Discrepancy rows, and a person resolving them;
 - ``outbox``: the order row as its own outbox (relay, sweep);
 - ``expiry``: orders whose trading day ended before they reached the broker;
 - ``locks``: the row locks of the order path (README, "Locks") and account lookups.
 
 Modules import one another in that direction only (no cycles: ``intake`` -> ``broker`` ->
-``sync`` -> ``modify`` -> ``freezes`` -> ``outbox``/``inputs``/``locks``). Callers outside the
+``sync`` -> ``modify`` -> ``freezes`` -> ``outbox``/``inputs``/``locks``; ``discrepancies`` ->
+``reconcile`` -> ``broker``). Callers outside the
 package import the names re-exported here.
 """
 
@@ -23,6 +26,13 @@ from orders.services.broker import (
     order_place,
     order_send_to_broker,
     submitting_stale,
+)
+from orders.services.discrepancies import (
+    RECONCILIATION,
+    ReconcileResult,
+    account_reconcile,
+    accounts_reconcile_all,
+    discrepancy_resolve,
 )
 from orders.services.expiry import expire_locked, orders_expire_day
 from orders.services.freezes import Admission, admission_for, admit_saved, freeze_admitted, release_freezes
@@ -113,6 +123,11 @@ __all__ = [
     "broker_back",
     "accounts_poll_later",
     "accounts_poll_all",
+    "RECONCILIATION",
+    "ReconcileResult",
+    "account_reconcile",
+    "accounts_reconcile_all",
+    "discrepancy_resolve",
     "SubmitResult",
     "order_submit",
     "request_is_worker",

@@ -11,7 +11,7 @@ from django.db import models, transaction
 from django.db.models import Q
 
 from audit.services import Actor
-from brokers.interface import BrokerInterface, BrokerOrder, BrokerTrade
+from brokers.interface import BrokerChanges, BrokerInterface, BrokerOrder, BrokerTrade
 from brokers.registry import broker_for
 from orders.models import (
     WORKING_STATUSES,
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 _POLL_CURSORS: dict[int, str] = {}
 
 
-_POLLED_STATUSES = (*WORKING_STATUSES, OrderStatus.UNKNOWN, OrderStatus.SUBMITTING)
+POLLED_STATUSES = (*WORKING_STATUSES, OrderStatus.UNKNOWN, OrderStatus.SUBMITTING)
 
 # By account, the orders a poll of this process skipped because their worker was still waiting for
 # the broker's answer while the broker already listed a change of them. The cursor moved past that
@@ -55,7 +55,7 @@ def _orders_named_by(account: Account, broker_orders: list[BrokerOrder]) -> list
     for start in range(0, max(len(refs), len(ids)), 400):  # within SQLite's limit of bound parameters
         chunk = Q(pk__in=refs[start:start + 400]) | Q(broker_order_id__in=ids[start:start + 400])
         for order in Order.objects.filter(chunk).select_related("instrument"):
-            if order.account_id == account.pk and order.status in _POLLED_STATUSES:
+            if order.account_id == account.pk and order.status in POLLED_STATUSES:
                 found[order.pk] = order
     return list(found.values())
 
@@ -73,7 +73,7 @@ def account_poll(*, account_id: int) -> int:
     account = Account.objects.filter(pk=account_id).first()
     if account is None:
         return 0
-    polled = Order.objects.filter(account=account, status__in=_POLLED_STATUSES)
+    polled = Order.objects.filter(account=account, status__in=POLLED_STATUSES)
     if not polled.exists():
         return 0
     broker = broker_for(account)
@@ -90,14 +90,34 @@ def account_poll(*, account_id: int) -> int:
         by_pk = {o.pk: o for o in in_flight}
         by_pk.update((o.pk, o) for o in _orders_named_by(account, changes.orders))
         open_orders = sorted(by_pk.values(), key=lambda o: o.pk)
+    synced: set[int] = set()
+    skipped: set[int] = set()
+    changed = orders_bring_in_line(account, broker, changes, open_orders, synced=synced, skipped=skipped)
+    if changes.cursor is None:
+        _POLL_CURSORS.pop(account_id, None)
+    else:
+        _POLL_CURSORS[account_id] = changes.cursor
+    changed += _read_skipped(broker, account_id, synced)
+    if skipped and changes.cursor is not None:
+        _SKIPPED_IN_FLIGHT.setdefault(account_id, set()).update(skipped)
+    return changed
+
+
+def orders_bring_in_line(account: Account, broker: BrokerInterface, changes: BrokerChanges, open_orders: list[Order],
+                         *, synced: set[int] | None = None, skipped: set[int] | None = None) -> int:
+    """Sync each of ``open_orders`` (working, UNKNOWN or SUBMITTING) with its record in ``changes``;
+    with a complete read, a stale UNKNOWN/SUBMITTING order the broker lacks is sent again (or
+    expired after its day). Returns how many orders changed; adds to ``synced`` the orders synced
+    and to ``skipped`` those left to their worker although the broker listed them. Takes no lock
+    of its own beyond each order's sync: callers run it outside any transaction."""
     by_id = {o.broker_order_id: o for o in changes.orders}
     by_ref = {o.client_ref: o for o in changes.orders if o.client_ref}
     trades_by_order: dict[str, list[BrokerTrade]] = {}
     for trade in changes.trades:
         trades_by_order.setdefault(trade.broker_order_id, []).append(trade)
     changed = 0
-    synced: set[int] = set()
-    skipped: set[int] = set()
+    synced = set() if synced is None else synced
+    skipped = set() if skipped is None else skipped
     for order in open_orders:
         found = by_id.get(order.broker_order_id) if order.broker_order_id else None
         found = found or by_ref.get(str(order.pk))
@@ -122,13 +142,6 @@ def account_poll(*, account_id: int) -> int:
         order_sync(order_id=order.pk, broker_order=found, trades=order_trades)
         synced.add(order.pk)
         changed += 1
-    if changes.cursor is None:
-        _POLL_CURSORS.pop(account_id, None)
-    else:
-        _POLL_CURSORS[account_id] = changes.cursor
-    changed += _read_skipped(broker, account_id, synced)
-    if skipped and changes.cursor is not None:
-        _SKIPPED_IN_FLIGHT.setdefault(account_id, set()).update(skipped)
     return changed
 
 
@@ -184,7 +197,7 @@ def accounts_poll_all() -> int:
 
     Asks each account whether it has such an order (one probe of the (account, status) index),
     rather than listing the open orders, so the job costs accounts, not open orders."""
-    polled = Order.objects.filter(account=models.OuterRef("pk"), status__in=_POLLED_STATUSES)
+    polled = Order.objects.filter(account=models.OuterRef("pk"), status__in=POLLED_STATUSES)
     ids = Account.objects.filter(models.Exists(polled)).values_list("pk", flat=True)
     changed = 0
     for pk in list(ids):

@@ -61,6 +61,10 @@ EXPECTED_ADMIN: dict[str, tuple[bool, ...]] = {
     "change an API key":            (N,      N,        N,        N,          Y),
     "revoke an API key":            (N,      N,        N,        N,          Y),
     "delete an API key":            (N,      N,        N,        N,          N),
+    "view discrepancies":           (N,      Y,        Y,        Y,          Y),
+    "resolve a discrepancy":        (N,      N,        Y,        N,          Y),
+    "reconcile an account":         (N,      Y,        Y,        N,          Y),
+    "change a discrepancy":         (N,      N,        N,        N,          N),
     "view the audit trail":         (N,      N,        Y,        Y,          Y),
     "change an audit event":        (N,      N,        N,        N,          N),
     "view risk rules":              (N,      Y,        Y,        Y,          Y),
@@ -230,6 +234,41 @@ def _change_audit(world: World) -> bool:
     return after is None or after.reason == "rewritten"
 
 
+def _discrepancy(world: World) -> Any:
+    from orders.models import Discrepancy
+    from trading.clock import now
+
+    return Discrepancy.objects.create(account=world.account, kind="CASH", object_ref="cash", ours="1000000.00",
+                                      theirs="1000001.00", first_seen_at=now(), last_seen_at=now())
+
+
+def _resolve_discrepancy(world: World) -> bool:
+    row = _discrepancy(world)
+    world.client.post("/admin/orders/discrepancy/", {"action": "resolve_selected", "_selected_action": [row.pk],
+                                                     "post": "yes", "reason": "matrix"})
+    row.refresh_from_db()
+    return row.status == "RESOLVED"
+
+
+def _change_discrepancy(world: World) -> bool:
+    row = _discrepancy(world)
+    world.client.post(f"/admin/orders/discrepancy/{row.pk}/change/", {"status": "RESOLVED", "resolution": "matrix"})
+    world.client.post(f"/admin/orders/discrepancy/{row.pk}/delete/", {"post": "yes"})
+    return not type(row).objects.filter(pk=row.pk, status="OPEN").exists()
+
+
+def _reconcile_account(world: World) -> bool:
+    """The paper broker's books differ by 1 CNY: a reconciliation that ran records it."""
+    from django.db.models import F
+
+    from brokers.models import PaperAccount
+    from orders.models import Discrepancy
+
+    PaperAccount.objects.filter(account_name="acc1").update(cash=F("cash") + 1)
+    world.client.post("/admin/trading/account/", {"action": "reconcile_selected", "_selected_action": [world.account.pk]})
+    return Discrepancy.objects.filter(account=world.account, object_ref="cash").exists()
+
+
 def _get(path: str) -> Callable[[World], bool]:
     return lambda world: _ok(world.client.get(path))
 
@@ -363,6 +402,10 @@ ACTIONS: dict[str, Callable[[World], bool]] = {
     "change an API key": _change_key,
     "revoke an API key": _revoke_key,
     "delete an API key": _delete_key,
+    "view discrepancies": _get("/admin/orders/discrepancy/"),
+    "resolve a discrepancy": _resolve_discrepancy,
+    "reconcile an account": _reconcile_account,
+    "change a discrepancy": _change_discrepancy,
     "view the audit trail": _get("/admin/audit/auditevent/"),
     "change an audit event": _change_audit,
     "view risk rules": _get("/admin/risk/riskrule/"),

@@ -1,5 +1,10 @@
-"""The periodic jobs without Celery beat (embedded mode): poll, sweep, expire, and the jobs other
-apps registered in trading/periodic.py (alerts: deliveries, escalations, heartbeat, monitors)."""
+"""The periodic jobs without Celery beat (embedded mode): poll, sweep, expire, reconcile, and the
+jobs other apps registered in trading/periodic.py (alerts: deliveries, escalations, heartbeat,
+monitors).
+
+Every job runs once when the scheduler starts, then at its interval: the first pass of
+``accounts_reconcile_all`` is the start-up reconciliation of embedded mode (with Celery it is
+the ``worker_ready`` signal in orders/tasks.py)."""
 
 import logging
 import time
@@ -27,6 +32,7 @@ class Command(BaseCommand):
             (services.outbox_sweep, 5.0),
             (services.orders_expire_day, 60.0),
             (review.orders_expire_reviews, 30.0),
+            (services.accounts_reconcile_all, settings.ORDERS_RECONCILE_INTERVAL_SECONDS),
             (brokers_heartbeat, settings.BROKER_HEARTBEAT_SECONDS),
             (audit_seal, settings.AUDIT_SEAL_SECONDS),
             (audit_digest_daily, 600.0),
