@@ -50,12 +50,9 @@ def env() -> dict[str, str]:
 
 
 def recreate_database() -> None:
-    import psycopg
+    from bench.system import recreate_postgres
 
-    name = DATABASE_URL.rsplit("/", 1)[1]
-    with psycopg.connect(DATABASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    recreate_postgres(DATABASE_URL)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env(), check=True,
                    capture_output=True)
 

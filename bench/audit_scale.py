@@ -33,6 +33,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.system import django_in_process, recreate_postgres  # noqa: E402
+
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/h_compliance_bench")
 EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
 ORDERS = int(os.environ.get("BENCH_ORDERS", "200000"))
@@ -46,25 +49,11 @@ FIRST_DAY = date(2026, 6, 1)
 
 
 def recreate_database() -> None:
-    import psycopg
-
-    name = DATABASE_URL.rsplit("/", 1)[1]
-    admin_url = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    recreate_postgres(DATABASE_URL)
 
 
 def setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ["DATABASE_URL"] = DATABASE_URL
-    os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_DEBUG"] = "0"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trading.settings")
-    import django
-
-    django.setup()
+    django_in_process(DATABASE_URL)
 
 
 # --------------------------------------------------------------------------- the data

@@ -22,31 +22,20 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.system import django_in_process, recreate_postgres  # noqa: E402
+
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_risk")
 CHECKS = int(os.environ.get("BENCH_CHECKS", "5000"))
 WARM = 300
 
 
 def recreate_database() -> None:
-    import psycopg
-
-    name = DATABASE_URL.rsplit("/", 1)[1]
-    admin_url = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    recreate_postgres(DATABASE_URL)
 
 
 def setup_django() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ["DATABASE_URL"] = DATABASE_URL
-    os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_DEBUG"] = "0"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trading.settings")
-    import django
-
-    django.setup()
+    django_in_process(DATABASE_URL)
 
 
 def prepare() -> None:
@@ -63,8 +52,11 @@ def prepare() -> None:
     settings.ORDERS_DISPATCH = "relay"  # intake only: accepted orders wait in the outbox, no relay runs
     call_command("migrate", "--noinput", verbosity=0)
     call_command("load_instruments", verbosity=0, stdout=open(os.devnull, "w"))  # noqa: SIM115
-    account = account_create(name="bench", broker_kind="paper", cash=Decimal("100000000"))
-    other = account_create(name="bench-sibling", broker_kind="paper", cash=Decimal("100000000"))
+    from trading.suitability import ALL_PERMISSIONS
+
+    # It buys ChiNext and STAR stocks too: the accounts hold those boards' trading permissions.
+    account = account_create(name="bench", broker_kind="paper", cash=Decimal("100000000"), permissions=ALL_PERMISSIONS)
+    other = account_create(name="bench-sibling", broker_kind="paper", cash=Decimal("100000000"), permissions=ALL_PERMISSIONS)
     Account.objects.filter(pk__in=[account.pk, other.pk]).update(control_group="bench-group")
     stocks = list(Instrument.objects.filter(board__in=["MAIN", "CHINEXT", "STAR"]).exclude(is_st=True).order_by("code")[:12])
     for inst in stocks:

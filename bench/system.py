@@ -1,7 +1,8 @@
 """What the whole-system benchmarks share: a fresh database, the system started as `make run`
 starts it (`manage.py run_system`), waiting for it, stopping it, percentiles.
 
-Used by bench/open_orders.py and bench/broker_faults.py. Each benchmark run is a child process
+Used by bench/open_orders.py, bench/broker_faults.py, bench/risk_check.py, bench/audit_scale.py
+and bench/alert_latency.py. Each benchmark run is a child process
 whose environment (DATABASE_URL, REDIS_URL, ...) is set before Django loads; these helpers take
 their URLs as arguments, so nothing here reads a benchmark's own settings.
 """
@@ -20,17 +21,35 @@ from typing import IO
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def fresh_postgres(database_url: str, redis_url: str) -> None:
-    """Drop and create the database named in ``database_url``; empty the Redis database."""
+def recreate_postgres(database_url: str) -> None:
+    """Drop and create the database named in ``database_url``."""
     import psycopg
-    import redis
 
     name = database_url.rsplit("/", 1)[1]
     admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def fresh_postgres(database_url: str, redis_url: str) -> None:
+    """Drop and create the database named in ``database_url``; empty the Redis database."""
+    import redis
+
+    recreate_postgres(database_url)
     redis.Redis.from_url(redis_url).flushdb()
+
+
+def django_in_process(database_url: str) -> None:
+    """Load Django in this process on ``database_url`` (no Redis: tasks in process, quiet logs)."""
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.pop("REDIS_URL", None)
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ["DJANGO_DEBUG"] = "0"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trading.settings")
+    import django
+
+    django.setup()
 
 
 def fresh_sqlite(path: str) -> None:
