@@ -288,6 +288,10 @@ BROKER_CALL_TIMEOUT_SECONDS = float(os.environ.get("BROKER_CALL_TIMEOUT_SECONDS"
 # its own, which cost about 6 ms an order and a connection per request on SQLite).
 WEB_SERVER = os.environ.get("WEB_SERVER", "gunicorn")
 WEB_WORKERS = int(os.environ.get("WEB_WORKERS", "2"))
+# gunicorn speaks no websocket: with it and Redis, run_system starts daphne (ASGI) for the live pages'
+# /ws/ on the next port and sets this for every process, so that the pages connect there (0: the page's own
+# server answers /ws/, as daphne does, or a reverse proxy routes /ws/ to an ASGI server).
+LIVE_WEBSOCKET_PORT = int(os.environ.get("LIVE_WEBSOCKET_PORT") or 0)
 
 LOGGING = {
     "version": 1,
