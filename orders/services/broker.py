@@ -191,9 +191,9 @@ def order_cancel_refused(*, order_id: int, reason: str) -> Order:
         if order.status != OrderStatus.CANCEL_REQUESTED:
             return order
         broker_actor = Actor.broker(account.broker_kind)
-        order_apply_event(order, OrderEvent.CANCEL_REJECTED, actor=broker_actor, reason=bilingual("cancel refused") + f": {reason}")
-        if order.filled_quantity:
-            order_apply_event(order, OrderEvent.PARTIALLY_FILLED, actor=broker_actor, reason=order.status_reason)
+        # Straight back to its working status, in one change: a partly filled order stays PARTIALLY_FILLED.
+        event = OrderEvent.CANCEL_REJECTED_PARTIALLY_FILLED if order.filled_quantity else OrderEvent.CANCEL_REJECTED
+        order_apply_event(order, event, actor=broker_actor, reason=bilingual("cancel refused") + f": {reason}")
         replacement_abandon(order, actor=broker_actor,
                              reason=bilingual("the original's cancel was refused; modify abandoned") + f": {reason}")
     return order
