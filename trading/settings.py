@@ -292,6 +292,8 @@ WEB_WORKERS = int(os.environ.get("WEB_WORKERS", "2"))
 # /ws/ on the next port and sets this for every process, so that the pages connect there (0: the page's own
 # server answers /ws/, as daphne does, or a reverse proxy routes /ws/ to an ASGI server).
 LIVE_WEBSOCKET_PORT = int(os.environ.get("LIVE_WEBSOCKET_PORT") or 0)
+# How often an open live websocket checks that its key or staff session still allows it (closed if not).
+LIVE_RECHECK_SECONDS = float(os.environ.get("LIVE_RECHECK_SECONDS", "10"))
 
 LOGGING = {
     "version": 1,
