@@ -6,6 +6,9 @@ Nothing here changes an order itself: every action calls a service
 with the operator as actor, so the state machine, the risk re-check and the
 audit trail apply. A service's TradingError (another operator was faster, the
 order moved on) is shown as an error message.
+
+Why one module of over 500 lines: the order desk's list, page and actions share the queue's
+querysets, the confirmation forms and the error handling, which splitting would repeat.
 """
 
 from __future__ import annotations
