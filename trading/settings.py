@@ -277,6 +277,9 @@ ORDERS_RELAY_INTERVAL_SECONDS = float(os.environ.get("ORDERS_RELAY_INTERVAL_SECO
 
 # Order path tuning.
 ORDERS_OUTBOX_GRACE_SECONDS = int(os.environ.get("ORDERS_OUTBOX_GRACE_SECONDS", "10"))
+# At most one message per order and call waits in the queue (orders/services/outbox.py); its marker
+# lasts this long, which bounds how long a lost message delays the sweep's next copy.
+ORDERS_QUEUED_TTL_SECONDS = int(os.environ.get("ORDERS_QUEUED_TTL_SECONDS", "300"))
 ORDERS_SUBMITTING_STALE_SECONDS = int(os.environ.get("ORDERS_SUBMITTING_STALE_SECONDS", "30"))
 ORDERS_MAX_BATCH = 500
 # An order held for review expires if no operator decides within this time.
