@@ -109,3 +109,35 @@ def xlsx_file(header: Sequence[str], rows: Iterable[Sequence[Any]], *, sheet: st
     xlsx_write(out, header, rows, sheet=sheet)
     out.seek(0)
     return out
+
+
+def table_write(table: Iterable[Sequence[Any]], *, fmt: str, output: str, sheet: str, stdout: IO[str]) -> int:
+    """Write a report's table (its header row first) as ``fmt`` ("csv" or "xlsx") to the file
+    ``output``, or as CSV without the byte-order mark to ``stdout`` when ``output`` is empty; row by
+    row. Returns the number of data rows. The one writer of the report commands (report_*)."""
+    rows = iter(table)
+    header = next(rows)
+    counted = _Counted(rows)
+    if fmt == "xlsx":
+        if not output:
+            raise ValueError("an Excel report needs an output file")
+        with open(output, "wb") as target:
+            xlsx_write(target, header, counted, sheet=sheet)
+    elif output:
+        with open(output, "w", encoding="utf-8", newline="") as text:
+            text.writelines(csv_stream(header, counted))
+    else:
+        stdout.write("".join(csv_stream(header, counted)).removeprefix(CSV_BOM))
+    return counted.count
+
+
+class _Counted:
+    """Rows passed through, counted."""
+
+    def __init__(self, rows: Iterator[Sequence[Any]]) -> None:
+        self.rows, self.count = rows, 0
+
+    def __iter__(self) -> Iterator[Sequence[Any]]:
+        for row in self.rows:
+            self.count += 1
+            yield row
