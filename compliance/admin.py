@@ -27,7 +27,6 @@ from compliance import exports
 from compliance.models import ComplianceLog
 from compliance.replay import account_replay, account_replay_check
 from compliance.reports import risk_effectiveness
-from compliance.trading_reports import daily_trading, strategy_effectiveness
 from compliance.selectors import (
     EXPORT_FIELDS,
     PAGE_SIZE,
@@ -38,6 +37,7 @@ from compliance.selectors import (
     order_timeline,
     parse_moment,
 )
+from compliance.trading_reports import daily_trading, strategy_effectiveness
 from staff.admin_tools import actor_of, local_time
 from trading.errors import InvalidOrder
 from trading.models import Account

@@ -50,6 +50,11 @@ def _fill_sums() -> dict[str, Any]:
     }
 
 
+def _groups(query: Any) -> Iterator[dict[str, Any]]:
+    """The rows of a ``values().annotate()`` query, in no order (the groups are sorted afterwards)."""
+    yield from query.order_by()
+
+
 def slippage_bps(slippage: Decimal, reference_amount: Decimal) -> Decimal | None:
     """Slippage in basis points of what the fills would have cost at their reference prices."""
     if not reference_amount:
@@ -199,16 +204,16 @@ def daily_trading(*, day: date, account: str = "") -> DailyReport:
     for name, strategy, status, count in (orders.values_list("account__name", "strategy", "status")
                                           .annotate(n=Count("id")).order_by()):
         row_of(name, strategy).orders[status] += count
-    for sums in fills.values("order__account__name", "order__strategy").annotate(**_fill_sums()).order_by():
+    for sums in _groups(fills.values("order__account__name", "order__strategy").annotate(**_fill_sums())):
         row = row_of(sums["order__account__name"], sums["order__strategy"])
         row.fills, row.filled_quantity = sums["fill_count"], sums["filled"]
         row.turnover, row.commission, row.stamp_duty = _cent(sums["turnover"]), _cent(sums["commission"]), _cent(sums["stamp_duty"])
         row.transfer_fee, row.other_fees, row.fees = _cent(sums["transfer_fee"]), _cent(sums["other_fees"]), _cent(sums["fee_total"])
         row.realized_pnl, row.slippage, row.reference_amount = _cent(sums["realized"]), _exact(sums["slippage"]), _exact(sums["reference_amount"])
     buys = Q(order__side=Side.BUY)
-    held = list(fills.values("order__account__name", "order__strategy", "order__instrument_id").annotate(
+    held = list(_groups(fills.values("order__account__name", "order__strategy", "order__instrument_id").annotate(
         bought=Coalesce(Sum("quantity", filter=buys), 0), sold=Coalesce(Sum("quantity", filter=~buys), 0),
-        cost=_sum(F("amount") + F("fees"), filter=buys)).filter(bought__gt=0).order_by())
+        cost=_sum(F("amount") + F("fees"), filter=buys)).filter(bought__gt=0)))
     instrument_ids = {sums["order__instrument_id"] for sums in held}
     instruments = Instrument.objects.in_bulk(instrument_ids)
     marks = day_marks(day, instrument_ids)
@@ -340,12 +345,12 @@ def strategy_effectiveness(*, since: date, until: date, account: str = "") -> St
         return found.setdefault((strategy, day), StrategyDay(strategy, day))
 
     placed = ~Q(status=OrderStatus.REJECTED)
-    for sums in orders.values("strategy", "trading_day").annotate(
+    for sums in _groups(orders.values("strategy", "trading_day").annotate(
             n=Count("id"), ordered=Coalesce(Sum("quantity", filter=placed), 0),
-            filled=Coalesce(Sum("filled_quantity", filter=placed), 0)).order_by():
+            filled=Coalesce(Sum("filled_quantity", filter=placed), 0))):
         row = day_of(sums["strategy"], sums["trading_day"])
         row.orders, row.ordered_quantity, row.filled_quantity = sums["n"], sums["ordered"], sums["filled"]
-    for sums in fills.values("order__strategy", "trading_day").annotate(**_fill_sums()).order_by():
+    for sums in _groups(fills.values("order__strategy", "trading_day").annotate(**_fill_sums())):
         row = day_of(sums["order__strategy"], sums["trading_day"])
         row.turnover, row.fees, row.realized_pnl = _cent(sums["turnover"]), _cent(sums["fee_total"]), _cent(sums["realized"])
         row.slippage, row.reference_amount = _exact(sums["slippage"]), _exact(sums["reference_amount"])

@@ -2,12 +2,11 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from compliance import exports
 from compliance.trading_reports import daily_trading
 from trading.i18n import bilingual
 from trading.models import Account
 
-from ._dates import parse_day
+from ._options import add_output_arguments, check_output, parse_day, write_table
 
 
 class Command(BaseCommand):
@@ -17,18 +16,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--day", required=True, help="YYYY-MM-DD (a trading day)")
-        parser.add_argument("--account", default="", help="one account's name (default: all)")
-        parser.add_argument("--format", default="csv", choices=["csv", "xlsx"])
-        parser.add_argument("--output", default="", help="the file to write (CSV goes to standard output without it)")
+        add_output_arguments(parser)
 
     def handle(self, *args, **options):
         day = parse_day(options["day"], "--day")
         if options["account"] and not Account.objects.filter(name=options["account"]).exists():
             raise CommandError(bilingual("--account: no account named {name}", name=options["account"]))
-        if options["format"] == "xlsx" and not options["output"]:
-            raise CommandError(bilingual("--output: an Excel report needs a file"))
-        report = daily_trading(day=day, account=options["account"])
-        count = exports.table_write(report.table(), fmt=options["format"], output=options["output"], sheet="daily",
-                                    stdout=self.stdout)
-        if options["output"]:
-            self.stdout.write(f"written: {options['output']} ({count} rows)")
+        check_output(options)
+        write_table(self, daily_trading(day=day, account=options["account"]).table(), options, sheet="daily")

@@ -2,11 +2,10 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from compliance import exports
 from compliance.trading_reports import strategy_effectiveness
 from trading.i18n import bilingual
 
-from ._dates import parse_day
+from ._options import add_output_arguments, check_output, parse_day, write_table
 
 
 class Command(BaseCommand):
@@ -17,19 +16,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--since", required=True, help="YYYY-MM-DD")
         parser.add_argument("--until", default="", help="YYYY-MM-DD (default: --since)")
-        parser.add_argument("--account", default="", help="one account's name (default: all)")
-        parser.add_argument("--format", default="csv", choices=["csv", "xlsx"])
-        parser.add_argument("--output", default="", help="the file to write (CSV goes to standard output without it)")
+        add_output_arguments(parser)
 
     def handle(self, *args, **options):
         since = parse_day(options["since"], "--since")
         until = parse_day(options["until"], "--until") if options["until"] else since
         if until < since:
             raise CommandError(bilingual("--until: must not be before --since"))
-        if options["format"] == "xlsx" and not options["output"]:
-            raise CommandError(bilingual("--output: an Excel report needs a file"))
+        check_output(options)
         report = strategy_effectiveness(since=since, until=until, account=options["account"])
-        count = exports.table_write(report.table(), fmt=options["format"], output=options["output"], sheet="strategies",
-                                    stdout=self.stdout)
-        if options["output"]:
-            self.stdout.write(f"written: {options['output']} ({count} rows)")
+        write_table(self, report.table(), options, sheet="strategies")
