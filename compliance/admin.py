@@ -231,7 +231,7 @@ class ComplianceLogAdmin(admin.ModelAdmin):
         account = (request.GET.get("account") or "").strip()
         report = daily_trading(day=day, account=account)
         strategies = report.by_strategy
-        chart = {"kind": "bars", "x": list(range(len(strategies))), "names": [row.strategy or "-" for row in strategies],
+        chart = {"kind": "bars", "axis": gettext("Strategy"), "x": list(range(len(strategies))), "names": [row.strategy or "-" for row in strategies],
                  "series": [{"label": label, "values": [float(getattr(row, name)) for row in strategies]}
                             for label, name in ((gettext("Realised P&L"), "realized_pnl"),
                                                 (gettext("Unrealised P&L"), "unrealized_pnl"), (gettext("Fees"), "fees"),
@@ -250,7 +250,7 @@ class ComplianceLogAdmin(admin.ModelAdmin):
             since = until
         account = (request.GET.get("account") or "").strip()
         report = strategy_effectiveness(since=since, until=until, account=account)
-        chart = {"kind": "lines", **report.chart()}
+        chart = {"kind": "lines", "axis": gettext("Trading day"), **report.chart()}
         return TemplateResponse(request, "admin/compliance/strategy_report.html", self._context(
             request, gettext("Strategy effectiveness"), report=report, errors=errors, account=account,
             strategies=[(strategy, report.days[strategy], report.totals[strategy]) for strategy in sorted(report.days)],

@@ -15,7 +15,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, Any, Protocol
 from xml.sax.saxutils import escape
 
 from trading.calendar import SHANGHAI
@@ -111,7 +111,13 @@ def xlsx_file(header: Sequence[str], rows: Iterable[Sequence[Any]], *, sheet: st
     return out
 
 
-def table_write(table: Iterable[Sequence[Any]], *, fmt: str, output: str, sheet: str, stdout: IO[str]) -> int:
+class TextOut(Protocol):
+    """Where text goes: a text file, or a management command's ``stdout``."""
+
+    def write(self, text: str, /) -> Any: ...
+
+
+def table_write(table: Iterable[Sequence[Any]], *, fmt: str, output: str, sheet: str, stdout: TextOut) -> int:
     """Write a report's table (its header row first) as ``fmt`` ("csv" or "xlsx") to the file
     ``output``, or as CSV without the byte-order mark to ``stdout`` when ``output`` is empty; row by
     row. Returns the number of data rows. The one writer of the report commands (report_*)."""

@@ -319,7 +319,7 @@ class StrategyReport:
 
     def chart(self) -> dict[str, Any]:
         """Cumulative realised P&L per strategy on the days any strategy traded (uPlot's data: the
-        days as Shanghai midnights in seconds, one series a strategy, carried over days it did not trade)."""
+        days as Shanghai midnights in seconds and their names, one series a strategy, carried over days it did not trade)."""
         days = sorted({day.day for rows in self.days.values() for day in rows if day.day})
         series = []
         for strategy in sorted(self.days):
@@ -329,7 +329,8 @@ class StrategyReport:
                 last = by_day.get(day, last)
                 values.append(float(last))
             series.append({"label": strategy or "-", "values": values})
-        return {"x": [datetime.combine(day, time(), SHANGHAI).timestamp() for day in days], "series": series}
+        return {"x": [datetime.combine(day, time(), SHANGHAI).timestamp() for day in days],
+                "names": [day.isoformat() for day in days], "series": series}
 
 
 def strategy_effectiveness(*, since: date, until: date, account: str = "") -> StrategyReport:

@@ -118,6 +118,17 @@ def test_intake_records_the_reference_price_it_read(days: dict[str, Order]) -> N
     assert Fill.objects.get(order=days["o3"]).realized_pnl == D("253.31")
 
 
+def test_the_migration_takes_existing_fills_realised_pnl_from_the_audit_log(days: dict[str, Order]) -> None:
+    from importlib import import_module
+
+    from django.apps import apps as global_apps
+
+    Fill.objects.update(realized_pnl=D("0"))
+    import_module("orders.migrations.0007_reference_price_realized_pnl").realized_from_audit(global_apps, None)
+    assert Fill.objects.get(order=days["o3"]).realized_pnl == D("253.31")  # the one sell
+    assert set(Fill.objects.exclude(order=days["o3"]).values_list("realized_pnl", flat=True)) == {D("0.00")}
+
+
 def test_the_daily_report_matches_the_figures_computed_by_hand(days: dict[str, Order]) -> None:
     report = daily_trading(day=DAY2)
     rows = {(row.account, row.strategy): row for row in report.rows}
@@ -194,6 +205,7 @@ def test_strategy_effectiveness_matches_the_figures_computed_by_hand(days: dict[
 
     chart = report.chart()
     assert chart["x"] == [datetime(2026, 11, 23, tzinfo=SHANGHAI).timestamp(), datetime(2026, 11, 24, tzinfo=SHANGHAI).timestamp()]
+    assert chart["names"] == ["2026-11-23", "2026-11-24"]
     assert chart["series"] == [{"label": "alpha", "values": [0.0, 253.31]}, {"label": "beta", "values": [0.0, 0.0]}]
 
 
