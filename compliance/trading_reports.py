@@ -2,8 +2,8 @@
 effectiveness over a date range. How each figure is defined: docs/compliance-reports.md.
 
 Every figure is summed by the database (``values().annotate()``), grouped by account, strategy and
-day, so a report costs what the groups number, not the orders and fills behind them; the one
-per-order read (closed round trips, for the win rate) is streamed. Money stays Decimal.
+day, so a report costs what the groups number, not the orders and fills behind them. Money stays
+Decimal.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Q, Sum, Value, When
+from django.db.models import Case, Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, Sum, Value, When
 from django.db.models.functions import Coalesce
 
 from orders.models import Fill, Order, OrderStatus
@@ -356,12 +356,12 @@ def strategy_effectiveness(*, since: date, until: date, account: str = "") -> St
         row.turnover, row.fees, row.realized_pnl = _cent(sums["turnover"]), _cent(sums["fee_total"]), _cent(sums["realized"])
         row.slippage, row.reference_amount = _exact(sums["slippage"]), _exact(sums["reference_amount"])
     # A round trip closes with a sell order that filled; it won if its fills realised more than zero.
-    closing = (orders.filter(side=Side.SELL, filled_quantity__gt=0).values_list("strategy", "trading_day", "pk")
-               .annotate(pnl=_sum("fills__realized_pnl")).order_by())
-    for strategy, day, _, pnl in closing.iterator(chunk_size=5000):
-        row = day_of(strategy, day)
-        row.round_trips += 1
-        row.wins += pnl > 0
+    won = Exists(Fill.objects.filter(order=OuterRef("pk")).values("order").annotate(pnl=Sum("realized_pnl"))
+                 .filter(pnl__gt=0))
+    for sums in _groups(orders.filter(side=Side.SELL, filled_quantity__gt=0).values("strategy", "trading_day").annotate(
+            trips=Count("id"), wins=Count("id", filter=Q(won)))):
+        row = day_of(sums["strategy"], sums["trading_day"])
+        row.round_trips, row.wins = sums["trips"], sums["wins"]
     days: dict[str, list[StrategyDay]] = {}
     for key in sorted(found):
         days.setdefault(key[0], []).append(found[key])
