@@ -15,7 +15,20 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Case, Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, Sum, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 
 from orders.models import Fill, Order, OrderStatus
@@ -180,11 +193,14 @@ def day_marks(day: date, instrument_ids: Iterable[int]) -> dict[int, Decimal]:
             marks[instrument_id] = last
         elif quoted_day == following and prev_close:
             marks[instrument_id] = prev_close
-    for instrument_id in sorted(wanted - set(marks)):
-        price = (Fill.objects.filter(trading_day=day, order__instrument_id=instrument_id)
-                 .order_by("-filled_at", "-id").values_list("price", flat=True).first())
-        if price is not None:
-            marks[instrument_id] = price
+    missing = wanted - set(marks)
+    if missing:
+        last_fill = (Fill.objects.filter(trading_day=day, order__instrument_id=OuterRef("pk"))
+                     .order_by("-filled_at", "-id").values("price")[:1])
+        for instrument_id, price in (Instrument.objects.filter(pk__in=missing)
+                                     .annotate(price=Subquery(last_fill)).values_list("pk", "price")):
+            if price is not None:
+                marks[instrument_id] = price
     return marks
 
 

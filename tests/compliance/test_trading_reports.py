@@ -329,4 +329,4 @@ def test_a_huge_range_is_summed_by_the_database_not_loaded(days: dict[str, Order
     assert gamma.realized_pnl == D("0.00") and gamma.drawdown == D("1.00")  # -1, +1, -1, ...: never more than 1 below 0
     with CaptureQueriesContext(connection) as daily:
         daily_trading(day=DAY2)
-    assert len(daily.captured_queries) <= 6
+    assert len(daily.captured_queries) <= 6  # orders, fills, held buys, instruments, quotes, last fills
