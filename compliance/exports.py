@@ -1,4 +1,4 @@
-"""Exports of an audit search as CSV and Excel, written row by row so memory stays flat.
+"""Exports as CSV and Excel (an audit search, the reports' tables), written row by row so memory stays flat.
 
 CSV goes straight to the client (a generator under StreamingHttpResponse). Excel (.xlsx) is a zip of
 XML: openpyxl is not installed in this project, so :func:`xlsx_write` writes the few parts a
