@@ -105,7 +105,8 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     actions = ["approve_selected", "reject_selected", "override_selected", "cancel_selected"]
     fieldsets = [
         (_("Order"), {"fields": ["account", "instrument", "client_order_id", "strategy", "side", "order_type",
-                                 "price", "protection_price", "quantity", "trading_day", "source", "submitted_by"]}),
+                                 "price", "protection_price", "reference_price", "quantity", "trading_day", "source",
+                                 "submitted_by"]}),
         (_("Execution"), {"fields": ["status", "status_reason", "broker_order_id", "filled_quantity",
                                      "filled_amount", "fees_paid", "frozen_amount", "frozen_quantity",
                                      "replaces", "created_at", "updated_at", "submitted_at"]}),
