@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -235,7 +236,7 @@ BROKER_BACKOFF_BASE_SECONDS = float(os.environ.get("BROKER_BACKOFF_BASE_SECONDS"
 BROKER_BACKOFF_MAX_SECONDS = float(os.environ.get("BROKER_BACKOFF_MAX_SECONDS", "60"))
 BROKER_HEARTBEAT_SECONDS = float(os.environ.get("BROKER_HEARTBEAT_SECONDS", "10"))
 
-CELERY_BEAT_SCHEDULE = {
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "orders-outbox-sweep": {"task": "orders.tasks.outbox_sweep", "schedule": 5.0},
     "orders-poll-open": {"task": "orders.tasks.poll_open_orders", "schedule": 2.0},
     "orders-expire-day-orders": {"task": "orders.tasks.expire_day_orders", "schedule": 60.0},
@@ -250,6 +251,13 @@ CELERY_BEAT_SCHEDULE = {
     "monitoring-heartbeat": {"task": "monitoring.tasks.heartbeat", "schedule": 10.0},
     "monitoring-check": {"task": "monitoring.tasks.check", "schedule": 15.0},
 }
+# A periodic job whose message waited in a queue that fell behind longer than its own interval is
+# dropped (Celery's ``expires``): the next one comes anyway, and a backlog is not lengthened by
+# stale copies of sweeps and polls (100 delivery sweeps waited in bench/broker_faults.py's queue).
+# The heartbeats keep theirs: a heartbeat that waits in the queue is news about the queue.
+for _name, _entry in CELERY_BEAT_SCHEDULE.items():
+    if not _name.endswith("-heartbeat"):
+        _entry["options"] = {"expires": max(float(_entry["schedule"]), 1.0)}
 
 # Alerts (monitoring/): a channel call's timeout, the retry back-off (doubling from BASE up to MAX,
 # jittered; a channel's max_attempts in admin), and per-monitor overrides of monitoring/monitors.py
