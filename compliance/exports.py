@@ -109,3 +109,22 @@ def xlsx_file(header: Sequence[str], rows: Iterable[Sequence[Any]], *, sheet: st
     xlsx_write(out, header, rows, sheet=sheet)
     out.seek(0)
     return out
+
+
+def report_write(target: str, header: Sequence[str], rows: Iterable[Sequence[Any]], *, fmt: str = "", sheet: str) -> int:
+    """A report (management commands) to the file ``target`` as ``fmt`` ("csv" or "xlsx"; by default
+    from the file's suffix), or as CSV to standard output when ``target`` is empty. Returns the rows."""
+    import sys
+    from pathlib import Path
+
+    fmt = fmt or ("xlsx" if target.endswith(".xlsx") else "csv")
+    if fmt == "xlsx":
+        with Path(target).open("wb") as out:
+            return xlsx_write(out, header, rows, sheet=sheet)
+    body = list(rows)
+    text = "".join(csv_stream(header, body))
+    if target:
+        Path(target).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text.removeprefix(CSV_BOM))
+    return len(body)

@@ -1,8 +1,6 @@
 """Risk control's effectiveness over a date range, as CSV or Excel (compliance/reports.py)."""
 
-import sys
 from datetime import date
-from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -26,15 +24,8 @@ class Command(BaseCommand):
             until = date.fromisoformat(options["until"]) if options["until"] else since
         except ValueError as exc:
             raise CommandError(f"日期格式应为 YYYY-MM-DD (dates are YYYY-MM-DD): {exc}") from None
-        rows = list(risk_effectiveness(since=since, until=until).rows())
-        header, body = rows[0], rows[1:]
-        out = options["out"]
-        if out.endswith(".xlsx"):
-            with Path(out).open("wb") as target:
-                exports.xlsx_write(target, header, body, sheet="risk")
-        elif out:
-            Path(out).write_text("".join(exports.csv_stream(header, body)), encoding="utf-8")
-        else:
-            sys.stdout.write("".join(exports.csv_stream(header, body)).removeprefix(exports.CSV_BOM))
-            return
-        self.stdout.write(f"written: {out} ({len(body)} rows)")
+        rows = risk_effectiveness(since=since, until=until).rows()
+        header = next(rows)
+        count = exports.report_write(options["out"], header, rows, sheet="risk")
+        if options["out"]:
+            self.stdout.write(f"written: {options['out']} ({count} rows)")
