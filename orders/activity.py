@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, DecimalField, DurationField, ExpressionWrapper, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncSecond
 from django.utils import timezone
@@ -161,24 +162,48 @@ def account_days(*, since: date, until: date, account: str | None = None) -> lis
     return sorted(figures.values(), key=lambda f: (f.day, f.account))
 
 
+# The busiest second of each (account, day): {first} and {second} are grouped queries of
+# (account_id, trading_day, at_second, n); their counts are added up per second and ranked.
+_PEAK_SECONDS_SQL = """
+    SELECT account_id, trading_day, at_second, total FROM (
+        SELECT account_id, trading_day, at_second, total,
+               ROW_NUMBER() OVER (PARTITION BY account_id, trading_day ORDER BY total DESC, at_second) AS place
+        FROM (SELECT account_id, trading_day, at_second, SUM(n) AS total
+              FROM ({first} UNION ALL {second}) AS counted
+              GROUP BY account_id, trading_day, at_second) AS per_second) AS ranked
+    WHERE place = 1"""
+
+
 def _peak_seconds(orders: QuerySet[Order]) -> dict[tuple[int, date], tuple[int, datetime]]:
-    """The busiest second (orders plus cancels) of each (account, day) and its count: two grouped
-    counts (orders by admission second, cancels by request second) added up per second."""
-    per_second: Counter[tuple[int, date, datetime]] = Counter()
-    admitted = (orders.filter(COUNTED).annotate(second=TruncSecond("admitted_at", tzinfo=SHANGHAI))
-                .values_list("account_id", "trading_day", "second").annotate(n=Count("pk")).order_by())
+    """The busiest second (orders plus cancels) of each (account, day) and its count, in one
+    statement: orders counted by admission second and cancels by request second (two grouped ORM
+    queries), added up per second and ranked per (account, day) in SQL, so only one row per
+    account and day comes back however many seconds were busy. Ties: the earliest second."""
+    admitted = (orders.filter(COUNTED).annotate(at_second=TruncSecond("admitted_at", tzinfo=SHANGHAI))
+                .values_list("account_id", "trading_day", "at_second").annotate(n=Count("pk")).order_by())
     cancelled = (orders.filter(cancel_requested_at__isnull=False)
-                 .annotate(second=TruncSecond("cancel_requested_at", tzinfo=SHANGHAI))
-                 .values_list("account_id", "trading_day", "second").annotate(n=Count("pk")).order_by())
-    for rows in (admitted, cancelled):
-        for account_id, day, second, n in rows:
-            per_second[account_id, day, second] += n
-    peaks: dict[tuple[int, date], tuple[int, datetime]] = {}
-    for (account_id, day, second), n in per_second.items():
-        best = peaks.get((account_id, day))
-        if best is None or n > best[0] or (n == best[0] and second < best[1]):  # ties: the earliest second
-            peaks[account_id, day] = (n, second)
-    return peaks
+                 .annotate(at_second=TruncSecond("cancel_requested_at", tzinfo=SHANGHAI))
+                 .values_list("account_id", "trading_day", "at_second").annotate(n=Count("pk")).order_by())
+    first_sql, first_params = admitted.query.sql_with_params()
+    second_sql, second_params = cancelled.query.sql_with_params()
+    # The column names of the grouped queries are account_id, trading_day, at_second and n on both
+    # databases; window functions are in PostgreSQL and in SQLite since 3.25.
+    sql = _PEAK_SECONDS_SQL.format(first=first_sql, second=second_sql)  # noqa: S608 - the ORM's compiled queries; values bound
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*first_params, *second_params])
+        rows = cursor.fetchall()
+    return {(account_id, _as_date(day)): (int(total), _as_shanghai(second)) for account_id, day, second, total in rows}
+
+
+def _as_date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def _as_shanghai(value: datetime | str) -> datetime:
+    """A truncated second as the database hands it back outside the ORM (PostgreSQL: a naive
+    Shanghai time; SQLite: its text), as an aware Shanghai time."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment.replace(tzinfo=SHANGHAI) if moment.tzinfo is None else moment.astimezone(SHANGHAI)
 
 
 def stakes_at_least(*, share: Decimal, account: str | None = None) -> list[Stake]:

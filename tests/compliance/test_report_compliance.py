@@ -97,6 +97,12 @@ def test_the_page_speaks_the_readers_language(day, roles) -> None:
     assert "Instant cancels" in english and "瞬时撤单" not in english
 
 
+def test_the_page_answers_a_bad_date_with_today_and_a_note(roles, db) -> None:
+    client = verified_client(staff_member("li.compliance", "Compliance"))
+    response = client.get("/admin/compliance/compliancelog/reports/compliance/", {"since": "23/11/2026"})
+    assert response.status_code == 200 and 'class="errornote"' in response.content.decode()
+
+
 @pytest.mark.parametrize("role", ["Operator", "Risk manager"])
 def test_the_page_is_refused_without_the_compliance_role(role: str, roles) -> None:
     client = verified_client(staff_member(role.lower().replace(" ", "_"), role))

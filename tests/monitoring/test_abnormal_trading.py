@@ -46,6 +46,28 @@ def test_the_defaults_see_the_self_trade_and_the_stake_and_nothing_else(day) -> 
     assert "4.60%" in stake.title
 
 
+def test_a_stake_below_the_configured_line_is_no_alert(day) -> None:
+    setting("positions.stake_line", "0.047")  # the stake is 4.6%
+    abnormal_trading()
+    assert not open_alerts("positions.stake_line")
+    setting("positions.stake_line", "0.046")
+    abnormal_trading()
+    assert len(open_alerts("positions.stake_line")) == 1
+
+
+def test_a_control_group_is_alerted_as_one_holder(day) -> None:
+    from tests import factories
+    from trading.models import Account, Instrument, Position
+
+    other = factories.account("acc2")
+    Account.objects.filter(name__in=["acc1", "acc2"]).update(control_group="manager-A")
+    Position.objects.filter(account__name="acc1", instrument__code="600036").update(quantity=230_000)
+    Position.objects.create(account=other, instrument=Instrument.objects.get(code="600036"), quantity=230_000)
+    abnormal_trading()
+    [stake] = open_alerts("positions.stake_line")
+    assert (stake.account, stake.data["holder"], stake.data["group"], stake.data["quantity"]) == ("", "manager-A", True, 460_000)
+
+
 def test_the_high_frequency_lines_at_the_configured_share(day) -> None:
     setting("orders.hf_second", "0.03")  # 9 of 300: the busiest second had 7
     setting("orders.hf_day", "0.0006")  # 12 of 20,000: the day had 10

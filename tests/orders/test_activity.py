@@ -59,4 +59,4 @@ def test_a_busy_day_costs_a_fixed_number_of_queries(script, clock) -> None:
     abnormal_day(script, clock)
     with CaptureQueriesContext(connection) as queries:
         account_days(since=DAY, until=DAY)
-    assert len(queries) == 5  # totals, orders per second, cancels per second, verdicts, account names
+    assert len(queries) == 4  # totals, the busiest seconds, verdicts, account names
