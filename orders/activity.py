@@ -162,32 +162,32 @@ def account_days(*, since: date, until: date, account: str | None = None) -> lis
     return sorted(figures.values(), key=lambda f: (f.day, f.account))
 
 
-# The busiest second of each (account, day): {first} and {second} are grouped queries of
-# (account_id, trading_day, at_second, n); their counts are added up per second and ranked.
+# The busiest second of each (account, day): {first} and {second} select (account_id, trading_day,
+# at_second), one row per order admitted / cancel asked; counted per second once, then ranked.
 _PEAK_SECONDS_SQL = """
     SELECT account_id, trading_day, at_second, total FROM (
         SELECT account_id, trading_day, at_second, total,
                ROW_NUMBER() OVER (PARTITION BY account_id, trading_day ORDER BY total DESC, at_second) AS place
-        FROM (SELECT account_id, trading_day, at_second, SUM(n) AS total
-              FROM ({first} UNION ALL {second}) AS counted
+        FROM (SELECT account_id, trading_day, at_second, COUNT(*) AS total
+              FROM ({first} UNION ALL {second}) AS events
               GROUP BY account_id, trading_day, at_second) AS per_second) AS ranked
     WHERE place = 1"""
 
 
 def _peak_seconds(orders: QuerySet[Order]) -> dict[tuple[int, date], tuple[int, datetime]]:
     """The busiest second (orders plus cancels) of each (account, day) and its count, in one
-    statement: orders counted by admission second and cancels by request second (two grouped ORM
-    queries), added up per second and ranked per (account, day) in SQL, so only one row per
-    account and day comes back however many seconds were busy. Ties: the earliest second."""
+    statement: each order's admission second and each cancel's request second (two ORM queries),
+    counted per second and ranked per (account, day) in SQL, so only one row per account and day
+    comes back however many seconds were busy. Ties: the earliest second."""
     admitted = (orders.filter(COUNTED).annotate(at_second=TruncSecond("admitted_at", tzinfo=SHANGHAI))
-                .values_list("account_id", "trading_day", "at_second").annotate(n=Count("pk")).order_by())
+                .values_list("account_id", "trading_day", "at_second").order_by())
     cancelled = (orders.filter(cancel_requested_at__isnull=False)
                  .annotate(at_second=TruncSecond("cancel_requested_at", tzinfo=SHANGHAI))
-                 .values_list("account_id", "trading_day", "at_second").annotate(n=Count("pk")).order_by())
+                 .values_list("account_id", "trading_day", "at_second").order_by())
     first_sql, first_params = admitted.query.sql_with_params()
     second_sql, second_params = cancelled.query.sql_with_params()
-    # The column names of the grouped queries are account_id, trading_day, at_second and n on both
-    # databases; window functions are in PostgreSQL and in SQLite since 3.25.
+    # Both select columns named account_id, trading_day and at_second, on both databases; window
+    # functions are in PostgreSQL and in SQLite since 3.25.
     sql = _PEAK_SECONDS_SQL.format(first=first_sql, second=second_sql)  # noqa: S608 - the ORM's compiled queries; values bound
     with connection.cursor() as cursor:
         cursor.execute(sql, [*first_params, *second_params])
