@@ -452,7 +452,8 @@ def abnormal_trading() -> dict[str, int]:
 
     second, day, fill = setting_of("orders.hf_second"), setting_of("orders.hf_day"), setting_of("orders.fill_rate")
     self_trade, closing = setting_of("orders.self_trade"), setting_of("orders.closing_window")
-    for figures in account_days(since=today, until=today):
+    wanted = any(s.enabled and s.threshold is not None for s in (second, day, fill, self_trade, closing))
+    for figures in account_days(since=today, until=today) if wanted else []:
         name = figures.account
         if not figures.registered_hf:
             count, line = figures.peak_second_count, figures.line_per_second
@@ -485,14 +486,15 @@ def abnormal_trading() -> dict[str, int]:
                                                            account=name, count=figures.closing_orders),
                   {"orders": figures.closing_orders})
     stake = setting_of("positions.stake_line")
-    if stake.threshold is not None:
+    if stake.enabled and stake.threshold is not None:
         for held in stakes_at_least(share=stake.threshold):
             alert("positions.stake_line", "" if held.is_group else held.holder,
                   bilingual("{holder} holds {ratio} of {symbol}'s total shares (alert at {share}, disclosure at 5%)",
                             holder=held.holder, ratio=f"{held.ratio:.2%}", symbol=held.symbol,
                             share=f"{stake.threshold:.1%}"),
                   {"holder": held.holder, "group": held.is_group, "symbol": held.symbol, "quantity": held.quantity,
-                   "total_shares": held.total_shares}, key=f"{held.holder}:{held.symbol}")
+                   "total_shares": held.total_shares},
+                  key=f"{'group:' if held.is_group else ''}{held.holder}:{held.symbol}")
     return dict(raised)
 
 

@@ -133,3 +133,11 @@ def test_the_periodic_check_runs_them(day) -> None:
     from monitoring.monitors import monitors_check
 
     assert monitors_check()["abnormal_trading"] == {"orders.self_trade": 1, "positions.stake_line": 1}
+
+
+def test_disabled_monitors_raise_nothing(day) -> None:
+    for code in ("orders.self_trade", "positions.stake_line"):
+        MonitorSetting.objects.update_or_create(code=code, defaults={"level": "WARNING", "enabled": False})
+    settings_cache_clear()
+    assert abnormal_trading() == {}
+    assert not Alert.objects.filter(code__in=["orders.self_trade", "positions.stake_line"]).exists()
