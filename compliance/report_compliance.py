@@ -65,7 +65,8 @@ def compliance_report(*, since: date, until: date, account: str = "") -> Complia
                             stakes_at_least(share=STAKE_SHARE, account=account or None))
 
 
-CHART_LEFT, CHART_SCALE, CHART_ROW = 240, 4, 28  # the bars start at x 240; 4 px a percent; 28 px a row
+# The bars start at x 240, 4 px a percent, 28 px a row, below a 16 px band for the axis labels.
+CHART_LEFT, CHART_SCALE, CHART_ROW, CHART_TOP = 240, 4, 28, 16
 
 
 @dataclass(frozen=True)
@@ -95,11 +96,17 @@ class Chart:
     width: int
     left: int
     warn_x: int
+    full: int = 100 * CHART_SCALE  # the length of a bar at 100% of a line
+    top: int = CHART_TOP
+
+    @property
+    def right(self) -> int:
+        return self.left + self.full
 
 
 def compliance_chart(report: ComplianceReport) -> Chart:
     """The page's chart: one pair of bars per account and day, a dashed line at the warning share."""
-    bars = [ChartBar(f"{f.day.isoformat()} {f.account}", index * CHART_ROW, (f.second_share * 100).quantize(Decimal("0.1"), ROUND_HALF_UP),
+    bars = [ChartBar(f"{f.day.isoformat()} {f.account}", CHART_TOP + index * CHART_ROW, (f.second_share * 100).quantize(Decimal("0.1"), ROUND_HALF_UP),
                      (f.day_share * 100).quantize(Decimal("0.1"), ROUND_HALF_UP), report.near_line(f)) for index, f in enumerate(report.days)]
-    return Chart(bars, max(len(bars), 1) * CHART_ROW, CHART_LEFT + 100 * CHART_SCALE + 10, CHART_LEFT,
+    return Chart(bars, CHART_TOP + max(len(bars), 1) * CHART_ROW, CHART_LEFT + 100 * CHART_SCALE + 20, CHART_LEFT,
                  CHART_LEFT + int(report.warn_share * 100 * CHART_SCALE))
