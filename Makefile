@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv lint typecheck bench bench-intake bench-open-orders bench-broker-faults bench-audit clean browser-deps messages
+.PHONY: run test venv lint typecheck bench bench-intake bench-open-orders bench-broker-faults bench-audit bench-reports clean browser-deps messages
 
 venv: $(VENV)/.installed
 
@@ -54,7 +54,7 @@ messages: venv
 	  --ignore='tests/*' --ignore='bench/*' --ignore='artifacts/*'
 	$(PY) manage.py compilemessages --ignore='.venv/*'
 
-bench: venv bench-open-orders bench-broker-faults bench-audit
+bench: venv bench-open-orders bench-broker-faults bench-audit bench-reports
 	$(PY) bench/order_intake.py
 	$(PY) bench/risk_check.py
 	BENCH_RISK_RULES=all $(PY) bench/order_intake.py
@@ -63,6 +63,11 @@ bench: venv bench-open-orders bench-broker-faults bench-audit
 # memory, verify_audit's rate (BENCH_REUSE=1 keeps the filled database of an earlier run).
 bench-audit: venv
 	$(PY) bench/audit_scale.py
+
+# The trading reports (compliance/trading_reports.py) over 500,000 orders in PostgreSQL: time, queries
+# and peak Python allocation for one day, a month and the whole range (BENCH_REUSE=1 keeps the data).
+bench-reports: venv
+	$(PY) bench/trading_reports.py
 
 # The whole system (make run) with 0, 1,000 and 10,000 resting orders, on SQLite and PostgreSQL.
 bench-open-orders: venv

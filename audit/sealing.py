@@ -33,6 +33,9 @@ import hmac
 import itertools
 import json
 import logging
+import multiprocessing
+import os
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,8 +44,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db import IntegrityError, connection, connections, transaction
+from django.db.models import Max, Sum
 from django.utils import timezone
 
 from audit.models import AuditCheckpoint, AuditEvent, AuditGap, AuditSeal
@@ -63,18 +66,28 @@ def _key() -> bytes:
     return hashlib.sha256(b"audit-chain:" + settings.SECRET_KEY.encode()).digest()  # the demo's; production sets its own
 
 
-# One encoder for every digest (json.dumps with these options would build a new one per call).
-_CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+# One encoder for every digest: JSON with sorted keys, no spaces, not ASCII-escaped, anything else as
+# str(), as json.dumps(values, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+# writes it. JSONEncoder.encode builds its C encoder again on every call; this one is built once.
+_CANONICAL_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+_CANONICAL = (_c_encoder(None, str, json.encoder.encode_basestring, None, ":", ",", True, False, True) if _c_encoder
+              else lambda values, _level: _CANONICAL_ENCODER.iterencode(values))
+# json.loads without its two whitespace look-ups (PostgreSQL's JSON text starts with the value).
+_parse_json = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[attr-defined]
+
+
+def _canonical(values: Any) -> bytes:
+    return "".join(_CANONICAL(values, 0)).encode()
 
 
 def event_digest(row: tuple[Any, ...], key: bytes) -> str:
     """The HMAC of one event's sealed columns (a row of SEALED_FIELDS as read from the database;
     ``occurred_at`` either the datetime or its ``isoformat()`` text, as :func:`_rows` reads it on
     PostgreSQL)."""
-    values = list(row)
-    if not isinstance(values[1], str):
-        values[1] = values[1].isoformat()  # occurred_at
-    return hmac.digest(key, _CANONICAL.encode(values).encode(), "sha256").hex()
+    if not isinstance(row[1], str):
+        row = (row[0], row[1].isoformat(), *row[2:])  # occurred_at
+    return hmac.digest(key, _canonical(row), "sha256").hex()
 
 
 def seal_chain(seq: int, prev_chain: str, entries: list[list[Any]], key: bytes) -> str:
@@ -82,14 +95,11 @@ def seal_chain(seq: int, prev_chain: str, entries: list[list[Any]], key: bytes) 
     return hmac.new(key, f"{seq}|{prev_chain}|{body}".encode(), hashlib.sha256).hexdigest()
 
 
-# PostgreSQL: the sealed columns as _rows reads them there, the time already as Python's isoformat()
+# PostgreSQL: the sealed columns as _rows reads them there: the time as text, made Python's isoformat()
 # of the UTC datetime the ORM would return ("2026-06-01T01:30:00+00:00", with ".ffffff" only when
-# there are microseconds), the JSON as text parsed once here. Skipping the ORM's per-row converters
-# and the datetime parsing is most of verify_audit's speed (bench/audit_scale.py).
-_PG_COLUMNS = """id,
-    to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
-      || CASE WHEN to_char(occurred_at AT TIME ZONE 'UTC', 'US') = '000000' THEN ''
-              ELSE '.' || to_char(occurred_at AT TIME ZONE 'UTC', 'US') END || '+00:00',
+# there are microseconds) by _pg_rows, the JSON as text parsed once there. Skipping the ORM's per-row
+# converters and the datetime parsing is most of verify_audit's speed (bench/audit_scale.py).
+_PG_COLUMNS = """id, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
     actor_type, actor, action, object_type, object_id, account, before::text, after::text, reason"""
 
 
@@ -107,17 +117,20 @@ def _pg_rows(query: Any) -> Iterator[tuple[Any, ...]]:
     except EmptyResultSet:  # id__in=[]
         return
     sql = f"SELECT {_PG_COLUMNS} FROM {AuditEvent._meta.db_table} WHERE {where or 'TRUE'} ORDER BY id"  # noqa: S608 - compiled by the ORM
-    loads = json.loads
+    parse = _parse_json
     connection.ensure_connection()
-    # A server-side cursor streams the rows (WITH HOLD outside a transaction, as the ORM's iterator does).
+    # A server-side cursor streams the rows. Outside a transaction it has to be WITH HOLD, and the
+    # server then computes and stores the whole result (in a temporary file past work_mem) before
+    # the first row: callers that read much (verify_audit) read inside a transaction instead.
     with connection.connection.cursor(name=f"audit_rows_{next(_cursor_numbers)}",
                                       withhold=connection.get_autocommit()) as stream:
-        stream.itersize = 10_000
         stream.execute(sql, params)
-        for row in stream:
-            before, after = row[8], row[9]
-            yield (*row[:8], loads(before) if before is not None else None, loads(after) if after is not None else None,
-                   row[10])
+        while rows := stream.fetchmany(10_000):  # a batch at a time: iterating the cursor costs a call per row
+            for row in rows:
+                at, before, after = row[1], row[8], row[9]
+                yield (row[0], at[:-7] + "+00:00" if at.endswith(".000000") else at + "+00:00", *row[2:8],
+                       parse(before, 0)[0] if before is not None else None,
+                       parse(after, 0)[0] if after is not None else None, row[10])
 
 
 def _occurred(value: Any) -> datetime:
@@ -184,6 +197,85 @@ class Verification:
         return self
 
 
+@dataclass(frozen=True)
+class _SealCheck:
+    """What one seal's events are checked against: independent of every other seal's events, so
+    seals can be checked in any order, or in parallel (:func:`audit_verify`'s workers)."""
+
+    seq: int
+    highest: int  # the highest event id sealed by the seals before this one
+    last_id: int
+    late: tuple[int, ...]  # sealed here, at or below ``highest``: committed late into an earlier gap
+    sealed: dict[int, str]  # event id -> its HMAC
+    gaps: frozenset[int]
+
+
+def _check_seal_events(check: _SealCheck) -> tuple[str, int] | None:
+    """The first problem among one seal's events, as (words, event id), or None: an event row
+    between the previous seals' highest id and this seal's that this seal neither seals nor lists as
+    a gap (inserted), a sealed event whose content no longer matches its HMAC (changed), a sealed id
+    with no row (deleted)."""
+    key = _key()
+    sealed, gaps = check.sealed, check.gaps
+    encode, digest_of, compare = _CANONICAL, hmac.digest, hmac.compare_digest
+    postgres = connection.vendor == "postgresql"
+    seen: set[int] = set()
+    queries = [AuditEvent.objects.filter(id__gt=check.highest, id__lte=check.last_id)]
+    if check.late:
+        queries.insert(0, AuditEvent.objects.filter(id__in=check.late))
+    with transaction.atomic():  # the rows stream (see _pg_rows); a read only
+        for query in queries:
+            for row in _rows(query):
+                event_id = row[0]
+                digest = sealed.get(event_id)
+                if digest is None:
+                    if event_id in gaps:
+                        continue  # committed after this seal: a later seal has it, or it is still open
+                    return f"event #{event_id} is not sealed: inserted after the fact", event_id
+                # event_digest(row, key), inlined: on PostgreSQL the time is already text (_PG_COLUMNS)
+                mac = digest_of(key, "".join(encode(row, 0)).encode(), "sha256").hex() if postgres else event_digest(row, key)
+                if not compare(digest, mac):
+                    return f"event #{event_id} was changed after it was sealed", event_id
+                seen.add(event_id)
+    if len(seen) != len(sealed):
+        missing = min(set(sealed) - seen)
+        return f"event #{missing} was deleted after it was sealed", missing
+    return None
+
+
+def _worker_start() -> None:
+    """A verifying worker (forked): its own database connection, never the parent's (psycopg leaves an
+    inherited one alone when it is dropped in a child), closed when the worker exits."""
+    from multiprocessing.util import Finalize
+
+    for alias in connections:
+        connections[alias].connection = None
+    Finalize(None, connections.close_all, exitpriority=10)
+
+
+def _verify_workers(remaining: int) -> int:
+    """How many worker processes check seals' events: one (in this process) for a short walk, outside
+    PostgreSQL, inside a transaction (a worker would not see its rows) or in a daemonic process (a
+    Celery worker's child, which may not fork)."""
+    wanted = settings.AUDIT_VERIFY_WORKERS or (os.cpu_count() or 1)
+    if (wanted < 2 or remaining < settings.AUDIT_VERIFY_PARALLEL_FROM or connection.vendor != "postgresql"
+            or connection.in_atomic_block or multiprocessing.current_process().daemon
+            or "fork" not in multiprocessing.get_all_start_methods()):
+        return 1
+    return int(wanted)
+
+
+def _seals_from(seq: int, *, batch: int = 20) -> Iterator[AuditSeal]:
+    """The seals from ``seq`` on, in order, read ``batch`` at a time by key (no cursor held open: a
+    holdable one would copy every seal's entries into a temporary file first)."""
+    while True:
+        seals = list(AuditSeal.objects.filter(seq__gte=seq).order_by("seq")[:batch])
+        yield from seals
+        if len(seals) < batch:
+            return
+        seq = seals[-1].seq + 1
+
+
 def audit_verify(*, full: bool = False, digests: Path | None = None) -> Verification:
     """Walk the chain (from the last checkpoint unless ``full``) and stop at the first problem.
     A clean walk moves the checkpoint on.
@@ -192,7 +284,12 @@ def audit_verify(*, full: bool = False, digests: Path | None = None) -> Verifica
     recorded; a gap's event, if it commits, is sealed by a later seal. So, seal by seal: the
     chain must follow; each sealed event must exist and match its HMAC; each event row between
     the previous seal's highest id and this one's must be sealed here or be one of its gaps; and
-    at the end a gap's event that exists but was never sealed must still be an open gap."""
+    at the end a gap's event that exists but was never sealed must still be an open gap.
+
+    The chain is walked here, in order; each seal's events (:func:`_check_seal_events`, the bulk of
+    the work) are checked in this process or, on a long walk, by ``AUDIT_VERIFY_WORKERS`` forked
+    processes a few seals ahead. Either way the problem reported is the first in chain order: an
+    event of an earlier seal before a later seal's break in the chain."""
     key = _key()
     result = Verification()
     checkpoint = None if full else AuditCheckpoint.objects.order_by("-seal_seq").first()
@@ -201,43 +298,64 @@ def audit_verify(*, full: bool = False, digests: Path | None = None) -> Verifica
         pending, result.events = set(checkpoint.pending), checkpoint.events
     else:
         prev_chain, expected_seq, highest, pending = GENESIS, 1, 0, set()
-    for seal in AuditSeal.objects.filter(seq__gte=expected_seq).order_by("seq").iterator(chunk_size=20):
-        if seal.seq != expected_seq:
-            return result.fail(f"seal #{expected_seq} is missing (the next is #{seal.seq})", seal_seq=expected_seq)
-        if seal.prev_chain != prev_chain or seal.chain != seal_chain(seal.seq, prev_chain, seal.entries, key):
-            first = seal.entries[0][0] if seal.entries else None
-            return result.fail(f"seal #{seal.seq} does not follow the chain (changed, replaced or reordered)",
-                               seal_seq=seal.seq, event_id=first)
-        sealed = {int(event_id): digest for event_id, digest in seal.entries}
-        late = sorted(i for i in sealed if i <= highest)
-        gaps = set(seal.gaps)
-        seen: set[int] = set()
-        fresh_rows = AuditEvent.objects.filter(id__gt=highest, id__lte=seal.last_id)
-        for query in ((AuditEvent.objects.filter(id__in=late),) if late else ()) + (fresh_rows,):
-            for row in _rows(query):
-                event_id = row[0]
-                digest = sealed.get(event_id)
-                if digest is None:
-                    if event_id in gaps:
-                        continue  # committed after this seal: a later seal has it, or it is still open
-                    return result.fail(f"event #{event_id} is not sealed: inserted after the fact",
-                                       seal_seq=seal.seq, event_id=event_id)
-                if not hmac.compare_digest(digest, event_digest(row, key)):
-                    return result.fail(f"event #{event_id} was changed after it was sealed",
-                                       seal_seq=seal.seq, event_id=event_id)
-                seen.add(event_id)
-        missing = sorted(set(sealed) - seen)
-        if missing:
-            return result.fail(f"event #{missing[0]} was deleted after it was sealed", seal_seq=seal.seq,
-                               event_id=missing[0])
-        result.late.extend((event_id, seal.seq) for event_id in late)
-        pending = (pending - set(late)) | gaps
-        highest = max(highest, seal.last_id)
-        prev_chain = seal.chain
-        expected_seq += 1
+    workers = _verify_workers(AuditSeal.objects.filter(seq__gte=expected_seq).aggregate(events=Sum("count"))["events"] or 0)
+    if workers > 1:
+        connections.close_all()  # the workers are forked: none of them may share this connection
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start) if workers > 1 else None
+    ahead: deque[tuple[_SealCheck, Any]] = deque()  # checks under way, in chain order
+
+    def settle(check: _SealCheck, outcome: tuple[str, int] | None) -> bool:
+        if outcome is not None:
+            result.fail(outcome[0], seal_seq=check.seq, event_id=outcome[1])
+            return False
+        result.late.extend((event_id, check.seq) for event_id in check.late)
         result.seals += 1
-        result.walked += len(sealed)
-        result.events += len(sealed)
+        result.walked += len(check.sealed)
+        result.events += len(check.sealed)
+        return True
+
+    def drain(keep: int) -> bool:  # settle the checks under way down to ``keep``; False at a problem
+        while len(ahead) > keep:
+            check, outcome = ahead.popleft()
+            if not settle(check, outcome.get()):
+                return False
+        return True
+
+    try:
+        for seal in _seals_from(expected_seq):
+            problem = ""
+            if seal.seq != expected_seq:
+                problem = f"seal #{expected_seq} is missing (the next is #{seal.seq})"
+            elif seal.prev_chain != prev_chain or seal.chain != seal_chain(seal.seq, prev_chain, seal.entries, key):
+                problem = f"seal #{seal.seq} does not follow the chain (changed, replaced or reordered)"
+            if problem:
+                if drain(0):  # the earlier seals' events come first
+                    first = seal.entries[0][0] if seal.entries and seal.seq == expected_seq else None
+                    result.fail(problem, seal_seq=expected_seq if seal.seq != expected_seq else seal.seq, event_id=first)
+                return result
+            sealed = {int(event_id): digest for event_id, digest in seal.entries}
+            check = _SealCheck(seq=seal.seq, highest=highest, last_id=seal.last_id, sealed=sealed,
+                               late=tuple(sorted(i for i in sealed if i <= highest)), gaps=frozenset(seal.gaps))
+            if pool is None:
+                if not settle(check, _check_seal_events(check)):
+                    return result
+            else:
+                ahead.append((check, pool.apply_async(_check_seal_events, (check,))))
+                if not drain(2 * workers):  # a few seals ahead, not the whole log in memory
+                    return result
+            pending = (pending - set(check.late)) | check.gaps
+            highest = max(highest, seal.last_id)
+            prev_chain = seal.chain
+            expected_seq += 1
+        if not drain(0):
+            return result
+    finally:
+        if pool is not None:
+            if ahead:
+                pool.terminate()  # a problem found: the checks still under way are not needed
+            else:
+                pool.close()  # the workers close their connections as they exit
+            pool.join()
     open_gaps = set(AuditGap.objects.values_list("event_id", flat=True))
     closed = sorted(pending - open_gaps)
     if closed:

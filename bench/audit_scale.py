@@ -11,11 +11,33 @@ events, and operator and configuration events), seals it (audit/sealing.py), the
   BENCH_REPEAT runs each, against 300 ms;
 - the CSV export of the whole log streams: a child process exports every event and another one
   day's (~1/60 of them); their peak RSS must be about the same (memory stays flat);
-- ``verify_audit``'s rate over the whole chain (a full walk), against 50,000 events/s.
+- ``verify_audit``'s rate over the whole chain (a full walk), against 50,000 events/s: once in this
+  process alone (AUDIT_VERIFY_WORKERS=1), once with its workers (one per CPU).
+
+How the figures are taken, and how to read them on a shared machine:
+
+- a page: wall-clock time of the whole request in the test client (middleware, queries,
+  templates), median and worst of BENCH_REPEAT after one warm-up; then one more request with its
+  queries captured gives "SQL n ms in k queries" (the database's share, as Django times the
+  round trips; the rest is Python);
+- the export: a child process streams the response. Figures: its rows, bytes and seconds, when
+  the first row arrived, and its peak RSS (VmHWM) before and after;
+- verify: wall-clock seconds and events/s, and the CPU seconds: this process (time.process_time),
+  its workers (RUSAGE_CHILDREN, once they are reaped) and PostgreSQL's. PostgreSQL's share is the
+  CPU time of the database's backends. Every 0.1 s a thread lists them (pg_stat_activity) and
+  reads each one's /proc/<pid>/stat (so the server must be on this host). "events per CPU-second
+  in all" divides the events by the sum of the three. Other load on the machine changes it much
+  less than the wall time.
+  With BENCH_COLD=1 this database's files are first dropped from the OS page cache (posix_fadvise
+  DONTNEED, other databases untouched; PostgreSQL's shared_buffers keep what they hold), as after
+  a restart; this needs read access to the server's data directory.
+
+After the fill the database is vacuumed and analysed, as autovacuum would leave it (the visibility
+map lets counts use index-only scans; this machine's server runs with autovacuum off).
 
 Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/h_compliance_bench),
 BENCH_EVENTS (1,000,000), BENCH_ORDERS (200,000), BENCH_REPEAT (7), BENCH_REUSE=1 (keep a database
-filled by an earlier run with the same sizes).
+filled by an earlier run with the same sizes; it is made if it does not exist), BENCH_COLD=1.
 """
 
 from __future__ import annotations
@@ -169,7 +191,6 @@ def fill_database() -> None:
                                     "risk_rule", str(index % 30), "", json.dumps({"params": {"max_amount": "100000"}}),
                                     json.dumps({"params": {"max_amount": "200000"}}), "limit raised"))
                     written += 1
-        cursor.execute("ANALYZE")
     raw.commit()
     print(f"  filled: {ORDERS:,} orders, {len(fills):,} fills, {written:,} audit events in {time.monotonic() - started:.0f} s")
     started = time.monotonic()
@@ -179,6 +200,18 @@ def fill_database() -> None:
     while count := audit_seal():
         sealed += count
     print(f"  sealed {sealed:,} events in {time.monotonic() - started:.0f} s")
+    started = time.monotonic()
+    with connection.cursor() as cursor:  # as autovacuum leaves a table after a bulk insert (the visibility map)
+        cursor.execute("VACUUM (ANALYZE)")
+    print(f"  vacuumed and analysed in {time.monotonic() - started:.0f} s")
+
+
+def database_exists() -> bool:
+    import psycopg
+
+    name = DATABASE_URL.rsplit("/", 1)[1]
+    with psycopg.connect(DATABASE_URL.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
 
 
 def database_ready() -> bool:
@@ -206,7 +239,12 @@ def compliance_client():
     return verified_client(staff_member("bench.compliance", "Compliance"))
 
 
-def time_page(client, url: str) -> tuple[float, float, int]:
+def time_page(client, url: str) -> tuple[float, float, float, int]:
+    """Median and worst of REPEAT runs, and the time of the page's SQL (one more run, its queries
+    captured: the server's share of a page, the rest is Python)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     response = client.get(url)  # warm: the first run pays for the plan and the cache
     assert response.status_code == 200, (url, response.status_code)
     times = []
@@ -214,7 +252,10 @@ def time_page(client, url: str) -> tuple[float, float, int]:
         started = time.perf_counter()
         response = client.get(url)
         times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times), max(times), len(response.content)
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url)
+    sql_ms = sum(float(query["time"]) for query in queries.captured_queries) * 1000
+    return statistics.median(times), max(times), sql_ms, len(queries.captured_queries)
 
 
 def measure_pages() -> list[tuple[str, float, float]]:
@@ -249,9 +290,10 @@ def measure_pages() -> list[tuple[str, float, float]]:
     ]
     results = []
     for label, url in pages:
-        median, worst, _size = time_page(client, url)
+        median, worst, sql_ms, queries = time_page(client, url)
         results.append((label, median, worst))
-        print(f"  {label:<34} median {median:7.1f} ms  worst {worst:7.1f} ms  {'ok' if median < PAGE_TARGET_MS else 'OVER'}")
+        print(f"  {label:<34} median {median:7.1f} ms  worst {worst:7.1f} ms  {'ok' if median < PAGE_TARGET_MS else 'OVER'}"
+              f"  (SQL {sql_ms:5.1f} ms in {queries} queries)")
     return results
 
 
@@ -280,11 +322,14 @@ before = high_water_kb()
 started = time.perf_counter()
 response = client.get("/admin/compliance/compliancelog/export.csv" + query)
 rows = size = 0
+first = None
 for chunk in response.streaming_content:
     rows += chunk.count(b"\\n")
     size += len(chunk)
+    if first is None and rows > 1:  # the header and a first row
+        first = time.perf_counter() - started
 seconds = time.perf_counter() - started
-print(rows - 1, size, seconds, before, high_water_kb())
+print(rows - 1, size, seconds, before, high_water_kb(), first if first is not None else seconds)
 """
 
 
@@ -298,34 +343,133 @@ def measure_export() -> list[tuple[str, int, float, int, int]]:
             raise SystemExit(f"the export child failed:\n{child.stderr}")
         out = child.stdout.split()
         rows, size, seconds, before_kb, peak_kb = int(out[0]), int(out[1]), float(out[2]), int(out[3]), int(out[4])
+        first = float(out[5])
         results.append((label, rows, seconds, before_kb, peak_kb))
         print(f"  CSV export of {label:<14} {rows:>9,} rows {size / 2**20:7.1f} MiB in {seconds:6.1f} s "
-              f"({rows / seconds:,.0f} rows/s); peak RSS {peak_kb / 1024:6.1f} MiB (set up, before the export: {before_kb / 1024:.1f} MiB)")
+              f"({rows / seconds:,.0f} rows/s), first row after {first:.2f} s; peak RSS {peak_kb / 1024:6.1f} MiB "
+              f"(set up, before the export: {before_kb / 1024:.1f} MiB)")
     return results
 
 
-def measure_verify() -> tuple[int, float]:
-    from audit.models import AuditCheckpoint
-    from audit.sealing import audit_verify
+class ServerCpu:
+    """The CPU seconds PostgreSQL's backends on this database spend while it runs (a ``with`` block):
+    every 0.1 s the backends are listed (pg_stat_activity) and each one's CPU read from
+    /proc/<pid>/stat, so it needs the server on this host; a backend that exits (a worker's) counts
+    up to its last sample. None when /proc shows no backend."""
 
-    started, cpu = time.perf_counter(), time.process_time()
-    result = audit_verify(full=True)
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    assert result.ok, result.problem
-    AuditCheckpoint.objects.all().delete()  # the next run walks it all again
-    rate = result.walked / seconds
-    # On a shared machine the wall-clock rate is what the load leaves; the CPU rate is this process's
-    # own work per event (PostgreSQL's share is on top of it).
-    print(f"  verify_audit (full walk): {result.walked:,} events in {result.seals} seals, {seconds:.1f} s, "
-          f"{rate:,.0f} events/s  {'ok' if rate > VERIFY_TARGET else 'UNDER'} (target > {VERIFY_TARGET:,.0f}); "
-          f"{result.walked / cpu:,.0f} events per CPU-second of this process (load average {os.getloadavg()[0]:.1f})")
-    return result.walked, rate
+    def __init__(self) -> None:
+        import threading
+
+        self.seconds: float | None = None
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._stop, self._ready = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    @staticmethod
+    def _cpu(pid: int) -> float | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def _pids(self, conn) -> list[int]:
+        return [pid for (pid,) in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                               "AND pid <> pg_backend_pid()")]
+
+    def _sample(self) -> None:
+        import psycopg
+
+        with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+            for pid in self._pids(conn):  # those already there count from now
+                cpu = self._cpu(pid)
+                if cpu is not None:
+                    self._first[pid] = self._last[pid] = cpu
+            self._ready.set()
+            while True:
+                for pid in self._pids(conn):
+                    cpu = self._cpu(pid)
+                    if cpu is not None:
+                        self._first.setdefault(pid, 0.0)
+                        self._last[pid] = cpu
+                if self._stop.wait(0.1):
+                    return
+
+    def __enter__(self) -> ServerCpu:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self._last:
+            self.seconds = sum(self._last[pid] - self._first[pid] for pid in self._last)
+
+
+def evict_database_cache() -> str:
+    """Drop this database's files from the OS page cache (posix_fadvise DONTNEED on each file of its
+    directory: other databases keep theirs), as after a restart. PostgreSQL's own shared_buffers
+    keep what they hold. Needs the server on this host and read access to its data directory."""
+    import psycopg
+
+    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+        row = conn.execute("SELECT current_setting('data_directory') || '/base/' || oid FROM pg_database "
+                           "WHERE datname = current_database()").fetchone()
+    directory = Path(row[0])
+    try:
+        names = list(directory.iterdir())
+    except OSError as exc:
+        return f"cache not evicted ({exc})"
+    for name in names:
+        fd = os.open(name, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+    return f"cold: {len(names)} files of {directory} evicted from the page cache"
+
+
+def measure_verify() -> tuple[int, float]:
+    """A full walk in this process alone (AUDIT_VERIFY_WORKERS=1), then as configured (one worker per
+    CPU). Each: the wall-clock rate, and the CPU seconds spent (this process, its workers, and the
+    database server's backends), which the machine's other load does not change much."""
+    from django.test import override_settings
+
+    from audit.models import AuditCheckpoint
+    from audit.sealing import _verify_workers, audit_verify
+
+    rate = 0.0
+    walked = 0
+    for label, workers in (("one process", 1), ("workers", 0)):
+        with override_settings(AUDIT_VERIFY_WORKERS=workers):
+            count = _verify_workers(EVENTS)
+            cold = evict_database_cache() if os.environ.get("BENCH_COLD") == "1" else "warm"
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            with ServerCpu() as server:
+                started, cpu = time.perf_counter(), time.process_time()
+                result = audit_verify(full=True)
+                seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        worker_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+        assert result.ok, result.problem
+        AuditCheckpoint.objects.all().delete()  # the next run walks it all again
+        walked, rate = result.walked, result.walked / seconds
+        total = cpu + worker_cpu + (server.seconds or 0.0)
+        server_text = f"{server.seconds:.1f} s" if server.seconds is not None else "not seen (server on another host?)"
+        print(f"  verify_audit, full walk, {label} ({count} process{'es' if count > 1 else ''}; {cold}): "
+              f"{walked:,} events in {result.seals} seals, {seconds:.1f} s wall, {rate:,.0f} events/s  "
+              f"{'ok' if rate > VERIFY_TARGET else 'UNDER'} (target > {VERIFY_TARGET:,.0f})")
+        print(f"      CPU: this process {cpu:.1f} s, workers {worker_cpu:.1f} s, PostgreSQL {server_text}; "
+              f"{walked / total:,.0f} events per CPU-second in all; (load average {os.getloadavg()[0]:.1f})")
+    return walked, rate
 
 
 def main() -> None:
     print(f"audit at scale: {DATABASE_URL}, {EVENTS:,} events, {ORDERS:,} orders "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
-    if os.environ.get("BENCH_REUSE") != "1":
+    if os.environ.get("BENCH_REUSE") != "1" or not database_exists():
         recreate_database()
     setup_django()
     from django.test.utils import setup_test_environment

@@ -72,7 +72,7 @@ def prepare() -> str:
               "bid_volume=100000000, ask_volume=100000000)\n")
     subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=ROOT, env=server_env(), check=True,
                    capture_output=True)
-    key = manage("create_api_key", "bench", "--accounts", "bench").strip().splitlines()[-1]
+    key = manage("create_api_key", "bench", "--accounts", "bench", "--accept-disclosure", "bench").strip().splitlines()[-1]
     manage("shell", "-c", "from trading.models import ApiKey; ApiKey.objects.filter(name='bench').update(rate_limit_per_second=100000)")
     return key
 

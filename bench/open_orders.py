@@ -19,7 +19,9 @@ Environment: BENCH_DATABASES ("sqlite,sqlite-relay,postgres"), BENCH_RESTING ("0
 BENCH_SECONDS (20), BENCH_CLIENTS (2), BENCH_PORT (8765), BENCH_RATE (0: each client sends its next
 order when the last is answered, which measures intake; e.g. 5: the clients offer 5 orders/s in
 all, below what the workers drain, which measures acceptance-to-broker without a queue building up),
-BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/bench_open_orders), BENCH_REDIS_URL
+BENCH_WARMUP (1.5: seconds of unmeasured orders first, at BENCH_RATE when set; e.g. 20 lets every
+worker process make its first poll, which reads the broker's whole list of the account, before the
+measured orders), BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/bench_open_orders), BENCH_REDIS_URL
 (redis://127.0.0.1:6379/14), BENCH_SQLITE_PATH (var/bench_open_orders.sqlite3).
 The figures depend on the machine and on what else runs on it; compare runs made in one window.
 """
@@ -48,6 +50,7 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "2"))
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
 RATE = float(os.environ.get("BENCH_RATE", "0"))  # orders/s offered by all clients together; 0: as fast as answered
+WARMUP = float(os.environ.get("BENCH_WARMUP", "1.5"))  # seconds of unmeasured orders before the measured ones
 SYMBOL = "600000.SH"
 RESTING_PRICE = "9.10"  # above limit down (9.05), far below the market (about 10.05)
 ORDER_PRICE = "9.50"  # rests too: the measured orders join the book
@@ -131,7 +134,8 @@ def client(key: str, worker: int, deadline: float, queue: Any) -> None:
     latencies: list[float] = []
     errors: dict[int, int] = {}
     n = 0
-    pace = CLIENTS / RATE if RATE > 0 and worker != 99 else 0.0
+    # The warm-up client (99) alone offers the whole rate.
+    pace = (1 / RATE if worker == 99 else CLIENTS / RATE) if RATE > 0 else 0.0
     next_at = time.perf_counter()
     while time.perf_counter() < deadline:
         if pace:
@@ -182,7 +186,9 @@ def run_one(database: str, resting: int) -> dict[str, Any]:
     try:
         queue: Any = multiprocessing.Queue()
         warm_from = timezone.now()
-        client(key, 99, time.perf_counter() + 1.5, queue)  # warm up
+        # Warm up: each Celery worker process's first poll of the account reads the broker's full
+        # list (its poll cursor lives in the process), which costs the resting orders once per process.
+        client(key, 99, time.perf_counter() + WARMUP, queue)
         queue.get()
         warm_deadline = time.monotonic() + DRAIN_SECONDS  # until the workers and relay deliver
         while acceptance_to_broker(warm_from)[1] and time.monotonic() < warm_deadline:

@@ -38,6 +38,7 @@ from compliance.selectors import (
     order_timeline,
     parse_moment,
 )
+from compliance.trading_reports import daily_trading, strategy_effectiveness
 from staff.admin_tools import actor_of, local_time
 from trading.errors import InvalidOrder
 from trading.models import Account
@@ -76,6 +77,8 @@ class ComplianceLogAdmin(admin.ModelAdmin):
             path("export.<str:fmt>", wrap(self.export_view), name="compliance_export"),
             path("replay/", wrap(self.replay_view), name="compliance_replay"),
             path("reports/risk/", wrap(self.risk_report_view), name="compliance_risk_report"),
+            path("reports/daily/", wrap(self.daily_report_view), name="compliance_daily_report"),
+            path("reports/strategies/", wrap(self.strategy_report_view), name="compliance_strategy_report"),
             path("reports/compliance/", wrap(self.compliance_report_view), name="compliance_compliance_report"),
         ]
 
@@ -212,6 +215,48 @@ class ComplianceLogAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/compliance/risk_report.html", self._context(
             request, "风控效果评估 / Risk effectiveness", report=report, most=most,
             outcomes=sorted(report.overridden_outcomes.items()), decisions=sorted(report.decisions.items())))
+
+    def _day(self, request: HttpRequest, name: str, default: date, errors: list[str]) -> date:
+        text = (request.GET.get(name) or "").strip()
+        if not text:
+            return default
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            errors.append(gettext("%(field)s: dates are YYYY-MM-DD, not %(text)s") % {"field": name, "text": text})
+            return default
+
+    def daily_report_view(self, request: HttpRequest) -> HttpResponse:
+        self._require(request, VIEW)
+        errors: list[str] = []
+        day = self._day(request, "day", timezone.localdate(), errors)
+        account = (request.GET.get("account") or "").strip()
+        report = daily_trading(day=day, account=account)
+        strategies = report.by_strategy
+        chart = {"kind": "bars", "axis": gettext("Strategy"), "x": list(range(len(strategies))), "names": [row.strategy or "-" for row in strategies],
+                 "series": [{"label": label, "values": [float(getattr(row, name)) for row in strategies]}
+                            for label, name in ((gettext("Realised P&L"), "realized_pnl"),
+                                                (gettext("Unrealised P&L"), "unrealized_pnl"), (gettext("Fees"), "fees"),
+                                                (gettext("Slippage"), "slippage"))]}
+        return TemplateResponse(request, "admin/compliance/daily_report.html", self._context(
+            request, gettext("Daily trading report"), report=report, errors=errors, account=account,
+            accounts=list(Account.objects.order_by("name").values_list("name", flat=True)), chart=chart))
+
+    def strategy_report_view(self, request: HttpRequest) -> HttpResponse:
+        self._require(request, VIEW)
+        errors: list[str] = []
+        until = self._day(request, "until", timezone.localdate(), errors)
+        since = self._day(request, "since", until.replace(day=1), errors)
+        if since > until:
+            errors.append(gettext("since: must not be after until"))
+            since = until
+        account = (request.GET.get("account") or "").strip()
+        report = strategy_effectiveness(since=since, until=until, account=account)
+        chart = {"kind": "lines", "axis": gettext("Trading day"), **report.chart()}
+        return TemplateResponse(request, "admin/compliance/strategy_report.html", self._context(
+            request, gettext("Strategy effectiveness"), report=report, errors=errors, account=account,
+            strategies=[(strategy, report.days[strategy], report.totals[strategy]) for strategy in sorted(report.days)],
+            accounts=list(Account.objects.order_by("name").values_list("name", flat=True)), chart=chart))
 
     # ------------------------------------------------------------------ compliance report (issue 12)
 

@@ -1,4 +1,4 @@
-"""Exports of an audit search as CSV and Excel, written row by row so memory stays flat.
+"""Exports as CSV and Excel (an audit search, the reports' tables), written row by row so memory stays flat.
 
 CSV goes straight to the client (a generator under StreamingHttpResponse). Excel (.xlsx) is a zip of
 XML: openpyxl is not installed in this project, so :func:`xlsx_write` writes the few parts a
@@ -15,7 +15,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, Any, Protocol
 from xml.sax.saxutils import escape
 
 from trading.calendar import SHANGHAI
@@ -111,20 +111,39 @@ def xlsx_file(header: Sequence[str], rows: Iterable[Sequence[Any]], *, sheet: st
     return out
 
 
-def report_write(target: str, header: Sequence[str], rows: Iterable[Sequence[Any]], *, fmt: str = "", sheet: str) -> int:
-    """A report (management commands) to the file ``target`` as ``fmt`` ("csv" or "xlsx"; by default
-    from the file's suffix), or as CSV to standard output when ``target`` is empty. Returns the rows."""
-    import sys
-    from pathlib import Path
+class TextOut(Protocol):
+    """Where text goes: a text file, or a management command's ``stdout``."""
 
-    fmt = fmt or ("xlsx" if target.endswith(".xlsx") else "csv")
+    def write(self, text: str, /) -> Any: ...
+
+
+def table_write(table: Iterable[Sequence[Any]], *, fmt: str, output: str, sheet: str, stdout: TextOut) -> int:
+    """Write a report's table (its header row first) as ``fmt`` ("csv" or "xlsx") to the file
+    ``output``, or as CSV without the byte-order mark to ``stdout`` when ``output`` is empty; row by
+    row. Returns the number of data rows. The one writer of the report commands (report_*)."""
+    rows = iter(table)
+    header = next(rows)
+    counted = _Counted(rows)
     if fmt == "xlsx":
-        with Path(target).open("wb") as out:
-            return xlsx_write(out, header, rows, sheet=sheet)
-    body = list(rows)
-    text = "".join(csv_stream(header, body))
-    if target:
-        Path(target).write_text(text, encoding="utf-8")
+        if not output:
+            raise ValueError("an Excel report needs an output file")
+        with open(output, "wb") as target:
+            xlsx_write(target, header, counted, sheet=sheet)
+    elif output:
+        with open(output, "w", encoding="utf-8", newline="") as text:
+            text.writelines(csv_stream(header, counted))
     else:
-        sys.stdout.write(text.removeprefix(CSV_BOM))
-    return len(body)
+        stdout.write("".join(csv_stream(header, counted)).removeprefix(CSV_BOM))
+    return counted.count
+
+
+class _Counted:
+    """Rows passed through, counted."""
+
+    def __init__(self, rows: Iterator[Sequence[Any]]) -> None:
+        self.rows, self.count = rows, 0
+
+    def __iter__(self) -> Iterator[Sequence[Any]]:
+        for row in self.rows:
+            self.count += 1
+            yield row

@@ -10,6 +10,10 @@ which the server answers as 403):
 - a strategy's API key (``Authorization: Bearer tbo_...``, as the REST API): the accounts of
   the key only; an ``Origin``, when sent, must be one of ALLOWED_HOSTS too.
 
+A connection is checked again every ``LIVE_RECHECK_SECONDS`` (10): a key revoked or no longer
+given the account, a staff member made inactive, stripped of the role or logged out, is closed
+(4401 or 4403) instead of watching on.
+
 ``?account=NAME`` (repeatable) narrows the stream to those accounts; an account the viewer may
 not see is refused (4403), like the REST API's 403. The first message says what the stream
 carries and up to which number each account was numbered (``hello``). A client's messages
@@ -105,6 +109,30 @@ def viewer_for(scope: dict[str, Any]) -> tuple[Viewer | None, int]:
         return None, FORBIDDEN
     names = tuple(Account.objects.order_by("name").values_list("name", flat=True))
     return Viewer(f"user:{user.get_username()}", names, system=True), 0
+
+
+def viewer_still_allowed(scope: dict[str, Any], viewer: Viewer, accounts: tuple[str, ...]) -> int:
+    """0 while the connected ``viewer`` may still watch ``accounts``; else the close code. Reads
+    the database (the key through the API's short cache, trading.auth)."""
+    from django.contrib.auth import get_user_model
+
+    from trading.auth import api_client_for
+
+    authorization = _header(scope, b"authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        client = api_client_for(token.strip()) if scheme.lower() == "bearer" else None
+        if client is None:
+            return UNAUTHORISED
+        return 0 if set(accounts) <= client.accounts else FORBIDDEN
+    user_id = getattr(scope.get("user"), "pk", None)
+    if user_id is None:
+        return UNAUTHORISED
+    user = get_user_model().objects.filter(pk=user_id, is_active=True, is_staff=True).first()
+    session = scope.get("session")
+    if user is None or session is None or not session.session_key or not session.exists(session.session_key):
+        return UNAUTHORISED  # made inactive, or the session ended (logged out, expired)
+    return 0 if user.has_perm(VIEW_PERMISSION) else FORBIDDEN
 
 
 def _second_factor_passed(scope: dict[str, Any], user: Any) -> bool:
@@ -217,6 +245,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = "live-updates-use-the-hub"
     groups_joined: tuple[str, ...] = ()
     hub: Hub | None = None
+    recheck: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         viewer, code = await database_sync_to_async(viewer_for)(self.scope)
@@ -235,8 +264,29 @@ class LiveConsumer(AsyncWebsocketConsumer):
         seq = await database_sync_to_async(live.seq_current)([*accounts, *([""] if system else [])])
         await self.send(text_data=json.dumps({"type": "hello", "viewer": viewer.name, "accounts": list(accounts),
                                               "system": system, "seq": seq}, ensure_ascii=False))
+        self.recheck = asyncio.ensure_future(self._recheck(viewer, accounts))
+
+    async def _recheck(self, viewer: Viewer, accounts: tuple[str, ...]) -> None:
+        """Close the stream once its viewer may no longer watch (a revoked key, a staff member
+        made inactive or logged out, a role withdrawn), checked every LIVE_RECHECK_SECONDS."""
+        from django.conf import settings
+
+        while True:
+            await asyncio.sleep(settings.LIVE_RECHECK_SECONDS)
+            try:
+                code = await database_sync_to_async(viewer_still_allowed)(self.scope, viewer, accounts)
+            except Exception:  # the database away for a moment: check again next time
+                log.warning("live: re-checking %s failed", viewer.name, exc_info=True)
+                continue
+            if code:
+                await self.send(text_data=json.dumps({"type": "closed", "code": code,
+                                                      "detail": "access withdrawn: the key or the session no longer allows this stream"}))
+                await self.close(code=code)
+                return
 
     async def disconnect(self, code: int) -> None:
+        if self.recheck is not None:
+            self.recheck.cancel()
         if self.hub is not None:
             await self.hub.leave(self, self.groups_joined)
 

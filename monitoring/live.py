@@ -42,6 +42,7 @@ from typing import Any
 from django.conf import settings
 
 from trading.events import DomainEvent, EventKind, domain_event
+from trading.redis_clients import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -72,19 +73,10 @@ def event_json(event: DomainEvent, seq: int) -> str:
 
 _local_lock = threading.Lock()
 _local_seq: dict[str, int] = {}
-_redis_clients: dict[float, Any] = {}
-
-
 def _redis(timeout: float = 0.5) -> Any:
     """This process's Redis client with ``timeout`` (short on the publishers' side: a Redis that does
     not answer must not hold a request)."""
-    client = _redis_clients.get(timeout)
-    if client is None:
-        import redis
-
-        client = _redis_clients[timeout] = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout,
-                                                                 socket_connect_timeout=timeout)
-    return client
+    return redis_client(timeout)
 
 
 def uses_redis() -> bool:

@@ -24,21 +24,13 @@ from typing import Any
 
 from django.conf import settings
 
+from trading.redis_clients import redis_client as shared_redis_client
+
 log = logging.getLogger(__name__)
 
-_redis: dict[str, Any] = {}
-
-
 def redis_client() -> Any:
-    """This process's Redis client for probes and metrics (short timeouts; not the order path's)."""
-    url = settings.REDIS_URL
-    client = _redis.get(url)
-    if client is None:
-        import redis
-
-        timeout = settings.READYZ_TIMEOUT_SECONDS
-        client = _redis[url] = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-    return client
+    """This process's Redis client for probes and metrics (READYZ_TIMEOUT_SECONDS)."""
+    return shared_redis_client(settings.READYZ_TIMEOUT_SECONDS)
 
 
 def check_database() -> dict[str, Any]:

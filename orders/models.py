@@ -49,6 +49,10 @@ class Order(models.Model):
     order_type = models.CharField("类型", max_length=8, choices=OrderType.choices)
     price = price_field("价格", null=True, blank=True)
     protection_price = price_field("保护价", null=True, blank=True)
+    # The market's price when the order came in (the price cage's reference: a buy the ask, else the
+    # bid, last, previous close; a sell the bid first), from the quote intake reads. Slippage of a fill
+    # is measured against it (compliance/trading_reports.py); None when there was no quote.
+    reference_price = price_field("委托时参考价", null=True, blank=True)
     quantity = models.BigIntegerField("数量")
     filled_quantity = models.BigIntegerField("成交数量", default=0)
     filled_amount = money_field("成交金额", default=Decimal("0"))
@@ -133,6 +137,9 @@ class Fill(models.Model):
     transfer_fee = money_field("过户费", default=Decimal("0"))
     other_fees = money_field("其他费用", default=Decimal("0"))
     fees = money_field("费用合计", default=Decimal("0"))
+    # What this fill realised on the account's position (a sell: amount - fees - the average cost of
+    # the shares sold, buy fees included in that cost; a buy: 0), as position_apply_fill computed it.
+    realized_pnl = money_field("已实现盈亏", default=Decimal("0"))
     filled_at = models.DateTimeField("成交时间")
     trading_day = models.DateField("交易日", db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -28,7 +28,7 @@ def cancel_order(order_id: int) -> None:
 def poll_account(account_id: int) -> None:
     from orders import services
 
-    services.account_poll(account_id=account_id)
+    services.account_poll_or_wait(account_id=account_id)  # a broker away: the periodic poll asks again
 
 
 @shared_task(ignore_result=True)

@@ -87,3 +87,23 @@ def test_tasks_import_project_code_only_inside_task_bodies() -> None:
             wrong += [f"{package}/tasks.py:{node.lineno} imports {name}" for name in names
                       if name.split(".")[0] in PACKAGES]
     assert not wrong, "tasks import their service inside the task body, not at module level:\n" + "\n".join(wrong)
+
+
+LONG_MODULE_LINES = 500
+
+
+def test_a_module_over_500_lines_says_at_its_top_why_it_is_one_module() -> None:
+    """Issue 9: no module over about 500 lines without a reason written at its top. The reason is
+    a sentence of its docstring starting "Why one module"."""
+    unexplained = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            source = path.read_text(encoding="utf-8")
+            if source.count("\n") <= LONG_MODULE_LINES:
+                continue
+            docstring = ast.get_docstring(ast.parse(source)) or ""
+            if "Why one module" not in docstring:
+                unexplained.append(f"{path.relative_to(ROOT)} ({source.count(chr(10))} lines)")
+    assert not unexplained, "modules over 500 lines without 'Why one module ...' in their docstring: " + ", ".join(unexplained)

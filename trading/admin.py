@@ -5,6 +5,9 @@ ledger services. The trading state (HALT / REDUCE / RESUME) is set through
 orders.kill_switch.trading_state_switch after a confirmation page with a reason; API
 keys are issued, changed and revoked through staff.services, and a new key is
 shown exactly once, in the page that created it.
+
+Why one module of over 500 lines: it is the trading app's one admin room (STYLE.md), and each
+ModelAdmin here is small; a package of admin modules would only scatter the registrations.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from trading import clock
 from trading.errors import ErrorCode, Forbidden, InputRule, InvalidOrder, NotFound, TradingError
 from trading.i18n import bilingual
 from trading.models import Account, ApiKey
+from trading.redis_clients import redis_client
 from trading.suitability import RISK_DISCLOSURE_VERSION
 
 KEY_PREFIX = "tbo"
@@ -204,7 +205,6 @@ TAKE, FORCE, PEEK = "take", "force", "peek"
 _MAX_LOCAL_BUCKETS = 50_000
 _buckets: dict[str, list[float]] = {}  # name -> [tokens, last refill (monotonic)]
 _buckets_lock = threading.Lock()
-_redis_client: Any = None
 _redis_script: Any = None
 _redis_failed_until = 0.0
 
@@ -257,12 +257,7 @@ def _bucket_local(name: str, rate: float, capacity: float, cost: float, mode: st
 
 
 def _redis() -> Any:
-    global _redis_client
-    if _redis_client is None:
-        import redis
-
-        _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.2, socket_connect_timeout=0.2)
-    return _redis_client
+    return redis_client(timeout=0.2)
 
 
 def _bucket_shared(name: str, rate: float, capacity: float, cost: float, mode: str) -> float:

@@ -25,7 +25,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from http import HTTPStatus
 
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.request import split_domain_port
 from django.urls import Resolver404, resolve
 from django.utils.translation import gettext_noop
 
@@ -118,6 +121,23 @@ CONTENT_SECURITY_POLICY = "; ".join([
 ])
 
 
+def content_security_policy(request: HttpRequest) -> str:
+    """The policy of an HTML page. With the live pages' websocket server on a port of its own
+    (settings.LIVE_WEBSOCKET_PORT), the page may connect to that port of its own host too."""
+    port = settings.LIVE_WEBSOCKET_PORT
+    if not port:
+        return CONTENT_SECURITY_POLICY
+    try:
+        host, _ = split_domain_port(request.get_host())
+    except DisallowedHost:  # the answer is the 400 for that host: no websocket to allow
+        return CONTENT_SECURITY_POLICY
+    if not host:
+        return CONTENT_SECURITY_POLICY
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    return CONTENT_SECURITY_POLICY.replace("connect-src 'self'", f"connect-src 'self' ws://{host}:{port} wss://{host}:{port}")
+
+
 class ContentSecurityPolicyMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -125,5 +145,5 @@ class ContentSecurityPolicyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if response.get("Content-Type", "").startswith("text/html") and "Content-Security-Policy" not in response:
-            response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+            response["Content-Security-Policy"] = content_security_policy(request)
         return response

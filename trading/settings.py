@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -40,6 +41,10 @@ AUDIT_HMAC_KEY = os.environ.get("AUDIT_HMAC_KEY", "")
 AUDIT_SEAL_SECONDS = float(os.environ.get("AUDIT_SEAL_SECONDS", "2"))  # how often the sealer runs
 AUDIT_SEAL_LAG_SECONDS = float(os.environ.get("AUDIT_SEAL_LAG_SECONDS", "2"))  # events younger wait for the next pass
 AUDIT_GAP_SECONDS = float(os.environ.get("AUDIT_GAP_SECONDS", "3600"))  # a skipped id may still commit this long
+# verify_audit checks the events of a walk of at least AUDIT_VERIFY_PARALLEL_FROM events in this many
+# forked processes (0: one per CPU; 1: none, in its own process), on PostgreSQL (audit/sealing.py).
+AUDIT_VERIFY_WORKERS = int(os.environ.get("AUDIT_VERIFY_WORKERS", "0"))
+AUDIT_VERIFY_PARALLEL_FROM = int(os.environ.get("AUDIT_VERIFY_PARALLEL_FROM", "100000"))
 # Where the daily chain digests go, outside the database (and to this address, if set).
 AUDIT_DIGEST_PATH = os.environ.get("AUDIT_DIGEST_PATH", str(BASE_DIR / "var" / "audit" / "digests.jsonl"))
 AUDIT_DIGEST_EMAIL = os.environ.get("AUDIT_DIGEST_EMAIL", "")
@@ -231,7 +236,7 @@ BROKER_BACKOFF_BASE_SECONDS = float(os.environ.get("BROKER_BACKOFF_BASE_SECONDS"
 BROKER_BACKOFF_MAX_SECONDS = float(os.environ.get("BROKER_BACKOFF_MAX_SECONDS", "60"))
 BROKER_HEARTBEAT_SECONDS = float(os.environ.get("BROKER_HEARTBEAT_SECONDS", "10"))
 
-CELERY_BEAT_SCHEDULE = {
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "orders-outbox-sweep": {"task": "orders.tasks.outbox_sweep", "schedule": 5.0},
     "orders-poll-open": {"task": "orders.tasks.poll_open_orders", "schedule": 2.0},
     "orders-expire-day-orders": {"task": "orders.tasks.expire_day_orders", "schedule": 60.0},
@@ -246,6 +251,13 @@ CELERY_BEAT_SCHEDULE = {
     "monitoring-heartbeat": {"task": "monitoring.tasks.heartbeat", "schedule": 10.0},
     "monitoring-check": {"task": "monitoring.tasks.check", "schedule": 15.0},
 }
+# A periodic job whose message waited in a queue that fell behind longer than its own interval is
+# dropped (Celery's ``expires``): the next one comes anyway, and a backlog is not lengthened by
+# stale copies of sweeps and polls (100 delivery sweeps waited in bench/broker_faults.py's queue).
+# The heartbeats keep theirs: a heartbeat that waits in the queue is news about the queue.
+for _name, _entry in CELERY_BEAT_SCHEDULE.items():
+    if not _name.endswith("-heartbeat"):
+        _entry["options"] = {"expires": max(float(_entry["schedule"]), 1.0)}
 
 # Alerts (monitoring/): a channel call's timeout, the retry back-off (doubling from BASE up to MAX,
 # jittered; a channel's max_attempts in admin), and per-monitor overrides of monitoring/monitors.py
@@ -277,6 +289,9 @@ ORDERS_RELAY_INTERVAL_SECONDS = float(os.environ.get("ORDERS_RELAY_INTERVAL_SECO
 
 # Order path tuning.
 ORDERS_OUTBOX_GRACE_SECONDS = int(os.environ.get("ORDERS_OUTBOX_GRACE_SECONDS", "10"))
+# At most one message per order and call waits in the queue (orders/services/outbox.py); its marker
+# lasts this long, which bounds how long a lost message delays the sweep's next copy.
+ORDERS_QUEUED_TTL_SECONDS = int(os.environ.get("ORDERS_QUEUED_TTL_SECONDS", "300"))
 ORDERS_SUBMITTING_STALE_SECONDS = int(os.environ.get("ORDERS_SUBMITTING_STALE_SECONDS", "30"))
 ORDERS_MAX_BATCH = 500
 # An order held for review expires if no operator decides within this time.
@@ -288,6 +303,12 @@ BROKER_CALL_TIMEOUT_SECONDS = float(os.environ.get("BROKER_CALL_TIMEOUT_SECONDS"
 # its own, which cost about 6 ms an order and a connection per request on SQLite).
 WEB_SERVER = os.environ.get("WEB_SERVER", "gunicorn")
 WEB_WORKERS = int(os.environ.get("WEB_WORKERS", "2"))
+# gunicorn speaks no websocket: with it and Redis, run_system starts daphne (ASGI) for the live pages'
+# /ws/ on the next port and sets this for every process, so that the pages connect there (0: the page's own
+# server answers /ws/, as daphne does, or a reverse proxy routes /ws/ to an ASGI server).
+LIVE_WEBSOCKET_PORT = int(os.environ.get("LIVE_WEBSOCKET_PORT") or 0)
+# How often an open live websocket checks that its key or staff session still allows it (closed if not).
+LIVE_RECHECK_SECONDS = float(os.environ.get("LIVE_RECHECK_SECONDS", "10"))
 
 LOGGING = {
     "version": 1,

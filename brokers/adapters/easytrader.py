@@ -46,6 +46,9 @@ shows them with price 0); the STAR market's protection price goes as ``limit_pri
 Calls on one adapter are serialised (a GUI client is one window); run one worker per client.
 Messages of our own are fixed "中文 (English)" texts rather than ``trading.i18n`` catalogue
 lookups, so the module also runs in the gateway process, which has no Django settings.
+
+Why one module of about 800 lines: an adapter is one plug-in file (STYLE.md, Plug-ins); the
+dialect tables, the grid parsing and the placement check below belong to this one broker path.
 """
 
 from __future__ import annotations

@@ -41,6 +41,9 @@ Limits: today only (``query_stock_orders``/``query_stock_trades`` cover the curr
 ``history_orders``), no native modify, one process per session id (miniQMT refuses a second
 connection with the same session id; run the xtquant accounts in one worker, or behind the
 gateway).
+
+Why one module of about 900 lines: an adapter is one plug-in file (STYLE.md, Plug-ins); the
+session, its callbacks and the code tables of xtconstant below belong to this one broker path.
 """
 
 from __future__ import annotations

@@ -23,6 +23,16 @@ def live_labels(context: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @register.simple_tag
+def live_ws_port() -> str:
+    """The port of the websocket server when it is not the page's own (``LIVE_WEBSOCKET_PORT``:
+    `make run` serves pages with gunicorn, which speaks no websocket, and /ws/ with daphne on the
+    next port); "" when the page's server answers /ws/ itself."""
+    from django.conf import settings
+
+    return str(settings.LIVE_WEBSOCKET_PORT or "")
+
+
+@register.simple_tag
 def live_status_styles() -> dict[str, str]:
     """The order desk's badge style of each status (staff/admin_tools.py)."""
     from staff.admin_tools import STATUS_STYLE

@@ -73,7 +73,13 @@ from orders.services.outbox import (
     reread_after_inline_worker,
     tasks_run_inline,
 )
-from orders.services.reconcile import account_poll, accounts_poll_all, accounts_poll_later, broker_back
+from orders.services.reconcile import (
+    account_poll,
+    account_poll_or_wait,
+    accounts_poll_all,
+    accounts_poll_later,
+    broker_back,
+)
 from orders.services.sync import RESTING_AT_BROKER, nothing_new_at_broker, order_sync
 
 __all__ = [
@@ -120,6 +126,7 @@ __all__ = [
     "orders_expire_day",
     "expire_locked",
     "account_poll",
+    "account_poll_or_wait",
     "broker_back",
     "accounts_poll_later",
     "accounts_poll_all",

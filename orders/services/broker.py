@@ -23,6 +23,7 @@ from orders.models import (
 from orders.services.freezes import release_freezes
 from orders.services.locks import lock_order, lock_order_alone, relock_order_alone
 from orders.services.modify import after_order_ended, replacement_abandon
+from orders.services.outbox import CANCEL, SUBMIT, queued_taken
 from orders.services.sync import RESTING_AT_BROKER, broker_order_of, nothing_new_at_broker, order_sync
 from orders.state_machine import OrderEvent, order_apply_event
 from risk.services import risk_post_trade
@@ -56,6 +57,7 @@ def order_send_to_broker(*, order_id: int) -> Order | None:
     reconciliation shows the broker does not have it. While the account's broker link is down
     (brokers.connection) a NEW order is left NEW: owed, and offered again by the sweep.
     """
+    queued_taken(order_id, SUBMIT)  # from now on the sweep may offer it again
     with transaction.atomic():
         order = lock_order_alone(order_id)
         if order is None:
@@ -150,6 +152,7 @@ def order_place(broker: BrokerInterface, order: Order) -> Order:
 
 def order_cancel_at_broker(*, order_id: int) -> Order | None:
     """Worker: ask the broker to cancel a CANCEL_REQUESTED order, then read back its state."""
+    queued_taken(order_id, CANCEL)
     order = Order.objects.select_related("account", "instrument").filter(pk=order_id).first()
     if order is None:
         return None
@@ -191,9 +194,9 @@ def order_cancel_refused(*, order_id: int, reason: str) -> Order:
         if order.status != OrderStatus.CANCEL_REQUESTED:
             return order
         broker_actor = Actor.broker(account.broker_kind)
-        order_apply_event(order, OrderEvent.CANCEL_REJECTED, actor=broker_actor, reason=bilingual("cancel refused") + f": {reason}")
-        if order.filled_quantity:
-            order_apply_event(order, OrderEvent.PARTIALLY_FILLED, actor=broker_actor, reason=order.status_reason)
+        # Straight back to its working status, in one change: a partly filled order stays PARTIALLY_FILLED.
+        event = OrderEvent.CANCEL_REJECTED_PARTIALLY_FILLED if order.filled_quantity else OrderEvent.CANCEL_REJECTED
+        order_apply_event(order, event, actor=broker_actor, reason=bilingual("cancel refused") + f": {reason}")
         replacement_abandon(order, actor=broker_actor,
                              reason=bilingual("the original's cancel was refused; modify abandoned") + f": {reason}")
     return order

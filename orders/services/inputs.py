@@ -205,6 +205,16 @@ def _order_snapshot(order: Order) -> dict[str, Any]:
     }
 
 
+def reference_price_of(checked: CheckedOrder) -> Decimal | None:
+    """The market's price as the order comes in, from the quote the checks read: the price cage's
+    reference (a buy the ask, else bid, last, previous close; a sell the bid first). Slippage is
+    measured against it (compliance/trading_reports.py)."""
+    quote = checked.quote
+    if quote is None:
+        return None
+    return market_rules.cage_reference(checked.side, quote.bid, quote.ask, quote.last, quote.prev_close)
+
+
 def build_order(checked: CheckedOrder, *, actor: Actor, source: str, replaces: Order | None = None) -> Order:
     return Order(
         account=checked.account,
@@ -215,6 +225,7 @@ def build_order(checked: CheckedOrder, *, actor: Actor, source: str, replaces: O
         order_type=checked.order_type,
         price=checked.price,
         protection_price=checked.protection_price,
+        reference_price=reference_price_of(checked),
         quantity=checked.quantity,
         trading_day=checked.trading_day,
         source=source,

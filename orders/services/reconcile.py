@@ -199,13 +199,17 @@ def accounts_poll_all() -> int:
     rather than listing the open orders, so the job costs accounts, not open orders."""
     polled = Order.objects.filter(account=models.OuterRef("pk"), status__in=POLLED_STATUSES)
     ids = Account.objects.filter(models.Exists(polled)).values_list("pk", flat=True)
-    changed = 0
-    for pk in list(ids):
-        try:
-            changed += account_poll(account_id=pk)
-        except BrokerError as exc:  # one broker down does not stop the others' polls
-            log.warning("poll of account %s failed: %s", pk, exc.message)
-    return changed
+    return sum(account_poll_or_wait(account_id=pk) for pk in list(ids))  # one broker down does not stop the others
+
+
+def account_poll_or_wait(*, account_id: int) -> int:
+    """:func:`account_poll`, with a broker that is away or refusing logged (a warning, no
+    traceback) instead of raised: the periodic poll asks again. Returns how many orders changed."""
+    try:
+        return account_poll(account_id=account_id)
+    except BrokerError as exc:
+        log.warning("poll of account %s failed: %s", account_id, exc.message)
+        return 0
 
 
 def broker_back(*, account_id: int) -> None:

@@ -123,6 +123,9 @@ def order_sync(*, order_id: int, broker_order: BrokerOrder, trades: list[BrokerT
 def _apply_fill(account: Account, order: Order, position: Position, trade: BrokerTrade, *, actor: Actor, posts: list[LedgerPost]) -> Fill:
     """Record one broker trade: the fill row, the order's totals, position and cash. Caller holds the locks."""
     fees = trade.fees
+    held_before = {"quantity": position.quantity, "cost_amount": str(position.cost_amount)}
+    realized = position_apply_fill(position, side=order.side, quantity=trade.quantity, amount=trade.amount, fees=fees,
+                                   trading_day=trade.trading_day, t0=market_rules.is_t0(order.instrument))
     fill = Fill.objects.create(
         order=order,
         broker_trade_id=trade.broker_trade_id,
@@ -134,6 +137,7 @@ def _apply_fill(account: Account, order: Order, position: Position, trade: Broke
         transfer_fee=trade.transfer_fee,
         other_fees=trade.other_fees,
         fees=fees,
+        realized_pnl=realized,
         filled_at=trade.filled_at,
         trading_day=trade.trading_day,
     )
@@ -153,9 +157,6 @@ def _apply_fill(account: Account, order: Order, position: Position, trade: Broke
         cash_post(account, kind=CashEntryKind.FILL, amount=trade.amount, actor=actor, order=order, fill=fill, memo=f"卖出 {order.instrument.symbol}", defer=posts)
     if fees:
         cash_post(account, kind=CashEntryKind.FEE, amount=-fees, actor=actor, order=order, fill=fill, memo="交易费用", defer=posts)
-    held_before = {"quantity": position.quantity, "cost_amount": str(position.cost_amount)}
-    realized = position_apply_fill(position, side=order.side, quantity=trade.quantity, amount=trade.amount, fees=fees,
-                                   trading_day=trade.trading_day, t0=market_rules.is_t0(order.instrument))
     # The position's change rides in the fill's event (before and after): one event per fill.
     audit_record(actor=actor, action="order.filled", object_type="order", object_id=order.pk, account=account.name,
                  before={"position": held_before},

@@ -114,7 +114,6 @@ def test_shared_limit_through_redis(require_redis, monkeypatch) -> None:
     from trading import auth
 
     monkeypatch.setattr(auth.settings, "REDIS_URL", require_redis)
-    monkeypatch.setattr(auth, "_redis_client", None)
     client = auth.ApiClient(key_id=1, name="k", accounts=frozenset(), can_trade=False, market_data=False,
                             rate_limit_per_second=5, prefix=secrets.token_hex(4))
     outcomes = []
@@ -132,7 +131,6 @@ def test_unreachable_redis_falls_back_to_the_in_process_limit(monkeypatch) -> No
     from trading import auth
 
     monkeypatch.setattr(auth.settings, "REDIS_URL", "redis://127.0.0.1:1/0")
-    monkeypatch.setattr(auth, "_redis_client", None)
     monkeypatch.setattr(auth, "_redis_failed_until", 0.0)
     client = auth.ApiClient(key_id=1, name="k", accounts=frozenset(), can_trade=False, market_data=False,
                             rate_limit_per_second=1, prefix=secrets.token_hex(4))

@@ -18,7 +18,16 @@ from django.db import DatabaseError, connection, transaction
 from django.test import override_settings
 
 from audit.models import AuditCheckpoint, AuditEvent, AuditGap, AuditSeal
-from audit.sealing import SEALED_FIELDS, _key, audit_digest_export, audit_seal, audit_verify, event_digest, seal_chain
+from audit.sealing import (
+    SEALED_FIELDS,
+    _key,
+    _verify_workers,
+    audit_digest_export,
+    audit_seal,
+    audit_verify,
+    event_digest,
+    seal_chain,
+)
 from audit.services import Actor, audit_record
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_lag")]
@@ -195,6 +204,48 @@ def test_concurrent_sealers_and_writers_seal_every_event_once(require_postgres: 
     sealed = [event_id for entries in AuditSeal.objects.values_list("entries", flat=True) for event_id, _ in entries]
     assert len(sealed) == len(set(sealed)) == AuditEvent.objects.count() == 600
     assert audit_verify(full=True).ok
+
+
+# --------------------------------------------------------------------------- checked by worker processes
+
+
+@pytest.fixture
+def workers():
+    with override_settings(AUDIT_VERIFY_WORKERS=2, AUDIT_VERIFY_PARALLEL_FROM=0):
+        yield
+
+
+def sealed_in_fives(n: int) -> list[AuditEvent]:
+    """``n`` events in seals of five: seal k holds events[5k-5:5k]."""
+    events = record(n)
+    while audit_seal(limit=5):
+        pass
+    return events
+
+
+def test_workers_verify_the_chain_as_one_process_does(require_postgres: None, workers: None) -> None:
+    assert _verify_workers(1) == 2  # forked workers check the seals' events
+    events = sealed_in_fives(40)
+    result = audit_verify(full=True)
+    assert result.ok and (result.seals, result.walked) == (8, 40)
+    owner_sql("UPDATE audit_auditevent SET reason = 'covered up' WHERE id = %s", [events[33].pk])  # seal 7
+    owner_sql("DELETE FROM audit_auditevent WHERE id = %s", [events[12].pk])  # seal 3
+    owner_sql("UPDATE audit_auditevent SET reason = 'covered up' WHERE id = %s", [events[22].pk])  # seal 5
+    result = audit_verify(full=True)
+    assert not result.ok and (result.seal_seq, result.event_id) == (3, events[12].pk) and "deleted" in result.problem
+    assert AuditCheckpoint.objects.count() == 1  # the clean walk's only
+
+
+def test_workers_report_an_earlier_seals_event_before_a_later_break_in_the_chain(require_postgres: None,
+                                                                                workers: None) -> None:
+    events = sealed_in_fives(40)
+    owner_sql("UPDATE audit_auditevent SET actor = 'someone else' WHERE id = %s", [events[27].pk])  # seal 6
+    owner_sql("UPDATE audit_auditseal SET chain = %s WHERE seq = 7", ["0" * 64])
+    result = audit_verify(full=True)
+    assert not result.ok and (result.seal_seq, result.event_id) == (6, events[27].pk) and "changed" in result.problem
+    owner_sql("UPDATE audit_auditseal SET chain = %s WHERE seq = 2", ["0" * 64])  # now the chain breaks first
+    result = audit_verify(full=True)
+    assert not result.ok and result.seal_seq == 2 and "chain" in result.problem
 
 
 # --------------------------------------------------------------------------- the database refuses

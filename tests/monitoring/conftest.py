@@ -91,7 +91,8 @@ def asgi_server(require_postgres, require_redis, transactional_db, tmp_path) -> 
         client.delete(key)
     log = tmp_path / "daphne.log"
     env = {**os.environ, "DATABASE_URL": _database_url(), "REDIS_URL": require_redis, "ORDERS_DISPATCH": "relay",
-           "DJANGO_SETTINGS_MODULE": "trading.settings", "LOG_LEVEL": "WARNING", "DB_POOL_MAX_SIZE": "4"}
+           "DJANGO_SETTINGS_MODULE": "trading.settings", "LOG_LEVEL": "WARNING", "DB_POOL_MAX_SIZE": "4",
+           "LIVE_RECHECK_SECONDS": "1"}
     client.delete(live.QUEUE_KEY)
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(PORT),

@@ -9,6 +9,8 @@ messages change nothing.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.db import transaction
 
@@ -182,6 +184,41 @@ def test_staff_sessions_by_role_and_second_factor(asgi_server, market):
     assert refused(asgi_server, cookie=half.cookies["sessionid"].value) == 403
     # staff without a role that may view orders: refused
     assert refused(asgi_server, cookie=session_cookie(staff_member("no.role", None))) == 403
+
+
+def _closed_with(client, timeout: float = 15.0) -> int:
+    """Read until the server closes the stream; the close code."""
+    from websockets.exceptions import ConnectionClosed
+
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            client.next_message(timeout=deadline - time.monotonic())
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else 0
+    raise AssertionError(f"still open after {timeout} s")
+
+
+def test_a_stream_ends_when_its_key_is_revoked_or_its_staff_member_made_inactive(asgi_server, market):
+    from audit.services import Actor
+    from staff.services import api_key_revoke
+    from trading.models import ApiKey
+
+    client = live_connect(asgi_server, key=market["acc1"])
+    other = live_connect(asgi_server, key=market["acc2"])
+    operator = staff_member("li.na", "Operator")
+    watching = live_connect(asgi_server, cookie=session_cookie(operator))
+    try:
+        api_key_revoke(key_id=ApiKey.objects.get(name="key1").pk, actor=Actor.system("test"), reason="leaked")
+        assert _closed_with(client) == 4401  # within the recheck and the key cache's few seconds
+        operator.user.is_active = False
+        operator.user.save(update_fields=["is_active"])
+        assert _closed_with(watching) == 4401
+        other.connection.send('{"type": "ping"}')  # the others watch on
+        assert "pong" in [message.get("type") for message in other.quiet_for(3)]
+    finally:
+        for each in (client, other, watching):
+            each.close()
 
 
 def test_a_client_message_changes_nothing(asgi_server, market):

@@ -89,3 +89,39 @@ def test_relay_sends_each_owed_call_once_and_a_cancel_after_a_submit(setup, sett
     assert services.outbox_relay_once() == 1  # the cancel is owed now
     assert Order.objects.get(pk=order.pk).status == "CANCELLED"
     assert PaperOrder.objects.filter(client_ref=str(order.pk)).count() == 1
+
+
+def test_a_queue_that_falls_behind_holds_one_message_per_owed_order(setup, monkeypatch, settings, require_redis) -> None:
+    """A sweep re-enqueued every owed order each pass once the queue fell behind its grace period,
+    so a slow or flapping broker grew the queue without bound (bench/broker_faults.py: 130,000
+    messages for 7,000 orders). Now a call whose message still waits is not enqueued again; once a
+    worker takes the message, the sweep may offer the order again."""
+    from orders.services import outbox
+    from trading.redis_clients import redis_client
+
+    settings.REDIS_URL = require_redis
+    for key in redis_client().scan_iter(outbox.QUEUED_KEY + "*"):
+        redis_client().delete(key)
+    monkeypatch.setattr(outbox, "tasks_run_inline", lambda: False)  # a real queue: messages wait in it
+    monkeypatch.setattr(intake, "request_is_worker", lambda: False)
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.submit_order, "delay", queued.append)
+    for n in range(5):
+        response = setup.post("/orders", {"account": "acc1", "symbol": "600000.SH", "side": "BUY", "order_type": "LIMIT",
+                                          "price": "10.05", "quantity": 100, "client_order_id": f"slow-{n}"})
+        assert response.status_code == 201 and response.json()["status"] == "NEW"
+    ids = sorted(Order.objects.filter(client_order_id__startswith="slow-").values_list("pk", flat=True))
+    assert sorted(queued) == ids
+
+    settings.ORDERS_OUTBOX_GRACE_SECONDS = 0  # every owed order is past its grace at once
+    for _ in range(20):
+        assert services.outbox_sweep() == 0  # their messages still wait: none enqueued again
+    assert sorted(queued) == ids
+
+    # A worker takes the first message (and the order stays owed, e.g. its broker is down): the
+    # sweep may offer that order again, and only that one.
+    monkeypatch.setattr("orders.services.broker.link_open", lambda account_id: False)
+    services.order_send_to_broker(order_id=ids[0])
+    assert Order.objects.get(pk=ids[0]).status == "NEW"
+    assert services.outbox_sweep() == 1
+    assert sorted(queued) == sorted([*ids, ids[0]])

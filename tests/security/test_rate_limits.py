@@ -20,7 +20,6 @@ from trading.models import ApiKey
 def backend(request, settings, monkeypatch) -> str:
     if request.param == "redis":
         settings.REDIS_URL = request.getfixturevalue("require_redis")
-        monkeypatch.setattr(auth, "_redis_client", None)
         monkeypatch.setattr(auth, "_redis_failed_until", 0.0)
     else:
         settings.REDIS_URL = ""

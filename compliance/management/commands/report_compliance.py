@@ -41,8 +41,8 @@ class Command(BaseCommand):
         account = options["account"]
         if account and not Account.objects.filter(name=account).exists():
             raise CommandError(bilingual("no account {name}", name=account))
-        rows = compliance_report(since=since, until=until, account=account).rows()
-        header = next(rows)
-        count = exports.report_write(options["output"], header, rows, fmt=options["format"], sheet="compliance")
+        count = exports.table_write(compliance_report(since=since, until=until, account=account).rows(),
+                                    fmt=options["format"], output=options["output"], sheet="compliance",
+                                    stdout=self.stdout)
         if options["output"]:
             self.stdout.write(f"written: {options['output']} ({count} rows)")

@@ -24,8 +24,8 @@ class Command(BaseCommand):
             until = date.fromisoformat(options["until"]) if options["until"] else since
         except ValueError as exc:
             raise CommandError(f"日期格式应为 YYYY-MM-DD (dates are YYYY-MM-DD): {exc}") from None
-        rows = risk_effectiveness(since=since, until=until).rows()
-        header = next(rows)
-        count = exports.report_write(options["out"], header, rows, sheet="risk")
-        if options["out"]:
-            self.stdout.write(f"written: {options['out']} ({count} rows)")
+        out = options["out"]
+        count = exports.table_write(risk_effectiveness(since=since, until=until).rows(), fmt="xlsx" if out.endswith(".xlsx") else "csv",
+                                    output=out, sheet="risk", stdout=self.stdout)
+        if out:
+            self.stdout.write(f"written: {out} ({count} rows)")

@@ -54,7 +54,13 @@
     if (!chart) {
       chart = new window.uPlot({width: box.clientWidth || 600, height: 220,
         series: [{}, {label: labels.text.pnl, stroke: "#c0392b", width: 2, fill: "rgba(192,57,43,0.08)"}],
-        axes: [{}, {size: 70}], scales: {x: {time: true}}}, curve, box);
+        axes: [{}, {size: 70}],
+        tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1e3), "Asia/Shanghai"); },  // exchange time
+        // At least the last ten minutes: with one or two points uPlot would stretch the axis over years.
+        scales: {x: {time: true, range: function (u, min, max) {
+          var end = Math.max(max || 0, Date.now() / 1000);
+          return [Math.min(min || end, end - 600), end];
+        }}}}, curve, box);
     } else {
       chart.setData(curve);
     }
@@ -220,5 +226,5 @@
     node.textContent = label("connection", status);
   }
 
-  new live.LiveStream(root.dataset.ws, root.dataset.snapshot, {onSnapshot: onSnapshot, onEvent: onEvent, onStatus: onStatus}).start();
+  new live.LiveStream(root.dataset.ws, root.dataset.snapshot, {wsPort: root.dataset.wsPort,onSnapshot: onSnapshot, onEvent: onEvent, onStatus: onStatus}).start();
 })();

@@ -76,7 +76,7 @@
     synced = true;
   }
 
-  new live.LiveStream(root.dataset.ws, root.dataset.snapshot, {
+  new live.LiveStream(root.dataset.ws, root.dataset.snapshot, {wsPort: root.dataset.wsPort,
     onSnapshot: onSnapshot, onEvent: onEvent, refreshMs: 0,
     onStatus: function (state) { document.body.dataset.liveState = state; }
   }).start();

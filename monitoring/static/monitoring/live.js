@@ -63,7 +63,9 @@
     var socket;
     this.status("connecting");
     try {
-      socket = new WebSocket(scheme + window.location.host + this.wsPath);
+      // The websocket server may listen on a port of its own (handlers.wsPort, LIVE_WEBSOCKET_PORT).
+      var host = this.handlers.wsPort ? window.location.hostname + ":" + this.handlers.wsPort : window.location.host;
+      socket = new WebSocket(scheme + host + this.wsPath);
     } catch (error) {
       this.fallback();
       return;

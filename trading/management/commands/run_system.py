@@ -75,6 +75,15 @@ class Command(BaseCommand):
                    "--config", str(Path(settings.BASE_DIR) / "deploy" / "gunicorn.conf.py"),
                    "--timeout", "60", "--graceful-timeout", "10", "trading.wsgi:application"]
         commands = {"web": web}
+        live_port = 0
+        if settings.WEB_SERVER != "daphne" and settings.REDIS_URL:
+            # The live pages' websockets (/ws/live/) on the next port: gunicorn speaks no websocket.
+            # Every process learns the port (settings.LIVE_WEBSOCKET_PORT) before it starts. Only
+            # with Redis: the in-memory channel layer cannot carry events between processes (the
+            # embedded system's pages poll the snapshot instead, monitoring/static/monitoring/live.js).
+            live_port = port + 1
+            os.environ["LIVE_WEBSOCKET_PORT"] = str(live_port)
+            commands["websockets"] = [python, "-m", "daphne", "-b", host, "-p", str(live_port), "trading.asgi:application"]
         if settings.REDIS_URL:
             celery = [python, "-m", "celery", "-A", "trading"]
             commands["worker"] = [*celery, "worker", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--concurrency", "2", "--loglevel", "INFO"]
@@ -123,6 +132,8 @@ class Command(BaseCommand):
                     f"  admin:     {base}/admin/   (user admin, password above or in var/demo_credentials.txt)",
                     f"  API docs:  {base}/api/v1/docs",
                     f"  OpenAPI:   {base}/api/v1/openapi.json",
+                    *([f"  live:      ws://{host}:{live_port}/ws/live/   (the dashboard and the order desk connect there)"]
+                      if live_port else []),
                     f"  health:    {base}/healthz   ready: {base}/readyz   metrics: {base}/metrics (staff or METRICS_TOKEN)",
                     f"  first order (a buy at the current ask of {FIRST_ORDER_SYMBOL}, {price}):",
                     f"    curl -s -X POST {base}/api/v1/orders -H 'Authorization: Bearer {key}' \\",

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0006_discrepancy'),
+        ('orders', '0007_reference_price_realized_pnl'),
     ]
 
     operations = [
