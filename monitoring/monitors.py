@@ -36,6 +36,11 @@ Periodic checks (:func:`monitors_check`, from Celery beat and the embedded sched
 
 Each monitor's level, threshold and window come from its ``MonitorSetting`` row (admin), else
 ``settings.MONITORING_MONITORS`` [code], else :data:`DEFAULTS`.
+
+Why one module of over 500 lines: it is the catalogue of monitors. Every monitor is a few lines
+over the same :data:`DEFAULTS` table, :func:`setting_of` and :func:`_raise`, and the list above is
+the one place an operator's code (a ``MonitorSetting`` row, a routing rule) is defined; the
+figures the larger ones judge live elsewhere (orders/activity.py, risk/post_trade.py).
 """
 
 from __future__ import annotations
