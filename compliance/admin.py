@@ -26,6 +26,7 @@ from audit.services import audit_record
 from compliance import exports
 from compliance.models import ComplianceLog
 from compliance.replay import account_replay, account_replay_check
+from compliance.report_compliance import compliance_chart, compliance_report
 from compliance.reports import risk_effectiveness
 from compliance.selectors import (
     EXPORT_FIELDS,
@@ -78,6 +79,7 @@ class ComplianceLogAdmin(admin.ModelAdmin):
             path("reports/risk/", wrap(self.risk_report_view), name="compliance_risk_report"),
             path("reports/daily/", wrap(self.daily_report_view), name="compliance_daily_report"),
             path("reports/strategies/", wrap(self.strategy_report_view), name="compliance_strategy_report"),
+            path("reports/compliance/", wrap(self.compliance_report_view), name="compliance_compliance_report"),
         ]
 
     # ------------------------------------------------------------------ helpers
@@ -255,3 +257,22 @@ class ComplianceLogAdmin(admin.ModelAdmin):
             request, gettext("Strategy effectiveness"), report=report, errors=errors, account=account,
             strategies=[(strategy, report.days[strategy], report.totals[strategy]) for strategy in sorted(report.days)],
             accounts=list(Account.objects.order_by("name").values_list("name", flat=True)), chart=chart))
+
+    # ------------------------------------------------------------------ compliance report (issue 12)
+
+    def compliance_report_view(self, request: HttpRequest) -> HttpResponse:
+        """Abnormal trading per account and day, with a chart of each one's share of the
+        high-frequency lines, and the stakes near 5% (compliance/report_compliance.py)."""
+        self._require(request, VIEW)
+        today = timezone.localdate()
+        error = ""
+        try:
+            since = date.fromisoformat(request.GET.get("since") or today.isoformat())
+            until = date.fromisoformat(request.GET.get("until") or since.isoformat())
+        except ValueError:
+            since = until = today
+            error = gettext("Dates are YYYY-MM-DD: showing today.")
+        report = compliance_report(since=since, until=until, account=(request.GET.get("account") or "").strip())
+        return TemplateResponse(request, "admin/compliance/compliance_report.html", self._context(
+            request, gettext("Compliance report"), report=report, error=error, chart=compliance_chart(report),
+            warn_percent=report.warn_share * 100, stake_percent=report.stake_share * 100))

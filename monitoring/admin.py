@@ -190,7 +190,7 @@ class MonitorSettingForm(forms.ModelForm):
 
     class Meta:
         model = MonitorSetting
-        fields = ["code", "enabled", "level", "threshold", "window_seconds"]
+        fields = ["code", "enabled", "level", "threshold", "window_seconds", "min_count"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -200,7 +200,7 @@ class MonitorSettingForm(forms.ModelForm):
 @admin.register(MonitorSetting)
 class MonitorSettingAdmin(admin.ModelAdmin):
     form = MonitorSettingForm
-    list_display = ["code", "enabled", "level", "threshold", "window_seconds"]
+    list_display = ["code", "enabled", "level", "threshold", "window_seconds", "min_count"]
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)

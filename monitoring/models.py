@@ -208,6 +208,8 @@ class MonitorSetting(models.Model):
     level = models.CharField("级别", max_length=8, choices=Level.choices)
     threshold = models.DecimalField("阈值", max_digits=20, decimal_places=4, null=True, blank=True)
     window_seconds = models.PositiveIntegerField("窗口秒", null=True, blank=True)
+    # How many events a ratio needs before it is judged (orders.fill_rate: orders today).
+    min_count = models.PositiveIntegerField("最少笔数", null=True, blank=True)
 
     class Meta:
         verbose_name = "监控设置"

@@ -25,9 +25,22 @@ Periodic checks (:func:`monitors_check`, from Celery beat and the embedded sched
   ``window`` seconds above ``threshold``; cancelled orders over orders above ``threshold``.
 * ``calendar.horizon``: the holidays file ends within ``threshold`` days (60): after it, weekdays
   are treated as trading days, and the alert says so.
+* Abnormal trading (:func:`abnormal_trading`, today's figures of orders/activity.py computed once
+  for all of them, one alert per account and day, or per holder and symbol, however often seen):
+  ``orders.hf_second`` / ``orders.hf_day``: orders plus cancels in an account's busiest second /
+  today reached ``threshold`` (a share, 65%) of the exchanges' high-frequency line (accounts
+  registered as high-frequency left out); ``orders.fill_rate``: under ``threshold`` of today's
+  orders filled once an account has ``min_count`` orders; ``orders.self_trade``: ``threshold``
+  self-trade attempts today; ``orders.closing_window``: ``threshold`` orders in the closing call;
+  ``positions.stake_line``: a holding at ``threshold`` (4.5%) of an issuer's total shares.
 
 Each monitor's level, threshold and window come from its ``MonitorSetting`` row (admin), else
 ``settings.MONITORING_MONITORS`` [code], else :data:`DEFAULTS`.
+
+Why one module of over 500 lines: it is the catalogue of monitors. Every monitor is a few lines
+over the same :data:`DEFAULTS` table, :func:`setting_of` and :func:`_raise`, and the list above is
+the one place an operator's code (a ``MonitorSetting`` row, a routing rule) is defined; the
+figures the larger ones judge live elsewhere (orders/activity.py, risk/post_trade.py).
 """
 
 from __future__ import annotations
@@ -35,6 +48,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -50,6 +64,7 @@ from trading.calendar import SHANGHAI
 from trading.clock import now
 from trading.events import DomainEvent, EventKind
 from trading.i18n import bilingual
+from trading.market_rules import HF_WARN_SHARE_DEFAULT, hf_warn_at
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +75,7 @@ class Setting:
     threshold: Decimal | None = None
     window_seconds: int | None = None
     enabled: bool = True
+    min_count: int | None = None
 
 
 DEFAULTS: dict[str, Setting] = {
@@ -80,6 +96,14 @@ DEFAULTS: dict[str, Setting] = {
     "system.health": Setting(Level.WARNING),
     "pnl.warning_line": Setting(Level.WARNING, Decimal(3)),
     "pnl.stop_line": Setting(Level.CRITICAL, Decimal(5)),
+    # Abnormal trading (orders/activity.py): shares of the exchanges' high-frequency lines, counts
+    # of today, the stake disclosure line's early warning (MARKET_RULES).
+    "orders.hf_second": Setting(Level.WARNING, HF_WARN_SHARE_DEFAULT),
+    "orders.hf_day": Setting(Level.WARNING, HF_WARN_SHARE_DEFAULT),
+    "orders.fill_rate": Setting(Level.WARNING, Decimal("0.1"), min_count=50),
+    "orders.self_trade": Setting(Level.WARNING, Decimal(1)),
+    "orders.closing_window": Setting(Level.WARNING, Decimal(20)),
+    "positions.stake_line": Setting(Level.WARNING, Decimal("0.045")),
 }
 
 _cache: dict[str, tuple[float, Setting]] = {}
@@ -101,7 +125,8 @@ def setting_of(code: str) -> Setting:
     row = MonitorSetting.objects.filter(code=code).first()
     if row is not None:
         base = Setting(row.level, row.threshold if row.threshold is not None else base.threshold,
-                       row.window_seconds if row.window_seconds is not None else base.window_seconds, row.enabled)
+                       row.window_seconds if row.window_seconds is not None else base.window_seconds, row.enabled,
+                       row.min_count if row.min_count is not None else base.min_count)
     _cache[code] = (time.monotonic(), base)
     return base
 
@@ -416,6 +441,68 @@ def order_activity() -> None:
                        data={"count": count, "cancelled": cancelled})
 
 
+def abnormal_trading() -> dict[str, int]:
+    """The abnormal-trading monitors over today's figures (orders/activity.py, computed once for all
+    of them). Each alert is keyed by account (or holder and symbol) and day: a storm of orders
+    counts on one alert. Returns how many alerts were raised or counted again, by code."""
+    from orders.activity import account_days, stakes_at_least
+
+    today = now().astimezone(SHANGHAI).date()
+    raised: Counter[str] = Counter()
+
+    def alert(code: str, account: str, title: str, data: dict[str, Any], key: str = "") -> None:
+        if _raise(code, account=account, title=title, data=data,
+                  dedup_key=f"{code}:{key or account}:{today.isoformat()}") is not None:
+            raised[code] += 1
+
+    second, day, fill = setting_of("orders.hf_second"), setting_of("orders.hf_day"), setting_of("orders.fill_rate")
+    self_trade, closing = setting_of("orders.self_trade"), setting_of("orders.closing_window")
+    wanted = any(s.enabled and s.threshold is not None for s in (second, day, fill, self_trade, closing))
+    for figures in account_days(since=today, until=today) if wanted else []:
+        name = figures.account
+        if not figures.registered_hf:
+            count, line = figures.peak_second_count, figures.line_per_second
+            if second.threshold is not None and count >= hf_warn_at(line, second.threshold):
+                at = timezone.localtime(figures.peak_second_at, SHANGHAI) if figures.peak_second_at else None
+                alert("orders.hf_second", name,
+                      bilingual("{account}: {count} orders plus cancels in one second ({at}), {share} of the "
+                                "high-frequency line {line}", account=name, count=count, line=line,
+                                at=f"{at:%H:%M:%S}" if at else "-", share=f"{Decimal(count) / line:.1%}"),
+                      {"count": count, "line": line, "warn_share": str(second.threshold),
+                       "second": at.isoformat() if at else ""})
+            count, line = figures.order_actions, figures.line_per_day
+            if day.threshold is not None and count >= hf_warn_at(line, day.threshold):
+                alert("orders.hf_day", name,
+                      bilingual("{account}: {count} orders plus cancels today, {share} of the high-frequency line "
+                                "{line}", account=name, count=count, line=line, share=f"{Decimal(count) / line:.1%}"),
+                      {"count": count, "line": line, "warn_share": str(day.threshold)})
+        if (fill.threshold is not None and figures.orders >= (fill.min_count or 1)
+                and figures.fill_rate < fill.threshold):
+            alert("orders.fill_rate", name, bilingual("{account}: {filled} of {count} orders filled today ({rate})",
+                                                      account=name, filled=figures.filled_orders, count=figures.orders,
+                                                      rate=f"{figures.fill_rate:.1%}"),
+                  {"orders": figures.orders, "filled": figures.filled_orders, "threshold": str(fill.threshold)})
+        if self_trade.threshold is not None and figures.self_trade_attempts >= self_trade.threshold:
+            alert("orders.self_trade", name, bilingual("{account}: {count} self-trade attempts today", account=name,
+                                                       count=figures.self_trade_attempts),
+                  {"attempts": figures.self_trade_attempts, "by_action": dict(figures.self_trade)})
+        if closing.threshold is not None and figures.closing_orders >= closing.threshold:
+            alert("orders.closing_window", name, bilingual("{account}: {count} orders in the closing call auction today",
+                                                           account=name, count=figures.closing_orders),
+                  {"orders": figures.closing_orders})
+    stake = setting_of("positions.stake_line")
+    if stake.enabled and stake.threshold is not None:
+        for held in stakes_at_least(share=stake.threshold):
+            alert("positions.stake_line", "" if held.is_group else held.holder,
+                  bilingual("{holder} holds {ratio} of {symbol}'s total shares (alert at {share}, disclosure at 5%)",
+                            holder=held.holder, ratio=f"{held.ratio:.2%}", symbol=held.symbol,
+                            share=f"{stake.threshold:.1%}"),
+                  {"holder": held.holder, "group": held.is_group, "symbol": held.symbol, "quantity": held.quantity,
+                   "total_shares": held.total_shares},
+                  key=f"{'group:' if held.is_group else ''}{held.holder}:{held.symbol}")
+    return dict(raised)
+
+
 def calendar_horizon() -> int:
     """Days left in the holidays file; ``calendar.horizon`` when fewer than the threshold."""
     from trading.calendar import SHANGHAI, coverage
@@ -445,7 +532,7 @@ def pnl_lines_all() -> dict[str, Decimal | None]:
 def monitors_check() -> dict[str, Any]:
     """Every periodic check once (each one's failure logged, the others still run)."""
     results: dict[str, Any] = {}
-    for check in (heartbeats_check, outbox_backlog, order_activity, calendar_horizon, pnl_lines_all):
+    for check in (heartbeats_check, outbox_backlog, order_activity, abnormal_trading, calendar_horizon, pnl_lines_all):
         try:
             with transaction.atomic():
                 results[check.__name__] = check()

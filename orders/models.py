@@ -80,6 +80,9 @@ class Order(models.Model):
     # replacement waiting for its original's cancel has none yet: nothing without it is ever
     # handed to the queue or sent to a broker (orders.services: relay, sweep and worker).
     admitted_at = models.DateTimeField("准入时间", null=True, blank=True)
+    # When the account asked to cancel it (order_cancel, a modify's cancel of its original): what
+    # the programme-trading counts and the instant-cancel figure read (orders/activity.py).
+    cancel_requested_at = models.DateTimeField("撤单申请时间", null=True, blank=True)
 
     class Meta:
         verbose_name = "委托"

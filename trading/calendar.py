@@ -266,6 +266,16 @@ def session_phase(dt: datetime) -> Phase:
     return Phase.CLOSED if index < 0 else SESSIONS[index][1]
 
 
+def phase_window(day: date, phase: Phase) -> tuple[datetime, datetime]:
+    """The first stretch of ``phase`` on ``day`` as aware [start, end) datetimes in Shanghai, from
+    the session table (the closing call: 14:57:00 to 15:00:00)."""
+    for index, (start, row_phase) in enumerate(SESSIONS):
+        if row_phase == phase:
+            end = SESSIONS[index + 1][0] if index + 1 < len(SESSIONS) else time(23, 59, 59)
+            return datetime.combine(day, start, SHANGHAI), datetime.combine(day, end, SHANGHAI)
+    raise ValueError(f"no session of phase {phase}")
+
+
 def accepts_new_orders(phase: str) -> bool:
     """Whether new orders are accepted in ``phase`` (the pre-open pause queues them)."""
     return phase in _NEW_ORDER_PHASES

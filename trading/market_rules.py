@@ -22,6 +22,7 @@ protocol, and splitting them would scatter the one place every figure lives.
 from __future__ import annotations
 
 import csv
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -457,6 +458,12 @@ def hf_orders_per_second(on: date) -> int:
 def hf_orders_per_day(on: date) -> int:
     """Orders plus cancels in one day that make an account high-frequency."""
     return HF_ORDERS_PER_DAY.on(on)
+
+
+def hf_warn_at(line: int, share: Decimal) -> int:
+    """The count from which an account is warned it nears a high-frequency ``line``: ``share`` of
+    it, rounded up (65% of 300 is 195). Risk control's rate rules and the monitors both use it."""
+    return math.ceil(Decimal(line) * share)
 
 
 # ---------------------------------------------------------------------------

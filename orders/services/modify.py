@@ -68,14 +68,16 @@ def _cancel_locked(account: Account, order: Order, *, actor: Actor, reason: str 
     if order.status in (OrderStatus.SUBMITTING, OrderStatus.UNKNOWN):
         raise Conflict(bilingual("order {pk} is {status}; retry the cancel shortly", pk=order.pk, status=order.status))
     posts: list[LedgerPost] = []
+    order.cancel_requested_at = now()
     if order.status in (OrderStatus.NEW, OrderStatus.PENDING_APPROVAL):
         release_freezes(order, actor=actor, posts=posts, memo="撤单解冻")
         order_apply_event(order, OrderEvent.CANCELLED, actor=actor, reason=reason or "撤单",
-                          update_fields=["frozen_amount", "frozen_quantity"])
+                          update_fields=["frozen_amount", "frozen_quantity", "cancel_requested_at"])
         ledger_flush(account, posts)
         after_order_ended(order, actor=actor)
     else:
-        order_apply_event(order, OrderEvent.CANCEL_REQUESTED, actor=actor, reason=reason or "撤单申请")
+        order_apply_event(order, OrderEvent.CANCEL_REQUESTED, actor=actor, reason=reason or "撤单申请",
+                          update_fields=["cancel_requested_at"])
         dispatch_on_commit(order, CANCEL)
     risk_cancel_recorded(account=account, order=order)  # orders + cancels rates; never blocks
 

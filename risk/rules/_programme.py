@@ -9,13 +9,10 @@ is raised from ``warn_ratio`` (default 65%) of the line on.
 
 from __future__ import annotations
 
-import math
-from decimal import Decimal
-
 from risk.rules.base import Count, PositiveDecimal, Rule, RuleParams
 from risk.verdicts import Verdict
 from trading.i18n import bilingual
-from trading.market_rules import HF_WARN_SHARE_DEFAULT
+from trading.market_rules import HF_WARN_SHARE_DEFAULT, hf_warn_at
 
 
 class ProgrammeRateParams(RuleParams):
@@ -30,7 +27,7 @@ def programme_verdict(rule: Rule[ProgrammeRateParams], *, count_after: int, line
                       zh_unit: str, en_unit: str) -> Verdict:
     params = rule.params
     limit = params.limit if params.limit is not None else (None if registered else line - 1)
-    warn_at = math.ceil(Decimal(line) * params.warn_ratio)
+    warn_at = hf_warn_at(line, params.warn_ratio)
     values = {"count_after": count_after, "limit": limit, "warn_at": warn_at, "line": line, "registered_hf": registered}
     if limit is not None and count_after > limit:
         return rule.fail(bilingual("{count_after} orders plus cancels {en_unit} exceed the limit {limit}; the high-frequency line is {line}", zh_unit=zh_unit, count_after=count_after, limit=limit, line=line, en_unit=en_unit),
