@@ -34,7 +34,7 @@ lint: venv
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 typecheck: venv
-	$(VENV)/bin/mypy trading orders brokers risk audit monitoring staff compliance
+	$(VENV)/bin/mypy trading orders conditions brokers risk audit monitoring staff compliance
 
 test: venv lint typecheck browser-deps
 	mkdir -p var
