@@ -105,12 +105,12 @@ def _decimal(value: Any, name: str, problems: list[FieldProblem]) -> Decimal | N
     if value is None or value == "":
         return None
     if isinstance(value, (float, bool)):
-        problems.append(FieldProblem(name, InputRule.DECIMAL, bilingual("must be a decimal string such as \"10.50\", not a JSON number; got {value!r}", value=value)))
+        problems.append(FieldProblem(name, InputRule.DECIMAL, bilingual("must be a decimal string such as \"10.50\", not a JSON number; got {value!r}", field_name=name, value=value)))
         return None
     try:
         result = Decimal(str(value))
     except ArithmeticError:
-        problems.append(FieldProblem(name, InputRule.DECIMAL, bilingual("must be a decimal string; got {value!r}", value=value)))
+        problems.append(FieldProblem(name, InputRule.DECIMAL, bilingual("must be a decimal string; got {value!r}", field_name=name, value=value)))
         return None
     if not result.is_finite() or result <= 0:
         problems.append(FieldProblem(name, InputRule.POSITIVE, bilingual("{name} must be positive; got {value}", name=name, value=value)))
@@ -141,6 +141,8 @@ def _check(data: ParentInput, account: Account, *, at: datetime) -> _Checked:
     """Fields, market rules and the kind's own checks of ``data``; InvalidOrder (422) naming every
     invalid field and its rule. Reads, never locks."""
     kind = kind_for(str(data.kind or ""))
+    if data.expires_at is not None and (data.expires_at.tzinfo is None or data.expires_at.utcoffset() is None):
+        data.expires_at = data.expires_at.replace(tzinfo=calendar.SHANGHAI)  # a time without a zone is Asia/Shanghai's
     instrument = instrument_lookup(str(data.symbol or ""))
     problems: list[FieldProblem] = []
     side = str(data.side or "").upper()
@@ -566,6 +568,10 @@ def _apply(account: Account, parent: ConditionalOrder, kind: Kind[Any], params: 
         parent.memory = decision.memory
         fields.append("memory")
     if not decision.releases:
+        if decision.expired:
+            fields += _clear_thresholds(parent)
+            parent_apply_event(parent, ParentEventKind.EXPIRED, actor=actor, reason=decision.note, last_price=last, update_fields=fields)
+            return Outcome(parent.pk, str(ParentEventKind.EXPIRED), [])
         if decision.finished and kind.repeating:
             fields += _clear_thresholds(parent)
             parent_apply_event(parent, ParentEventKind.DONE, actor=actor, reason=decision.note, last_price=last, update_fields=fields)
@@ -573,7 +579,8 @@ def _apply(account: Account, parent: ConditionalOrder, kind: Kind[Any], params: 
         if not fields:
             return None
         fields += _set_thresholds(parent, kind, params)
-        parent_apply_event(parent, ParentEventKind.TRACKED, actor=actor, last_price=last, update_fields=fields, detail={"memory": parent.memory})
+        parent_apply_event(parent, ParentEventKind.TRACKED, actor=actor, reason=decision.note, last_price=last, update_fields=fields,
+                           detail={"memory": parent.memory})
         return Outcome(parent.pk, str(ParentEventKind.TRACKED), [])
     try:
         prepared, refusal = _prepare(account, parent, decision.releases, quote, at)

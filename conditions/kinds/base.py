@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 def _no_float(value: Any) -> Any:
     # Prices are Decimal end to end: a JSON float would smuggle binary rounding in.
     if isinstance(value, bool) or isinstance(value, float):
-        raise ValueError(bilingual("must be a decimal string such as \"10.50\", not a JSON number; got {value!r}", value=value))
+        raise ValueError(bilingual("use a decimal string such as \"0.10\", not the float {value!r}", value=value))
     return value
 
 
@@ -124,6 +124,7 @@ class Decision:
     releases: list[Release] = field(default_factory=list)
     memory: dict[str, Any] | None = None
     finished: bool = False
+    expired: bool = False  # its moment passed without a chance to release (a time trigger's day is over)
     note: str = ""
 
 
@@ -190,6 +191,10 @@ def check_level(name: str, value: Decimal, ctx: CreateContext, *, band: bool = T
         raise InvalidOrder.single(f"params.{name}", InputRule.PRICE_LIMIT,
                                   bilingual("{name} {value} is outside the day's price band {down}-{up}", name=name, value=value,
                                             down=ctx.limits[0], up=ctx.limits[1]))
+
+
+def tick_of(parent: ConditionalOrder) -> Decimal:
+    return market_rules.tick_size(market_rules.board_of(parent.instrument))
 
 
 def wrong_side(name: str, value: Decimal, last: Decimal, *, must_be: str) -> InvalidOrder:

@@ -28,6 +28,7 @@ from conditions.models import ConditionalOrder
 from trading.errors import InputRule, InvalidOrder
 from trading.i18n import bilingual
 from trading.money import PRICE_PLACES
+from trading.selectors import price_text
 
 ABOVE = "AT_OR_ABOVE"
 BELOW = "AT_OR_BELOW"
@@ -72,7 +73,7 @@ class PriceTrigger(Kind[PriceParams]):
         if ctx.last is not None and reached(params, level, ctx.last):
             name = "level" if params.level is not None else "change_pct"
             raise wrong_side(name, level, ctx.last, must_be=bilingual("above") if params.direction == ABOVE else bilingual("below"))
-        return {"prev_close": str(prev_close) if prev_close is not None else None}
+        return {"prev_close": price_text(prev_close)}
 
     def thresholds(self, parent: ConditionalOrder, params: PriceParams) -> Thresholds:
         prev_close = parent.memory.get("prev_close")
@@ -85,14 +86,14 @@ class PriceTrigger(Kind[PriceParams]):
 
     def stale(self, parent: ConditionalOrder, params: PriceParams, quote: QuoteView) -> bool:
         return params.change_pct is not None and quote.prev_close is not None \
-            and parent.memory.get("prev_close") != str(quote.prev_close)
+            and parent.memory.get("prev_close") != price_text(quote.prev_close)
 
     def on_quote(self, parent: ConditionalOrder, params: PriceParams, quote: QuoteView, at: datetime) -> Decision | None:
         assert quote.last is not None
         memory = None
         if params.change_pct is not None and quote.prev_close is not None \
-                and parent.memory.get("prev_close") != str(quote.prev_close):
-            memory = {**parent.memory, "prev_close": str(quote.prev_close)}  # a new day's reference
+                and parent.memory.get("prev_close") != price_text(quote.prev_close):
+            memory = {**parent.memory, "prev_close": price_text(quote.prev_close)}  # a new day's reference
         level = level_of(params, quote.prev_close)
         if level is None or not reached(params, level, quote.last):
             return Decision(memory=memory) if memory else None

@@ -33,13 +33,16 @@ def publish(symbol: str = "600000.SH", *, last: str, bid: str | None = None, ask
     from decimal import Decimal
 
     from brokers.services import quotes_publish
+    from orders.services import accounts_poll_later
 
     price = Decimal(last)
     quote: dict[str, Any] = {"symbol": symbol, "last": last, "bid": bid if bid is not None else str(price - Decimal("0.01")),
                              "ask": ask if ask is not None else last, **extra}
     if prev_close is not None:
         quote["prev_close"] = prev_close
-    return quotes_publish([quote])
+    result = quotes_publish([quote])
+    accounts_poll_later(sorted(result.accounts_with_fills))  # as the market's publishers do: pick up the fills
+    return result
 
 
 def create(**overrides: Any):
