@@ -81,7 +81,6 @@ class ConditionalOrder(models.Model):
         verbose_name = "条件单"
         verbose_name_plural = "条件单"
         ordering = ["-id"]
-        permissions = [("cancel_conditionalorder", "撤销条件单 (Cancel conditional orders)")]
         constraints = [
             models.UniqueConstraint(fields=["account", "client_order_id"], name="conditional_client_order_id_unique"),
             models.CheckConstraint(condition=Q(quantity__gte=0), name="conditional_quantity_non_negative"),
