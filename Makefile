@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv lint typecheck bench bench-intake bench-open-orders bench-broker-faults bench-audit clean browser-deps messages
+.PHONY: run test venv lint typecheck bench bench-intake bench-open-orders bench-broker-faults bench-audit bench-conditions clean browser-deps messages
 
 venv: $(VENV)/.installed
 
@@ -61,6 +61,9 @@ bench: venv bench-open-orders bench-broker-faults bench-audit
 
 # One million audit events and 200,000 orders in PostgreSQL: the compliance pages, the CSV export's
 # memory, verify_audit's rate (BENCH_REUSE=1 keeps the filled database of an earlier run).
+bench-conditions: venv
+	$(PY) bench/conditions.py
+
 bench-audit: venv
 	$(PY) bench/audit_scale.py
 
