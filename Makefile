@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv lint typecheck bench bench-intake bench-open-orders bench-broker-faults bench-audit bench-reports clean browser-deps messages
+.PHONY: run test venv lint typecheck bench bench-intake bench-open-orders bench-broker-faults bench-audit bench-reports bench-conditions clean browser-deps messages
 
 venv: $(VENV)/.installed
 
@@ -34,7 +34,7 @@ lint: venv
 	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 typecheck: venv
-	$(VENV)/bin/mypy trading orders brokers risk audit monitoring staff compliance
+	$(VENV)/bin/mypy trading orders conditions brokers risk audit monitoring staff compliance
 
 test: venv lint typecheck browser-deps
 	mkdir -p var
@@ -54,13 +54,16 @@ messages: venv
 	  --ignore='tests/*' --ignore='bench/*' --ignore='artifacts/*'
 	$(PY) manage.py compilemessages --ignore='.venv/*'
 
-bench: venv bench-open-orders bench-broker-faults bench-audit bench-reports
+bench: venv bench-open-orders bench-broker-faults bench-audit bench-reports bench-conditions
 	$(PY) bench/order_intake.py
 	$(PY) bench/risk_check.py
 	BENCH_RISK_RULES=all $(PY) bench/order_intake.py
 
 # One million audit events and 200,000 orders in PostgreSQL: the compliance pages, the CSV export's
 # memory, verify_audit's rate (BENCH_REUSE=1 keeps the filled database of an earlier run).
+bench-conditions: venv
+	$(PY) bench/conditions.py
+
 bench-audit: venv
 	$(PY) bench/audit_scale.py
 

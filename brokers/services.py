@@ -8,6 +8,7 @@ instrument id, then paper accounts sorted by name; see ``brokers.models``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -20,6 +21,7 @@ from audit.services import SYSTEM, Actor, audit_record
 from brokers.adapters import paper
 from brokers.models import PaperAccount, PaperOrder, PaperPosition, PaperTrade
 from brokers.registry import adapter_class
+from brokers.signals import quotes_published
 from trading import calendar
 from trading import market_rules as rules
 from trading.clock import now
@@ -31,6 +33,8 @@ from trading.money import ROUND_HALF_EVEN, ZERO, to_cent
 from trading.selectors import quote_cache_clear
 from trading.services import account_lock, cash_post
 from trading.suitability import permissions_normalize
+
+log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- accounts
 
@@ -295,7 +299,17 @@ def quotes_publish(quotes: Sequence[QuoteIn | Mapping[str, Any]]) -> PublishResu
             book.match(instruments[pk], locked[pk])
         result.accounts_with_fills = set(book.changed_accounts)
         transaction.on_commit(quote_cache_clear)
+        if quotes_published.has_listeners():
+            stored = list(locked.values())
+            transaction.on_commit(lambda: _announce(stored))
     return result
+
+
+def _announce(quotes: list[Quote]) -> None:
+    """After commit: tell the listeners of ``quotes_published`` (conditional orders) about ``quotes``."""
+    for receiver, outcome in quotes_published.send_robust(sender=Quote, quotes=quotes):
+        if isinstance(outcome, Exception):
+            log.error("quotes_published: receiver %r failed: %r", receiver, outcome)
 
 
 @transaction.atomic

@@ -13,6 +13,12 @@ with ``send_robust``, so a failing receiver never breaks the broker client's cal
 or ``error`` (anything else). Calls an open circuit refused before reaching the adapter are not
 sent. Sent in the calling thread with ``send_robust``, only when someone listens (monitoring's
 latency histogram): a receiver must be quick.
+
+``quotes_published(quotes=[...])``: quotes were stored (``brokers.services.quotes_publish``: the
+simulated market and POST /market/quotes; a broker's own market data sends it the same way). Sent
+after the storing transaction commits, in the publishing thread, with ``send_robust``, only when
+someone listens (``conditions``: it evaluates conditional orders on them). ``quotes`` are the stored
+``trading.Quote`` rows. A receiver must be quick and hand heavy work on.
 """
 
 from __future__ import annotations
@@ -21,3 +27,4 @@ from django.dispatch import Signal
 
 broker_update = Signal()
 broker_called = Signal()
+quotes_published = Signal()

@@ -10,6 +10,8 @@ publishing process after its transaction committed; they must be quick and never
   ``order.repeated_rejections``: ``threshold`` broker rejections of one account within ``window``.
 * ``risk.warn``: a risk rule with action WARN let an order pass; ``risk.rejected``: a rule rejected
   one (one alert per account and rule while open; repeats count on it).
+* ``conditional.refused``: a conditional order fired and its child was refused by market rules or
+  risk control (CONDITIONAL events, event REFUSED); the parent ended FAILED with the reason.
 * ``balance.cash_change``: an account's cash moved by more than ``threshold`` CNY in one change.
 * ``pnl.warning_line`` / ``pnl.stop_line``: the day's loss reached ``threshold`` percent of the
   day's capital (BALANCE and POSITION events, and periodically: prices move without events).
@@ -86,6 +88,7 @@ DEFAULTS: dict[str, Setting] = {
     "order.repeated_rejections": Setting(Level.CRITICAL, Decimal(5), 300),
     "risk.warn": Setting(Level.WARNING),
     "risk.rejected": Setting(Level.WARNING),
+    "conditional.refused": Setting(Level.WARNING),
     "balance.cash_change": Setting(Level.WARNING, Decimal(1_000_000)),
     "system.heartbeat": Setting(Level.CRITICAL, None, 60),
     "orders.outbox_backlog": Setting(Level.WARNING, Decimal(1), 30),
@@ -207,6 +210,16 @@ def _repeated_rejections(account: str, event: DomainEvent) -> None:
                data={"count": count})
 
 
+def conditional(event: DomainEvent) -> None:
+    data, account = event.data, event.account
+    if data.get("event") != "REFUSED":
+        return
+    _raise("conditional.refused", title=bilingual("Conditional order of {account} fired but its order was refused", account=account),
+           detail=bilingual("Conditional order {parent} ({kind}, {symbol}): {reason}", parent=data.get("id"), kind=data.get("kind"),
+                            symbol=data.get("symbol"), reason=str(data.get("reason") or "")[:500]),
+           account=account, event_kind=event.kind, data=dict(data), dedup_key=f"conditional.refused:{data.get('id')}")
+
+
 def risk(event: DomainEvent) -> None:
     data, account = event.data, event.account
     action = str(data.get("action") or "").upper()
@@ -320,7 +333,7 @@ def balance_or_position(event: DomainEvent) -> None:
 
 _HANDLERS: dict[str, Any] = {EventKind.BROKER_LINK: broker_link, EventKind.ORDER: order, EventKind.RISK: risk,
                              EventKind.BALANCE: balance_or_position, EventKind.POSITION: balance_or_position,
-                             EventKind.HEALTH: health}
+                             EventKind.HEALTH: health, EventKind.CONDITIONAL: conditional}
 
 
 # ---- heartbeats and periodic checks -----------------------------------------------------

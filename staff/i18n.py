@@ -22,7 +22,7 @@ from django.utils import translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
-PROJECT_APPS = ("trading", "orders", "audit", "brokers", "risk", "monitoring")
+PROJECT_APPS = ("trading", "orders", "conditions", "audit", "brokers", "risk", "monitoring")
 # Third-party apps in admin whose labels are gettext already but have no Chinese catalogue.
 THIRD_PARTY_APPS = ("axes", "otp_totp")
 

@@ -6,7 +6,8 @@ migration creates the groups; ``roles_sync`` runs again after every
 model) join the roles they belong to. Change a role here, not in admin: the
 next ``migrate`` puts the groups back to this table.
 
-One permission per job: order actions are ``orders.*`` (the order desk; reconciling now and
+One permission per job: order actions are ``orders.*`` (the order desk, with cancelling a
+conditional order, ``conditions.cancel_conditionalorder``; reconciling now and
 resolving a discrepancy are ``orders.reconcile_account`` and ``orders.resolve_discrepancy``),
 trading states ``trading.set_trading_state`` (account page and global state),
 rule edits ``risk.manage_risk_rules`` plus Django's own. The risk app's older
@@ -53,6 +54,7 @@ CUSTOM_PERMISSIONS = (
     CustomPermission("orders", "order", "override_order", bilingual_lazy("override a REJECT verdict")),
     CustomPermission("orders", "discrepancy", "reconcile_account", bilingual_lazy("reconcile accounts with their brokers now")),
     CustomPermission("orders", "discrepancy", "resolve_discrepancy", bilingual_lazy("resolve reconciliation discrepancies")),
+    CustomPermission("conditions", "conditionalorder", "cancel_conditionalorder", bilingual_lazy("cancel conditional orders")),
     CustomPermission("trading", "account", "set_trading_state", bilingual_lazy("set trading state")),
     CustomPermission("trading", "apikey", "manage_api_keys", bilingual_lazy("manage API keys")),
     CustomPermission("trading", "account", "manage_suitability", bilingual_lazy("manage trading permissions and risk assessments")),
@@ -63,11 +65,12 @@ CUSTOM_PERMISSIONS = (
 )
 
 # Apps whose rows every role may look at (compliance reads everything).
-TRADING_APPS = ("trading", "orders", "risk", "brokers", "monitoring")
+TRADING_APPS = ("trading", "orders", "conditions", "risk", "brokers", "monitoring")
 # Views that hold secrets (TOTP seeds) or nothing a person reads.
 NEVER_VIEW = ("otp_totp.view_totpdevice", "otp_static.view_staticdevice", "otp_static.view_statictoken",
               "sessions.view_session", "contenttypes.view_contenttype")
-ORDER_DESK = ("orders.approve_order", "orders.reject_order", "orders.cancel_order", "orders.modify_order")
+ORDER_DESK = ("orders.approve_order", "orders.reject_order", "orders.cancel_order", "orders.modify_order",
+              "conditions.cancel_conditionalorder")
 OVERRIDE = ("orders.override_order",)
 RECONCILE = ("orders.reconcile_account",)  # safe to ask at any time: the same run as the periodic one
 RESOLVE_DISCREPANCY = ("orders.resolve_discrepancy",)

@@ -70,6 +70,9 @@ class InputRule(StrEnum):
     AVAILABLE_CASH = "available_cash"
     SELLABLE_QUANTITY = "sellable_quantity"
     ABOVE_FILLED = "above_filled"
+    # conditional orders (conditions/)
+    WRONG_SIDE = "wrong_side"  # a trigger the market has already reached (a stop-loss above the last price)
+    IN_PAST = "in_past"  # a time that has passed (an expiry)
 
 
 @dataclass(frozen=True)

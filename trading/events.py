@@ -38,6 +38,9 @@ class EventKind(StrEnum):
     # reconciliation found a difference with the broker, or one was closed (data: id, kind,
     # object_ref, ours, theirs, status, resolved_by); an OPEN one needs a person
     DISCREPANCY = "discrepancy"
+    # a conditional order changed: fired, released a child, was refused, cancelled, expired (data: id,
+    # client_order_id, kind, state, previous, event, reason, symbol, child)
+    CONDITIONAL = "conditional"
     ALERT = "alert"  # an alert was raised, acknowledged or resolved (monitoring's own)
     HEALTH = "health"  # a process or queue's health changed (data: part, state, detail)
 

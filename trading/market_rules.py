@@ -440,6 +440,15 @@ def lot_size(inst: InstrumentLike, on: date | None = None) -> int:
     return _quantity_rule(inst, on or _today()).lot
 
 
+def round_down_to_lots(inst: InstrumentLike, quantity: int, on: date | None = None) -> int:
+    """The most of ``quantity`` an order may carry in whole steps: at least one lot, then whole
+    steps (main board: 250 -> 200; STAR, lot 200 and step 1: 250 -> 250, 150 -> 0)."""
+    rule = _quantity_rule(inst, on or _today())
+    if quantity < rule.lot:
+        return 0
+    return rule.lot + (quantity - rule.lot) // rule.step * rule.step
+
+
 def is_t0(inst: InstrumentLike) -> bool:
     """Whether shares bought today can be sold today (reference-data flag ``t0``)."""
     return bool(getattr(inst, "t0", False))

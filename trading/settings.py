@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "audit",
     "brokers",
     "orders",
+    "conditions",
     "risk",
     "monitoring",
     "compliance",
@@ -236,12 +237,20 @@ BROKER_BACKOFF_BASE_SECONDS = float(os.environ.get("BROKER_BACKOFF_BASE_SECONDS"
 BROKER_BACKOFF_MAX_SECONDS = float(os.environ.get("BROKER_BACKOFF_MAX_SECONDS", "60"))
 BROKER_HEARTBEAT_SECONDS = float(os.environ.get("BROKER_HEARTBEAT_SECONDS", "10"))
 
+# Conditional orders (conditions/): the clock (time triggers, expiry) and the sweep (what the push
+# paths missed) run this often; a process trusts its per-symbol thresholds for this long.
+CONDITIONS_CLOCK_SECONDS = float(os.environ.get("CONDITIONS_CLOCK_SECONDS", "1"))
+CONDITIONS_SWEEP_SECONDS = float(os.environ.get("CONDITIONS_SWEEP_SECONDS", "5"))
+CONDITIONS_BAND_TTL_SECONDS = float(os.environ.get("CONDITIONS_BAND_TTL_SECONDS", "1"))
+
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "orders-outbox-sweep": {"task": "orders.tasks.outbox_sweep", "schedule": 5.0},
     "orders-poll-open": {"task": "orders.tasks.poll_open_orders", "schedule": 2.0},
     "orders-expire-day-orders": {"task": "orders.tasks.expire_day_orders", "schedule": 60.0},
     "risk-expire-reviews": {"task": "risk.tasks.expire_reviews", "schedule": 30.0},
     "orders-reconcile": {"task": "orders.tasks.reconcile_accounts", "schedule": ORDERS_RECONCILE_INTERVAL_SECONDS},
+    "conditions-clock": {"task": "conditions.tasks.clock", "schedule": CONDITIONS_CLOCK_SECONDS},
+    "conditions-sweep": {"task": "conditions.tasks.sweep", "schedule": CONDITIONS_SWEEP_SECONDS},
     "brokers-heartbeat": {"task": "brokers.tasks.heartbeat", "schedule": BROKER_HEARTBEAT_SECONDS},
     "audit-seal": {"task": "audit.tasks.seal", "schedule": AUDIT_SEAL_SECONDS},
     "audit-digest": {"task": "audit.tasks.digest_daily", "schedule": 600.0},

@@ -93,6 +93,7 @@ def unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 def _mount() -> None:
     from brokers.api import router as market_router
+    from conditions.api import router as conditions_router
     from orders.api import router as orders_router
     from risk.api import router as risk_router
     from trading.api import router as accounts_router
@@ -101,6 +102,7 @@ def _mount() -> None:
     api.add_router("", accounts_router)
     api.add_router("", risk_router)
     api.add_router("", market_router)
+    api.add_router("", conditions_router)
     # Named, not imported: nothing below monitoring imports it (pyproject.toml, import-linter).
     api.add_router("", import_string("monitoring.api.router"))
 

@@ -1,0 +1,63 @@
+"""The conditional-orders endpoints (docs/api.md, "Conditional orders"): thin, one service or selector each."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja import Router
+from ninja.params.functions import Query
+from ninja.responses import Status
+
+from conditions import selectors, services
+from conditions.schemas import ConditionalIn, ConditionalModifyIn, ConditionalOut
+from trading.auth import api_client
+from trading.schemas import BODY_ERRORS, error_responses
+
+router = Router(tags=["conditional orders"])
+
+ERRORS = error_responses(*BODY_ERRORS, 403, 404, 409)
+MAX_OFFSET = 10**9
+
+
+@router.post("/conditional-orders", response={200: ConditionalOut, 201: ConditionalOut, **ERRORS})
+def conditional_create(request: HttpRequest, payload: ConditionalIn):
+    client = api_client(request)
+    client.require_account(payload.account, trade=True)
+    result = services.conditional_create(services.ParentInput(**payload.model_dump()), actor=client.actor)
+    return Status(201 if result.created else 200, selectors.conditional_as_json(
+        selectors.conditional_visible(parent_id=result.parent.pk, accounts=client.accounts)))
+
+
+@router.get("/conditional-orders", response={200: list[ConditionalOut], **ERRORS})
+def conditional_list(request: HttpRequest, account: str | None = None, state: str | None = None, symbol: str | None = None,
+                     kind: str | None = None, strategy: str | None = None, limit: int = 100, offset: int = Query(0, le=MAX_OFFSET)):
+    client = api_client(request)
+    if account:
+        client.require_account(account)
+    parents = selectors.conditional_list(accounts=client.accounts, account=account, state=state, symbol=symbol, kind=kind,
+                                         strategy=strategy, limit=max(1, min(limit, 1000)), offset=max(offset, 0))
+    return Status(200, [selectors.conditional_as_json(p) for p in parents])
+
+
+@router.get("/conditional-orders/{parent_id}", response={200: ConditionalOut, **ERRORS})
+def conditional_get(request: HttpRequest, parent_id: int):
+    parent = selectors.conditional_visible(parent_id=parent_id, accounts=api_client(request).accounts)
+    return Status(200, selectors.conditional_as_json(parent, history=True))
+
+
+@router.post("/conditional-orders/{parent_id}/cancel", response={200: ConditionalOut, **ERRORS})
+def conditional_cancel(request: HttpRequest, parent_id: int):
+    client = api_client(request)
+    parent = selectors.conditional_visible(parent_id=parent_id, accounts=client.accounts)
+    client.require_account(parent.account.name, trade=True)
+    services.conditional_cancel(parent_id=parent.pk, actor=client.actor, reason="API撤销")
+    return Status(200, selectors.conditional_as_json(selectors.conditional_visible(parent_id=parent.pk, accounts=client.accounts)))
+
+
+@router.patch("/conditional-orders/{parent_id}", response={200: ConditionalOut, **ERRORS})
+def conditional_modify(request: HttpRequest, parent_id: int, payload: ConditionalModifyIn):
+    client = api_client(request)
+    parent = selectors.conditional_visible(parent_id=parent_id, accounts=client.accounts)
+    client.require_account(parent.account.name, trade=True)
+    services.conditional_modify(parent_id=parent.pk, actor=client.actor, quantity=payload.quantity, params=payload.params,
+                                limit_price=payload.limit_price, expires_at=payload.expires_at)
+    return Status(200, selectors.conditional_as_json(selectors.conditional_visible(parent_id=parent.pk, accounts=client.accounts)))
