@@ -33,9 +33,6 @@ import hmac
 import itertools
 import json
 import logging
-import multiprocessing
-import os
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,8 +41,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet
-from django.db import IntegrityError, connection, connections, transaction
-from django.db.models import Max, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from audit.models import AuditCheckpoint, AuditEvent, AuditGap, AuditSeal
@@ -200,7 +197,7 @@ class Verification:
 @dataclass(frozen=True)
 class _SealCheck:
     """What one seal's events are checked against: independent of every other seal's events, so
-    seals can be checked in any order, or in parallel (:func:`audit_verify`'s workers)."""
+    seals can be checked in any order."""
 
     seq: int
     highest: int  # the highest event id sealed by the seals before this one
@@ -243,28 +240,6 @@ def _check_seal_events(check: _SealCheck) -> tuple[str, int] | None:
     return None
 
 
-def _worker_start() -> None:
-    """A verifying worker (forked): its own database connection, never the parent's (psycopg leaves an
-    inherited one alone when it is dropped in a child), closed when the worker exits."""
-    from multiprocessing.util import Finalize
-
-    for alias in connections:
-        connections[alias].connection = None
-    Finalize(None, connections.close_all, exitpriority=10)
-
-
-def _verify_workers(remaining: int) -> int:
-    """How many worker processes check seals' events: one (in this process) for a short walk, outside
-    PostgreSQL, inside a transaction (a worker would not see its rows) or in a daemonic process (a
-    Celery worker's child, which may not fork)."""
-    wanted = settings.AUDIT_VERIFY_WORKERS or (os.cpu_count() or 1)
-    if (wanted < 2 or remaining < settings.AUDIT_VERIFY_PARALLEL_FROM or connection.vendor != "postgresql"
-            or connection.in_atomic_block or multiprocessing.current_process().daemon
-            or "fork" not in multiprocessing.get_all_start_methods()):
-        return 1
-    return int(wanted)
-
-
 def _seals_from(seq: int, *, batch: int = 20) -> Iterator[AuditSeal]:
     """The seals from ``seq`` on, in order, read ``batch`` at a time by key (no cursor held open: a
     holdable one would copy every seal's entries into a temporary file first)."""
@@ -286,10 +261,9 @@ def audit_verify(*, full: bool = False, digests: Path | None = None) -> Verifica
     the previous seal's highest id and this one's must be sealed here or be one of its gaps; and
     at the end a gap's event that exists but was never sealed must still be an open gap.
 
-    The chain is walked here, in order; each seal's events (:func:`_check_seal_events`, the bulk of
-    the work) are checked in this process or, on a long walk, by ``AUDIT_VERIFY_WORKERS`` forked
-    processes a few seals ahead. Either way the problem reported is the first in chain order: an
-    event of an earlier seal before a later seal's break in the chain."""
+    The chain is walked in order, each seal's events checked before the next seal (:func:`_check_seal_events`),
+    so the problem reported is the first in chain order. (Checking seals in forked worker processes
+    was tried and dropped: a fork of a process with other threads running hung in the test suite.)"""
     key = _key()
     result = Verification()
     checkpoint = None if full else AuditCheckpoint.objects.order_by("-seal_seq").first()
@@ -298,11 +272,6 @@ def audit_verify(*, full: bool = False, digests: Path | None = None) -> Verifica
         pending, result.events = set(checkpoint.pending), checkpoint.events
     else:
         prev_chain, expected_seq, highest, pending = GENESIS, 1, 0, set()
-    workers = _verify_workers(AuditSeal.objects.filter(seq__gte=expected_seq).aggregate(events=Sum("count"))["events"] or 0)
-    if workers > 1:
-        connections.close_all()  # the workers are forked: none of them may share this connection
-    pool = multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start) if workers > 1 else None
-    ahead: deque[tuple[_SealCheck, Any]] = deque()  # checks under way, in chain order
 
     def settle(check: _SealCheck, outcome: tuple[str, int] | None) -> bool:
         if outcome is not None:
@@ -314,48 +283,24 @@ def audit_verify(*, full: bool = False, digests: Path | None = None) -> Verifica
         result.events += len(check.sealed)
         return True
 
-    def drain(keep: int) -> bool:  # settle the checks under way down to ``keep``; False at a problem
-        while len(ahead) > keep:
-            check, outcome = ahead.popleft()
-            if not settle(check, outcome.get()):
-                return False
-        return True
-
-    try:
-        for seal in _seals_from(expected_seq):
-            problem = ""
-            if seal.seq != expected_seq:
-                problem = f"seal #{expected_seq} is missing (the next is #{seal.seq})"
-            elif seal.prev_chain != prev_chain or seal.chain != seal_chain(seal.seq, prev_chain, seal.entries, key):
-                problem = f"seal #{seal.seq} does not follow the chain (changed, replaced or reordered)"
-            if problem:
-                if drain(0):  # the earlier seals' events come first
-                    first = seal.entries[0][0] if seal.entries and seal.seq == expected_seq else None
-                    result.fail(problem, seal_seq=expected_seq if seal.seq != expected_seq else seal.seq, event_id=first)
-                return result
-            sealed = {int(event_id): digest for event_id, digest in seal.entries}
-            check = _SealCheck(seq=seal.seq, highest=highest, last_id=seal.last_id, sealed=sealed,
-                               late=tuple(sorted(i for i in sealed if i <= highest)), gaps=frozenset(seal.gaps))
-            if pool is None:
-                if not settle(check, _check_seal_events(check)):
-                    return result
-            else:
-                ahead.append((check, pool.apply_async(_check_seal_events, (check,))))
-                if not drain(2 * workers):  # a few seals ahead, not the whole log in memory
-                    return result
-            pending = (pending - set(check.late)) | check.gaps
-            highest = max(highest, seal.last_id)
-            prev_chain = seal.chain
-            expected_seq += 1
-        if not drain(0):
+    for seal in _seals_from(expected_seq):
+        problem = ""
+        if seal.seq != expected_seq:
+            problem = f"seal #{expected_seq} is missing (the next is #{seal.seq})"
+        elif seal.prev_chain != prev_chain or seal.chain != seal_chain(seal.seq, prev_chain, seal.entries, key):
+            problem = f"seal #{seal.seq} does not follow the chain (changed, replaced or reordered)"
+        if problem:
+            first = seal.entries[0][0] if seal.entries and seal.seq == expected_seq else None
+            return result.fail(problem, seal_seq=expected_seq if seal.seq != expected_seq else seal.seq, event_id=first)
+        sealed = {int(event_id): digest for event_id, digest in seal.entries}
+        check = _SealCheck(seq=seal.seq, highest=highest, last_id=seal.last_id, sealed=sealed,
+                           late=tuple(sorted(i for i in sealed if i <= highest)), gaps=frozenset(seal.gaps))
+        if not settle(check, _check_seal_events(check)):
             return result
-    finally:
-        if pool is not None:
-            if ahead:
-                pool.terminate()  # a problem found: the checks still under way are not needed
-            else:
-                pool.close()  # the workers close their connections as they exit
-            pool.join()
+        pending = (pending - set(check.late)) | check.gaps
+        highest = max(highest, seal.last_id)
+        prev_chain = seal.chain
+        expected_seq += 1
     open_gaps = set(AuditGap.objects.values_list("event_id", flat=True))
     closed = sorted(pending - open_gaps)
     if closed:

@@ -11,8 +11,7 @@ events, and operator and configuration events), seals it (audit/sealing.py), the
   BENCH_REPEAT runs each, against 300 ms;
 - the CSV export of the whole log streams: a child process exports every event and another one
   day's (~1/60 of them); their peak RSS must be about the same (memory stays flat);
-- ``verify_audit``'s rate over the whole chain (a full walk), against 50,000 events/s: once in this
-  process alone (AUDIT_VERIFY_WORKERS=1), once with its workers (one per CPU).
+- ``verify_audit``'s rate over the whole chain (a full walk), against 50,000 events/s.
 
 How the figures are taken, and how to read them on a shared machine:
 
@@ -22,8 +21,8 @@ How the figures are taken, and how to read them on a shared machine:
   round trips; the rest is Python);
 - the export: a child process streams the response. Figures: its rows, bytes and seconds, when
   the first row arrived, and its peak RSS (VmHWM) before and after;
-- verify: wall-clock seconds and events/s, and the CPU seconds: this process (time.process_time),
-  its workers (RUSAGE_CHILDREN, once they are reaped) and PostgreSQL's. PostgreSQL's share is the
+- verify: wall-clock seconds and events/s, and the CPU seconds: this process (time.process_time)
+  and PostgreSQL's. PostgreSQL's share is the
   CPU time of the database's backends. Every 0.1 s a thread lists them (pg_stat_activity) and
   reads each one's /proc/<pid>/stat (so the server must be on this host). "events per CPU-second
   in all" divides the events by the sum of the three. Other load on the machine changes it much
@@ -432,37 +431,25 @@ def evict_database_cache() -> str:
 
 
 def measure_verify() -> tuple[int, float]:
-    """A full walk in this process alone (AUDIT_VERIFY_WORKERS=1), then as configured (one worker per
-    CPU). Each: the wall-clock rate, and the CPU seconds spent (this process, its workers, and the
-    database server's backends), which the machine's other load does not change much."""
-    from django.test import override_settings
-
+    """A full walk: the wall-clock rate, and the CPU seconds spent (this process and the database
+    server's backends), which the machine's other load does not change much."""
     from audit.models import AuditCheckpoint
-    from audit.sealing import _verify_workers, audit_verify
+    from audit.sealing import audit_verify
 
-    rate = 0.0
-    walked = 0
-    for label, workers in (("one process", 1), ("workers", 0)):
-        with override_settings(AUDIT_VERIFY_WORKERS=workers):
-            count = _verify_workers(EVENTS)
-            cold = evict_database_cache() if os.environ.get("BENCH_COLD") == "1" else "warm"
-            children = resource.getrusage(resource.RUSAGE_CHILDREN)
-            with ServerCpu() as server:
-                started, cpu = time.perf_counter(), time.process_time()
-                result = audit_verify(full=True)
-                seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        worker_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
-        assert result.ok, result.problem
-        AuditCheckpoint.objects.all().delete()  # the next run walks it all again
-        walked, rate = result.walked, result.walked / seconds
-        total = cpu + worker_cpu + (server.seconds or 0.0)
-        server_text = f"{server.seconds:.1f} s" if server.seconds is not None else "not seen (server on another host?)"
-        print(f"  verify_audit, full walk, {label} ({count} process{'es' if count > 1 else ''}; {cold}): "
-              f"{walked:,} events in {result.seals} seals, {seconds:.1f} s wall, {rate:,.0f} events/s  "
-              f"{'ok' if rate > VERIFY_TARGET else 'UNDER'} (target > {VERIFY_TARGET:,.0f})")
-        print(f"      CPU: this process {cpu:.1f} s, workers {worker_cpu:.1f} s, PostgreSQL {server_text}; "
-              f"{walked / total:,.0f} events per CPU-second in all; (load average {os.getloadavg()[0]:.1f})")
+    cold = evict_database_cache() if os.environ.get("BENCH_COLD") == "1" else "warm"
+    with ServerCpu() as server:
+        started, cpu = time.perf_counter(), time.process_time()
+        result = audit_verify(full=True)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    assert result.ok, result.problem
+    AuditCheckpoint.objects.all().delete()  # the next run walks it all again
+    walked, rate = result.walked, result.walked / seconds
+    total = cpu + (server.seconds or 0.0)
+    server_text = f"{server.seconds:.1f} s" if server.seconds is not None else "not seen (server on another host?)"
+    print(f"  verify_audit, full walk ({cold}): {walked:,} events in {result.seals} seals, {seconds:.1f} s wall, "
+          f"{rate:,.0f} events/s  {'ok' if rate > VERIFY_TARGET else 'UNDER'} (target > {VERIFY_TARGET:,.0f})")
+    print(f"      CPU: this process {cpu:.1f} s, PostgreSQL {server_text}; "
+          f"{walked / total:,.0f} events per CPU-second in all; (load average {os.getloadavg()[0]:.1f})")
     return walked, rate
 
 

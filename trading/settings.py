@@ -41,10 +41,6 @@ AUDIT_HMAC_KEY = os.environ.get("AUDIT_HMAC_KEY", "")
 AUDIT_SEAL_SECONDS = float(os.environ.get("AUDIT_SEAL_SECONDS", "2"))  # how often the sealer runs
 AUDIT_SEAL_LAG_SECONDS = float(os.environ.get("AUDIT_SEAL_LAG_SECONDS", "2"))  # events younger wait for the next pass
 AUDIT_GAP_SECONDS = float(os.environ.get("AUDIT_GAP_SECONDS", "3600"))  # a skipped id may still commit this long
-# verify_audit checks the events of a walk of at least AUDIT_VERIFY_PARALLEL_FROM events in this many
-# forked processes (0: one per CPU; 1: none, in its own process), on PostgreSQL (audit/sealing.py).
-AUDIT_VERIFY_WORKERS = int(os.environ.get("AUDIT_VERIFY_WORKERS", "0"))
-AUDIT_VERIFY_PARALLEL_FROM = int(os.environ.get("AUDIT_VERIFY_PARALLEL_FROM", "100000"))
 # Where the daily chain digests go, outside the database (and to this address, if set).
 AUDIT_DIGEST_PATH = os.environ.get("AUDIT_DIGEST_PATH", str(BASE_DIR / "var" / "audit" / "digests.jsonl"))
 AUDIT_DIGEST_EMAIL = os.environ.get("AUDIT_DIGEST_EMAIL", "")
