@@ -108,7 +108,7 @@ class ComplianceLogAdmin(admin.ModelAdmin):
         rows = self._rows(page.events if page else [])
         base = urlencode(params)
         context = self._context(
-            request, "审计查询 / Audit search", rows=rows, error=error, form=request.GET,
+            request, gettext("Audit search"), rows=rows, error=error, form=request.GET,
             next_url=f"?{base}&before={page.next_before}" if page and page.next_before else "",
             first_url=f"?{base}" if request.GET.get("before") else "",
             csv_url=f"{reverse('admin:compliance_export', args=['csv'])}?{base}",
@@ -141,7 +141,7 @@ class ComplianceLogAdmin(admin.ModelAdmin):
         rows = [{"at": local_time(e.at), "kind": e.kind, "what": e.what, "actor": e.actor,
                  "detail": exports.cell_text(e.detail), "reason": e.reason, "ref": e.ref} for e in entries]
         return TemplateResponse(request, "admin/compliance/order.html",
-                                self._context(request, f"委托时间线 / Order #{order.pk} timeline", order=order, rows=rows))
+                                self._context(request, gettext("Order #%(id)s timeline") % {"id": order.pk}, order=order, rows=rows))
 
     def day_view(self, request: HttpRequest, account: str, day: str) -> HttpResponse:
         self._require(request, VIEW)
@@ -154,7 +154,7 @@ class ComplianceLogAdmin(admin.ModelAdmin):
         start = when.isoformat()
         export = urlencode({"account": account, "since": start, "until": start})
         return TemplateResponse(request, "admin/compliance/day.html", self._context(
-            request, f"账户日志 / {account} on {start}", summary=summary, rows=rows,
+            request, gettext("%(account)s on %(day)s") % {"account": account, "day": start}, summary=summary, rows=rows,
             csv_url=f"{reverse('admin:compliance_export', args=['csv'])}?{export}",
             search_url=f"{reverse('admin:compliance_search')}?{export}"))
 
@@ -186,7 +186,7 @@ class ComplianceLogAdmin(admin.ModelAdmin):
         if name:
             account = Account.objects.filter(name=name).first()
             if account is None:
-                error = f"账户不存在 / no account {name!r}"
+                error = gettext("No account %(name)r") % {"name": name}
             elif request.GET.get("check"):
                 state, differences = account_replay_check(account_name=name)
             else:
@@ -196,7 +196,7 @@ class ComplianceLogAdmin(admin.ModelAdmin):
                     error = str(exc)
         positions = sorted((p for p in state.positions.values() if not p.empty), key=lambda p: p.symbol) if state else []
         return TemplateResponse(request, "admin/compliance/replay.html", self._context(
-            request, "账户回放 / Account replay", form=request.GET, state=state, positions=positions,
+            request, gettext("Account replay"), form=request.GET, state=state, positions=positions,
             orders=list(state.open_orders.values()) if state else [], differences=differences, error=error,
             accounts=list(Account.objects.order_by("name").values_list("name", flat=True)),
             at_text=local_time(state.at) if state and state.at else ""))
@@ -213,7 +213,7 @@ class ComplianceLogAdmin(admin.ModelAdmin):
         report = risk_effectiveness(since=since, until=until)
         most = max((rule.checked for rule in report.rules), default=0)
         return TemplateResponse(request, "admin/compliance/risk_report.html", self._context(
-            request, "风控效果评估 / Risk effectiveness", report=report, most=most,
+            request, gettext("Risk effectiveness"), report=report, most=most,
             outcomes=sorted(report.overridden_outcomes.items()), decisions=sorted(report.decisions.items())))
 
     def _day(self, request: HttpRequest, name: str, default: date, errors: list[str]) -> date:

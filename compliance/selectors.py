@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db.models import BigIntegerField, Case, CharField, Exists, OuterRef, QuerySet, When
 from django.db.models.functions import Cast
+from django.utils.translation import gettext
 
 from audit.models import AuditEvent
 from orders.models import Fill, Order
@@ -69,8 +70,8 @@ def parse_moment(text: str, *, name: str, end_of_day: bool = False) -> datetime 
             return datetime.combine(day + timedelta(days=1 if end_of_day else 0), time(), SHANGHAI)
         moment = datetime.fromisoformat(text.replace(" ", "T"))
     except ValueError:
-        raise InvalidOrder.single(name, "datetime", f"{name}: 日期时间格式应为 YYYY-MM-DD HH:MM (expected YYYY-MM-DD HH:MM); "
-                                                    f"got {text!r}", location="query") from None
+        raise InvalidOrder.single(name, "datetime", gettext("%(field)s: expected YYYY-MM-DD HH:MM; got %(text)r")
+                                  % {"field": name, "text": text}, location="query") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
 
 
@@ -85,7 +86,7 @@ def audit_query_parse(params: Mapping[str, Any]) -> AuditQuery:
         if not value:
             return None
         if not value.isdigit() or int(value) > 2**63 - 1:
-            raise InvalidOrder.single(name, "positive_integer", f"{name}: 应为正整数 (expected a whole number); got {value!r}",
+            raise InvalidOrder.single(name, "positive_integer", gettext("%(field)s: expected a whole number; got %(text)r") % {"field": name, "text": value},
                                       location="query")
         return int(value)
 

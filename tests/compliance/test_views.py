@@ -145,8 +145,11 @@ def test_an_account_day_shows_its_events_and_figures(compliance_client, trail) -
     today = timezone.localdate().isoformat()
     page = compliance_client.get(f"/admin/compliance/compliancelog/account/acc1/{today}/").content.decode()
     assert "order.created" in page and "cash.deposit" in page
-    assert re.search(r"成交 / fills</th><td>2<", page)
-    assert re.search(r"买入 / bought</th><td>9994.00<", page)  # 400 x 10.00 + 600 x 9.99
+    assert re.search(r"<th>成交</th><td>2<", page)
+    assert re.search(r"<th>买入</th><td>9994.00<", page)  # 400 x 10.00 + 600 x 9.99
+    compliance_client.post("/staff/language/", {"language": "en"})
+    page = compliance_client.get(f"/admin/compliance/compliancelog/account/acc1/{today}/").content.decode()
+    assert re.search(r"<th>Fills</th><td>2<", page) and re.search(r"<th>Bought</th><td>9994.00<", page)
 
 
 def test_the_csv_export_has_the_filtered_rows_and_is_audited(compliance_client, trail) -> None:
@@ -180,3 +183,37 @@ def test_the_replay_page_checks_the_stored_state(compliance_client, trail) -> No
     Account.objects.filter(name="acc1").update(frozen=0)
     page = compliance_client.get("/admin/compliance/compliancelog/replay/", {"account": "acc1", "check": "1"}).content.decode()
     assert 'id="replay-differences"' in page and "frozen" in page
+
+
+BILINGUAL_PAIR = re.compile(r"[\u4e00-\u9fff]+ ?/ ?[A-Za-z]")
+
+
+def test_every_compliance_page_speaks_one_language_at_a_time(compliance_client, trail) -> None:
+    """Each page in zh-hans and in en: its own heading in that language, and no "中文 / English" pair."""
+    today = timezone.localdate().isoformat()
+    base = "/admin/compliance/compliancelog/"
+    pages = {  # url -> (a heading in Chinese, the same in English)
+        base: ("审计查询", "Audit search"),
+        f"{base}?order={trail['first'].pk}": ("事件类型", "Event type"),
+        f"{base}order/{trail['first'].pk}/": (f"委托 #{trail['first'].pk} 时间线", f"Order #{trail['first'].pk} timeline"),
+        f"{base}account/acc1/{today}/": ("日终资金", "Cash at close"),
+        f"{base}replay/?account=acc1": ("未结委托", "Open orders"),
+        f"{base}replay/?account=acc1&check=1": ("回放与当前状态一致", "The replay matches the stored state"),
+        f"{base}replay/?account=nobody": ("账户不存在", "No account"),
+        f"{base}?since=yesterday": ("日期时间格式应为", "expected YYYY-MM-DD HH:MM"),
+        f"{base}reports/risk/": ("越权放行的委托", "Overridden orders, and what became of them"),
+        f"{base}reports/daily/": ("按策略", "By strategy"),
+        f"{base}reports/strategies/": ("策略效果", "Strategy effectiveness"),
+        f"{base}reports/compliance/": ("瞬时撤单", "Instant cancels"),
+    }
+    for language in ("zh-hans", "en"):
+        compliance_client.post("/staff/language/", {"language": language})
+        for url, (chinese, english) in pages.items():
+            response = compliance_client.get(url)
+            assert response.status_code == 200, url
+            page = response.content.decode()
+            assert not BILINGUAL_PAIR.search(page), (language, url, BILINGUAL_PAIR.findall(page))
+            if language == "en":
+                assert english in page and chinese not in page, (url, english)
+            else:
+                assert chinese in page and english not in page, (url, chinese)
