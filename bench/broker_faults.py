@@ -128,17 +128,19 @@ def books_compare(account_name: str) -> BooksReport:
     report.duplicates_at_broker = sum(n - 1 for ref, n in copies.items() if ref and n > 1)
     at_broker = {ref: (status, filled) for ref, status, filled in PaperOrder.objects.filter(account_name=account_name)
                  .order_by("id").values_list("client_ref", "status", "filled_quantity")}
-    for pk, status, filled, submitted_at in Order.objects.filter(account=account).values_list(
-            "pk", "status", "filled_quantity", "submitted_at"):
+    for pk, status, filled in Order.objects.filter(account=account).values_list("pk", "status", "filled_quantity"):
         report.orders += 1
         there = at_broker.get(str(pk))
         if there is None:
             if status in IN_FLIGHT:
                 report.in_flight.append(pk)
-            elif submitted_at is not None and status != "EXPIRED":
-                report.never_at_broker.append(pk)
+            elif status in ("CANCELLED", "EXPIRED", "REJECTED") and not filled:
+                # Nothing there and nothing here: refused before the broker (risk, market rules),
+                # expired unsent, or cancelled while it waited for the link after a send that never
+                # reached the broker.
+                report.as_broker += 1
             else:
-                report.as_broker += 1  # refused before the broker (risk, market rules) or expired unsent
+                report.never_at_broker.append(pk)  # it traded, or works, here, and the broker never had it
             continue
         if (SETTLED_AS[there[0]], there[1]) == (status, filled):
             report.as_broker += 1
