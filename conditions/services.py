@@ -41,7 +41,7 @@ from orders.services.inputs import instrument_lookup
 from orders.services.locks import account_id_by_name
 from trading import calendar, market_rules
 from trading.clock import now
-from trading.errors import FieldProblem, InputRule, InvalidOrder, NotFound, TradingError
+from trading.errors import Conflict, FieldProblem, InputRule, InvalidOrder, NotFound, TradingError
 from trading.events import EventKind, publish
 from trading.i18n import bilingual
 from trading.market_rules import OrderType, Side
@@ -181,6 +181,9 @@ def _check(data: ParentInput, account: Account, *, at: datetime) -> _Checked:
                                                                                   max=MAX_OFFSET_TICKS, value=data.offset_ticks)))
     else:
         offset_ticks = data.offset_ticks
+    if kind.price_types is not None and price_type in ChildPriceType.values and price_type not in kind.price_types:
+        problems.append(FieldProblem("price_type", InputRule.CHOICE, bilingual("price_type must be one of {choices} for kind {kind}; got {value!r}",
+                                                                               choices=", ".join(kind.price_types), kind=kind.code, value=data.price_type)))
     if price_type == ChildPriceType.LIMIT and limit_price is None and not getattr(kind, "prices_itself", False):
         problems.append(FieldProblem("limit_price", InputRule.REQUIRED, bilingual("limit_price is required for price_type LIMIT")))
     if data.expires_at is not None and data.expires_at <= at:
@@ -256,6 +259,7 @@ def conditional_create(data: ParentInput, *, actor: Actor) -> CreateResult:
             audit_record(actor=actor, action="conditional.created", object_type="conditional_order", object_id=parent.pk,
                          account=account.name, after=parent_snapshot(parent))
             ParentEvent.objects.create(parent=parent, at=at, event="CREATED", state_after=parent.state, detail=parent_snapshot(parent))
+            checked.kind.created(parent, at)
             publish(EventKind.CONDITIONAL, account.name, parent_event_data(parent, previous="", event="CREATED"))
             _bands_forget(parent.instrument_id)
     except IntegrityError:
@@ -279,6 +283,37 @@ def conditional_cancel(*, parent_id: int, actor: Actor, reason: str = "") -> Con
                            update_fields=_clear_thresholds(parent))
     _bands_forget(parent.instrument_id)
     return parent
+
+
+def conditional_pause(*, parent_id: int, actor: Actor, reason: str = "") -> ConditionalOrder:
+    """Hold an ACTIVE execution algorithm: it releases nothing until resumed. Its working child, if
+    any, is an ordinary order and keeps working (cancel it as such). 409 for a kind that cannot be
+    paused or a parent not ACTIVE; a pause racing a slice is decided by the parent's row lock."""
+    with transaction.atomic():
+        _, parent = _lock(parent_id)
+        _require_pausable(parent)
+        parent_apply_event(parent, ParentEventKind.PAUSED, actor=actor, reason=reason or bilingual("paused"),
+                           update_fields=_clear_thresholds(parent))
+    _bands_forget(parent.instrument_id)
+    return parent
+
+
+def conditional_resume(*, parent_id: int, actor: Actor, reason: str = "") -> ConditionalOrder:
+    """Let a PAUSED algorithm go on from where it stopped (its next slice is due at once if its time
+    has passed); 409 for a parent not PAUSED."""
+    with transaction.atomic():
+        _, parent = _lock(parent_id)
+        _require_pausable(parent)
+        kind = kind_for(parent.kind)
+        parent_apply_event(parent, ParentEventKind.RESUMED, actor=actor, reason=reason or bilingual("resumed"),
+                           update_fields=_set_thresholds(parent, kind, kind.parse(parent.params)))
+    _bands_forget(parent.instrument_id)
+    return parent
+
+
+def _require_pausable(parent: ConditionalOrder) -> None:
+    if not kind_for(parent.kind).pausable:
+        raise Conflict(bilingual("a conditional order of kind {kind} cannot be paused or resumed", kind=parent.kind))
 
 
 def conditional_modify(*, parent_id: int, actor: Actor, quantity: int | None = None, params: dict[str, Any] | None = None,
@@ -319,7 +354,8 @@ def conditional_modify(*, parent_id: int, actor: Actor, quantity: int | None = N
 
 def quote_view(quote: Any) -> QuoteView:
     """A ``trading.Quote`` (or anything with its fields) as kinds read it."""
-    return QuoteView(quote.instrument_id, quote.last, quote.bid, quote.ask, quote.prev_close)
+    return QuoteView(quote.instrument_id, quote.last, quote.bid, quote.ask, quote.prev_close,
+                     getattr(quote, "bid_volume", 0) or 0, getattr(quote, "ask_volume", 0) or 0, getattr(quote, "updated_at", None))
 
 
 @dataclass
@@ -373,10 +409,10 @@ def conditions_expire(*, at: datetime | None = None) -> list[Outcome]:
     """EXPIRED for every ACTIVE parent whose ``expires_at`` has passed."""
     at = at or now()
     outcomes = []
-    for parent_id in ConditionalOrder.objects.filter(state=A.ACTIVE, expires_at__lte=at).values_list("id", flat=True):
+    for parent_id in ConditionalOrder.objects.filter(state__in=[A.ACTIVE, A.PAUSED], expires_at__lte=at).values_list("id", flat=True):
         with transaction.atomic():
             _, parent = _lock(parent_id)
-            if parent.state != A.ACTIVE:
+            if parent.state not in (A.ACTIVE, A.PAUSED):
                 continue
             parent_apply_event(parent, ParentEventKind.EXPIRED, actor=Actor.system("conditions"),
                                reason=bilingual("expired at {at}", at=parent.expires_at.isoformat() if parent.expires_at else ""),
@@ -425,6 +461,12 @@ def conditional_follow_order(*, order_id: int) -> None:
         for parent_id in (ParentEvent.objects.filter(child_id=order_id, parent__state=A.TRIGGERED)
                           .values_list("parent_id", flat=True).distinct()):
             _complete_if_children_ended(parent_id)
+        # An algorithm waiting for its working child (one at a time) releases its next slice now.
+        for parent_id, account_id, instrument_id in (ConditionalOrder.objects.filter(
+                pk__in=ParentEvent.objects.filter(child_id=order_id).values("parent_id"), state=A.ACTIVE, due_at__lte=now())
+                .values_list("id", "account_id", "instrument_id")):
+            quote = quote_latest(instrument_id)
+            _evaluate_safely(parent_id, account_id, quote=quote_view(quote) if quote else None, at=now(), by_clock=True)
 
 
 def _arm(parent_id: int) -> None:
@@ -563,6 +605,7 @@ def _apply(account: Account, parent: ConditionalOrder, kind: Kind[Any], params: 
     then record the transition (FIRED, RELEASED, TRACKED, REFUSED or DONE) and the new thresholds."""
     actor = Actor.system(f"conditional:{parent.pk}")
     last = quote.last if quote else None
+    memory_before = parent.memory
     fields: list[str] = []
     if decision.memory is not None:
         parent.memory = decision.memory
@@ -600,13 +643,16 @@ def _apply(account: Account, parent: ConditionalOrder, kind: Kind[Any], params: 
             break
     if refusal:
         fields += _clear_thresholds(parent)
-        history = parent_apply_event(parent, ParentEventKind.REFUSED, actor=actor, reason=refusal, last_price=last,
+        refused = ParentEventKind.HELD if kind.pausable else ParentEventKind.REFUSED  # an algorithm pauses
+        if kind.pausable:  # ...where it was: the refused slice is released again on resume
+            parent.memory = memory_before
+        history = parent_apply_event(parent, refused, actor=actor, reason=refusal, last_price=last,
                                      child=children[-1] if children else None, update_fields=fields,
                                      detail={"children": [c.pk for c in children]})
         for child in children[:-1]:
-            ParentEvent.objects.create(parent=parent, at=history.at, event="RELEASED", state_before=A.FAILED, state_after=A.FAILED,
-                                       last_price=last, child=child)
-        return Outcome(parent.pk, str(ParentEventKind.REFUSED), [c.pk for c in children], refusal)
+            ParentEvent.objects.create(parent=parent, at=history.at, event="RELEASED", state_before=parent.state,
+                                       state_after=parent.state, last_price=last, child=child)
+        return Outcome(parent.pk, str(refused), [c.pk for c in children], refusal)
     released = sum(c.quantity for c in children)
     parent.released_quantity += released
     fields.append("released_quantity")
