@@ -34,6 +34,7 @@ from conditions.kinds import kind_for
 from conditions.kinds.base import CreateContext, Decision, Kind, QuoteView, Release
 from conditions.models import ChildPriceType, ConditionalOrder, ParentEvent, ParentState
 from conditions.pricing import child_price, child_quantity
+from conditions.signals import conditions_evaluated
 from conditions.state_machine import ParentEventKind, parent_apply_event, parent_event_data
 from orders.models import TERMINAL_STATUSES, Order, OrderSource, OrderStatus
 from orders.services import OrderInput, order_submit
@@ -376,17 +377,30 @@ def conditions_evaluate_quotes(quotes: Iterable[QuoteView], *, at: datetime | No
     whose ``watch_low`` or ``watch_high`` it reaches, and only those are locked and asked."""
     at = at or now()
     outcomes: list[Outcome] = []
+    timed = conditions_evaluated.has_listeners()
     for quote in quotes:
-        if quote.last is None or not _band_reached(quote.instrument_id, quote.last):
-            continue
-        rows = (ConditionalOrder.objects.filter(instrument_id=quote.instrument_id, state=A.ACTIVE)
-                .filter(Q(watch_low__gte=quote.last) | Q(watch_high__lte=quote.last))
-                .order_by("account_id", "id").values_list("id", "account_id"))
-        for parent_id, account_id in rows:
-            outcome = _evaluate_safely(parent_id, account_id, quote=quote, at=at, by_clock=False)
-            if outcome is not None:
-                outcomes.append(outcome)
+        started = monotonic_time.perf_counter()
+        result = _evaluate_quote(quote, at, outcomes)
+        if timed:
+            conditions_evaluated.send_robust(sender=ConditionalOrder, seconds=monotonic_time.perf_counter() - started, result=result)
     return outcomes
+
+
+def _evaluate_quote(quote: QuoteView, at: datetime, outcomes: list[Outcome]) -> str:
+    """Evaluate the parents ``quote`` reaches, adding what they did to ``outcomes``; idle, evaluated or fired."""
+    if quote.last is None or not _band_reached(quote.instrument_id, quote.last):
+        return "idle"
+    rows = (ConditionalOrder.objects.filter(instrument_id=quote.instrument_id, state=A.ACTIVE)
+            .filter(Q(watch_low__gte=quote.last) | Q(watch_high__lte=quote.last))
+            .order_by("account_id", "id").values_list("id", "account_id"))
+    result = "idle"
+    for parent_id, account_id in rows:
+        result = "evaluated" if result == "idle" else result
+        outcome = _evaluate_safely(parent_id, account_id, quote=quote, at=at, by_clock=False)
+        if outcome is not None:
+            outcomes.append(outcome)
+            result = "fired"
+    return result
 
 
 def conditions_evaluate_clock(*, at: datetime | None = None) -> list[Outcome]:
