@@ -32,7 +32,7 @@ class HistoryInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ParentEvent
     extra = 0
     can_delete = False
-    fields = ["at_local", "event", "state_before", "state_after", "last_price", "child_link", "reason"]
+    fields = ("at_local", "event", "state_before", "state_after", "last_price", "child_link", "reason")
     readonly_fields = fields
     ordering = ["id"]
 

@@ -95,6 +95,8 @@ class ConditionalOrder(models.Model):
             models.Index(fields=["instrument", "watch_high"], name="conditional_watch_high_idx",
                          condition=Q(state="ACTIVE", watch_high__isnull=False)),
             models.Index(fields=["due_at"], name="conditional_due_idx", condition=Q(state="ACTIVE", due_at__isnull=False)),
+            models.Index(fields=["expires_at"], name="conditional_expiry_idx",
+                         condition=Q(state="ACTIVE", expires_at__isnull=False)),
             models.Index(fields=["entry_order"], name="conditional_entry_idx", condition=Q(entry_order__isnull=False)),
         ]
 

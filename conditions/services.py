@@ -30,7 +30,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Min, Q
 
 from audit.services import Actor, audit_record
-from conditions.kinds import kind_for
+from conditions.kinds import kind_classes, kind_for
 from conditions.kinds.base import CreateContext, Decision, Kind, QuoteView, Release
 from conditions.models import ChildPriceType, ConditionalOrder, ParentEvent, ParentState
 from conditions.pricing import child_price, child_quantity
@@ -341,7 +341,8 @@ def conditional_modify(*, parent_id: int, actor: Actor, quantity: int | None = N
                 raise InvalidOrder.single("quantity", InputRule.ABOVE_FILLED, bilingual("quantity must be at least the {released} already released", released=parent.released_quantity))
             parent.quantity = checked.quantity
         parent.params = checked.params.model_dump(mode="json")
-        parent.memory = {**checked.memory, **{k: v for k, v in parent.memory.items() if k not in checked.memory}} if params is None else checked.memory
+        if params is not None:  # new parameters start the kind's running state again; otherwise it carries on
+            parent.memory = checked.memory
         parent.limit_price, parent.expires_at = checked.limit_price, data.expires_at
         fields = ["quantity", "params", "memory", "limit_price", "expires_at", *_set_thresholds(parent, checked.kind, checked.params)]
         parent_apply_event(parent, ParentEventKind.MODIFIED, actor=actor, update_fields=fields,
@@ -449,8 +450,10 @@ def conditions_sweep(*, at: datetime | None = None) -> list[Outcome]:
 
     quotes = [quote_view(q) for q in Quote.objects.filter(instrument_id__in=list(instruments))]
     outcomes.extend(conditions_evaluate_quotes(quotes, at=at))
+    following = [kind.code for kind in kind_classes() if kind.follows_reference]
     for quote in quotes:  # kinds whose thresholds follow the day's reference (change from previous close)
-        for parent in ConditionalOrder.objects.filter(instrument_id=quote.instrument_id, state=A.ACTIVE).select_related("instrument"):
+        for parent in (ConditionalOrder.objects.filter(instrument_id=quote.instrument_id, state=A.ACTIVE, kind__in=following)
+                       .select_related("instrument")):
             kind = kind_for(parent.kind)
             if quote.last is not None and kind.stale(parent, kind.parse(parent.params), quote):
                 outcome = _evaluate_safely(parent.pk, parent.account_id, quote=quote, at=at, by_clock=False)
@@ -469,8 +472,11 @@ def conditional_follow_order(*, order_id: int) -> None:
     order = Order.objects.filter(pk=order_id).first()
     if order is None:
         return
-    for parent_id in ConditionalOrder.objects.filter(entry_order_id=order_id, state=A.ACTIVE).values_list("id", flat=True):
-        _arm(parent_id)
+    waiting = ConditionalOrder.objects.filter(entry_order_id=order_id, state=A.ACTIVE).select_related("instrument")
+    for parent in waiting:  # lock only when there is something to do (the sweep passes here every few seconds)
+        sized = market_rules.round_down_to_lots(parent.instrument, order.filled_quantity, calendar.trading_day_of(now()))
+        if sized > parent.quantity or (order.status in TERMINAL_STATUSES and parent.quantity == 0):
+            _arm(parent.pk)
     if order.status in TERMINAL_STATUSES:
         for parent_id in (ParentEvent.objects.filter(child_id=order_id, parent__state=A.TRIGGERED)
                           .values_list("parent_id", flat=True).distinct()):

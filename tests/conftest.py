@@ -112,6 +112,9 @@ def _fresh_process_caches() -> None:
     paper._EXPIRY_DONE.clear()
     paper._FAULT_CALLS.clear()  # fault draws count attempts per process
     breakers_forget()
+    from conditions.services import _bands_forget
+
+    _bands_forget()  # per-symbol thresholds of conditional orders
     auth._cache.clear()
     auth._last_used_written.clear()
     auth._buckets.clear()  # rate limits: failed logins of 127.0.0.1 must not carry over between tests

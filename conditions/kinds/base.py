@@ -150,6 +150,8 @@ class Kind(Generic[P]):
     attaches_to_entry: ClassVar[bool] = False
     # Takes no ``quantity`` of its own (its releases size themselves, e.g. grid).
     quantity_free: ClassVar[bool] = False
+    # Its thresholds follow the day's reference price: the sweep asks ``stale`` of its parents.
+    follows_reference: ClassVar[bool] = False
     # Needs no ``limit_price`` with price_type LIMIT (its releases carry their own, e.g. grid levels).
     prices_itself: ClassVar[bool] = False
     # Execution algorithms: may be paused and resumed (PAUSED in the transition table), and a refused

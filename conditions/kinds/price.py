@@ -60,6 +60,7 @@ class PriceTrigger(Kind[PriceParams]):
     code = "price"
     title = _("price trigger")
     params_model = PriceParams
+    follows_reference = True  # change_pct: the level moves with the previous close
 
     def validate(self, params: PriceParams, ctx: CreateContext) -> dict[str, Any]:
         exactly_one(("level", "change_pct"), (params.level, params.change_pct))

@@ -49,3 +49,15 @@ def test_a_cancel_racing_the_trigger_either_cancels_or_fires_never_both(require_
     else:
         assert parent.state in ("TRIGGERED", "COMPLETED") and children == 1
         assert isinstance(cancelled, IllegalTransition)
+
+
+def test_a_grid_step_is_traded_once_by_six_evaluators(require_postgres, market) -> None:
+    parent = create(kind="grid", side="", quantity=None, limit_price=None,
+                    params={"lower": "9.00", "upper": "11.00", "step": "0.10", "lot_quantity": 100, "max_position": 5000})
+    factories.quote("600000.SH", last="9.90", prev_close="10.00", bid="9.89", ask="9.90")
+    quote = quote_view(Quote.objects.get(instrument__code="600000"))
+    results = race([lambda: conditions_evaluate_quotes([quote])] * 6)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    children = Order.objects.filter(client_order_id__startswith=f"cond-{parent.pk}-")
+    assert [(c.side, c.quantity) for c in children] == [("BUY", 100)]
+    assert ConditionalOrder.objects.get(pk=parent.pk).memory["reference"] == "9.90"

@@ -75,6 +75,24 @@ def test_a_refused_child_fails_the_parent_with_the_reason_and_an_alert(market) -
     assert ParentEvent.objects.filter(parent=parent, event="REFUSED").count() == 1  # fails once, stays failed
 
 
+def test_a_child_rejected_by_risk_control_is_kept_and_the_parent_fails_with_the_verdict(market) -> None:
+    from risk.controller import config_cache_clear
+    from risk.services import risk_rule_set
+
+    risk_rule_set(code="max_order_amount", params={"max_amount": "5000"})
+    config_cache_clear()
+    try:
+        parent = create()  # 1,000 x 10.60 = 10,600 CNY
+        publish(last="10.50")
+    finally:
+        config_cache_clear()
+    parent = ConditionalOrder.objects.get(pk=parent.pk)
+    (child,) = children(parent)
+    assert child.status == "REJECTED" and child.risk_verdicts
+    assert parent.state == "FAILED" and "exceeds max" in parent.state_reason
+    assert ParentEvent.objects.get(parent=parent, event="REFUSED").child == child
+
+
 def test_price_limit_locked_a_stop_sells_at_limit_down(held) -> None:
     parent = create(kind="bracket", side="SELL", quantity=1000, params={"stop_loss": "9.50"}, price_type="BEST_OPPOSITE",
                     limit_price=None)
