@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv lint typecheck bench bench-intake bench-open-orders bench-broker-faults bench-audit clean browser-deps messages
+.PHONY: run test venv lint typecheck bench bench-intake bench-open-orders bench-broker-faults bench-audit bench-conditions clean browser-deps messages
 
 venv: $(VENV)/.installed
 
@@ -74,6 +74,12 @@ bench-open-orders: venv
 bench-broker-faults: venv
 	mkdir -p var
 	$(PY) bench/broker_faults.py
+
+# 10,000 ACTIVE conditional orders over 50 symbols, 200 quotes/s through the whole system on PostgreSQL
+# + Redis with Celery workers: evaluation cost per quote and quote-to-child latency, exactly once.
+bench-conditions: venv
+	mkdir -p var
+	$(PY) bench/conditional_orders.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

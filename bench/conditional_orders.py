@@ -83,16 +83,15 @@ def prepare() -> tuple[str, list[str]]:
     from conditions.models import ChildPriceType, ConditionalOrder
     from trading.auth import api_key_create
     from trading.models import ApiKey, Instrument
+    from trading.suitability import ALL_PERMISSIONS
 
     call_command("migrate", "--noinput", verbosity=0)
-    call_command("load_instruments", verbosity=0)
-    account = account_create(name="bench", broker_kind="paper", cash=Decimal("1000000000000"))
+    account = account_create(name="bench", broker_kind="paper", cash=Decimal("1000000000000"), permissions=ALL_PERMISSIONS)
     _, key = api_key_create(name="bench", accounts=["bench"], can_trade=True, market_data=True, disclosure_acknowledged_by="bench")
     ApiKey.objects.filter(name="bench").update(rate_limit_per_second=100000)
-    instruments = list(Instrument.objects.filter(exchange="SH", code__startswith="60", is_st=False, is_active=True, delisting=False)
-                       .exclude(code="600000").order_by("code")[:SYMBOLS])
-    if len(instruments) < SYMBOLS:
-        raise SystemExit(f"only {len(instruments)} main-board symbols in the reference data")
+    # Made-up main-board symbols (the shipped reference data has too few): 601000.SH, 601001.SH, ...
+    instruments = [Instrument.objects.create(exchange="SH", code=str(601000 + i), name=f"bench {i}", board="MAIN")
+                   for i in range(SYMBOLS)]
     symbols = [f"{i.code}.SH" for i in instruments]
     quotes_publish([{"symbol": s, "last": "10.00", "prev_close": "10.00", "bid": "9.99", "ask": "10.00",
                      "bid_volume": 100000, "ask_volume": 100000} for s in symbols])

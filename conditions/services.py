@@ -749,24 +749,47 @@ def parent_snapshot(parent: ConditionalOrder) -> dict[str, Any]:
 # Per-symbol thresholds: the highest watch_low and the lowest watch_high of a symbol's ACTIVE parents.
 # A last price strictly between them can fire nothing, so most quotes read nothing at all. Kept per
 # process for CONDITIONS_BAND_TTL_SECONDS and dropped at once by this process's own changes; a parent
-# another process created is seen within that time (and by the sweep).
+# another process created is seen within that time (and by the sweep). Every symbol's band is read in
+# one grouped query when that time is up (one quote a second pays it, not one per symbol a second);
+# a symbol this process changed is read again alone at its next quote.
 _BANDS: dict[int, tuple[float, Decimal | None, Decimal | None]] = {}
+_BANDS_READ: dict[str, float] = {"until": 0.0}  # when every symbol's band must be read again
+_BANDS_FORGOTTEN: set[int] = set()  # symbols this process changed since: read alone
 
 
 def _band_reached(instrument_id: int, last: Decimal) -> bool:
     clock = monotonic_time.monotonic()
     cached = _BANDS.get(instrument_id)
     if cached is None or cached[0] <= clock:
-        found = ConditionalOrder.objects.filter(instrument_id=instrument_id, state=A.ACTIVE).aggregate(
-            low=Max("watch_low"), high=Min("watch_high"))
-        cached = (clock + settings.CONDITIONS_BAND_TTL_SECONDS, found["low"], found["high"])
-        _BANDS[instrument_id] = cached
+        if _BANDS_READ["until"] <= clock:
+            _bands_read_all(clock)
+            cached = _BANDS.get(instrument_id)
+        if cached is None and instrument_id not in _BANDS_FORGOTTEN:
+            return False  # no ACTIVE parent of this symbol when all were read
+        if cached is None or cached[0] <= clock:
+            found = ConditionalOrder.objects.filter(instrument_id=instrument_id, state=A.ACTIVE).aggregate(
+                low=Max("watch_low"), high=Min("watch_high"))
+            cached = (clock + settings.CONDITIONS_BAND_TTL_SECONDS, found["low"], found["high"])
+            _BANDS[instrument_id] = cached
+            _BANDS_FORGOTTEN.discard(instrument_id)
     _, low, high = cached
     return (low is not None and last <= low) or (high is not None and last >= high)
+
+
+def _bands_read_all(clock: float) -> None:
+    until = clock + settings.CONDITIONS_BAND_TTL_SECONDS
+    rows = (ConditionalOrder.objects.filter(state=A.ACTIVE).values("instrument_id")
+            .annotate(low=Max("watch_low"), high=Min("watch_high")).order_by())
+    _BANDS.clear()
+    _BANDS.update({row["instrument_id"]: (until, row["low"], row["high"]) for row in rows})
+    _BANDS_FORGOTTEN.clear()
+    _BANDS_READ["until"] = until
 
 
 def _bands_forget(instrument_id: int | None = None) -> None:
     if instrument_id is None:
         _BANDS.clear()
+        _BANDS_READ["until"] = 0.0
     else:
         _BANDS.pop(instrument_id, None)
+        _BANDS_FORGOTTEN.add(instrument_id)

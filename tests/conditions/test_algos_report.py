@@ -138,7 +138,8 @@ def test_the_admin_page_shows_the_report_and_the_desk_pauses_and_resumes(market,
     conditions_evaluate_clock()
     page = admin_client.get(f"/admin/conditions/conditionalorder/{parent.pk}/change/")
     assert page.status_code == 200
-    assert "10.00" in page.content.decode() and "bps" in page.content.decode()
+    html = page.content.decode()
+    assert "执行报告" in html and "到达价: <b>10.00</b>" in html and "成交均价: <b>10.00</b>" in html  # slice 1 filled at 10.00
     changelist = "/admin/conditions/conditionalorder/"
     admin_client.post(changelist, {"action": "pause_selected", "_selected_action": [parent.pk]})
     assert (ConditionalOrder.objects.get(pk=parent.pk).state == "PAUSED") is allowed
