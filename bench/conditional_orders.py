@@ -8,7 +8,8 @@ market (AT_OR_ABOVE 10.80-10.99, AT_OR_BELOW 9.01-9.20), created in bulk with th
 kind computes. Starts the system as `make run` does on PostgreSQL + Redis (`manage.py run_system
 --no-market`: web server, outbox relay, Celery workers and beat; the simulated market off so that
 only the bench moves prices), then publishes BENCH_RATE (200) quotes a second through
-POST /api/v1/market/quotes in batches of BENCH_BATCH (10) for BENCH_SECONDS (20): the last price
+POST /api/v1/market/quotes in batches of BENCH_BATCH (10) from BENCH_PUBLISHERS (4) threads, each
+its own connection and symbols, for BENCH_SECONDS (20): the last price
 wanders 9.95-10.05 (reaching nothing), and BENCH_SPIKES a second one quote of a symbol jumps to its
 next ladder level, which must fire exactly one parent.
 
@@ -26,7 +27,7 @@ machine and on what else runs on it.
 
 Environment: BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/bench_h_algos, recreated),
 BENCH_REDIS_URL (redis://127.0.0.1:6379/4, emptied), BENCH_PORT (8850), BENCH_SECONDS (20),
-BENCH_RATE (200), BENCH_BATCH (10), BENCH_SPIKES (4), BENCH_PARENTS (10000), BENCH_SYMBOLS (50).
+BENCH_RATE (200), BENCH_BATCH (10), BENCH_PUBLISHERS (4), BENCH_SPIKES (4), BENCH_PARENTS (10000), BENCH_SYMBOLS (50).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import random
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -57,6 +59,7 @@ BATCH = int(os.environ.get("BENCH_BATCH", "10"))
 SPIKES = float(os.environ.get("BENCH_SPIKES", "4"))
 PARENTS = int(os.environ.get("BENCH_PARENTS", "10000"))
 SYMBOLS = int(os.environ.get("BENCH_SYMBOLS", "50"))
+PUBLISHERS = int(os.environ.get("BENCH_PUBLISHERS", "4"))  # threads, each its own connection and symbols
 METRICS_DIR = ROOT / "var" / "bench_conditions_metrics"
 LADDER = 40  # crossable levels per symbol: 10.50, 10.51, ... (a run crosses SPIKES x SECONDS of them in all)
 DRAIN_SECONDS = 15.0
@@ -122,19 +125,17 @@ def prepare() -> tuple[str, list[str]]:
 # --------------------------------------------------------------------------- the quote stream
 
 
-def publish(key: str, symbols: list[str]) -> tuple[list[tuple[str, Decimal, float]], int, list[float]]:
-    """BENCH_RATE quotes/s for BENCH_SECONDS; the spikes sent as (symbol, level, sent at) and the batches' HTTP times."""
+def publish_share(key: str, symbols: list[str], rate: float, seed: int, out: dict[str, Any]) -> None:
+    """``rate`` quotes/s of ``symbols`` for BENCH_SECONDS on one connection (one publisher thread)."""
     conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    rng = random.Random(13)
-    batches_per_second = RATE / BATCH
-    spike_every = max(int(batches_per_second / SPIKES), 1) if SPIKES > 0 else 0
+    rng = random.Random(seed)
+    batches_per_second = rate / BATCH
+    spike_every = max(round(batches_per_second * PUBLISHERS / SPIKES), 1) if SPIKES > 0 else 0
     ladder = dict.fromkeys(symbols, 0)
     spikes: list[tuple[str, Decimal, float]] = []
     http_times: list[float] = []
-    errors = 0
-    cursor = 0
-    batch_number = 0
+    errors = sent_quotes = cursor = batch_number = 0
     start = time.perf_counter()
     next_at = start
     while time.perf_counter() - start < SECONDS:
@@ -161,9 +162,27 @@ def publish(key: str, symbols: list[str]) -> tuple[list[tuple[str, Decimal, floa
         http_times.append(time.perf_counter() - began)
         if response.status != 200:
             errors += 1
-        elif spike is not None:
+            continue
+        sent_quotes += len(quotes)
+        if spike is not None:
             spikes.append((spike[0], spike[1], sent))
-    return spikes, errors, http_times
+    out.update(spikes=spikes, errors=errors, http_times=http_times, quotes=sent_quotes, seconds=time.perf_counter() - start)
+
+
+def publish(key: str, symbols: list[str]) -> tuple[list[tuple[str, Decimal, float]], int, list[float], float]:
+    """BENCH_RATE quotes/s for BENCH_SECONDS from BENCH_PUBLISHERS threads, each with its own symbols
+    (so one symbol's quotes stay in order); the spikes as (symbol, level, sent at), refused batches,
+    the batches' HTTP times and the quotes/s achieved."""
+    results: list[dict[str, Any]] = [{} for _ in range(PUBLISHERS)]
+    threads = [threading.Thread(target=publish_share, args=(key, symbols[i::PUBLISHERS], RATE / PUBLISHERS, 13 + i, results[i]))
+               for i in range(PUBLISHERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    spikes = [s for r in results for s in r["spikes"]]
+    achieved = sum(r["quotes"] for r in results) / max(r["seconds"] for r in results)
+    return spikes, sum(r["errors"] for r in results), [t for r in results for t in r["http_times"]], achieved
 
 
 # --------------------------------------------------------------------------- the figures
@@ -242,7 +261,7 @@ def run() -> dict[str, Any]:
         raise
     try:
         time.sleep(3)  # the workers and beat come up
-        spikes, errors, http_times = publish(key, symbols)
+        spikes, errors, http_times, achieved = publish(key, symbols)
         deadline = time.monotonic() + DRAIN_SECONDS
         while time.monotonic() < deadline:
             found = fired_children()
@@ -289,6 +308,7 @@ def run() -> dict[str, Any]:
         "http_p50_ms": percentile(http_times, 0.50) * 1000,
         "http_p99_ms": percentile(http_times, 0.99) * 1000,
         "batch_errors": errors,
+        "quotes_per_second": achieved,
         "histograms": {r: [(b if b != float("inf") else "+Inf", c) for b, c in h] for r, h in histograms.items()},
     }
 
@@ -307,7 +327,8 @@ def main() -> None:
         print(f"failed\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
         raise SystemExit(1)
     r = json.loads(lines[-1][7:])
-    print(f"quotes evaluated {r['quotes']} ({r['idle_quotes']} reached nothing); HTTP per batch p50 {r['http_p50_ms']:.1f} ms "
+    print(f"quotes published {r['quotes_per_second']:.1f}/s (offered {RATE:g}/s); evaluated {r['quotes']} "
+          f"({r['idle_quotes']} reached nothing); HTTP per batch p50 {r['http_p50_ms']:.1f} ms "
           f"p99 {r['http_p99_ms']:.1f} ms, {r['batch_errors']} batches refused")
     print(f"evaluation per quote: p50 {r['eval_p50_ms']:.3f} ms  p99 {r['eval_p99_ms']:.3f} ms  "
           f"(reaching nothing: p50 {r['eval_idle_p50_ms']:.3f} ms  p99 {r['eval_idle_p99_ms']:.3f} ms; bucket-interpolated)")
