@@ -257,3 +257,14 @@ def test_a_restart_in_the_middle_releases_nothing_twice(market, clock, monkeypat
     assert sizes(parent) == [500, 500]
     assert len({c.client_order_id for c in children(parent)}) == 2
     assert ParentEvent.objects.filter(parent=parent, event="RELEASED").count() == 2
+
+
+def test_a_paused_algorithm_expires_at_its_expiry(market, clock) -> None:
+    parent = algo(quantity=1000, params={"slices": 2, "duration_seconds": 600, "seed": 1},
+                  expires_at=clock.at + timedelta(seconds=60))
+    conditional_pause(parent_id=parent.pk, actor=OPERATOR)
+    clock.advance(61)
+    conditions_evaluate_clock()
+    parent = fresh(parent)
+    assert parent.state == "EXPIRED" and children(parent) == []
+    assert list(ParentEvent.objects.filter(parent=parent).values_list("event", flat=True)) == ["CREATED", "PAUSED", "EXPIRED"]
