@@ -75,10 +75,12 @@ bench-broker-faults: venv
 	mkdir -p var
 	$(PY) bench/broker_faults.py
 
-# 10,000 ACTIVE conditional orders over 50 symbols, 200 quotes/s through the whole system on PostgreSQL
-# + Redis with Celery workers: evaluation cost per quote and quote-to-child latency, exactly once.
+# 10,000 ACTIVE conditional orders over 50 symbols: evaluation per quote in one process
+# (bench/conditions.py), then 200 quotes/s through the whole system on PostgreSQL + Redis with Celery
+# workers (bench/conditional_orders.py): evaluation cost per quote, quote-to-child latency, exactly once.
 bench-conditions: venv
 	mkdir -p var
+	$(PY) bench/conditions.py
 	$(PY) bench/conditional_orders.py
 
 clean:

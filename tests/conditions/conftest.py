@@ -12,13 +12,6 @@ from tests import factories
 OPERATOR = Actor.api_key("key1")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_bands() -> None:
-    from conditions import services
-
-    services._bands_forget()
-
-
 @pytest.fixture
 def market(transactional_db, clock):
     """acc1 (paper broker, 1,000,000 CNY, all-day session) and 600000.SH last 10.00, bid 9.99, ask 10.00."""
