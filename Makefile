@@ -61,9 +61,6 @@ bench: venv bench-open-orders bench-broker-faults bench-audit bench-reports benc
 
 # One million audit events and 200,000 orders in PostgreSQL: the compliance pages, the CSV export's
 # memory, verify_audit's rate (BENCH_REUSE=1 keeps the filled database of an earlier run).
-bench-conditions: venv
-	$(PY) bench/conditions.py
-
 bench-audit: venv
 	$(PY) bench/audit_scale.py
 
@@ -82,6 +79,14 @@ bench-open-orders: venv
 bench-broker-faults: venv
 	mkdir -p var
 	$(PY) bench/broker_faults.py
+
+# 10,000 ACTIVE conditional orders over 50 symbols: evaluation per quote in one process
+# (bench/conditions.py), then 200 quotes/s through the whole system on PostgreSQL + Redis with Celery
+# workers (bench/conditional_orders.py): evaluation cost per quote, quote-to-child latency, exactly once.
+bench-conditions: venv
+	mkdir -p var
+	$(PY) bench/conditions.py
+	$(PY) bench/conditional_orders.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -14,14 +14,15 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from conditions.models import ConditionalOrder, ParentEvent, ParentState
 from staff.admin_tools import ReadOnlyAdminMixin, actor_of, badge, price_text, run_for_each, short_time
 
-STATE_STYLE = {ParentState.ACTIVE: "SUBMITTED", ParentState.TRIGGERED: "PARTIALLY_FILLED", ParentState.COMPLETED: "FILLED",
+ALGO_KINDS = ("twap", "iceberg")
+STATE_STYLE = {ParentState.PAUSED: "PENDING_APPROVAL", ParentState.ACTIVE: "SUBMITTED", ParentState.TRIGGERED: "PARTIALLY_FILLED", ParentState.COMPLETED: "FILLED",
                ParentState.CANCELLED: "CANCELLED", ParentState.EXPIRED: "EXPIRED", ParentState.FAILED: "REJECTED"}
 
 
@@ -57,11 +58,11 @@ class ConditionalOrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["account", "instrument"]
     date_hierarchy = "created_at"
     list_per_page = 50
-    actions = ["cancel_selected"]
+    actions = ["cancel_selected", "pause_selected", "resume_selected"]
     inlines = [HistoryInline]
 
     def get_readonly_fields(self, request: HttpRequest, obj: ConditionalOrder | None = None) -> list[str]:
-        return [f.name for f in ConditionalOrder._meta.fields]
+        return [f.name for f in ConditionalOrder._meta.fields] + (["algo_report_display"] if obj is not None and obj.kind in ALGO_KINDS else [])
 
     def has_cancel_permission(self, request: HttpRequest, obj: ConditionalOrder | None = None) -> bool:
         return request.user.has_perm("conditions.cancel_conditionalorder")
@@ -101,3 +102,40 @@ class ConditionalOrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         run_for_each(request, ids, lambda pk: conditional_cancel(parent_id=pk, actor=actor, reason=gettext("cancelled in admin")),
                      done=gettext("%(count)d conditional orders cancelled."))
         return None
+
+    # Execution algorithms (TWAP, iceberg): pause and resume, for the roles that may cancel.
+
+    @admin.action(description=_("Pause selected execution algorithms"), permissions=["cancel"])
+    def pause_selected(self, request: HttpRequest, queryset: QuerySet[ConditionalOrder]) -> Any:
+        from conditions.services import conditional_pause
+
+        actor = actor_of(request)
+        ids = list(queryset.filter(state=ParentState.ACTIVE, kind__in=ALGO_KINDS).order_by("id").values_list("id", flat=True))
+        run_for_each(request, ids, lambda pk: conditional_pause(parent_id=pk, actor=actor, reason=gettext("paused in admin")),
+                     done=gettext("%(count)d execution algorithms paused."))
+        return None
+
+    @admin.action(description=_("Resume selected execution algorithms"), permissions=["cancel"])
+    def resume_selected(self, request: HttpRequest, queryset: QuerySet[ConditionalOrder]) -> Any:
+        from conditions.services import conditional_resume
+
+        actor = actor_of(request)
+        ids = list(queryset.filter(state=ParentState.PAUSED).order_by("id").values_list("id", flat=True))
+        run_for_each(request, ids, lambda pk: conditional_resume(parent_id=pk, actor=actor, reason=gettext("resumed in admin")),
+                     done=gettext("%(count)d execution algorithms resumed."))
+        return None
+
+    @admin.display(description=_("execution report"))
+    def algo_report_display(self, obj: ConditionalOrder) -> str:
+        from conditions.algo_report import algo_report
+
+        report = algo_report(obj)
+        if report is None:
+            return "-"
+        rows = [(gettext("filled quantity"), report["filled_quantity"]), (gettext("average fill price"), report["average_price"]),
+                (gettext("arrival price"), report["arrival_price"]),
+                (gettext("interval average price (time-weighted last price)"), report["interval_average_price"]),
+                (gettext("slippage against arrival (bps)"), report["slippage_vs_arrival_bps"]),
+                (gettext("slippage against the interval average (bps)"), report["slippage_vs_interval_bps"]),
+                (gettext("orders released"), report["children"]), (gettext("quotes seen"), report["quotes_seen"])]
+        return format_html_join("", "<div>{}: <b>{}</b></div>", ((label, "-" if value is None else value) for label, value in rows))

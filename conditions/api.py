@@ -53,6 +53,24 @@ def conditional_cancel(request: HttpRequest, parent_id: int):
     return Status(200, selectors.conditional_as_json(selectors.conditional_visible(parent_id=parent.pk, accounts=client.accounts)))
 
 
+@router.post("/conditional-orders/{parent_id}/pause", response={200: ConditionalOut, **ERRORS})
+def conditional_pause(request: HttpRequest, parent_id: int):
+    client = api_client(request)
+    parent = selectors.conditional_visible(parent_id=parent_id, accounts=client.accounts)
+    client.require_account(parent.account.name, trade=True)
+    services.conditional_pause(parent_id=parent.pk, actor=client.actor, reason="API暂停")
+    return Status(200, selectors.conditional_as_json(selectors.conditional_visible(parent_id=parent.pk, accounts=client.accounts)))
+
+
+@router.post("/conditional-orders/{parent_id}/resume", response={200: ConditionalOut, **ERRORS})
+def conditional_resume(request: HttpRequest, parent_id: int):
+    client = api_client(request)
+    parent = selectors.conditional_visible(parent_id=parent_id, accounts=client.accounts)
+    client.require_account(parent.account.name, trade=True)
+    services.conditional_resume(parent_id=parent.pk, actor=client.actor, reason="API恢复")
+    return Status(200, selectors.conditional_as_json(selectors.conditional_visible(parent_id=parent.pk, accounts=client.accounts)))
+
+
 @router.patch("/conditional-orders/{parent_id}", response={200: ConditionalOut, **ERRORS})
 def conditional_modify(request: HttpRequest, parent_id: int, payload: ConditionalModifyIn):
     client = api_client(request)

@@ -21,6 +21,7 @@ from trading.models import Account, Instrument, price_field
 class ParentState(models.TextChoices):
     ACTIVE = "ACTIVE", "监控中"
     TRIGGERED = "TRIGGERED", "已触发"
+    PAUSED = "PAUSED", "已暂停"  # an execution algorithm held by an operator or by a refused child
     COMPLETED = "COMPLETED", "已完成"
     CANCELLED = "CANCELLED", "已撤销"
     EXPIRED = "EXPIRED", "已过期"
@@ -133,3 +134,28 @@ class ParentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.parent_id} {self.event}"
+
+
+class AlgoObservation(models.Model):
+    """The market an execution algorithm (TWAP, iceberg) saw during its life, for its report: the
+    time-weighted average of the last price since the parent was created (quotes carry no traded
+    volume, so no volume-weighted average). ``price_seconds`` sums last price x seconds it stood;
+    the segment from ``last_at`` to the parent's end (or now) is added when the report is read.
+    Written by the quote receiver (conditions/algo_report.py) alone, its row locked on its own."""
+
+    parent = models.OneToOneField(ConditionalOrder, on_delete=models.PROTECT, primary_key=True, related_name="observation",
+                                  verbose_name="条件单")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+", verbose_name="证券")
+    started_at = models.DateTimeField("开始时间")
+    last_at = models.DateTimeField("最近行情时间")
+    last_price = price_field("最近价", null=True, blank=True)
+    price_seconds = models.DecimalField("价格×秒", max_digits=28, decimal_places=6, default=0)
+    seconds = models.DecimalField("秒数", max_digits=20, decimal_places=6, default=0)
+    quotes = models.BigIntegerField("行情数", default=0)
+
+    class Meta:
+        verbose_name = "算法单行情观察"
+        verbose_name_plural = "算法单行情观察"
+
+    def __str__(self) -> str:
+        return f"{self.parent_id} {self.quotes}"

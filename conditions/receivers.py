@@ -37,6 +37,16 @@ def evaluate_on_quotes(sender: Any, quotes: list[Any], **kwargs: Any) -> None:
         log.exception("evaluating conditional orders on %s quotes failed; the sweep will", len(quotes))
 
 
+def observe_algo_quotes(sender: Any, quotes: list[Any], **kwargs: Any) -> None:
+    """Add the published quotes to the live execution algorithms' observations (their reports)."""
+    from conditions.algo_report import algo_observe
+
+    try:
+        algo_observe(quotes)
+    except Exception:
+        log.exception("observing %s quotes for execution algorithms failed", len(quotes))
+
+
 def follow_order_event(sender: Any, event: DomainEvent, **kwargs: Any) -> None:
     """An order changed: a bracket's entry or a fired parent's child may be concerned."""
     if event.kind != EventKind.ORDER or event.data.get("status") not in _FOLLOWED:

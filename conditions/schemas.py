@@ -14,7 +14,7 @@ from trading.schemas import PriceInput, Text
 class ConditionalIn(BaseModel):
     account: Text = Field(..., max_length=64, description=bilingual_lazy("account name"), examples=["demo"])
     symbol: Text = Field(..., max_length=16, description=bilingual_lazy("600000.SH, sh600000 or 600000"), examples=["600000.SH"])
-    kind: Text = Field(..., max_length=32, description=bilingual_lazy("price, trailing, bracket, time or grid"), examples=["price"])
+    kind: Text = Field(..., max_length=32, description=bilingual_lazy("price, trailing, bracket, time, grid, twap or iceberg"), examples=["price"])
     side: Text = Field("", description=bilingual_lazy("the released order's side: BUY or SELL (grid: empty)"), examples=["BUY"])
     quantity: int | None = Field(None, description=bilingual_lazy("shares to release (bracket on an entry order, grid: omitted)"),
                                  examples=[1000])
@@ -48,6 +48,20 @@ class HistoryOut(BaseModel):
     reason: str
 
 
+class AlgoReportOut(BaseModel):
+    """An execution algorithm's report (conditions/algo_report.py): prices as decimal strings."""
+
+    filled_quantity: int
+    average_price: str | None
+    arrival_price: str | None
+    interval_average_price: str | None
+    interval_average_basis: str
+    slippage_vs_arrival_bps: str | None
+    slippage_vs_interval_bps: str | None
+    children: int
+    quotes_seen: int
+
+
 class ConditionalOut(BaseModel):
     id: int
     client_order_id: str
@@ -73,3 +87,4 @@ class ConditionalOut(BaseModel):
     updated_at: datetime
     children: list[int]
     history: list[HistoryOut] | None = None
+    algo_report: AlgoReportOut | None = None  # TWAP and iceberg, in the GET of one parent

@@ -82,6 +82,9 @@ def conditional_as_json(parent: ConditionalOrder, *, history: bool = False) -> d
         "children": conditional_children(parent),
     }
     if history:
+        from conditions.algo_report import algo_report
+
+        data["algo_report"] = algo_report(parent)
         data["history"] = [
             {"at": e.at, "event": e.event, "state_before": e.state_before, "state_after": e.state_after,
              "last_price": price_text(e.last_price), "child": e.child_id, "reason": e.reason}

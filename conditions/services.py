@@ -37,6 +37,7 @@ from conditions.kinds import kind_classes, kind_for
 from conditions.kinds.base import CreateContext, Decision, Kind, QuoteView, Release
 from conditions.models import ChildPriceType, ConditionalOrder, ParentEvent, ParentState
 from conditions.pricing import child_price, child_quantity
+from conditions.signals import conditions_evaluated
 from conditions.state_machine import ParentEventKind, parent_apply_event, parent_event_data
 from orders.models import TERMINAL_STATUSES, Order, OrderSource, OrderStatus
 from orders.services import OrderInput, order_submit
@@ -44,7 +45,7 @@ from orders.services.inputs import instrument_lookup
 from orders.services.locks import account_id_by_name
 from trading import calendar, market_rules
 from trading.clock import now
-from trading.errors import FieldProblem, InputRule, InvalidOrder, NotFound, TradingError
+from trading.errors import Conflict, FieldProblem, InputRule, InvalidOrder, NotFound, TradingError
 from trading.events import EventKind, publish
 from trading.i18n import bilingual
 from trading.market_rules import OrderType, Side
@@ -184,6 +185,9 @@ def _check(data: ParentInput, account: Account, *, at: datetime) -> _Checked:
                                                                                   max=MAX_OFFSET_TICKS, value=data.offset_ticks)))
     else:
         offset_ticks = data.offset_ticks
+    if kind.price_types is not None and price_type in ChildPriceType.values and price_type not in kind.price_types:
+        problems.append(FieldProblem("price_type", InputRule.CHOICE, bilingual("price_type must be one of {choices} for kind {kind}; got {value!r}",
+                                                                               choices=", ".join(kind.price_types), kind=kind.code, value=data.price_type)))
     if price_type == ChildPriceType.LIMIT and limit_price is None and not getattr(kind, "prices_itself", False):
         problems.append(FieldProblem("limit_price", InputRule.REQUIRED, bilingual("limit_price is required for price_type LIMIT")))
     if data.expires_at is not None and data.expires_at <= at:
@@ -259,6 +263,7 @@ def conditional_create(data: ParentInput, *, actor: Actor) -> CreateResult:
             audit_record(actor=actor, action="conditional.created", object_type="conditional_order", object_id=parent.pk,
                          account=account.name, after=parent_snapshot(parent))
             ParentEvent.objects.create(parent=parent, at=at, event="CREATED", state_after=parent.state, detail=parent_snapshot(parent))
+            checked.kind.created(parent, at)
             publish(EventKind.CONDITIONAL, account.name, parent_event_data(parent, previous="", event="CREATED"))
             _bands_forget(parent.instrument_id)
     except IntegrityError:
@@ -282,6 +287,37 @@ def conditional_cancel(*, parent_id: int, actor: Actor, reason: str = "") -> Con
                            update_fields=_clear_thresholds(parent))
     _bands_forget(parent.instrument_id)
     return parent
+
+
+def conditional_pause(*, parent_id: int, actor: Actor, reason: str = "") -> ConditionalOrder:
+    """Hold an ACTIVE execution algorithm: it releases nothing until resumed. Its working child, if
+    any, is an ordinary order and keeps working (cancel it as such). 409 for a kind that cannot be
+    paused or a parent not ACTIVE; a pause racing a slice is decided by the parent's row lock."""
+    with transaction.atomic():
+        _, parent = _lock(parent_id)
+        _require_pausable(parent)
+        parent_apply_event(parent, ParentEventKind.PAUSED, actor=actor, reason=reason or bilingual("paused"),
+                           update_fields=_clear_thresholds(parent))
+    _bands_forget(parent.instrument_id)
+    return parent
+
+
+def conditional_resume(*, parent_id: int, actor: Actor, reason: str = "") -> ConditionalOrder:
+    """Let a PAUSED algorithm go on from where it stopped (its next slice is due at once if its time
+    has passed); 409 for a parent not PAUSED."""
+    with transaction.atomic():
+        _, parent = _lock(parent_id)
+        _require_pausable(parent)
+        kind = kind_for(parent.kind)
+        parent_apply_event(parent, ParentEventKind.RESUMED, actor=actor, reason=reason or bilingual("resumed"),
+                           update_fields=_set_thresholds(parent, kind, kind.parse(parent.params)))
+    _bands_forget(parent.instrument_id)
+    return parent
+
+
+def _require_pausable(parent: ConditionalOrder) -> None:
+    if not kind_for(parent.kind).pausable:
+        raise Conflict(bilingual("a conditional order of kind {kind} cannot be paused or resumed", kind=parent.kind))
 
 
 def conditional_modify(*, parent_id: int, actor: Actor, quantity: int | None = None, params: dict[str, Any] | None = None,
@@ -323,7 +359,8 @@ def conditional_modify(*, parent_id: int, actor: Actor, quantity: int | None = N
 
 def quote_view(quote: Any) -> QuoteView:
     """A ``trading.Quote`` (or anything with its fields) as kinds read it."""
-    return QuoteView(quote.instrument_id, quote.last, quote.bid, quote.ask, quote.prev_close)
+    return QuoteView(quote.instrument_id, quote.last, quote.bid, quote.ask, quote.prev_close,
+                     getattr(quote, "bid_volume", 0) or 0, getattr(quote, "ask_volume", 0) or 0, getattr(quote, "updated_at", None))
 
 
 @dataclass
@@ -344,17 +381,30 @@ def conditions_evaluate_quotes(quotes: Iterable[QuoteView], *, at: datetime | No
     whose ``watch_low`` or ``watch_high`` it reaches, and only those are locked and asked."""
     at = at or now()
     outcomes: list[Outcome] = []
+    timed = conditions_evaluated.has_listeners()
     for quote in quotes:
-        if quote.last is None or not _band_reached(quote.instrument_id, quote.last):
-            continue
-        rows = (ConditionalOrder.objects.filter(instrument_id=quote.instrument_id, state=A.ACTIVE)
-                .filter(Q(watch_low__gte=quote.last) | Q(watch_high__lte=quote.last))
-                .order_by("account_id", "id").values_list("id", "account_id"))
-        for parent_id, account_id in rows:
-            outcome = _evaluate_safely(parent_id, account_id, quote=quote, at=at, by_clock=False)
-            if outcome is not None:
-                outcomes.append(outcome)
+        started = monotonic_time.perf_counter()
+        result = _evaluate_quote(quote, at, outcomes)
+        if timed:
+            conditions_evaluated.send_robust(sender=ConditionalOrder, seconds=monotonic_time.perf_counter() - started, result=result)
     return outcomes
+
+
+def _evaluate_quote(quote: QuoteView, at: datetime, outcomes: list[Outcome]) -> str:
+    """Evaluate the parents ``quote`` reaches, adding what they did to ``outcomes``; idle, evaluated or fired."""
+    if quote.last is None or not _band_reached(quote.instrument_id, quote.last):
+        return "idle"
+    rows = (ConditionalOrder.objects.filter(instrument_id=quote.instrument_id, state=A.ACTIVE)
+            .filter(Q(watch_low__gte=quote.last) | Q(watch_high__lte=quote.last))
+            .order_by("account_id", "id").values_list("id", "account_id"))
+    result = "idle"
+    for parent_id, account_id in rows:
+        result = "evaluated" if result == "idle" else result
+        outcome = _evaluate_safely(parent_id, account_id, quote=quote, at=at, by_clock=False)
+        if outcome is not None:
+            outcomes.append(outcome)
+            result = "fired"
+    return result
 
 
 def conditions_evaluate_clock(*, at: datetime | None = None) -> list[Outcome]:
@@ -377,10 +427,10 @@ def conditions_expire(*, at: datetime | None = None) -> list[Outcome]:
     """EXPIRED for every ACTIVE parent whose ``expires_at`` has passed."""
     at = at or now()
     outcomes = []
-    for parent_id in ConditionalOrder.objects.filter(state=A.ACTIVE, expires_at__lte=at).values_list("id", flat=True):
+    for parent_id in ConditionalOrder.objects.filter(state__in=[A.ACTIVE, A.PAUSED], expires_at__lte=at).values_list("id", flat=True):
         with transaction.atomic():
             _, parent = _lock(parent_id)
-            if parent.state != A.ACTIVE:
+            if parent.state not in (A.ACTIVE, A.PAUSED):
                 continue
             parent_apply_event(parent, ParentEventKind.EXPIRED, actor=Actor.system("conditions"),
                                reason=bilingual("expired at {at}", at=parent.expires_at.isoformat() if parent.expires_at else ""),
@@ -434,6 +484,12 @@ def conditional_follow_order(*, order_id: int) -> None:
         for parent_id in (ParentEvent.objects.filter(child_id=order_id, parent__state=A.TRIGGERED)
                           .values_list("parent_id", flat=True).distinct()):
             _complete_if_children_ended(parent_id)
+        # An algorithm waiting for its working child (one at a time) releases its next slice now.
+        for parent_id, account_id, instrument_id in (ConditionalOrder.objects.filter(
+                pk__in=ParentEvent.objects.filter(child_id=order_id).values("parent_id"), state=A.ACTIVE, due_at__lte=now())
+                .values_list("id", "account_id", "instrument_id")):
+            quote = quote_latest(instrument_id)
+            _evaluate_safely(parent_id, account_id, quote=quote_view(quote) if quote else None, at=now(), by_clock=True)
 
 
 def _arm(parent_id: int) -> None:
@@ -572,6 +628,7 @@ def _apply(account: Account, parent: ConditionalOrder, kind: Kind[Any], params: 
     then record the transition (FIRED, RELEASED, TRACKED, REFUSED or DONE) and the new thresholds."""
     actor = Actor.system(f"conditional:{parent.pk}")
     last = quote.last if quote else None
+    memory_before = parent.memory
     fields: list[str] = []
     if decision.memory is not None:
         parent.memory = decision.memory
@@ -609,13 +666,16 @@ def _apply(account: Account, parent: ConditionalOrder, kind: Kind[Any], params: 
             break
     if refusal:
         fields += _clear_thresholds(parent)
-        history = parent_apply_event(parent, ParentEventKind.REFUSED, actor=actor, reason=refusal, last_price=last,
+        refused = ParentEventKind.HELD if kind.pausable else ParentEventKind.REFUSED  # an algorithm pauses
+        if kind.pausable:  # ...where it was: the refused slice is released again on resume
+            parent.memory = memory_before
+        history = parent_apply_event(parent, refused, actor=actor, reason=refusal, last_price=last,
                                      child=children[-1] if children else None, update_fields=fields,
                                      detail={"children": [c.pk for c in children]})
         for child in children[:-1]:
-            ParentEvent.objects.create(parent=parent, at=history.at, event="RELEASED", state_before=A.FAILED, state_after=A.FAILED,
-                                       last_price=last, child=child)
-        return Outcome(parent.pk, str(ParentEventKind.REFUSED), [c.pk for c in children], refusal)
+            ParentEvent.objects.create(parent=parent, at=history.at, event="RELEASED", state_before=parent.state,
+                                       state_after=parent.state, last_price=last, child=child)
+        return Outcome(parent.pk, str(refused), [c.pk for c in children], refusal)
     released = sum(c.quantity for c in children)
     parent.released_quantity += released
     fields.append("released_quantity")
@@ -692,24 +752,47 @@ def parent_snapshot(parent: ConditionalOrder) -> dict[str, Any]:
 # Per-symbol thresholds: the highest watch_low and the lowest watch_high of a symbol's ACTIVE parents.
 # A last price strictly between them can fire nothing, so most quotes read nothing at all. Kept per
 # process for CONDITIONS_BAND_TTL_SECONDS and dropped at once by this process's own changes; a parent
-# another process created is seen within that time (and by the sweep).
+# another process created is seen within that time (and by the sweep). Every symbol's band is read in
+# one grouped query when that time is up (one quote a second pays it, not one per symbol a second);
+# a symbol this process changed is read again alone at its next quote.
 _BANDS: dict[int, tuple[float, Decimal | None, Decimal | None]] = {}
+_BANDS_READ: dict[str, float] = {"until": 0.0}  # when every symbol's band must be read again
+_BANDS_FORGOTTEN: set[int] = set()  # symbols this process changed since: read alone
 
 
 def _band_reached(instrument_id: int, last: Decimal) -> bool:
     clock = monotonic_time.monotonic()
     cached = _BANDS.get(instrument_id)
     if cached is None or cached[0] <= clock:
-        found = ConditionalOrder.objects.filter(instrument_id=instrument_id, state=A.ACTIVE).aggregate(
-            low=Max("watch_low"), high=Min("watch_high"))
-        cached = (clock + settings.CONDITIONS_BAND_TTL_SECONDS, found["low"], found["high"])
-        _BANDS[instrument_id] = cached
+        if _BANDS_READ["until"] <= clock:
+            _bands_read_all(clock)
+            cached = _BANDS.get(instrument_id)
+        if cached is None and instrument_id not in _BANDS_FORGOTTEN:
+            return False  # no ACTIVE parent of this symbol when all were read
+        if cached is None or cached[0] <= clock:
+            found = ConditionalOrder.objects.filter(instrument_id=instrument_id, state=A.ACTIVE).aggregate(
+                low=Max("watch_low"), high=Min("watch_high"))
+            cached = (clock + settings.CONDITIONS_BAND_TTL_SECONDS, found["low"], found["high"])
+            _BANDS[instrument_id] = cached
+            _BANDS_FORGOTTEN.discard(instrument_id)
     _, low, high = cached
     return (low is not None and last <= low) or (high is not None and last >= high)
+
+
+def _bands_read_all(clock: float) -> None:
+    until = clock + settings.CONDITIONS_BAND_TTL_SECONDS
+    rows = (ConditionalOrder.objects.filter(state=A.ACTIVE).values("instrument_id")
+            .annotate(low=Max("watch_low"), high=Min("watch_high")).order_by())
+    _BANDS.clear()
+    _BANDS.update({row["instrument_id"]: (until, row["low"], row["high"]) for row in rows})
+    _BANDS_FORGOTTEN.clear()
+    _BANDS_READ["until"] = until
 
 
 def _bands_forget(instrument_id: int | None = None) -> None:
     if instrument_id is None:
         _BANDS.clear()
+        _BANDS_READ["until"] = 0.0
     else:
         _BANDS.pop(instrument_id, None)
+        _BANDS_FORGOTTEN.add(instrument_id)

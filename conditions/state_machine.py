@@ -34,6 +34,10 @@ class ParentEventKind(StrEnum):
     DONE = "DONE"  # a repeating kind has nothing more to release
     CANCELLED = "CANCELLED"
     EXPIRED = "EXPIRED"
+    # Execution algorithms (TWAP, iceberg): held and released by an operator; a refused child holds it.
+    PAUSED = "PAUSED"
+    RESUMED = "RESUMED"
+    HELD = "HELD"  # an algorithm's child was refused by market rules or risk control: it pauses
 
 
 E = ParentEventKind
@@ -49,6 +53,11 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (S.ACTIVE, E.CANCELLED): S.CANCELLED,
     (S.ACTIVE, E.EXPIRED): S.EXPIRED,
     (S.TRIGGERED, E.CHILD_ENDED): S.COMPLETED,
+    (S.ACTIVE, E.PAUSED): S.PAUSED,
+    (S.ACTIVE, E.HELD): S.PAUSED,
+    (S.PAUSED, E.RESUMED): S.ACTIVE,
+    (S.PAUSED, E.CANCELLED): S.CANCELLED,
+    (S.PAUSED, E.EXPIRED): S.EXPIRED,
 }
 
 

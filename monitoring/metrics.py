@@ -65,6 +65,13 @@ BROKER_LINK_CHANGES = Counter(
 BROKER_CALL_SECONDS = Histogram(
     "trading_broker_call_seconds", "Broker calls made through an adapter, by adapter kind, method and outcome "
     "(ok, refused, timeout, unavailable, error)", ["kind", "method", "outcome"], buckets=BROKER_CALL_BUCKETS)
+# Evaluating one quote's conditional orders: tens of microseconds when it reaches nothing, a
+# child's order intake when it fires.
+CONDITIONS_BUCKETS = (0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
+CONDITIONS_EVALUATION_SECONDS = Histogram(
+    "trading_conditions_evaluation_seconds", "Evaluating the conditional orders of one quote, by result "
+    "(idle: reached no threshold; evaluated: parents asked, none acted; fired: a parent acted)", ["result"],
+    buckets=CONDITIONS_BUCKETS)
 #: Incremented by monitoring's alert delivery engine after each attempt.
 ALERT_DELIVERIES = Counter(
     "trading_alert_deliveries", "Alert deliveries by channel and result (sent, failed, retry, merged)",
@@ -126,6 +133,11 @@ def broker_call_observed(sender: Any, kind: str, method: str, seconds: float, ou
     _child(BROKER_CALL_SECONDS, kind, method, outcome).observe(seconds)
 
 
+def conditions_evaluation_observed(sender: Any, seconds: float, result: str, **kwargs: Any) -> None:
+    """Receiver of ``conditions.signals.conditions_evaluated``."""
+    _child(CONDITIONS_EVALUATION_SECONDS, result).observe(seconds)
+
+
 def _celery_child_exited(**kwargs: Any) -> None:
     """A Celery worker child ends: its live gauges stop counting (its counters stay: they count
     what happened). gunicorn's child_exit hook (deploy/gunicorn.conf.py) and run_system's
@@ -138,10 +150,12 @@ def connect() -> None:
     from celery.signals import worker_process_shutdown
 
     from brokers.signals import broker_called
+    from conditions.signals import conditions_evaluated
     from trading.events import domain_event
 
     domain_event.connect(domain_event_counted, dispatch_uid="monitoring.metrics")
     broker_called.connect(broker_call_observed, dispatch_uid="monitoring.metrics")
+    conditions_evaluated.connect(conditions_evaluation_observed, dispatch_uid="monitoring.metrics")
     worker_process_shutdown.connect(_celery_child_exited, dispatch_uid="monitoring.metrics", weak=False)
 
 

@@ -27,7 +27,7 @@ def register(cls: type[Kind[Any]]) -> type[Kind[Any]]:
 
 def _load_builtin() -> None:
     # Explicit list, no scanning: a new kind is one import line here.
-    from conditions.kinds import bracket, grid, price, time_of_day, trailing  # noqa: F401
+    from conditions.kinds import bracket, grid, iceberg, price, time_of_day, trailing, twap  # noqa: F401
 
 
 def kind_codes() -> list[str]:

@@ -52,6 +52,8 @@ Price = Annotated[Decimal, BeforeValidator(_no_float), pydantic.Field(gt=0, lt=1
 """A price or price distance: a decimal string, > 0."""
 Percent = Annotated[Decimal, BeforeValidator(_no_float), pydantic.Field(gt=0, lt=100)]
 """A percentage, 0 < p < 100 ("5" = 5 %)."""
+Variation = Annotated[Decimal, BeforeValidator(_no_float), pydantic.Field(ge=0, le=50)]
+"""A randomisation bound in percent, 0 <= p <= 50 (an algorithm's slices move at most that far either way)."""
 
 
 class KindParams(BaseModel):
@@ -69,6 +71,9 @@ class QuoteView:
     bid: Decimal | None = None
     ask: Decimal | None = None
     prev_close: Decimal | None = None
+    bid_volume: int = 0  # quoted shares at the bid (an algorithm's participation cap reads them)
+    ask_volume: int = 0
+    at: datetime | None = None  # when the quote was stored (a participation cap counts each quote once)
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,11 @@ class Kind(Generic[P]):
     follows_reference: ClassVar[bool] = False
     # Needs no ``limit_price`` with price_type LIMIT (its releases carry their own, e.g. grid levels).
     prices_itself: ClassVar[bool] = False
+    # Execution algorithms: may be paused and resumed (PAUSED in the transition table), and a refused
+    # child pauses the parent (HELD) instead of failing it (REFUSED).
+    pausable: ClassVar[bool] = False
+    # The parent's price types it accepts (None: all).
+    price_types: ClassVar[tuple[str, ...] | None] = None
 
     def parse(self, raw: Any) -> P:
         """The typed parameters of ``raw``; InvalidOrder naming ``params.<name>`` otherwise."""
@@ -163,6 +173,9 @@ class Kind(Generic[P]):
     def validate(self, params: P, ctx: CreateContext) -> dict[str, Any]:
         """Refuse what cannot work (raise InvalidOrder); answer the initial memory."""
         return {}
+
+    def created(self, parent: ConditionalOrder, at: datetime) -> None:
+        """After ``parent`` is inserted, inside its create transaction (an algorithm starts observing). Default: nothing."""
 
     def thresholds(self, parent: ConditionalOrder, params: P) -> Thresholds:
         raise NotImplementedError
