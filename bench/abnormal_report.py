@@ -4,7 +4,7 @@ in the closing call, self-trade and restricted-list verdicts, on PostgreSQL. Pri
 ``account_days`` for the day (the compliance report's and the monitors' computation), of the report's
 rows and of ``stakes_at_least``, best and median of BENCH_REPEAT runs. No assertion: figures only.
 
-    .venv/bin/python bench/abnormal_report.py   # BENCH_DATABASE_URL=postgres://.../bench_h_abnormal
+    .venv/bin/python bench/abnormal_report.py   # BENCH_DATABASE_URL=postgres://.../bench_abnormal_report
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.system import django_in_process, recreate_postgres  # noqa: E402
 
-DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_h_abnormal")
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_abnormal_report")
 ORDERS = int(os.environ.get("BENCH_ORDERS", "200000"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
 ACCOUNTS = 20

@@ -25,8 +25,8 @@ Reported:
 Targets (issue 13): evaluation p99 < 2 ms, trigger latency p99 < 50 ms. The figures depend on the
 machine and on what else runs on it.
 
-Environment: BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/bench_h_algos, recreated),
-BENCH_REDIS_URL (redis://127.0.0.1:6379/4, emptied), BENCH_PORT (8850), BENCH_SECONDS (20),
+Environment: BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/bench_conditional_orders, recreated),
+BENCH_REDIS_URL (redis://127.0.0.1:6379/14, emptied), BENCH_PORT (8765), BENCH_SECONDS (20),
 BENCH_RATE (200), BENCH_BATCH (10), BENCH_PUBLISHERS (4), BENCH_SPIKES (4), BENCH_PARENTS (10000), BENCH_SYMBOLS (50).
 """
 
@@ -50,9 +50,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.system import fresh_postgres, percentile, system_start, system_stop  # noqa: E402
 
-DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_h_algos")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/4")
-PORT = int(os.environ.get("BENCH_PORT", "8850"))
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_conditional_orders")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 RATE = float(os.environ.get("BENCH_RATE", "200"))
 BATCH = int(os.environ.get("BENCH_BATCH", "10"))

@@ -13,7 +13,7 @@ how many parents fired, and the quote-to-child-accepted time of the fired ones (
 the quote that fired them, from its start to the end of the child's intake). Not the whole system:
 no workers, no Redis, one evaluator; the figures of a busy machine are not reliable.
 
-Environment: BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/bench_h_conditions),
+Environment: BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/bench_conditions),
 BENCH_PARENTS (10000), BENCH_SYMBOLS (50), BENCH_QUOTES (2000), BENCH_SEED (13).
 """
 
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.system import django_in_process, percentile, recreate_postgres  # noqa: E402
 
-DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_h_conditions")
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_conditions")
 PARENTS = int(os.environ.get("BENCH_PARENTS", "10000"))
 SYMBOLS = int(os.environ.get("BENCH_SYMBOLS", "50"))
 QUOTES = int(os.environ.get("BENCH_QUOTES", "2000"))

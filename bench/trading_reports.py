@@ -8,7 +8,7 @@ queries and the peak of Python allocations (tracemalloc) during one run. The who
 allocate about what one day does: the figures are summed by the database, never loaded.
 Also the time and peak allocation of `report_strategy` writing the whole range to Excel.
 
-Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/bench_h_reports),
+Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/bench_trading_reports),
 BENCH_ORDERS, BENCH_DAYS, BENCH_REPEAT (5), BENCH_REUSE=1 (keep a database filled by an earlier run).
 """
 
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.system import django_in_process, recreate_postgres  # noqa: E402
 
-DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_h_reports")
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_trading_reports")
 ORDERS = int(os.environ.get("BENCH_ORDERS", "500000"))
 DAYS = int(os.environ.get("BENCH_DAYS", "500"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
