@@ -145,7 +145,7 @@ def test_a_waiting_replacement_is_never_sent_or_modified(market, monkeypatch) ->
     from orders.services import outbox
 
     original = resting_buy()
-    monkeypatch.setattr(outbox, "enqueue", lambda order_id, kind: False)  # the cancel never reaches the broker
+    monkeypatch.setattr(outbox, "enqueue", lambda order_id, kind: True)  # queued, never run: the cancel never reaches the broker
     replacement = order_modify(order_id=original.pk, actor=ACTOR, price="9.95")
     assert replacement.status == OrderStatus.NEW and replacement.admitted_at is None and replacement.frozen_amount == 0
     assert services.outbox_relay_once() == 1  # the original's cancel only
