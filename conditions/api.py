@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.http import HttpRequest
 from ninja import Router
 from ninja.params.functions import Query
 from ninja.responses import Status
 
+from audit.services import Actor
 from conditions import selectors, services
 from conditions.schemas import ConditionalIn, ConditionalModifyIn, ConditionalOut
 from trading.auth import api_client
@@ -44,38 +47,33 @@ def conditional_get(request: HttpRequest, parent_id: int):
     return Status(200, selectors.conditional_as_json(parent, history=True))
 
 
-@router.post("/conditional-orders/{parent_id}/cancel", response={200: ConditionalOut, **ERRORS})
-def conditional_cancel(request: HttpRequest, parent_id: int):
+def _change(request: HttpRequest, parent_id: int, change: Callable[[int, Actor], object]):
+    """A trading change to one visible parent by its account's trading key: ``change(parent_id,
+    actor)``, then the parent as it is now."""
     client = api_client(request)
     parent = selectors.conditional_visible(parent_id=parent_id, accounts=client.accounts)
     client.require_account(parent.account.name, trade=True)
-    services.conditional_cancel(parent_id=parent.pk, actor=client.actor, reason="API撤销")
+    change(parent.pk, client.actor)
     return Status(200, selectors.conditional_as_json(selectors.conditional_visible(parent_id=parent.pk, accounts=client.accounts)))
+
+
+@router.post("/conditional-orders/{parent_id}/cancel", response={200: ConditionalOut, **ERRORS})
+def conditional_cancel(request: HttpRequest, parent_id: int):
+    return _change(request, parent_id, lambda pk, actor: services.conditional_cancel(parent_id=pk, actor=actor, reason="API撤销"))
 
 
 @router.post("/conditional-orders/{parent_id}/pause", response={200: ConditionalOut, **ERRORS})
 def conditional_pause(request: HttpRequest, parent_id: int):
-    client = api_client(request)
-    parent = selectors.conditional_visible(parent_id=parent_id, accounts=client.accounts)
-    client.require_account(parent.account.name, trade=True)
-    services.conditional_pause(parent_id=parent.pk, actor=client.actor, reason="API暂停")
-    return Status(200, selectors.conditional_as_json(selectors.conditional_visible(parent_id=parent.pk, accounts=client.accounts)))
+    return _change(request, parent_id, lambda pk, actor: services.conditional_pause(parent_id=pk, actor=actor, reason="API暂停"))
 
 
 @router.post("/conditional-orders/{parent_id}/resume", response={200: ConditionalOut, **ERRORS})
 def conditional_resume(request: HttpRequest, parent_id: int):
-    client = api_client(request)
-    parent = selectors.conditional_visible(parent_id=parent_id, accounts=client.accounts)
-    client.require_account(parent.account.name, trade=True)
-    services.conditional_resume(parent_id=parent.pk, actor=client.actor, reason="API恢复")
-    return Status(200, selectors.conditional_as_json(selectors.conditional_visible(parent_id=parent.pk, accounts=client.accounts)))
+    return _change(request, parent_id, lambda pk, actor: services.conditional_resume(parent_id=pk, actor=actor, reason="API恢复"))
 
 
 @router.patch("/conditional-orders/{parent_id}", response={200: ConditionalOut, **ERRORS})
 def conditional_modify(request: HttpRequest, parent_id: int, payload: ConditionalModifyIn):
-    client = api_client(request)
-    parent = selectors.conditional_visible(parent_id=parent_id, accounts=client.accounts)
-    client.require_account(parent.account.name, trade=True)
-    services.conditional_modify(parent_id=parent.pk, actor=client.actor, quantity=payload.quantity, params=payload.params,
-                                limit_price=payload.limit_price, expires_at=payload.expires_at)
-    return Status(200, selectors.conditional_as_json(selectors.conditional_visible(parent_id=parent.pk, accounts=client.accounts)))
+    return _change(request, parent_id, lambda pk, actor: services.conditional_modify(
+        parent_id=pk, actor=actor, quantity=payload.quantity, params=payload.params, limit_price=payload.limit_price,
+        expires_at=payload.expires_at))

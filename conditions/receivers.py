@@ -51,10 +51,12 @@ def follow_order_event(sender: Any, event: DomainEvent, **kwargs: Any) -> None:
     """An order changed: a bracket's entry or a fired parent's child may be concerned."""
     if event.kind != EventKind.ORDER or event.data.get("status") not in _FOLLOWED:
         return
-    from conditions.services import conditional_follow_order
+    from conditions.services import conditional_follow_order, order_concerns_conditions
 
     try:
-        conditional_follow_order(order_id=int(event.data["id"]))
+        order_id = int(event.data["id"])
+        if order_concerns_conditions(order_id=order_id, client_order_id=str(event.data.get("client_order_id") or "")):
+            conditional_follow_order(order_id=order_id)
     except Exception:
         log.exception("following order %s for conditional orders failed; the sweep will", event.data.get("id"))
 

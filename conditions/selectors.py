@@ -8,7 +8,8 @@ from typing import Any
 from django.db.models import QuerySet
 
 from conditions.models import ConditionalOrder, ParentEvent
-from trading.errors import InvalidOrder, NotFound
+from orders.selectors import listing_filter
+from trading.errors import NotFound
 from trading.i18n import bilingual
 from trading.selectors import price_text
 
@@ -30,23 +31,10 @@ def conditional_list(*, accounts: Iterable[str], account: str | None = None, sta
                      symbol: str | None = None, kind: str | None = None, strategy: str | None = None,
                      limit: int = 100, offset: int = 0) -> QuerySet[ConditionalOrder]:
     """Parents visible to the caller, newest first."""
-    qs = ConditionalOrder.objects.select_related("account", "instrument").filter(account__name__in=list(accounts))
-    if account:
-        qs = qs.filter(account__name=account)
-    if state:
-        qs = qs.filter(state__in=[s.strip().upper() for s in state.split(",")])
-    if symbol:
-        from trading.market_rules import MarketRuleViolation, normalize_symbol
-
-        try:
-            code, exchange = normalize_symbol(symbol)
-        except MarketRuleViolation as exc:
-            raise InvalidOrder.single("symbol", exc.rule, exc.message, location="query") from None
-        qs = qs.filter(instrument__code=code, instrument__exchange=exchange)
+    qs = listing_filter(ConditionalOrder.objects.all(), accounts=accounts, account=account, states=state,
+                        state_field="state", symbol=symbol, strategy=strategy)
     if kind:
         qs = qs.filter(kind=kind)
-    if strategy:
-        qs = qs.filter(strategy=strategy)
     return qs.order_by("-id")[offset : offset + limit]
 
 

@@ -469,6 +469,18 @@ def conditions_sweep(*, at: datetime | None = None) -> list[Outcome]:
     return outcomes
 
 
+CHILD_PREFIX = "cond-"  # a released child's client_order_id: cond-<parent>-<version>-<index>
+
+
+def order_concerns_conditions(*, order_id: int, client_order_id: str) -> bool:
+    """Whether an order's change may concern a conditional order: it is a released child (known by
+    its client_order_id, no query) or the entry of an ACTIVE bracket (one probe of a partial index).
+    Most orders are neither, and their changes cost this one probe."""
+    if client_order_id.startswith(CHILD_PREFIX):
+        return True
+    return ConditionalOrder.objects.filter(entry_order_id=order_id, state=A.ACTIVE).exists()
+
+
 def conditional_follow_order(*, order_id: int) -> None:
     """An order changed: if it is a bracket's entry, size the bracket by what filled (in whole
     lots); if it is the child of a fired parent and has ended, the parent completes."""
@@ -617,7 +629,7 @@ def _prepare(account: Account, parent: ConditionalOrder, releases: list[Release]
             account=account.name, symbol=parent.instrument.symbol, side=release.side, order_type=price.order_type,
             quantity=quantity, price=str(price.price) if price.price is not None else None,
             protection_price=str(price.protection_price) if price.protection_price is not None else None,
-            client_order_id=f"cond-{parent.pk}-{parent.version + 1}-{index}", strategy=parent.strategy,
+            client_order_id=f"{CHILD_PREFIX}{parent.pk}-{parent.version + 1}-{index}", strategy=parent.strategy,
         ), release))
     return prepared, ""
 

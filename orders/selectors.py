@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 
 from orders.models import Fill, Order
 from trading.errors import InvalidOrder, NotFound
 from trading.i18n import bilingual
 from trading.selectors import money, price_text
 
+M = TypeVar("M", bound=Model)
 MAX_ID = 2**63 - 1  # the largest key a BIGINT holds
 
 
@@ -25,14 +26,16 @@ def order_visible(*, order_id: int, accounts: Iterable[str]) -> Order:
     return order
 
 
-def order_list(*, accounts: Iterable[str], account: str | None = None, status: str | None = None,
-               symbol: str | None = None, strategy: str | None = None, limit: int = 100, offset: int = 0) -> QuerySet[Order]:
-    """Orders visible to the caller, newest first."""
-    qs = Order.objects.select_related("account", "instrument").filter(account__name__in=list(accounts))
+def listing_filter(qs: QuerySet[M], *, accounts: Iterable[str], account: str | None, states: str | None,
+                   state_field: str, symbol: str | None, strategy: str | None) -> QuerySet[M]:
+    """The REST lists' filters on rows with an account, an instrument, a strategy and a state
+    (orders, conditional orders): the caller's accounts, one of them, states "A,B", a symbol
+    (refused with a 422 naming ``symbol`` when it is not one), a strategy."""
+    qs = qs.select_related("account", "instrument").filter(account__name__in=list(accounts))
     if account:
         qs = qs.filter(account__name=account)
-    if status:
-        qs = qs.filter(status__in=[s.strip().upper() for s in status.split(",")])
+    if states:
+        qs = qs.filter(**{f"{state_field}__in": [s.strip().upper() for s in states.split(",")]})
     if symbol:
         from trading.market_rules import MarketRuleViolation, normalize_symbol
 
@@ -43,6 +46,14 @@ def order_list(*, accounts: Iterable[str], account: str | None = None, status: s
         qs = qs.filter(instrument__code=code, instrument__exchange=exchange)
     if strategy:
         qs = qs.filter(strategy=strategy)
+    return qs
+
+
+def order_list(*, accounts: Iterable[str], account: str | None = None, status: str | None = None,
+               symbol: str | None = None, strategy: str | None = None, limit: int = 100, offset: int = 0) -> QuerySet[Order]:
+    """Orders visible to the caller, newest first."""
+    qs = listing_filter(Order.objects.all(), accounts=accounts, account=account, states=status, state_field="status",
+                        symbol=symbol, strategy=strategy)
     return qs.order_by("-id")[offset : offset + limit]
 
 
